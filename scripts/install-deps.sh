@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the local stack and the tests need, into the project where possible:
+#   .venv/         moto server (the AWS emulator), cfn-lint, cargo-lambda (pinned in scripts/requirements.txt)
+#   docker-registry and skopeo from Debian, when missing (needs root or sudo).
+# Idempotent: a second run with everything in place does nothing but check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv
+reqs=scripts/requirements.txt
+stamp="$venv/.installed-$(sha256sum "$reqs" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "install: python venv $venv ($reqs)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi
+
+missing=()
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install: Debian packages ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

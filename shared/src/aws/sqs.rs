@@ -1,0 +1,135 @@
+//! The SQS queues between the stages. Messages go out in batches of up to ten; entries SQS
+//! refuses are retried, and what still fails is reported with SQS's reasons.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use crate::messages::{encode, ListMessage, TransferMessage, Versioned};
+use crate::ports::queue::{MessageQueue, QueueError};
+
+const MAX_BATCH: usize = 10;
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+const SEND_ATTEMPTS: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct QueueUrls {
+    pub list: String,
+    pub transfer: String,
+}
+
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    urls: QueueUrls,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, urls: QueueUrls) -> Self {
+        Self { client, urls }
+    }
+
+    async fn send<T: Versioned>(&self, queue: &str, messages: &[T]) -> Result<(), QueueError> {
+        let bodies = messages
+            .iter()
+            .map(|m| {
+                encode(m).map_err(|e| QueueError::Backend {
+                    queue: queue.to_string(),
+                    operation: "encode",
+                    message: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for body in &bodies {
+            if body.len() > MAX_BATCH_BYTES {
+                return Err(QueueError::TooLarge {
+                    queue: queue.to_string(),
+                    size: body.len(),
+                });
+            }
+        }
+        // Batches of at most ten entries and 256 KiB in all.
+        let mut batch: Vec<(String, &String)> = Vec::new();
+        let mut batch_bytes = 0;
+        for (index, body) in bodies.iter().enumerate() {
+            if batch.len() == MAX_BATCH || batch_bytes + body.len() > MAX_BATCH_BYTES {
+                self.send_batch(queue, std::mem::take(&mut batch)).await?;
+                batch_bytes = 0;
+            }
+            batch_bytes += body.len();
+            batch.push((index.to_string(), body));
+        }
+        if !batch.is_empty() {
+            self.send_batch(queue, batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, queue: &str, mut pending: Vec<(String, &String)>) -> Result<(), QueueError> {
+        let total = pending.len();
+        let mut reasons = Vec::new();
+        for attempt in 0..SEND_ATTEMPTS {
+            let entries = pending
+                .iter()
+                .map(|(id, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(id)
+                        .message_body(body.as_str())
+                        .build()
+                        .map_err(|e| QueueError::Backend {
+                            queue: queue.to_string(),
+                            operation: "SendMessageBatch",
+                            message: e.to_string(),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError::Backend {
+                    queue: queue.to_string(),
+                    operation: "SendMessageBatch",
+                    message: super::describe(&e),
+                })?;
+            let failed = out.failed();
+            if failed.is_empty() {
+                return Ok(());
+            }
+            reasons = failed
+                .iter()
+                .map(|f| format!("{} ({})", f.message().unwrap_or("refused"), f.code()))
+                .collect();
+            // Sender faults will not heal with a retry.
+            if failed.iter().any(|f| f.sender_fault()) || attempt + 1 == SEND_ATTEMPTS {
+                return Err(QueueError::Refused {
+                    queue: queue.to_string(),
+                    failed: failed.len(),
+                    total,
+                    reasons: reasons.join("; "),
+                });
+            }
+            let failed_ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
+            pending.retain(|(id, _)| failed_ids.contains(&id.as_str()));
+            tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+        }
+        Err(QueueError::Refused {
+            queue: queue.to_string(),
+            failed: pending.len(),
+            total,
+            reasons: reasons.join("; "),
+        })
+    }
+}
+
+#[async_trait]
+impl MessageQueue for SqsQueue {
+    async fn send_list(&self, messages: &[ListMessage]) -> Result<(), QueueError> {
+        self.send(&self.urls.list, messages).await
+    }
+
+    async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError> {
+        self.send(&self.urls.transfer, messages).await
+    }
+}

@@ -1,0 +1,109 @@
+//! Settings from the environment (the SAM template sets them in Lambda; the local event plane
+//! sets the same names from the same template), and the clients built from them once per cold
+//! start.
+
+use std::sync::Arc;
+
+use crate::aws::dynamo::{DynamoStore, TableNames};
+use crate::aws::kms::KmsSecretCipher;
+use crate::aws::s3::S3TaskLogs;
+use crate::aws::sqs::{QueueUrls, SqsQueue};
+
+pub const REGISTRIES_TABLE: &str = "FERRY_REGISTRIES_TABLE";
+pub const POLICIES_TABLE: &str = "FERRY_POLICIES_TABLE";
+pub const EXECUTIONS_TABLE: &str = "FERRY_EXECUTIONS_TABLE";
+pub const TASKS_TABLE: &str = "FERRY_TASKS_TABLE";
+pub const META_TABLE: &str = "FERRY_META_TABLE";
+pub const LIST_QUEUE_URL: &str = "FERRY_LIST_QUEUE_URL";
+pub const TRANSFER_QUEUE_URL: &str = "FERRY_TRANSFER_QUEUE_URL";
+pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
+pub const KMS_KEY_ID: &str = "FERRY_KMS_KEY_ID";
+/// How many times SQS delivers a transfer message before its DLQ takes it (the redrive policy).
+pub const TRANSFER_MAX_RECEIVES: &str = "FERRY_TRANSFER_MAX_RECEIVES";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set")]
+    Missing { name: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing { name })
+}
+
+pub fn parsed_or<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            value,
+            reason: e.to_string(),
+        }),
+        _ => Ok(default),
+    }
+}
+
+impl TableNames {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            registries: required(REGISTRIES_TABLE)?,
+            policies: required(POLICIES_TABLE)?,
+            executions: required(EXECUTIONS_TABLE)?,
+            tasks: required(TASKS_TABLE)?,
+            meta: required(META_TABLE)?,
+        })
+    }
+}
+
+impl QueueUrls {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            list: required(LIST_QUEUE_URL)?,
+            transfer: required(TRANSFER_QUEUE_URL)?,
+        })
+    }
+}
+
+/// The clients a function needs, built once per cold start.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<DynamoStore>,
+    pub queue: Arc<SqsQueue>,
+    pub logs: Arc<S3TaskLogs>,
+}
+
+impl Services {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = crate::aws::load_config().await;
+        let cipher = Arc::new(KmsSecretCipher::new(
+            aws_sdk_kms::Client::new(&config),
+            required(KMS_KEY_ID)?,
+        ));
+        Ok(Self {
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                TableNames::from_env()?,
+                cipher,
+            )),
+            queue: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(&config),
+                QueueUrls::from_env()?,
+            )),
+            logs: Arc::new(S3TaskLogs::new(
+                crate::aws::s3_client(&config),
+                required(LOG_BUCKET)?,
+            )),
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! The messages between the stages: typed, versioned JSON.
+//!
+//! Every message carries `kind` and `version`. A consumer refuses a kind or version it does not
+//! know with an error that says which; such a message is retried and then lands in the DLQ,
+//! where it waits for a consumer that understands it.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::model::Resource;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("message is not JSON with `kind` and `version`: {0}")]
+    Malformed(String),
+    #[error("expected a {expected} message, got {found:?}")]
+    WrongKind { expected: &'static str, found: String },
+    #[error("{kind} message version {version} is not supported (this build reads version {supported})")]
+    UnsupportedVersion {
+        kind: &'static str,
+        version: u32,
+        supported: u32,
+    },
+}
+
+pub trait Versioned: Serialize + DeserializeOwned {
+    const KIND: &'static str;
+    const VERSION: u32;
+}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    kind: &'static str,
+    version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    kind: String,
+    version: u32,
+}
+
+pub fn encode<T: Versioned>(message: &T) -> Result<String, MessageError> {
+    serde_json::to_string(&EnvelopeOut {
+        kind: T::KIND,
+        version: T::VERSION,
+        body: message,
+    })
+    .map_err(|e| MessageError::Malformed(e.to_string()))
+}
+
+pub fn decode<T: Versioned>(body: &str) -> Result<T, MessageError> {
+    let header: Header =
+        serde_json::from_str(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
+    if header.kind != T::KIND {
+        return Err(MessageError::WrongKind {
+            expected: T::KIND,
+            found: header.kind,
+        });
+    }
+    if header.version != T::VERSION {
+        return Err(MessageError::UnsupportedVersion {
+            kind: T::KIND,
+            version: header.version,
+            supported: T::VERSION,
+        });
+    }
+    serde_json::from_str(body).map_err(|e| MessageError::Malformed(e.to_string()))
+}
+
+/// Asks the lister to list (a piece of) the source of a policy for an execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListMessage {
+    pub execution_id: i64,
+    pub policy_id: i64,
+    /// Where this piece starts in the source's listing; None for the first piece.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<String>,
+}
+
+impl Versioned for ListMessage {
+    const KIND: &'static str = "list";
+    const VERSION: u32 = 1;
+}
+
+/// Copy options a task takes from its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CopyOptions {
+    #[serde(rename = "override")]
+    pub override_: bool,
+    pub copy_by_chunk: bool,
+    /// KiB/s; 0 or less is unlimited.
+    pub speed: i32,
+}
+
+/// Asks transfer to copy one artifact for one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferMessage {
+    pub execution_id: i64,
+    pub task_id: i64,
+    pub resource: Resource,
+    #[serde(default)]
+    pub options: CopyOptions,
+}
+
+impl Versioned for TransferMessage {
+    const KIND: &'static str = "transfer";
+    const VERSION: u32 = 1;
+}
+
+/// A message as a consumer receives it, without the event source's wrapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub message_id: String,
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ArtifactLocation, ResourceType};
+
+    fn transfer() -> TransferMessage {
+        let location = |registry_id, repository: &str| ArtifactLocation {
+            registry_id,
+            repository: repository.into(),
+            reference: "v1".into(),
+        };
+        TransferMessage {
+            execution_id: 1,
+            task_id: 2,
+            resource: Resource {
+                resource_type: ResourceType::Image,
+                src: location(1, "library/nginx"),
+                dst: location(2, "mirror/nginx"),
+            },
+            options: CopyOptions {
+                override_: true,
+                copy_by_chunk: false,
+                speed: -1,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_with_kind_and_version() {
+        let text = encode(&transfer()).expect("encode");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(json["kind"], "transfer");
+        assert_eq!(json["version"], 1);
+        assert_eq!(decode::<TransferMessage>(&text).expect("decode"), transfer());
+    }
+
+    #[test]
+    fn refuses_other_kinds_versions_and_garbage() {
+        let text = encode(&transfer()).expect("encode");
+        assert!(matches!(decode::<ListMessage>(&text), Err(MessageError::WrongKind { .. })));
+        let v2 = text.replace("\"version\":1", "\"version\":2");
+        let err = decode::<TransferMessage>(&v2).unwrap_err();
+        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
+        assert!(matches!(decode::<TransferMessage>("{oops"), Err(MessageError::Malformed(_))));
+        let missing = r#"{"kind":"transfer","version":1,"execution_id":1}"#;
+        assert!(matches!(decode::<TransferMessage>(missing), Err(MessageError::Malformed(_))));
+    }
+}

@@ -1,0 +1,68 @@
+//! An execution of a policy, with Harbor's `ReplicationExecution` JSON names.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::policy::TriggerType;
+use super::time_format;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExecutionStatus {
+    InProgress,
+    Succeed,
+    Failed,
+    Stopped,
+}
+
+impl ExecutionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "InProgress",
+            Self::Succeed => "Succeed",
+            Self::Failed => "Failed",
+            Self::Stopped => "Stopped",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self != Self::InProgress
+    }
+
+    /// Harbor's aggregation: anything pending or running keeps it in progress; then any failure
+    /// fails it; then any stop stops it; otherwise it succeeded.
+    pub fn aggregate(in_progress: i64, failed: i64, stopped: i64) -> Self {
+        if in_progress > 0 {
+            Self::InProgress
+        } else if failed > 0 {
+            Self::Failed
+        } else if stopped > 0 {
+            Self::Stopped
+        } else {
+            Self::Succeed
+        }
+    }
+}
+
+/// Harbor's `ReplicationExecution`; `in_progress` counts tasks pending or running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: i64,
+    pub policy_id: i64,
+    pub status: ExecutionStatus,
+    pub trigger: TriggerType,
+    #[serde(with = "time_format::rfc3339")]
+    pub start_time: OffsetDateTime,
+    #[serde(
+        with = "time_format::rfc3339_option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub end_time: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub status_text: String,
+    pub total: i64,
+    pub failed: i64,
+    pub succeed: i64,
+    pub in_progress: i64,
+    pub stopped: i64,
+}

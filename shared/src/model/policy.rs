@@ -1,0 +1,347 @@
+//! A replication policy, with Harbor's `ReplicationPolicy` JSON names.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::registry::Registry;
+use super::time_format;
+use super::validation::{require_name, Validated, ValidationError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerType {
+    Manual,
+    Scheduled,
+    EventBased,
+}
+
+impl TriggerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Scheduled => "scheduled",
+            Self::EventBased => "event_based",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TriggerSettings {
+    pub cron: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    #[serde(rename = "type")]
+    pub kind: TriggerType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_settings: Option<TriggerSettings>,
+}
+
+impl Trigger {
+    pub fn manual() -> Self {
+        Self {
+            kind: TriggerType::Manual,
+            trigger_settings: None,
+        }
+    }
+
+    pub fn cron(&self) -> Option<&str> {
+        self.trigger_settings
+            .as_ref()
+            .map(|s| s.cron.as_str())
+            .filter(|c| !c.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterType {
+    Name,
+    Tag,
+    Label,
+    Resource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoration {
+    #[default]
+    Matches,
+    Excludes,
+}
+
+/// The kinds of artifact a `resource` filter selects.
+pub const RESOURCE_KINDS: [&str; 3] = ["image", "chart", "artifact"];
+
+/// Harbor's `ReplicationFilter`: `value` is a string, or for labels an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    #[serde(rename = "type")]
+    pub kind: FilterType,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoration: Option<Decoration>,
+}
+
+impl Filter {
+    pub fn decoration(&self) -> Decoration {
+        self.decoration.unwrap_or_default()
+    }
+
+    fn validate(&self, field: &str) -> Validated {
+        let value_field = format!("{field}.value");
+        match self.kind {
+            FilterType::Name | FilterType::Tag => {
+                let pattern = self.value.as_str().ok_or_else(|| {
+                    ValidationError::new(&value_field, "must be a string pattern")
+                })?;
+                compile_pattern(pattern)
+                    .map(|_| ())
+                    .map_err(|reason| ValidationError::new(&value_field, reason))
+            }
+            FilterType::Resource => {
+                let kind = self.value.as_str().ok_or_else(|| {
+                    ValidationError::new(&value_field, "must be a string")
+                })?;
+                if kind.is_empty() || RESOURCE_KINDS.contains(&kind) {
+                    Ok(())
+                } else {
+                    Err(ValidationError::new(
+                        &value_field,
+                        format!("must be one of image, chart, artifact, not {kind:?}"),
+                    ))
+                }
+            }
+            FilterType::Label => {
+                let labels = self.value.as_array().ok_or_else(|| {
+                    ValidationError::new(&value_field, "must be an array of label names")
+                })?;
+                for (i, label) in labels.iter().enumerate() {
+                    if label.as_str().is_none_or(str::is_empty) {
+                        return Err(ValidationError::new(
+                            format!("{value_field}[{i}]"),
+                            "must be a non-empty string",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Compiles a filter pattern with doublestar semantics: `*` and `?` stop at `/`, `**` crosses it,
+/// `{a,b}` and `[a-z]` as usual, the whole string must match. An empty pattern matches anything.
+pub fn compile_pattern(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    let pattern = if pattern.is_empty() { "**" } else { pattern };
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|e| format!("is not a valid pattern: {}", e.kind()))
+}
+
+/// Harbor's cron: six fields, seconds first; seconds must be a fixed value and minutes not `*`,
+/// so that a schedule fires at most once a minute.
+pub fn validate_cron(field: &str, expression: &str) -> Validated {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must have six fields (second minute hour day-of-month month day-of-week), found {}",
+                fields.len()
+            ),
+        ));
+    }
+    if !fields[0].chars().all(|c| c.is_ascii_digit()) {
+        return Err(ValidationError::new(
+            field,
+            "the seconds field must be a single number, such as 0",
+        ));
+    }
+    if fields[1] == "*" {
+        return Err(ValidationError::new(
+            field,
+            "the minutes field must not be *: a schedule fires at most once a minute",
+        ));
+    }
+    expression
+        .parse::<cron::Schedule>()
+        .map(|_| ())
+        .map_err(|e| ValidationError::new(field, format!("is not a valid cron expression: {e}")))
+}
+
+/// A repository path as the distribution spec allows it: lower-case components separated by `/`.
+pub fn validate_repository_path(field: &str, path: &str) -> Validated {
+    static COMPONENT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let component = COMPONENT.get_or_init(|| {
+        regex::Regex::new(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$").expect("static regex")
+    });
+    if path.len() > 255 {
+        return Err(ValidationError::new(field, "must be at most 255 characters"));
+    }
+    for part in path.split('/') {
+        if !component.is_match(part) {
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "{part:?} is not a valid path component: lower-case letters and digits, \
+                     separated by '.', '_', '__' or '-'"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Harbor's `ReplicationPolicy`. Registries are referred to by `id`; reads embed the whole
+/// registry. Every field defaults so that validation, not the parser, names what is missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplicationPolicy {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub src_registry: Option<Registry>,
+    pub dest_registry: Option<Registry>,
+    pub dest_namespace: String,
+    pub dest_namespace_replace_count: i8,
+    pub trigger: Option<Trigger>,
+    pub filters: Vec<Filter>,
+    pub replicate_deletion: bool,
+    /// Harbor's old name for `replicate_deletion`; either one set means deletions replicate.
+    pub deletion: bool,
+    #[serde(rename = "override")]
+    pub override_: bool,
+    pub enabled: bool,
+    /// Bandwidth limit per task in KiB/s; -1 or 0 is unlimited.
+    pub speed: i32,
+    pub copy_by_chunk: bool,
+    pub single_active_replication: bool,
+    #[serde(with = "time_format::rfc3339")]
+    pub creation_time: OffsetDateTime,
+    #[serde(with = "time_format::rfc3339")]
+    pub update_time: OffsetDateTime,
+}
+
+impl Default for ReplicationPolicy {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            name: String::new(),
+            description: String::new(),
+            src_registry: None,
+            dest_registry: None,
+            dest_namespace: String::new(),
+            dest_namespace_replace_count: -1,
+            trigger: None,
+            filters: Vec::new(),
+            replicate_deletion: false,
+            deletion: false,
+            override_: false,
+            enabled: true,
+            speed: -1,
+            copy_by_chunk: false,
+            single_active_replication: false,
+            creation_time: OffsetDateTime::UNIX_EPOCH,
+            update_time: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+impl ReplicationPolicy {
+    /// Both spellings of "replicate deletions", as Harbor's clients send either.
+    pub fn replicates_deletion(&self) -> bool {
+        self.replicate_deletion || self.deletion
+    }
+
+    /// The registry ids the policy names; 0 stands for the home registry configured at deploy time.
+    pub fn src_registry_id(&self) -> i64 {
+        self.src_registry.as_ref().map_or(0, |r| r.id)
+    }
+
+    pub fn dest_registry_id(&self) -> i64 {
+        self.dest_registry.as_ref().map_or(0, |r| r.id)
+    }
+
+    pub fn trigger_type(&self) -> TriggerType {
+        self.trigger.as_ref().map_or(TriggerType::Manual, |t| t.kind)
+    }
+
+    /// Checks the policy on its own; that its registries exist is the store's and API's concern.
+    pub fn validate(&self) -> Validated {
+        require_name("name", &self.name)?;
+        if self.description.chars().count() > 1024 {
+            return Err(ValidationError::new(
+                "description",
+                "must be at most 1024 characters",
+            ));
+        }
+        if self.src_registry_id() < 0 {
+            return Err(ValidationError::new("src_registry.id", "must not be negative"));
+        }
+        if self.dest_registry_id() < 0 {
+            return Err(ValidationError::new("dest_registry.id", "must not be negative"));
+        }
+        if self.src_registry_id() != 0 && self.src_registry_id() == self.dest_registry_id() {
+            return Err(ValidationError::new(
+                "dest_registry.id",
+                "must differ from src_registry.id",
+            ));
+        }
+        if !self.dest_namespace.is_empty() {
+            validate_repository_path("dest_namespace", &self.dest_namespace)?;
+        }
+        if self.dest_namespace_replace_count < -1 {
+            return Err(ValidationError::new(
+                "dest_namespace_replace_count",
+                "must be -1 (flatten to the last component) or at least 0",
+            ));
+        }
+        if let Some(trigger) = &self.trigger {
+            match trigger.kind {
+                TriggerType::Scheduled => match trigger.cron() {
+                    Some(cron) => validate_cron("trigger.trigger_settings.cron", cron)?,
+                    None => {
+                        return Err(ValidationError::new(
+                            "trigger.trigger_settings.cron",
+                            "is required for a scheduled trigger",
+                        ))
+                    }
+                },
+                TriggerType::Manual | TriggerType::EventBased => {
+                    if trigger.cron().is_some() {
+                        return Err(ValidationError::new(
+                            "trigger.trigger_settings.cron",
+                            "is only allowed with a scheduled trigger",
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, filter) in self.filters.iter().enumerate() {
+            filter.validate(&format!("filters[{i}]"))?;
+        }
+        for kind in [FilterType::Name, FilterType::Resource] {
+            if self.filters.iter().filter(|f| f.kind == kind).count() > 1 {
+                return Err(ValidationError::new(
+                    "filters",
+                    format!("at most one {kind:?} filter is allowed").to_lowercase(),
+                ));
+            }
+        }
+        if self.speed < -1 {
+            return Err(ValidationError::new(
+                "speed",
+                "must be -1 or 0 (unlimited) or a positive KiB/s",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! A registry Ferry reads from or writes to, with Harbor's `Registry` JSON names.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::time_format;
+use super::validation::{require_name, require_text, Validated, ValidationError};
+
+/// What a read shows instead of a stored secret.
+pub const SECRET_MASK: &str = "*****";
+
+/// Registry kinds, spelt as Harbor's adapters name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RegistryType {
+    #[serde(rename = "harbor")]
+    Harbor,
+    #[serde(rename = "docker-hub")]
+    DockerHub,
+    #[serde(rename = "docker-registry")]
+    DockerRegistry,
+    #[serde(rename = "aws-ecr")]
+    AwsEcr,
+    #[serde(rename = "google-gcr")]
+    GoogleGcr,
+    #[serde(rename = "azure-acr")]
+    AzureAcr,
+    #[serde(rename = "ali-acr")]
+    AliAcr,
+    #[serde(rename = "huawei-SWR")]
+    HuaweiSwr,
+    #[serde(rename = "jfrog-artifactory")]
+    JfrogArtifactory,
+    #[serde(rename = "quay")]
+    Quay,
+    #[serde(rename = "gitlab")]
+    Gitlab,
+    #[serde(rename = "github-ghcr")]
+    GithubGhcr,
+    #[serde(rename = "tencent-tcr")]
+    TencentTcr,
+    #[serde(rename = "volcengine-cr")]
+    VolcengineCr,
+    #[serde(rename = "dtr")]
+    Dtr,
+}
+
+impl RegistryType {
+    pub const ALL: [RegistryType; 15] = [
+        Self::Harbor,
+        Self::DockerHub,
+        Self::DockerRegistry,
+        Self::AwsEcr,
+        Self::GoogleGcr,
+        Self::AzureAcr,
+        Self::AliAcr,
+        Self::HuaweiSwr,
+        Self::JfrogArtifactory,
+        Self::Quay,
+        Self::Gitlab,
+        Self::GithubGhcr,
+        Self::TencentTcr,
+        Self::VolcengineCr,
+        Self::Dtr,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Harbor => "harbor",
+            Self::DockerHub => "docker-hub",
+            Self::DockerRegistry => "docker-registry",
+            Self::AwsEcr => "aws-ecr",
+            Self::GoogleGcr => "google-gcr",
+            Self::AzureAcr => "azure-acr",
+            Self::AliAcr => "ali-acr",
+            Self::HuaweiSwr => "huawei-SWR",
+            Self::JfrogArtifactory => "jfrog-artifactory",
+            Self::Quay => "quay",
+            Self::Gitlab => "gitlab",
+            Self::GithubGhcr => "github-ghcr",
+            Self::TencentTcr => "tencent-tcr",
+            Self::VolcengineCr => "volcengine-cr",
+            Self::Dtr => "dtr",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialType {
+    #[default]
+    Basic,
+    #[serde(rename = "oauth")]
+    OAuth,
+    Secret,
+}
+
+/// Harbor's `RegistryCredential`. `access_secret` is write-only: reads carry [`SECRET_MASK`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Credential {
+    #[serde(rename = "type")]
+    pub kind: CredentialType,
+    pub access_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_secret: Option<String>,
+}
+
+impl Credential {
+    pub fn is_empty(&self) -> bool {
+        self.access_key.is_empty() && self.access_secret.as_deref().unwrap_or("").is_empty()
+    }
+
+    /// The same credential with its secret replaced by the mask (when there is one).
+    pub fn masked(&self) -> Self {
+        Self {
+            kind: self.kind,
+            access_key: self.access_key.clone(),
+            access_secret: self
+                .access_secret
+                .as_ref()
+                .map(|_| SECRET_MASK.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryStatus {
+    Healthy,
+    Unhealthy,
+    #[default]
+    Unknown,
+}
+
+/// Harbor's `Registry`. Every field defaults so that a partial body reaches validation, which
+/// names the missing field, rather than failing in the JSON parser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Registry {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    #[serde(rename = "type")]
+    pub kind: Option<RegistryType>,
+    pub url: String,
+    pub credential: Option<Credential>,
+    pub insecure: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+    pub status: RegistryStatus,
+    #[serde(with = "time_format::rfc3339")]
+    pub creation_time: OffsetDateTime,
+    #[serde(with = "time_format::rfc3339")]
+    pub update_time: OffsetDateTime,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            name: String::new(),
+            description: String::new(),
+            kind: None,
+            url: String::new(),
+            credential: None,
+            insecure: false,
+            ca_certificate: None,
+            status: RegistryStatus::Unknown,
+            creation_time: OffsetDateTime::UNIX_EPOCH,
+            update_time: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+impl Registry {
+    /// Checks what a create or an update must satisfy, naming the first field that does not.
+    pub fn validate(&self) -> Validated {
+        require_name("name", &self.name)?;
+        if self.description.chars().count() > 1024 {
+            return Err(ValidationError::new(
+                "description",
+                "must be at most 1024 characters",
+            ));
+        }
+        if self.kind.is_none() {
+            return Err(ValidationError::new("type", "is required"));
+        }
+        validate_endpoint_url("url", &self.url)?;
+        if let Some(credential) = &self.credential {
+            if !credential.is_empty() {
+                require_text("credential.access_key", &credential.access_key, 1024)?;
+                match credential.access_secret.as_deref() {
+                    None | Some("") => {
+                        return Err(ValidationError::new(
+                            "credential.access_secret",
+                            "is required with an access_key",
+                        ))
+                    }
+                    Some(s) if s.len() > 4096 => {
+                        return Err(ValidationError::new(
+                            "credential.access_secret",
+                            "must be at most 4096 bytes",
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(ca) = &self.ca_certificate {
+            if !ca.is_empty() && !ca.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(ValidationError::new(
+                    "ca_certificate",
+                    "must be a PEM certificate",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The registry as a read returns it: the secret masked.
+    pub fn masked(&self) -> Self {
+        let mut out = self.clone();
+        out.credential = self.credential.as_ref().map(Credential::masked);
+        out
+    }
+
+    /// Host and port of the endpoint, as a registry token `service` or a mount source names it.
+    pub fn host(&self) -> Option<String> {
+        let url = url::Url::parse(&self.url).ok()?;
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+    }
+}
+
+/// An endpoint is an absolute http(s) URL with a host and nothing after the path.
+pub fn validate_endpoint_url(field: &str, value: &str) -> Validated {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new(field, "is required"));
+    }
+    let url = url::Url::parse(value)
+        .map_err(|e| ValidationError::new(field, format!("is not a URL: {e}")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ValidationError::new(
+            field,
+            format!("must be http or https, not {}", url.scheme()),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ValidationError::new(field, "must name a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ValidationError::new(
+            field,
+            "must not carry a query or a fragment",
+        ));
+    }
+    Ok(())
+}

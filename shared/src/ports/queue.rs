@@ -1,0 +1,30 @@
+//! The queues between the stages: list messages to the lister, transfer messages to transfer.
+
+use async_trait::async_trait;
+
+use crate::messages::{ListMessage, TransferMessage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("sqs {operation} on {queue}: {message}")]
+    Backend {
+        queue: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{failed} of {total} messages to {queue} were refused: {reasons}")]
+    Refused {
+        queue: String,
+        failed: usize,
+        total: usize,
+        reasons: String,
+    },
+    #[error("a message for {queue} is {size} bytes, over the 256 KiB limit")]
+    TooLarge { queue: String, size: usize },
+}
+
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    async fn send_list(&self, messages: &[ListMessage]) -> Result<(), QueueError>;
+    async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError>;
+}

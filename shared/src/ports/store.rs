@@ -1,0 +1,178 @@
+//! Persistence of registries, policies, executions and tasks.
+//!
+//! Every write that could race is conditional: names are unique, updates carry the version they
+//! read, task status changes name the status they leave, and execution counters move in the same
+//! transaction as the task whose status changed, so a duplicate delivery changes nothing twice.
+
+use async_trait::async_trait;
+
+use crate::model::{
+    Execution, ExecutionStatus, Operation, Registry, ReplicationPolicy, ResourceType, Task,
+    TaskStatus, TransferFigures, TriggerType, ValidationError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: i64 },
+    #[error("a {entity} named {name:?} already exists")]
+    DuplicateName { entity: &'static str, name: String },
+    #[error("{entity} {id} is in use: {reason}")]
+    InUse {
+        entity: &'static str,
+        id: i64,
+        reason: String,
+    },
+    #[error("{entity} {id} kept changing under concurrent writers; try again")]
+    Conflict { entity: &'static str, id: i64 },
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("the page cursor is not one this service issued")]
+    InvalidCursor,
+    #[error("dynamodb {operation} on {table}: {message}")]
+    Backend {
+        table: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("an item in {table} could not be read: {message}")]
+    Corrupt { table: String, message: String },
+    #[error(transparent)]
+    Secret(#[from] super::secrets::SecretError),
+}
+
+/// One page of a listing; `next` is an opaque cursor for the following page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait RegistryStore: Send + Sync {
+    /// Stores a new registry (validated by the caller), allocating its id; the name must be unused.
+    /// The secret is encrypted before it is written. Returns the record as a read shows it.
+    async fn create_registry(&self, registry: &Registry) -> Result<Registry, StoreError>;
+    /// The registry with its secret masked.
+    async fn get_registry(&self, id: i64) -> Result<Registry, StoreError>;
+    /// The registry with its secret decrypted, for the workers that talk to it.
+    async fn get_registry_with_secret(&self, id: i64) -> Result<Registry, StoreError>;
+    /// Read, change, write back conditionally on the version read; retried on a concurrent
+    /// change. A credential whose secret is the mask keeps the stored secret.
+    async fn update_registry(
+        &self,
+        id: i64,
+        change: &RegistryChange,
+    ) -> Result<Registry, StoreError>;
+    /// Deletes a registry no policy refers to.
+    async fn delete_registry(&self, id: i64) -> Result<(), StoreError>;
+    /// Registries in id order.
+    async fn list_registries(
+        &self,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Registry>, StoreError>;
+}
+
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// Stores a new policy; its name must be unused and the registries it names must exist.
+    async fn create_policy(&self, policy: &ReplicationPolicy) -> Result<ReplicationPolicy, StoreError>;
+    async fn get_policy(&self, id: i64) -> Result<ReplicationPolicy, StoreError>;
+    async fn update_policy(
+        &self,
+        id: i64,
+        change: &PolicyChange,
+    ) -> Result<ReplicationPolicy, StoreError>;
+    async fn delete_policy(&self, id: i64) -> Result<(), StoreError>;
+    async fn list_policies(
+        &self,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<ReplicationPolicy>, StoreError>;
+}
+
+/// A task to create: what it copies, named as Harbor shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub operation: Operation,
+    pub resource_type: ResourceType,
+    pub src_resource: String,
+    pub dst_resource: String,
+}
+
+/// A status change of one task, with what the transfer did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskTransition {
+    pub execution_id: i64,
+    pub task_id: i64,
+    pub from: TaskStatus,
+    pub to: TaskStatus,
+    pub status_text: Option<String>,
+    pub figures: Option<TransferFigures>,
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// Creates an execution InProgress with `listings` list pieces outstanding.
+    async fn create_execution(
+        &self,
+        policy_id: i64,
+        trigger: TriggerType,
+        listings: i64,
+    ) -> Result<Execution, StoreError>;
+    async fn get_execution(&self, id: i64) -> Result<Execution, StoreError>;
+    /// Executions of one policy (newest first), or of all policies when `policy_id` is None.
+    async fn list_executions(
+        &self,
+        policy_id: Option<i64>,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Execution>, StoreError>;
+    /// Adds (or with negative numbers removes) outstanding list pieces, atomically.
+    async fn add_listings(&self, id: i64, delta: i64) -> Result<(), StoreError>;
+    /// Writes the final status once, when nothing is in progress and listing is complete.
+    /// Returns the status written, or None when the execution is not done (or already final).
+    async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError>;
+    /// Ends an execution with a status and a reason regardless of its tasks, once.
+    async fn end_execution(
+        &self,
+        id: i64,
+        status: ExecutionStatus,
+        status_text: &str,
+    ) -> Result<bool, StoreError>;
+    /// Deletes an execution record and its tasks.
+    async fn delete_execution(&self, id: i64) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Creates tasks Pending and counts them into the execution's `total` and `in_progress`,
+    /// all in one transaction keyed by `batch_key`: a second call with the same key creates
+    /// nothing and returns the tasks the first call created. At most 98 tasks a call.
+    async fn create_tasks(
+        &self,
+        execution_id: i64,
+        batch_key: &str,
+        tasks: &[NewTask],
+    ) -> Result<Vec<Task>, StoreError>;
+    async fn get_task(&self, execution_id: i64, task_id: i64) -> Result<Task, StoreError>;
+    async fn list_tasks(
+        &self,
+        execution_id: i64,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Task>, StoreError>;
+    /// Moves a task from `from` to `to` and the execution's counters with it, atomically.
+    /// Returns false, changing nothing, when the task is not in `from` (a duplicate delivery).
+    async fn transition_task(&self, transition: &TaskTransition) -> Result<bool, StoreError>;
+}
+
+/// The largest number of tasks [`TaskStore::create_tasks`] takes in one call.
+pub const MAX_TASKS_PER_BATCH: usize = 98;
+
+/// A change applied to a registry read from the store, before it is written back.
+pub type RegistryChange = dyn for<'a> Fn(&'a mut Registry) -> Result<(), ValidationError> + Send + Sync;
+/// A change applied to a policy read from the store, before it is written back.
+pub type PolicyChange =
+    dyn for<'a> Fn(&'a mut ReplicationPolicy) -> Result<(), ValidationError> + Send + Sync;
