@@ -1,1 +1,34 @@
-fn main(){}
+//! The `lister` function: list messages from SQS to the list stage.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ferry::config::{parsed_or, Services};
+use ferry::registry::http::HttpRegistryClient;
+use ferry::replication::list::ListWorker;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    ferry::telemetry::init();
+    let services = Services::from_env().await?;
+    let worker = Arc::new(ListWorker {
+        store: services.store,
+        queue: services.queue,
+        connect: Arc::new(|registry| Ok(Box::new(HttpRegistryClient::new(registry)?) as _)),
+        page_size: parsed_or("FERRY_LIST_PAGE_SIZE", 100)?,
+    });
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = Arc::clone(&worker);
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                ferry_lambda::handle_batch(event.payload, |message| {
+                    let worker = Arc::clone(&worker);
+                    async move { (message.message_id.clone(), worker.handle(&message).await) }
+                })
+                .await,
+            )
+        }
+    }))
+    .await
+}

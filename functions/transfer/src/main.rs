@@ -1,1 +1,34 @@
-fn main(){}
+//! The `transfer` function: transfer messages from SQS, one artifact each.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ferry::config::{parsed_or, Services, TRANSFER_MAX_RECEIVES};
+use ferry::registry::http::HttpRegistryClient;
+use ferry::replication::transfer::TransferWorker;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    ferry::telemetry::init();
+    let services = Services::from_env().await?;
+    let worker = Arc::new(TransferWorker {
+        store: services.store,
+        logs: services.logs,
+        connect: Arc::new(|registry| Ok(Box::new(HttpRegistryClient::new(registry)?) as _)),
+        max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
+    });
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = Arc::clone(&worker);
+        async move {
+            Ok::<SqsBatchResponse, Error>(
+                ferry_lambda::handle_batch(event.payload, |message| {
+                    let worker = Arc::clone(&worker);
+                    async move { (message.message_id.clone(), worker.handle(&message).await) }
+                })
+                .await,
+            )
+        }
+    }))
+    .await
+}

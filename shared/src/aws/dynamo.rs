@@ -42,7 +42,15 @@ const LIST_KEY: &str = "all";
 const BY_LIST: &str = "by_list";
 const BY_POLICY: &str = "by_policy";
 /// Attempts of a read-change-write before a conflict is reported.
-const UPDATE_ATTEMPTS: usize = 8;
+const UPDATE_ATTEMPTS: u32 = 25;
+
+/// A short random pause after losing a race, growing with the attempt, so that writers that
+/// collided do not collide again in lockstep.
+async fn back_off(attempt: u32) {
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 20) as u64;
+    let millis = jitter + u64::from(attempt.min(10)) * 5;
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+}
 
 pub struct DynamoStore {
     client: Client,
@@ -522,7 +530,10 @@ impl RegistryStore for DynamoStore {
         change: &RegistryChange,
     ) -> Result<Registry, StoreError> {
         let table = &self.tables.registries;
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
             let current = self.registry_item(id).await?;
             let old_name = current.registry.name.clone();
             let old_ciphertext = current.secret_ciphertext.clone();
@@ -570,7 +581,10 @@ impl RegistryStore for DynamoStore {
 
     async fn delete_registry(&self, id: i64) -> Result<(), StoreError> {
         let table = &self.tables.registries;
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
             let current = self.registry_item(id).await?;
             if current.policy_refs > 0 {
                 return Err(StoreError::InUse {
@@ -677,7 +691,10 @@ impl PolicyStore for DynamoStore {
         change: &PolicyChange,
     ) -> Result<ReplicationPolicy, StoreError> {
         let table = &self.tables.policies;
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
             let current = self.policy_item(id).await?;
             let (version, old_name) = (current.version, current.policy.name.clone());
             let (old_src, old_dest) = (current.src_registry_id, current.dest_registry_id);
@@ -736,7 +753,10 @@ impl PolicyStore for DynamoStore {
 
     async fn delete_policy(&self, id: i64) -> Result<(), StoreError> {
         let table = &self.tables.policies;
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
             let current = self.policy_item(id).await?;
             let mut items = vec![
                 self.delete(table, key_id(id), "version = :v", vec![(":v", n(current.version))])?,
@@ -869,30 +889,20 @@ impl ExecutionStore for DynamoStore {
         })
     }
 
-    async fn add_listings(&self, id: i64, delta: i64) -> Result<(), StoreError> {
-        let table = &self.tables.executions;
-        self.client
-            .update_item()
-            .table_name(table)
-            .set_key(Some(key_id(id)))
-            .update_expression("ADD listings_pending :d")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":d", n(delta))
-            .send()
-            .await
-            .map_err(|e| {
-                if is_condition_failure(&e) {
-                    StoreError::NotFound { entity: "execution", id }
-                } else {
-                    backend(table, "UpdateItem", e)
-                }
-            })?;
-        Ok(())
+    async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
+        self.count_listing(id, &format!("listing-open#{id}#{piece}"), 1).await
+    }
+
+    async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
+        self.count_listing(id, &format!("listing-done#{id}#{piece}"), -1).await
     }
 
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
         let table = &self.tables.executions;
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                back_off(attempt).await;
+            }
             let item = self.execution_item(id).await?;
             let e = &item.execution;
             if e.status.is_final() || e.in_progress > 0 || item.listings_pending > 0 {
@@ -915,9 +925,11 @@ impl ExecutionStore for DynamoStore {
                 .update_expression("SET #status = :final, end_time = :end")
                 .condition_expression(
                     "#status = :running AND in_progress = :zero AND listings_pending = :zero \
-                     AND failed = :failed AND stopped = :stopped",
+                     AND #failed = :failed AND #stopped = :stopped",
                 )
                 .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#failed", "failed")
+                .expression_attribute_names("#stopped", "stopped")
                 .expression_attribute_values(":final", s(status.as_str()))
                 .expression_attribute_values(":end", s(end))
                 .expression_attribute_values(":running", s(ExecutionStatus::InProgress.as_str()))
@@ -1021,6 +1033,28 @@ impl ExecutionStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Moves `listings_pending` by `delta` together with a marker, so a repeat changes nothing.
+    async fn count_listing(&self, id: i64, marker: &str, delta: i64) -> Result<(), StoreError> {
+        let table = &self.tables.executions;
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .update_expression("ADD listings_pending :d")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":d", n(delta))
+            .build()
+            .map_err(|e| backend(table, "TransactWriteItems", e))?;
+        let items = vec![
+            self.put(&self.tables.meta, key_pk(marker), "attribute_not_exists(pk)", vec![])?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        match self.transact(table, items).await? {
+            Ok(()) => Ok(()),
+            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound { entity: "execution", id }),
+            Err(_) => Ok(()),
+        }
+    }
+
     async fn tasks_of_batch(&self, execution_id: i64, marker: &TaskBatchMarker) -> Result<Vec<Task>, StoreError> {
         let table = &self.tables.tasks;
         let out = self
@@ -1105,7 +1139,8 @@ impl TaskStore for DynamoStore {
                 let update = Update::builder()
                     .table_name(&self.tables.executions)
                     .set_key(Some(key_id(execution_id)))
-                    .update_expression("ADD total :n, in_progress :n")
+                    .update_expression("ADD #total :n, in_progress :n")
+                    .expression_attribute_names("#total", "total")
                     .condition_expression("attribute_exists(id)")
                     .expression_attribute_values(":n", n(count))
                     .build()
@@ -1222,7 +1257,8 @@ impl TaskStore for DynamoStore {
             let update = Update::builder()
                 .table_name(&self.tables.executions)
                 .set_key(Some(key_id(t.execution_id)))
-                .update_expression(format!("ADD in_progress :minus, {counter} :one"))
+                .update_expression("ADD in_progress :minus, #counter :one")
+                .expression_attribute_names("#counter", counter)
                 .condition_expression("attribute_exists(id)")
                 .expression_attribute_values(":minus", n(-1))
                 .expression_attribute_values(":one", n(1))

@@ -19,11 +19,10 @@ pub async fn load_config() -> SdkConfig {
 /// S3 needs path-style addressing when its endpoint is overridden (moto, LocalStack): bucket
 /// subdomains of 127.0.0.1 do not resolve.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config);
     let overridden = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let s3_config = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(overridden)
-        .build();
+        || config.endpoint_url().is_some();
+    let s3_config = s3_config.force_path_style(overridden).build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 

@@ -3,6 +3,7 @@
 
 pub mod logs;
 pub mod queue;
+pub mod registry;
 pub mod secrets;
 pub mod store;
 
@@ -10,6 +11,6 @@ pub use logs::{LogError, TaskLogSink};
 pub use queue::{MessageQueue, QueueError};
 pub use secrets::{SecretCipher, SecretError};
 pub use store::{
-    ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, StoreError, TaskStore,
+    ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, Store, StoreError, TaskStore,
     TaskTransition,
 };

@@ -129,8 +129,11 @@ pub trait ExecutionStore: Send + Sync {
         cursor: Option<&str>,
         limit: i32,
     ) -> Result<Page<Execution>, StoreError>;
-    /// Adds (or with negative numbers removes) outstanding list pieces, atomically.
-    async fn add_listings(&self, id: i64, delta: i64) -> Result<(), StoreError>;
+    /// Counts one more list piece outstanding, once per `piece` however often it is called.
+    async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError>;
+    /// Counts a list piece done, once per `piece` however often it is called. The piece an
+    /// execution is created with is `""`.
+    async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError>;
     /// Writes the final status once, when nothing is in progress and listing is complete.
     /// Returns the status written, or None when the execution is not done (or already final).
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError>;
@@ -176,3 +179,8 @@ pub type RegistryChange = dyn for<'a> Fn(&'a mut Registry) -> Result<(), Validat
 /// A change applied to a policy read from the store, before it is written back.
 pub type PolicyChange =
     dyn for<'a> Fn(&'a mut ReplicationPolicy) -> Result<(), ValidationError> + Send + Sync;
+
+/// Everything the store holds, for the workers that touch several kinds of record.
+pub trait Store: RegistryStore + PolicyStore + ExecutionStore + TaskStore {}
+
+impl<T: RegistryStore + PolicyStore + ExecutionStore + TaskStore> Store for T {}

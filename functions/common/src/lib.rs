@@ -1,0 +1,52 @@
+//! What the SQS-driven functions share: SQS records to the library's messages, and the
+//! library's results to a partial batch response, so only failed messages are delivered again.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use ferry::messages::InboundMessage;
+use ferry::replication::HandleError;
+
+/// The messages of an SQS event. A record without an id cannot be reported or retried
+/// individually, so it is dropped with a warning (SQS always sets one).
+pub fn inbound(event: SqsEvent) -> Vec<InboundMessage> {
+    event
+        .records
+        .into_iter()
+        .filter_map(|record| {
+            let Some(message_id) = record.message_id else {
+                tracing::warn!("SQS record without a message id");
+                return None;
+            };
+            let receive_count = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            Some(InboundMessage {
+                message_id,
+                body: record.body.unwrap_or_default(),
+                receive_count,
+            })
+        })
+        .collect()
+}
+
+/// Handles every message of a batch concurrently and reports the ones to deliver again.
+pub async fn handle_batch<F, Fut>(event: SqsEvent, handler: F) -> SqsBatchResponse
+where
+    F: Fn(InboundMessage) -> Fut,
+    Fut: Future<Output = (String, Result<(), HandleError>)>,
+{
+    let results = futures::future::join_all(inbound(event).into_iter().map(handler)).await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, result) in results {
+        if let Err(error) = result {
+            tracing::warn!(message_id = %message_id, error = %error, "message will be delivered again");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

@@ -1,0 +1,180 @@
+//! Fires the EventBridge Scheduler schedules stored on the emulator, which no emulator does:
+//! every second it reads the schedules of the stack's groups and invokes the target function
+//! with the schedule's input when an enabled schedule comes due. Expressions: `cron(...)` (six
+//! fields, minutes first, as EventBridge writes them), `rate(N unit)` and `at(...)`, in UTC.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::invoke::Invoker;
+use crate::stack::Stack;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expression {
+    Cron(cron::Schedule),
+    Rate(chrono::Duration),
+    At(DateTime<Utc>),
+}
+
+impl Expression {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let inner = |prefix: &str| text.strip_prefix(prefix).and_then(|t| t.strip_suffix(')')).map(str::trim);
+        if let Some(fields) = inner("cron(") {
+            let parts: Vec<&str> = fields.split_whitespace().collect();
+            if parts.len() != 6 {
+                return Err(format!("{text}: cron needs six fields"));
+            }
+            // EventBridge: minutes hours day-of-month month day-of-week year; `?` means any.
+            let expression = format!("0 {}", parts.join(" ").replace('?', "*"));
+            return cron::Schedule::from_str(&expression)
+                .map(Self::Cron)
+                .map_err(|e| format!("{text}: {e}"));
+        }
+        if let Some(rate) = inner("rate(") {
+            let (value, unit) = rate.split_once(' ').ok_or_else(|| format!("{text}: rate(N unit)"))?;
+            let value: i64 = value.parse().map_err(|_| format!("{text}: {value} is not a number"))?;
+            let duration = match unit.trim_end_matches('s') {
+                "minute" => chrono::Duration::minutes(value),
+                "hour" => chrono::Duration::hours(value),
+                "day" => chrono::Duration::days(value),
+                other => return Err(format!("{text}: unknown unit {other}")),
+            };
+            return Ok(Self::Rate(duration));
+        }
+        if let Some(at) = inner("at(") {
+            let time = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S").map_err(|e| format!("{text}: {e}"))?;
+            return Ok(Self::At(time.and_utc()));
+        }
+        Err(format!("{text}: not cron(...), rate(...) or at(...)"))
+    }
+
+    /// The first firing strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>, created: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Cron(schedule) => schedule.after(&after).next(),
+            Self::Rate(every) => {
+                let elapsed = after - created;
+                let periods = elapsed.num_milliseconds() / every.num_milliseconds().max(1) + 1;
+                Some(created + *every * i32::try_from(periods).ok()?)
+            }
+            Self::At(time) => (*time > after).then_some(*time),
+        }
+    }
+}
+
+struct Known {
+    expression: String,
+    next: Option<DateTime<Utc>>,
+}
+
+pub async fn run(
+    scheduler: aws_sdk_scheduler::Client,
+    invoker: Arc<dyn Invoker>,
+    stack: Arc<Stack>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut known: HashMap<String, Known> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        for group in &stack.schedule_groups {
+            if let Err(e) = tick(&scheduler, &invoker, &stack, group, &mut known).await {
+                tracing::warn!(group, error = %e, "schedules not read");
+            }
+        }
+    }
+}
+
+async fn tick(
+    scheduler: &aws_sdk_scheduler::Client,
+    invoker: &Arc<dyn Invoker>,
+    stack: &Stack,
+    group: &str,
+    known: &mut HashMap<String, Known>,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let listed = scheduler
+        .list_schedules()
+        .group_name(group)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
+    let names: Vec<String> = listed.schedules().iter().filter_map(|s| s.name().map(str::to_string)).collect();
+    known.retain(|name, _| names.contains(name));
+    for name in names {
+        let schedule = scheduler
+            .get_schedule()
+            .group_name(group)
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
+        let text = schedule.schedule_expression().unwrap_or_default().to_string();
+        let enabled = schedule.state().is_none_or(|s| s.as_str() == "ENABLED");
+        let expression = match Expression::parse(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(schedule = %name, error = %e, "schedule not understood");
+                continue;
+            }
+        };
+        let entry = known.entry(name.clone()).or_insert_with(|| Known {
+            expression: text.clone(),
+            next: expression.next_after(now, now),
+        });
+        if entry.expression != text {
+            *entry = Known {
+                expression: text.clone(),
+                next: expression.next_after(now, now),
+            };
+        }
+        let Some(due) = entry.next else { continue };
+        if due > now {
+            continue;
+        }
+        entry.next = expression.next_after(now, due);
+        if !enabled {
+            continue;
+        }
+        let Some(target) = schedule.target() else { continue };
+        let Some(function) = stack.functions.iter().find(|f| f.arn == target.arn()) else {
+            tracing::warn!(schedule = %name, arn = target.arn(), "target is not a local function");
+            continue;
+        };
+        let payload = target.input().unwrap_or("{}").to_string();
+        tracing::info!(schedule = %name, function = %function.binary, "schedule fired");
+        let invoker = Arc::clone(invoker);
+        let function = function.clone();
+        tokio::spawn(async move {
+            if let Err(e) = invoker.invoke(&function, payload.into()).await {
+                tracing::warn!(function = %function.binary, error = %e, "scheduled invocation failed");
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn parses_eventbridge_expressions() {
+        let base = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 30).unwrap();
+        let cron = Expression::parse("cron(5 * * * ? *)").expect("cron");
+        assert_eq!(cron.next_after(base, base), Some(Utc.with_ymd_and_hms(2026, 1, 1, 10, 5, 0).unwrap()));
+        let rate = Expression::parse("rate(2 minutes)").expect("rate");
+        assert_eq!(rate.next_after(base, base), Some(base + chrono::Duration::minutes(2)));
+        let at = Expression::parse("at(2026-01-01T11:00:00)").expect("at");
+        assert_eq!(at.next_after(base, base), Some(Utc.with_ymd_and_hms(2026, 1, 1, 11, 0, 0).unwrap()));
+        assert!(Expression::parse("cron(* * *)").is_err());
+        assert!(Expression::parse("every day").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! HTTP Basic for the admin. The password comes from Secrets Manager in AWS (read once per cold
+//! start) or from `FERRY_ADMIN_PASSWORD` locally; it is compared in constant time.
+
+use base64::Engine;
+use http::{header, HeaderMap};
+use subtle::ConstantTimeEq;
+
+use super::errors::ApiError;
+use crate::config::ConfigError;
+
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD_ENV: &str = "FERRY_ADMIN_PASSWORD";
+pub const ADMIN_SECRET_ARN_ENV: &str = "FERRY_ADMIN_SECRET_ARN";
+
+#[derive(Clone)]
+pub struct AdminPassword(Option<String>);
+
+impl std::fmt::Debug for AdminPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "AdminPassword(set)" } else { "AdminPassword(unset)" })
+    }
+}
+
+impl AdminPassword {
+    pub fn new(password: Option<String>) -> Self {
+        Self(password.filter(|p| !p.is_empty()))
+    }
+
+    /// `FERRY_ADMIN_PASSWORD` if set, else the Secrets Manager secret `FERRY_ADMIN_SECRET_ARN`
+    /// names; with neither, every authenticated request is refused.
+    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        if let Ok(password) = std::env::var(ADMIN_PASSWORD_ENV) {
+            if !password.is_empty() {
+                return Ok(Self::new(Some(password)));
+            }
+        }
+        let Some(arn) = std::env::var(ADMIN_SECRET_ARN_ENV).ok().filter(|a| !a.is_empty()) else {
+            tracing::warn!("no admin password configured: authenticated routes refuse every request");
+            return Ok(Self::new(None));
+        };
+        let client = aws_sdk_secretsmanager::Client::new(config);
+        let secret = client
+            .get_secret_value()
+            .secret_id(&arn)
+            .send()
+            .await
+            .map_err(|e| ConfigError::Invalid {
+                name: ADMIN_SECRET_ARN_ENV,
+                value: arn.clone(),
+                reason: crate::aws::describe(&e),
+            })?;
+        Ok(Self::new(secret.secret_string().map(str::to_string)))
+    }
+
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.0 else {
+            return Err(ApiError::unauthorized("no admin password is configured"));
+        };
+        let supplied = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .ok_or_else(|| ApiError::unauthorized("HTTP Basic credentials are required"))?;
+        let (user, password) = supplied.split_once(':').unwrap_or((supplied.as_str(), ""));
+        let user_ok = user.as_bytes().ct_eq(ADMIN_USER.as_bytes());
+        let password_ok = password.as_bytes().ct_eq(expected.as_bytes());
+        if bool::from(user_ok & password_ok) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized("wrong user name or password"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert(header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
+        headers
+    }
+
+    #[test]
+    fn checks_user_and_password() {
+        let admin = AdminPassword::new(Some("s3cret".into()));
+        assert!(admin.check(&basic("admin", "s3cret")).is_ok());
+        assert!(admin.check(&basic("admin", "wrong")).is_err());
+        assert!(admin.check(&basic("root", "s3cret")).is_err());
+        assert!(admin.check(&HeaderMap::new()).is_err());
+        assert!(AdminPassword::new(None).check(&basic("admin", "")).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Talking to registries: the HTTP client of the distribution API and the copy logic above it.
+
+pub mod copy;
+pub mod http;
+pub mod media;

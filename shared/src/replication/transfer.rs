@@ -1,0 +1,200 @@
+//! The transfer stage: one message, one task, one artifact.
+//!
+//! Idempotent: a task that already ended is left alone, status changes are conditional on the
+//! status they leave, and the execution's counters move in the same transaction. A failure that
+//! may heal is retried by redelivery until the last receive, where the task fails with the
+//! reason instead, so no task is left InProgress when its message is exhausted.
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use crate::messages::{decode, InboundMessage, TransferMessage};
+use crate::model::{Registry, TaskStatus, TransferFigures};
+use crate::ports::logs::TaskLogSink;
+use crate::ports::registry::{RegistryClient, RegistryError};
+use crate::ports::store::{Store, StoreError, TaskTransition};
+use crate::registry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
+
+use super::HandleError;
+
+/// Makes a client for a registry whose secret is decrypted.
+pub type Connect = dyn Fn(&Registry) -> Result<Box<dyn RegistryClient>, RegistryError> + Send + Sync;
+
+pub struct TransferWorker {
+    pub store: Arc<dyn Store>,
+    pub logs: Arc<dyn TaskLogSink>,
+    pub connect: Arc<Connect>,
+    /// Deliveries of a message before its DLQ takes it; the last one fails the task instead.
+    pub max_receives: u32,
+}
+
+fn retry(e: StoreError) -> HandleError {
+    HandleError::Retry(e.to_string())
+}
+
+impl TransferWorker {
+    pub async fn handle(&self, message: &InboundMessage) -> Result<(), HandleError> {
+        let transfer: TransferMessage = decode(&message.body)?;
+        let span = tracing::info_span!(
+            "transfer",
+            message_id = %message.message_id,
+            execution_id = transfer.execution_id,
+            task_id = transfer.task_id,
+            receive = message.receive_count,
+        );
+        self.run(&transfer, message.receive_count).instrument(span).await
+    }
+
+    async fn run(&self, m: &TransferMessage, receive_count: u32) -> Result<(), HandleError> {
+        let (execution_id, task_id) = (m.execution_id, m.task_id);
+        let execution = match self.store.get_execution(execution_id).await {
+            Ok(e) => e,
+            Err(StoreError::NotFound { .. }) => {
+                tracing::warn!("execution is gone; nothing to do");
+                return Ok(());
+            }
+            Err(e) => return Err(retry(e)),
+        };
+        let task = match self.store.get_task(execution_id, task_id).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound { .. }) => {
+                tracing::warn!("task is gone; nothing to do");
+                return Ok(());
+            }
+            Err(e) => return Err(retry(e)),
+        };
+        if task.status.is_final() {
+            tracing::info!(status = task.status.as_str(), "task already ended: duplicate delivery");
+            return Ok(());
+        }
+        if execution.status.is_final() {
+            self.end(m, task.status, TaskStatus::Stopped, "the execution ended before this task ran", None, vec![])
+                .await?;
+            return Ok(());
+        }
+        if task.status == TaskStatus::Pending {
+            let started = self
+                .store
+                .transition_task(&TaskTransition {
+                    execution_id,
+                    task_id,
+                    from: TaskStatus::Pending,
+                    to: TaskStatus::InProgress,
+                    status_text: None,
+                    figures: None,
+                })
+                .await
+                .map_err(retry)?;
+            if !started {
+                tracing::info!("another delivery started this task");
+                return Ok(());
+            }
+        }
+        let mut log = vec![format!(
+            "attempt {receive_count}: copy {} -> {}",
+            m.resource.src.display(),
+            m.resource.dst.display()
+        )];
+        match self.copy(m, &mut log).await {
+            Ok(CopyOutcome::Copied { digest, figures }) => {
+                log.push(format!(
+                    "done: {digest}, {} blobs copied ({} bytes), {} already there",
+                    figures.blobs_copied, figures.bytes_copied, figures.blobs_skipped
+                ));
+                self.end(m, TaskStatus::InProgress, TaskStatus::Succeed, "", Some(figures), log).await
+            }
+            Ok(CopyOutcome::Skipped { digest, reason }) => {
+                let text = format!("skipped: {reason}");
+                log.push(format!("{text} ({digest})"));
+                self.end(m, TaskStatus::InProgress, TaskStatus::Succeed, &text, Some(TransferFigures::default()), log)
+                    .await
+            }
+            Err(e) if e.may_heal() && receive_count < self.max_receives => {
+                log.push(format!("attempt {receive_count} failed, will retry: {e}"));
+                self.append_log(m, &log).await;
+                Err(HandleError::Retry(e.to_string()))
+            }
+            Err(e) => {
+                log.push(format!("failed: {e}"));
+                self.end(m, TaskStatus::InProgress, TaskStatus::Failed, &e.to_string(), None, log).await
+            }
+        }
+    }
+
+    async fn copy(&self, m: &TransferMessage, log: &mut Vec<String>) -> Result<CopyOutcome, TransferError> {
+        let src = self.client(m.resource.src.registry_id).await?;
+        let dst = self.client(m.resource.dst.registry_id).await?;
+        let job = CopyJob {
+            src: src.as_ref(),
+            src_repository: &m.resource.src.repository,
+            src_reference: &m.resource.src.reference,
+            dst: dst.as_ref(),
+            dst_repository: &m.resource.dst.repository,
+            dst_reference: &m.resource.dst.reference,
+            options: m.options,
+        };
+        Ok(copy_artifact(&job, log).await?)
+    }
+
+    async fn client(&self, registry_id: i64) -> Result<Box<dyn RegistryClient>, TransferError> {
+        let registry = self.store.get_registry_with_secret(registry_id).await?;
+        Ok((self.connect)(&registry).map_err(CopyError::from)?)
+    }
+
+    async fn end(
+        &self,
+        m: &TransferMessage,
+        from: TaskStatus,
+        to: TaskStatus,
+        status_text: &str,
+        figures: Option<TransferFigures>,
+        log: Vec<String>,
+    ) -> Result<(), HandleError> {
+        self.append_log(m, &log).await;
+        let changed = self
+            .store
+            .transition_task(&TaskTransition {
+                execution_id: m.execution_id,
+                task_id: m.task_id,
+                from,
+                to,
+                status_text: Some(status_text.to_string()),
+                figures,
+            })
+            .await
+            .map_err(retry)?;
+        if changed {
+            tracing::info!(status = to.as_str(), status_text, "task ended");
+        }
+        if let Some(status) = self.store.finish_if_done(m.execution_id).await.map_err(retry)? {
+            tracing::info!(status = status.as_str(), "execution finished");
+        }
+        Ok(())
+    }
+
+    /// The log is for people: a failure to write it is reported, not allowed to fail the copy.
+    async fn append_log(&self, m: &TransferMessage, lines: &[String]) {
+        if let Err(e) = self.logs.append(m.execution_id, m.task_id, lines).await {
+            tracing::warn!(error = %e, "task log not written");
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TransferError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+}
+
+impl TransferError {
+    fn may_heal(&self) -> bool {
+        match self {
+            Self::Store(StoreError::Backend { .. } | StoreError::Conflict { .. }) => true,
+            Self::Store(_) => false,
+            Self::Copy(e) => e.is_transient(),
+        }
+    }
+}

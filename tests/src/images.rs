@@ -1,0 +1,137 @@
+//! Making and reading images in a registry with plain HTTP, independent of Ferry's client.
+
+use sha2::{Digest, Sha256};
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex_encode(&Sha256::digest(bytes)))
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct RegistryHttp {
+    base: String,
+    credentials: Option<(String, String)>,
+    http: reqwest::Client,
+}
+
+impl RegistryHttp {
+    pub fn new(base: String, credentials: Option<(String, String)>) -> Self {
+        Self {
+            base,
+            credentials,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.credentials {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        }
+    }
+
+    pub async fn push_blob(&self, repository: &str, bytes: &[u8]) -> String {
+        let digest = digest_of(bytes);
+        let start = self
+            .auth(self.http.post(format!("{}/v2/{repository}/blobs/uploads/", self.base)))
+            .send()
+            .await
+            .expect("upload starts");
+        assert_eq!(start.status(), 202, "upload start");
+        let location = start.headers()["location"].to_str().expect("location").to_string();
+        let location = if location.starts_with("http") { location } else { format!("{}{location}", self.base) };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let done = self
+            .auth(self.http.put(format!("{location}{separator}digest={digest}")))
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("upload ends");
+        assert_eq!(done.status(), 201, "upload of {digest}");
+        digest
+    }
+
+    pub async fn push_manifest(&self, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) -> String {
+        let response = self
+            .auth(self.http.put(format!("{}/v2/{repository}/manifests/{reference}", self.base)))
+            .header("content-type", media_type)
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("manifest push");
+        assert_eq!(response.status(), 201, "manifest push {repository}:{reference}: {:?}", response.text().await);
+        digest_of(bytes)
+    }
+
+    /// Pushes an OCI image with `layers` and a small config; returns the manifest digest.
+    pub async fn push_image(&self, repository: &str, tag: &str, layers: &[Vec<u8>]) -> String {
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+            .to_string()
+            .into_bytes();
+        let config_digest = self.push_blob(repository, &config).await;
+        let mut descriptors = Vec::new();
+        for layer in layers {
+            let digest = self.push_blob(repository, layer).await;
+            descriptors.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": digest,
+                "size": layer.len(),
+            }));
+        }
+        let manifest = serde_json::to_vec_pretty(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": descriptors,
+        }))
+        .expect("json");
+        self.push_manifest(repository, tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await
+    }
+
+    /// The digest of the manifest under `reference`, computed from the bytes served.
+    pub async fn manifest_digest(&self, repository: &str, reference: &str) -> Option<String> {
+        let response = self
+            .auth(self.http.get(format!("{}/v2/{repository}/manifests/{reference}", self.base)))
+            .header(
+                "accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+                 application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
+            )
+            .send()
+            .await
+            .expect("manifest get");
+        if response.status() == 404 {
+            return None;
+        }
+        assert!(response.status().is_success(), "manifest get {}", response.status());
+        Some(digest_of(&response.bytes().await.expect("body")))
+    }
+
+    pub async fn blob(&self, repository: &str, digest: &str) -> Option<Vec<u8>> {
+        let response = self
+            .auth(self.http.get(format!("{}/v2/{repository}/blobs/{digest}", self.base)))
+            .send()
+            .await
+            .expect("blob get");
+        if response.status() == 404 {
+            return None;
+        }
+        Some(response.bytes().await.expect("body").to_vec())
+    }
+}
+
+/// Deterministic pseudo-random bytes, so layers differ between tests without a RNG crate.
+pub fn layer(seed: u64, size: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state & 0xff) as u8
+        })
+        .collect()
+}

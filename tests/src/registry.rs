@@ -1,0 +1,84 @@
+//! CNCF distribution (`docker-registry`) on a free loopback port with its own storage,
+//! optionally behind htpasswd; stopped when dropped.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestRegistry {
+    child: Child,
+    _storage: tempfile::TempDir,
+    pub port: u16,
+    pub credentials: Option<(String, String)>,
+}
+
+impl TestRegistry {
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    pub fn start_with_auth(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_with(credentials: Option<(String, String)>) -> Self {
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = crate::moto::free_port();
+        let auth = match &credentials {
+            Some((user, password)) => {
+                let hash = bcrypt::hash(password, 4).expect("bcrypt");
+                let file = storage.path().join("htpasswd");
+                std::fs::write(&file, format!("{user}:{hash}\n")).expect("htpasswd");
+                format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", file.display())
+            }
+            None => String::new(),
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n{auth}",
+            storage.path().join("data").display()
+        );
+        let config_path = storage.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("config");
+        let mut command = Command::new("docker-registry");
+        command
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        crate::moto::set_parent_death_signal(&mut command);
+        let child = command
+            .spawn()
+            .expect("docker-registry runs (Debian package docker-registry; make test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            _storage: storage,
+            port,
+            credentials,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client that talks to this registry with its credentials.
+    pub fn http(&self) -> crate::images::RegistryHttp {
+        crate::images::RegistryHttp::new(self.url(), self.credentials.clone())
+    }
+
+    /// Stops the registry process; its storage stays until the value is dropped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
