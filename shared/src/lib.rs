@@ -6,7 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod messages;
 pub mod model;
+pub mod ports;
 pub mod registry;
 pub mod replication;
-pub mod ports;
 pub mod telemetry;

@@ -13,8 +13,13 @@ pub enum MessageError {
     #[error("message is not JSON with `kind` and `version`: {0}")]
     Malformed(String),
     #[error("expected a {expected} message, got {found:?}")]
-    WrongKind { expected: &'static str, found: String },
-    #[error("{kind} message version {version} is not supported (this build reads version {supported})")]
+    WrongKind {
+        expected: &'static str,
+        found: String,
+    },
+    #[error(
+        "{kind} message version {version} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         kind: &'static str,
         version: u32,
@@ -152,18 +157,33 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(json["kind"], "transfer");
         assert_eq!(json["version"], 1);
-        assert_eq!(decode::<TransferMessage>(&text).expect("decode"), transfer());
+        assert_eq!(
+            decode::<TransferMessage>(&text).expect("decode"),
+            transfer()
+        );
     }
 
     #[test]
     fn refuses_other_kinds_versions_and_garbage() {
         let text = encode(&transfer()).expect("encode");
-        assert!(matches!(decode::<ListMessage>(&text), Err(MessageError::WrongKind { .. })));
+        assert!(matches!(
+            decode::<ListMessage>(&text),
+            Err(MessageError::WrongKind { .. })
+        ));
         let v2 = text.replace("\"version\":1", "\"version\":2");
         let err = decode::<TransferMessage>(&v2).unwrap_err();
-        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
-        assert!(matches!(decode::<TransferMessage>("{oops"), Err(MessageError::Malformed(_))));
+        assert!(
+            err.to_string().contains("version 2 is not supported"),
+            "{err}"
+        );
+        assert!(matches!(
+            decode::<TransferMessage>("{oops"),
+            Err(MessageError::Malformed(_))
+        ));
         let missing = r#"{"kind":"transfer","version":1,"execution_id":1}"#;
-        assert!(matches!(decode::<TransferMessage>(missing), Err(MessageError::Malformed(_))));
+        assert!(matches!(
+            decode::<TransferMessage>(missing),
+            Err(MessageError::Malformed(_))
+        ));
     }
 }

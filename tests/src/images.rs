@@ -35,16 +35,29 @@ impl RegistryHttp {
     pub async fn push_blob(&self, repository: &str, bytes: &[u8]) -> String {
         let digest = digest_of(bytes);
         let start = self
-            .auth(self.http.post(format!("{}/v2/{repository}/blobs/uploads/", self.base)))
+            .auth(
+                self.http
+                    .post(format!("{}/v2/{repository}/blobs/uploads/", self.base)),
+            )
             .send()
             .await
             .expect("upload starts");
         assert_eq!(start.status(), 202, "upload start");
-        let location = start.headers()["location"].to_str().expect("location").to_string();
-        let location = if location.starts_with("http") { location } else { format!("{}{location}", self.base) };
+        let location = start.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("{}{location}", self.base)
+        };
         let separator = if location.contains('?') { '&' } else { '?' };
         let done = self
-            .auth(self.http.put(format!("{location}{separator}digest={digest}")))
+            .auth(
+                self.http
+                    .put(format!("{location}{separator}digest={digest}")),
+            )
             .header("content-type", "application/octet-stream")
             .body(bytes.to_vec())
             .send()
@@ -54,15 +67,29 @@ impl RegistryHttp {
         digest
     }
 
-    pub async fn push_manifest(&self, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) -> String {
+    pub async fn push_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> String {
         let response = self
-            .auth(self.http.put(format!("{}/v2/{repository}/manifests/{reference}", self.base)))
+            .auth(self.http.put(format!(
+                "{}/v2/{repository}/manifests/{reference}",
+                self.base
+            )))
             .header("content-type", media_type)
             .body(bytes.to_vec())
             .send()
             .await
             .expect("manifest push");
-        assert_eq!(response.status(), 201, "manifest push {repository}:{reference}: {:?}", response.text().await);
+        assert_eq!(
+            response.status(),
+            201,
+            "manifest push {repository}:{reference}: {:?}",
+            response.text().await
+        );
         digest_of(bytes)
     }
 
@@ -88,7 +115,13 @@ impl RegistryHttp {
             "layers": descriptors,
         }))
         .expect("json");
-        self.push_manifest(repository, tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await
+        self.push_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+        .await
     }
 
     /// The digest of the manifest under `reference`, computed from the bytes served.
@@ -106,13 +139,20 @@ impl RegistryHttp {
         if response.status() == 404 {
             return None;
         }
-        assert!(response.status().is_success(), "manifest get {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "manifest get {}",
+            response.status()
+        );
         Some(digest_of(&response.bytes().await.expect("body")))
     }
 
     pub async fn blob(&self, repository: &str, digest: &str) -> Option<Vec<u8>> {
         let response = self
-            .auth(self.http.get(format!("{}/v2/{repository}/blobs/{digest}", self.base)))
+            .auth(
+                self.http
+                    .get(format!("{}/v2/{repository}/blobs/{digest}", self.base)),
+            )
             .send()
             .await
             .expect("blob get");
@@ -125,7 +165,9 @@ impl RegistryHttp {
 
 /// Deterministic pseudo-random bytes, so layers differ between tests without a RNG crate.
 pub fn layer(seed: u64, size: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..size)
         .map(|_| {
             state ^= state << 13;

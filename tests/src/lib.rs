@@ -38,7 +38,12 @@ pub fn binaries_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let deps = exe.parent().expect("deps dir");
     let dir = deps.parent().expect("profile dir").to_path_buf();
-    for binary in ["ferry-api", "ferry-trigger", "ferry-lister", "ferry-transfer"] {
+    for binary in [
+        "ferry-api",
+        "ferry-trigger",
+        "ferry-lister",
+        "ferry-transfer",
+    ] {
         assert!(
             dir.join(binary).exists(),
             "{binary} is not built in {}: run `cargo build --workspace --bins` first (make test does)",
@@ -50,7 +55,9 @@ pub fn binaries_dir() -> PathBuf {
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -60,7 +67,9 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
         .load()
         .await
 }
@@ -74,12 +83,18 @@ pub fn child_env() -> Vec<(String, String)> {
         ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
         ("FERRY_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-        ("RUST_LOG".into(), std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())),
+        (
+            "RUST_LOG".into(),
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ]
 }
 
 pub fn unique_stack_name(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
 }
 
 pub fn settings(stack_name: &str, parameters: &[(&str, &str)]) -> StackSettings {
@@ -106,9 +121,19 @@ pub struct Adapters {
 
 impl Adapters {
     pub fn for_stack(stack: &Stack, sdk: &SdkConfig) -> Self {
-        let env = &stack.function("ferry-transfer").expect("transfer function").environment;
-        let var = |name: &str| env.get(name).cloned().unwrap_or_else(|| panic!("{name} not in the template's environment"));
-        let cipher = Arc::new(KmsSecretCipher::new(aws_sdk_kms::Client::new(sdk), var("FERRY_KMS_KEY_ID")));
+        let env = &stack
+            .function("ferry-transfer")
+            .expect("transfer function")
+            .environment;
+        let var = |name: &str| {
+            env.get(name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} not in the template's environment"))
+        };
+        let cipher = Arc::new(KmsSecretCipher::new(
+            aws_sdk_kms::Client::new(sdk),
+            var("FERRY_KMS_KEY_ID"),
+        ));
         Self {
             store: Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(sdk),
@@ -128,7 +153,10 @@ impl Adapters {
                     transfer: var("FERRY_TRANSFER_QUEUE_URL"),
                 },
             )),
-            logs: Arc::new(S3TaskLogs::new(ferry::aws::s3_client(sdk), var("FERRY_LOG_BUCKET"))),
+            logs: Arc::new(S3TaskLogs::new(
+                ferry::aws::s3_client(sdk),
+                var("FERRY_LOG_BUCKET"),
+            )),
             sdk: sdk.clone(),
         }
     }
@@ -139,9 +167,14 @@ pub async fn resources_only(prefix: &str) -> (Stack, Adapters) {
     init_tracing();
     let sdk = sdk_config().await;
     let template = Template::load(&workspace_root().join("infra/template.yaml")).expect("template");
-    let stack = ferry_local::stack::bootstrap(&sdk, &template, settings(&unique_stack_name(prefix), &[]), &BootstrapOptions::default())
-        .await
-        .expect("bootstrap");
+    let stack = ferry_local::stack::bootstrap(
+        &sdk,
+        &template,
+        settings(&unique_stack_name(prefix), &[]),
+        &BootstrapOptions::default(),
+    )
+    .await
+    .expect("bootstrap");
     let adapters = Adapters::for_stack(&stack, &sdk);
     (stack, adapters)
 }
@@ -191,11 +224,20 @@ impl LocalStack {
         .expect("event plane starts");
         let adapters = Adapters::for_stack(&plane.stack, &sdk);
         let api = format!("http://{}/api/v2.0", plane.http_address.expect("gateway"));
-        Self { plane, adapters, api }
+        Self {
+            plane,
+            adapters,
+            api,
+        }
     }
 
     pub fn queue_url(&self, logical_id: &str) -> String {
-        self.plane.stack.queues.get(logical_id).cloned().unwrap_or_else(|| panic!("no queue {logical_id}"))
+        self.plane
+            .stack
+            .queues
+            .get(logical_id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no queue {logical_id}"))
     }
 
     pub async fn stop(self) {
@@ -214,7 +256,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {seconds}s waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

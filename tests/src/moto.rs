@@ -64,7 +64,10 @@ fn start() -> String {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto server did not listen on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "moto server did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     format!("http://127.0.0.1:{port}")

@@ -28,7 +28,10 @@ impl TestRegistry {
                 let hash = bcrypt::hash(password, 4).expect("bcrypt");
                 let file = storage.path().join("htpasswd");
                 std::fs::write(&file, format!("{user}:{hash}\n")).expect("htpasswd");
-                format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", file.display())
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    file.display()
+                )
             }
             None => String::new(),
         };
@@ -50,7 +53,10 @@ impl TestRegistry {
             .expect("docker-registry runs (Debian package docker-registry; make test installs it)");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {

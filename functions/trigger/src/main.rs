@@ -29,7 +29,14 @@ async fn main() -> Result<(), Error> {
         let services = Arc::clone(&services);
         async move {
             let policy_id = event.payload.policy_id;
-            match start_execution(services.store.as_ref(), services.queue.as_ref(), policy_id, TriggerType::Scheduled).await {
+            match start_execution(
+                services.store.as_ref(),
+                services.queue.as_ref(),
+                policy_id,
+                TriggerType::Scheduled,
+            )
+            .await
+            {
                 Ok(execution) => Ok::<_, Error>(Started {
                     execution_id: Some(execution.id),
                     status_text: String::new(),

@@ -52,7 +52,11 @@ pub async fn poll(
             .map(|m| {
                 let attributes: serde_json::Map<String, Value> = m
                     .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 json!({
                     "messageId": m.message_id(),
@@ -68,7 +72,10 @@ pub async fn poll(
             })
             .collect();
         let event = json!({ "Records": records });
-        let succeeded: Vec<&aws_sdk_sqs::types::Message> = match invoker.invoke(&function, event.to_string().into()).await {
+        let succeeded: Vec<&aws_sdk_sqs::types::Message> = match invoker
+            .invoke(&function, event.to_string().into())
+            .await
+        {
             Ok(answer) if source.report_batch_item_failures => match failed_ids(&answer) {
                 Some(failed) => messages
                     .iter()
@@ -125,7 +132,11 @@ fn failed_ids(answer: &[u8]) -> Option<Vec<String>> {
     failures
         .as_array()?
         .iter()
-        .map(|f| f.get("itemIdentifier").and_then(Value::as_str).map(str::to_string))
+        .map(|f| {
+            f.get("itemIdentifier")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -135,7 +146,10 @@ mod tests {
 
     #[test]
     fn reads_partial_batch_responses() {
-        assert_eq!(failed_ids(br#"{"batchItemFailures":[{"itemIdentifier":"a"}]}"#), Some(vec!["a".to_string()]));
+        assert_eq!(
+            failed_ids(br#"{"batchItemFailures":[{"itemIdentifier":"a"}]}"#),
+            Some(vec!["a".to_string()])
+        );
         assert_eq!(failed_ids(br#"{"batchItemFailures":[]}"#), Some(vec![]));
         assert_eq!(failed_ids(b"null"), Some(vec![]));
         assert_eq!(failed_ids(br#"{"batchItemFailures":[{"id":"a"}]}"#), None);

@@ -29,11 +29,14 @@ pub async fn serve(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let router = axum::Router::new().fallback(forward).with_state(gateway);
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stop.changed().await;
-        })
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.changed().await;
+    })
+    .await
 }
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
@@ -76,7 +79,10 @@ async fn forward(
     let path = parts.uri.path().to_string();
     let (body_text, encoded) = match std::str::from_utf8(&body) {
         Ok(text) => (text.to_string(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(&body),
+            true,
+        ),
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -110,24 +116,43 @@ async fn forward(
         "body": if body.is_empty() { Value::Null } else { json!(body_text) },
         "isBase64Encoded": encoded,
     });
-    let answer = match gateway.invoker.invoke(&gateway.function, event.to_string().into()).await {
+    let answer = match gateway
+        .invoker
+        .invoke(&gateway.function, event.to_string().into())
+        .await
+    {
         Ok(answer) => answer,
         Err(e) => {
             tracing::warn!(error = %e, "api invocation failed");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "{\"message\":\"Internal Server Error\"}");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"message\":\"Internal Server Error\"}",
+            );
         }
     };
     let Ok(answer) = serde_json::from_slice::<Value>(&answer) else {
-        return plain(StatusCode::BAD_GATEWAY, "{\"message\":\"Internal Server Error\"}");
+        return plain(
+            StatusCode::BAD_GATEWAY,
+            "{\"message\":\"Internal Server Error\"}",
+        );
     };
     let status = answer
         .get("statusCode")
         .and_then(Value::as_u64)
         .and_then(|s| StatusCode::from_u16(s as u16).ok())
         .unwrap_or(StatusCode::OK);
-    let body = answer.get("body").and_then(Value::as_str).unwrap_or_default();
-    let body = if answer.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
-        base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default()
+    let body = answer
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let body = if answer
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap_or_default()
     } else {
         body.as_bytes().to_vec()
     };
@@ -147,7 +172,12 @@ async fn forward(
     }
     if let Some(Value::Object(headers)) = answer.get("multiValueHeaders") {
         for (name, values) in headers {
-            for v in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for v in values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 add(name, v);
             }
         }

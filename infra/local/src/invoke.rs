@@ -53,7 +53,10 @@ impl HttpInvoker {
 #[async_trait]
 impl Invoker for HttpInvoker {
     async fn invoke(&self, function: &FunctionSpec, payload: Bytes) -> Result<Bytes, InvokeError> {
-        let url = format!("{}/2015-03-31/functions/{}/invocations", self.base, function.binary);
+        let url = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.base, function.binary
+        );
         let unavailable = |message: String| InvokeError::Unavailable {
             function: function.binary.clone(),
             message,
@@ -66,8 +69,12 @@ impl Invoker for HttpInvoker {
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        let failed = !response.status().is_success() || response.headers().contains_key("x-amz-function-error");
-        let body = response.bytes().await.map_err(|e| unavailable(e.to_string()))?;
+        let failed = !response.status().is_success()
+            || response.headers().contains_key("x-amz-function-error");
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
         if failed {
             return Err(InvokeError::Function {
                 function: function.binary.clone(),
@@ -118,20 +125,34 @@ async fn next_invocation(State(api): State<Arc<RuntimeApi>>) -> Response {
     };
     put("lambda-runtime-aws-request-id", invocation.request_id);
     put("lambda-runtime-deadline-ms", deadline_ms.to_string());
-    put("lambda-runtime-invoked-function-arn", api.function.arn.clone());
-    put("lambda-runtime-trace-id", format!("Root=1-{}", uuid::Uuid::new_v4().simple()));
+    put(
+        "lambda-runtime-invoked-function-arn",
+        api.function.arn.clone(),
+    );
+    put(
+        "lambda-runtime-trace-id",
+        format!("Root=1-{}", uuid::Uuid::new_v4().simple()),
+    );
     put("content-type", "application/json".into());
     (StatusCode::OK, headers, invocation.payload).into_response()
 }
 
-async fn respond(State(api): State<Arc<RuntimeApi>>, Path(request_id): Path<String>, body: Bytes) -> StatusCode {
+async fn respond(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(request_id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     if let Some(reply) = api.in_flight.lock().await.remove(&request_id) {
         let _ = reply.send(Ok(body));
     }
     StatusCode::ACCEPTED
 }
 
-async fn fail(State(api): State<Arc<RuntimeApi>>, Path(request_id): Path<String>, body: Bytes) -> StatusCode {
+async fn fail(
+    State(api): State<Arc<RuntimeApi>>,
+    Path(request_id): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     if let Some(reply) = api.in_flight.lock().await.remove(&request_id) {
         let _ = reply.send(Err(String::from_utf8_lossy(&body).into_owned()));
     }
@@ -171,7 +192,10 @@ impl RuntimeHost {
             });
             let router = Router::new()
                 .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
-                .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+                .route(
+                    "/2018-06-01/runtime/invocation/{id}/response",
+                    post(respond),
+                )
                 .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
                 .route("/2018-06-01/runtime/init/error", post(init_error))
                 .with_state(Arc::clone(&api));
@@ -232,8 +256,14 @@ async fn supervise(
             .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", &function.function_name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", function.memory_mb.to_string())
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", function.function_name))
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                function.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", function.function_name),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{instance}"))
             .env("FERRY_LOG_TEXT", "1")
             .kill_on_drop(true);
@@ -260,10 +290,13 @@ async fn supervise(
 #[async_trait]
 impl Invoker for RuntimeHost {
     async fn invoke(&self, function: &FunctionSpec, payload: Bytes) -> Result<Bytes, InvokeError> {
-        let api = self.apis.get(&function.binary).ok_or_else(|| InvokeError::Unavailable {
-            function: function.binary.clone(),
-            message: "not hosted here".into(),
-        })?;
+        let api = self
+            .apis
+            .get(&function.binary)
+            .ok_or_else(|| InvokeError::Unavailable {
+                function: function.binary.clone(),
+                message: "not hosted here".into(),
+            })?;
         let (reply, answer) = oneshot::channel();
         let request_id = uuid::Uuid::new_v4().to_string();
         let invocation = Invocation {
@@ -272,10 +305,12 @@ impl Invoker for RuntimeHost {
             deadline: SystemTime::now() + function.timeout,
             reply,
         };
-        api.sender.send(invocation).map_err(|_| InvokeError::Unavailable {
-            function: function.binary.clone(),
-            message: "the runtime is shut down".into(),
-        })?;
+        api.sender
+            .send(invocation)
+            .map_err(|_| InvokeError::Unavailable {
+                function: function.binary.clone(),
+                message: "the runtime is shut down".into(),
+            })?;
         match tokio::time::timeout(function.timeout + Duration::from_secs(2), answer).await {
             Ok(Ok(Ok(body))) => Ok(body),
             Ok(Ok(Err(body))) => Err(InvokeError::Function {

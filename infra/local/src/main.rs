@@ -67,7 +67,9 @@ async fn main() -> anyhow::Result<()> {
     parameters.extend(cli.params);
     let settings = StackSettings {
         stack_name: cli.stack,
-        region: sdk.region().map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
+        region: sdk
+            .region()
+            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
         account: "123456789012".into(),
         parameters,
     };
@@ -78,7 +80,11 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&env_file, stack.env_file())?;
-            println!("stack {} ready; functions' environment in {}", stack.settings.stack_name, env_file.display());
+            println!(
+                "stack {} ready; functions' environment in {}",
+                stack.settings.stack_name,
+                env_file.display()
+            );
         }
         Command::Serve {
             invoke_url,
@@ -92,7 +98,9 @@ async fn main() -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("give --invoke-url or --binaries"),
             };
             let child_env = std::env::vars()
-                .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("FERRY_") || k == "RUST_LOG")
+                .filter(|(k, _)| {
+                    k.starts_with("AWS_") || k.starts_with("FERRY_") || k == "RUST_LOG"
+                })
                 .collect();
             let plane = Plane::start(PlaneConfig {
                 template: cli.template,
@@ -107,10 +115,22 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
             for f in &plane.stack.functions {
-                let sources: Vec<&str> = f.sqs_sources.iter().map(|s| s.queue_logical_id.as_str()).collect();
-                println!("function {:<16} sqs {:?}{}", f.binary, sources, if f.http_api { " http" } else { "" });
+                let sources: Vec<&str> = f
+                    .sqs_sources
+                    .iter()
+                    .map(|s| s.queue_logical_id.as_str())
+                    .collect();
+                println!(
+                    "function {:<16} sqs {:?}{}",
+                    f.binary,
+                    sources,
+                    if f.http_api { " http" } else { "" }
+                );
             }
-            println!("event plane ready; API gateway on http://{}", plane.http_address.unwrap_or(http));
+            println!(
+                "event plane ready; API gateway on http://{}",
+                plane.http_address.unwrap_or(http)
+            );
             tokio::signal::ctrl_c().await?;
             #[cfg(unix)]
             {}

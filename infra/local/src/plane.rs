@@ -46,7 +46,8 @@ impl Plane {
     /// Creates the stack's resources (idempotently), then starts everything.
     pub async fn start(config: PlaneConfig) -> anyhow::Result<Self> {
         let template = Template::load(&config.template)?;
-        let stack = Arc::new(bootstrap(&config.sdk, &template, config.settings, &config.bootstrap).await?);
+        let stack =
+            Arc::new(bootstrap(&config.sdk, &template, config.settings, &config.bootstrap).await?);
         let (stop, _) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         let concurrency = |f: &FunctionSpec| {
@@ -58,7 +59,10 @@ impl Plane {
         };
         let (invoker, host): (Arc<dyn Invoker>, Option<Arc<RuntimeHost>>) = match config.functions {
             FunctionsFrom::Binaries(dir) => {
-                let host = Arc::new(RuntimeHost::start(&stack.functions, dir, &concurrency, &config.child_env).await?);
+                let host = Arc::new(
+                    RuntimeHost::start(&stack.functions, dir, &concurrency, &config.child_env)
+                        .await?,
+                );
                 (Arc::clone(&host) as Arc<dyn Invoker>, Some(host))
             }
             FunctionsFrom::Endpoint(url) => (Arc::new(HttpInvoker::new(url)), None),
@@ -85,7 +89,9 @@ impl Plane {
                 .iter()
                 .find(|f| f.http_api)
                 .cloned()
-                .ok_or_else(|| anyhow::anyhow!("no function in the template has an HttpApi event"))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no function in the template has an HttpApi event")
+                })?;
             let listener = tokio::net::TcpListener::bind(address).await?;
             http_address = Some(listener.local_addr()?);
             let gateway = crate::gateway::Gateway {

@@ -15,14 +15,18 @@ use crate::stack::Stack;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expression {
-    Cron(cron::Schedule),
+    Cron(Box<cron::Schedule>),
     Rate(chrono::Duration),
     At(DateTime<Utc>),
 }
 
 impl Expression {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let inner = |prefix: &str| text.strip_prefix(prefix).and_then(|t| t.strip_suffix(')')).map(str::trim);
+        let inner = |prefix: &str| {
+            text.strip_prefix(prefix)
+                .and_then(|t| t.strip_suffix(')'))
+                .map(str::trim)
+        };
         if let Some(fields) = inner("cron(") {
             let parts: Vec<&str> = fields.split_whitespace().collect();
             if parts.len() != 6 {
@@ -31,12 +35,16 @@ impl Expression {
             // EventBridge: minutes hours day-of-month month day-of-week year; `?` means any.
             let expression = format!("0 {}", parts.join(" ").replace('?', "*"));
             return cron::Schedule::from_str(&expression)
-                .map(Self::Cron)
+                .map(|s| Self::Cron(Box::new(s)))
                 .map_err(|e| format!("{text}: {e}"));
         }
         if let Some(rate) = inner("rate(") {
-            let (value, unit) = rate.split_once(' ').ok_or_else(|| format!("{text}: rate(N unit)"))?;
-            let value: i64 = value.parse().map_err(|_| format!("{text}: {value} is not a number"))?;
+            let (value, unit) = rate
+                .split_once(' ')
+                .ok_or_else(|| format!("{text}: rate(N unit)"))?;
+            let value: i64 = value
+                .parse()
+                .map_err(|_| format!("{text}: {value} is not a number"))?;
             let duration = match unit.trim_end_matches('s') {
                 "minute" => chrono::Duration::minutes(value),
                 "hour" => chrono::Duration::hours(value),
@@ -46,14 +54,19 @@ impl Expression {
             return Ok(Self::Rate(duration));
         }
         if let Some(at) = inner("at(") {
-            let time = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S").map_err(|e| format!("{text}: {e}"))?;
+            let time = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S")
+                .map_err(|e| format!("{text}: {e}"))?;
             return Ok(Self::At(time.and_utc()));
         }
         Err(format!("{text}: not cron(...), rate(...) or at(...)"))
     }
 
     /// The first firing strictly after `after`.
-    pub fn next_after(&self, after: DateTime<Utc>, created: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn next_after(
+        &self,
+        after: DateTime<Utc>,
+        created: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         match self {
             Self::Cron(schedule) => schedule.after(&after).next(),
             Self::Rate(every) => {
@@ -105,7 +118,11 @@ async fn tick(
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("{}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
-    let names: Vec<String> = listed.schedules().iter().filter_map(|s| s.name().map(str::to_string)).collect();
+    let names: Vec<String> = listed
+        .schedules()
+        .iter()
+        .filter_map(|s| s.name().map(str::to_string))
+        .collect();
     known.retain(|name, _| names.contains(name));
     for name in names {
         let schedule = scheduler
@@ -115,7 +132,10 @@ async fn tick(
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("{}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
-        let text = schedule.schedule_expression().unwrap_or_default().to_string();
+        let text = schedule
+            .schedule_expression()
+            .unwrap_or_default()
+            .to_string();
         let enabled = schedule.state().is_none_or(|s| s.as_str() == "ENABLED");
         let expression = match Expression::parse(&text) {
             Ok(e) => e,
@@ -142,7 +162,9 @@ async fn tick(
         if !enabled {
             continue;
         }
-        let Some(target) = schedule.target() else { continue };
+        let Some(target) = schedule.target() else {
+            continue;
+        };
         let Some(function) = stack.functions.iter().find(|f| f.arn == target.arn()) else {
             tracing::warn!(schedule = %name, arn = target.arn(), "target is not a local function");
             continue;
@@ -169,11 +191,20 @@ mod tests {
     fn parses_eventbridge_expressions() {
         let base = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 30).unwrap();
         let cron = Expression::parse("cron(5 * * * ? *)").expect("cron");
-        assert_eq!(cron.next_after(base, base), Some(Utc.with_ymd_and_hms(2026, 1, 1, 10, 5, 0).unwrap()));
+        assert_eq!(
+            cron.next_after(base, base),
+            Some(Utc.with_ymd_and_hms(2026, 1, 1, 10, 5, 0).unwrap())
+        );
         let rate = Expression::parse("rate(2 minutes)").expect("rate");
-        assert_eq!(rate.next_after(base, base), Some(base + chrono::Duration::minutes(2)));
+        assert_eq!(
+            rate.next_after(base, base),
+            Some(base + chrono::Duration::minutes(2))
+        );
         let at = Expression::parse("at(2026-01-01T11:00:00)").expect("at");
-        assert_eq!(at.next_after(base, base), Some(Utc.with_ymd_and_hms(2026, 1, 1, 11, 0, 0).unwrap()));
+        assert_eq!(
+            at.next_after(base, base),
+            Some(Utc.with_ymd_and_hms(2026, 1, 1, 11, 0, 0).unwrap())
+        );
         assert!(Expression::parse("cron(* * *)").is_err());
         assert!(Expression::parse("every day").is_err());
     }

@@ -48,9 +48,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn function(&self, logical_or_binary: &str) -> Option<&FunctionSpec> {
-        self.functions
-            .iter()
-            .find(|f| f.logical_id == logical_or_binary || f.binary == logical_or_binary || f.function_name == logical_or_binary)
+        self.functions.iter().find(|f| {
+            f.logical_id == logical_or_binary
+                || f.binary == logical_or_binary
+                || f.function_name == logical_or_binary
+        })
     }
 
     /// The union of every function's environment, for `cargo lambda watch --env-file`.
@@ -70,7 +72,10 @@ pub struct BootstrapOptions {
 }
 
 fn err(context: impl std::fmt::Display, e: impl std::error::Error) -> anyhow::Error {
-    anyhow::anyhow!("{context}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+    anyhow::anyhow!(
+        "{context}: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(e)
+    )
 }
 
 fn prop<'a>(decl: &'a ResourceDecl, key: &str) -> Option<&'a Value> {
@@ -85,7 +90,11 @@ fn seq(value: Option<&Value>) -> Vec<Value> {
 }
 
 fn text(value: &Value, key: &str) -> String {
-    value.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub async fn bootstrap(
@@ -101,7 +110,10 @@ pub async fn bootstrap(
     // Names first: they depend only on parameters and pseudo parameters.
     let mut names = HashMap::new();
     for decl in &declarations {
-        let eval = Evaluator { settings: &settings, resolved: &resolved };
+        let eval = Evaluator {
+            settings: &settings,
+            resolved: &resolved,
+        };
         let named = |key: &str| -> anyhow::Result<String> {
             match prop(decl, key) {
                 Some(v) => Ok(eval.string(v, &format!("{}.{key}", decl.logical_id))?),
@@ -121,7 +133,9 @@ pub async fn bootstrap(
             Kind::Table => format!("arn:aws:dynamodb:{region}:{account}:table/{name}"),
             Kind::Queue => format!("arn:aws:sqs:{region}:{account}:{name}"),
             Kind::Bucket => format!("arn:aws:s3:::{name}"),
-            Kind::ScheduleGroup => format!("arn:aws:scheduler:{region}:{account}:schedule-group/{name}"),
+            Kind::ScheduleGroup => {
+                format!("arn:aws:scheduler:{region}:{account}:schedule-group/{name}")
+            }
             Kind::Function => format!("arn:aws:lambda:{region}:{account}:function:{name}"),
             Kind::Role => format!("arn:aws:iam::{account}:role/{name}"),
             Kind::KmsKey | Kind::Other(_) => unreachable!("skipped above"),
@@ -129,7 +143,9 @@ pub async fn bootstrap(
         let id = decl.logical_id.clone();
         resolved.attributes.insert((id.clone(), "Arn".into()), arn);
         if decl.kind == Kind::Queue {
-            resolved.attributes.insert((id.clone(), "QueueName".into()), name.clone());
+            resolved
+                .attributes
+                .insert((id.clone(), "QueueName".into()), name.clone());
         }
         resolved.refs.insert(id.clone(), name.clone());
         names.insert(id, name);
@@ -139,7 +155,11 @@ pub async fn bootstrap(
     let kms = aws_sdk_kms::Client::new(config);
     for decl in declarations.iter().filter(|d| d.kind == Kind::KmsKey) {
         let alias = format!("alias/{stack}-{}", decl.logical_id);
-        let aliases = kms.list_aliases().send().await.map_err(|e| err("kms ListAliases", e))?;
+        let aliases = kms
+            .list_aliases()
+            .send()
+            .await
+            .map_err(|e| err("kms ListAliases", e))?;
         let existing = aliases
             .aliases()
             .iter()
@@ -181,20 +201,33 @@ pub async fn bootstrap(
 
     // Queues: dead-letter queues (no redrive policy) before the queues that name them.
     let sqs = aws_sdk_sqs::Client::new(config);
-    let mut queues: Vec<&ResourceDecl> = declarations.iter().filter(|d| d.kind == Kind::Queue).collect();
+    let mut queues: Vec<&ResourceDecl> = declarations
+        .iter()
+        .filter(|d| d.kind == Kind::Queue)
+        .collect();
     queues.sort_by_key(|d| prop(d, "RedrivePolicy").is_some());
     let mut queue_urls = HashMap::new();
     for decl in queues {
-        let eval = Evaluator { settings: &settings, resolved: &resolved };
+        let eval = Evaluator {
+            settings: &settings,
+            resolved: &resolved,
+        };
         let at = |key: &str| format!("{}.{key}", decl.logical_id);
         let mut request = sqs.create_queue().queue_name(&names[&decl.logical_id]);
         if let Some(timeout) = options.visibility_timeout {
-            request = request.attributes(QueueAttributeName::VisibilityTimeout, timeout.to_string());
+            request =
+                request.attributes(QueueAttributeName::VisibilityTimeout, timeout.to_string());
         } else if let Some(v) = prop(decl, "VisibilityTimeout") {
-            request = request.attributes(QueueAttributeName::VisibilityTimeout, eval.string(v, &at("VisibilityTimeout"))?);
+            request = request.attributes(
+                QueueAttributeName::VisibilityTimeout,
+                eval.string(v, &at("VisibilityTimeout"))?,
+            );
         }
         if let Some(v) = prop(decl, "MessageRetentionPeriod") {
-            request = request.attributes(QueueAttributeName::MessageRetentionPeriod, eval.string(v, &at("MessageRetentionPeriod"))?);
+            request = request.attributes(
+                QueueAttributeName::MessageRetentionPeriod,
+                eval.string(v, &at("MessageRetentionPeriod"))?,
+            );
         }
         if let Some(redrive) = prop(decl, "RedrivePolicy") {
             let target = redrive
@@ -209,7 +242,10 @@ pub async fn bootstrap(
             });
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let out = request.send().await.map_err(|e| err(format!("sqs CreateQueue {}", decl.logical_id), e))?;
+        let out = request
+            .send()
+            .await
+            .map_err(|e| err(format!("sqs CreateQueue {}", decl.logical_id), e))?;
         let url = out.queue_url().unwrap_or_default().to_string();
         resolved.refs.insert(decl.logical_id.clone(), url.clone());
         queue_urls.insert(decl.logical_id.clone(), url);
@@ -219,9 +255,9 @@ pub async fn bootstrap(
     for decl in declarations.iter().filter(|d| d.kind == Kind::Bucket) {
         let name = &names[&decl.logical_id];
         if let Err(e) = s3.create_bucket().bucket(name).send().await {
-            let owned = e
-                .as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists());
+            let owned = e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            });
             if !owned {
                 return Err(err(format!("s3 CreateBucket {name}"), e));
             }
@@ -230,10 +266,16 @@ pub async fn bootstrap(
 
     let scheduler = aws_sdk_scheduler::Client::new(config);
     let mut schedule_groups = Vec::new();
-    for decl in declarations.iter().filter(|d| d.kind == Kind::ScheduleGroup) {
+    for decl in declarations
+        .iter()
+        .filter(|d| d.kind == Kind::ScheduleGroup)
+    {
         let name = &names[&decl.logical_id];
         if let Err(e) = scheduler.create_schedule_group().name(name).send().await {
-            if !e.as_service_error().is_some_and(|s| s.is_conflict_exception()) {
+            if !e
+                .as_service_error()
+                .is_some_and(|s| s.is_conflict_exception())
+            {
                 return Err(err(format!("scheduler CreateScheduleGroup {name}"), e));
             }
         }
@@ -249,7 +291,11 @@ pub async fn bootstrap(
     })
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, decl: &ResourceDecl, name: &str) -> anyhow::Result<()> {
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    decl: &ResourceDecl,
+    name: &str,
+) -> anyhow::Result<()> {
     let key_schema = |items: Vec<Value>| -> anyhow::Result<Vec<KeySchemaElement>> {
         items
             .iter()
@@ -270,7 +316,9 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, decl: &ResourceDecl, na
         request = request.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(text(&a, "AttributeName"))
-                .attribute_type(ScalarAttributeType::from(text(&a, "AttributeType").as_str()))
+                .attribute_type(ScalarAttributeType::from(
+                    text(&a, "AttributeType").as_str(),
+                ))
                 .build()?,
         );
     }
@@ -283,13 +331,22 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, decl: &ResourceDecl, na
             GlobalSecondaryIndex::builder()
                 .index_name(text(&index, "IndexName"))
                 .set_key_schema(Some(key_schema(seq(index.get("KeySchema")))?))
-                .projection(Projection::builder().projection_type(ProjectionType::from(projection.as_str())).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(projection.as_str()))
+                        .build(),
+                )
                 .build()?,
         );
     }
     match request.send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(err(format!("dynamodb CreateTable {name}"), e)),
     }
 }
@@ -302,7 +359,10 @@ fn functions(
     queue_urls: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<FunctionSpec>> {
     let eval = Evaluator { settings, resolved };
-    let global_env = eval.variables(template.function_global("Environment"), "Globals.Function.Environment")?;
+    let global_env = eval.variables(
+        template.function_global("Environment"),
+        "Globals.Function.Environment",
+    )?;
     let number = |decl: &ResourceDecl, key: &str, default: u64| -> anyhow::Result<u64> {
         match prop(decl, key).or_else(|| template.function_global(key)) {
             Some(v) => Ok(eval.string(v, key)?.parse()?),
@@ -320,7 +380,8 @@ fn functions(
             .ok_or_else(|| anyhow::anyhow!("{id}: Metadata.BuildProperties.Binary is required"))?
             .to_string();
         let mut environment = global_env.clone();
-        environment.extend(eval.variables(prop(decl, "Environment"), &format!("{id}.Environment"))?);
+        environment
+            .extend(eval.variables(prop(decl, "Environment"), &format!("{id}.Environment"))?);
         let mut sqs_sources = Vec::new();
         let mut http_api = false;
         if let Some(Value::Mapping(events)) = prop(decl, "Events") {
@@ -338,16 +399,22 @@ fn functions(
                         let queue_arn = eval.string(queue, &at)?;
                         let (queue_logical_id, queue_url) = queue_urls
                             .iter()
-                            .find(|(logical, _)| resolved.attributes.get(&((*logical).clone(), "Arn".into())) == Some(&queue_arn))
+                            .find(|(logical, _)| {
+                                resolved.attributes.get(&((*logical).clone(), "Arn".into()))
+                                    == Some(&queue_arn)
+                            })
                             .map(|(l, u)| (l.clone(), u.clone()))
-                            .ok_or_else(|| anyhow::anyhow!("{at}: no queue with ARN {queue_arn}"))?;
+                            .ok_or_else(|| {
+                                anyhow::anyhow!("{at}: no queue with ARN {queue_arn}")
+                            })?;
                         let batch_size = match properties.get("BatchSize") {
                             Some(v) => eval.string(v, &at)?.parse()?,
                             None => 10,
                         };
-                        let report_batch_item_failures = seq(properties.get("FunctionResponseTypes"))
-                            .iter()
-                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"));
+                        let report_batch_item_failures =
+                            seq(properties.get("FunctionResponseTypes"))
+                                .iter()
+                                .any(|t| t.as_str() == Some("ReportBatchItemFailures"));
                         sqs_sources.push(SqsSource {
                             queue_logical_id,
                             queue_url,

@@ -169,12 +169,22 @@ impl Evaluator<'_> {
             .ok_or_else(|| unsupported(at, format!("Ref {name} has no local value")))
     }
 
-    fn attribute(&self, resource: &str, attribute: &str, at: &str) -> Result<String, TemplateError> {
+    fn attribute(
+        &self,
+        resource: &str,
+        attribute: &str,
+        at: &str,
+    ) -> Result<String, TemplateError> {
         self.resolved
             .attributes
             .get(&(resource.to_string(), attribute.to_string()))
             .cloned()
-            .ok_or_else(|| unsupported(at, format!("GetAtt {resource}.{attribute} has no local value")))
+            .ok_or_else(|| {
+                unsupported(
+                    at,
+                    format!("GetAtt {resource}.{attribute} has no local value"),
+                )
+            })
     }
 
     fn substitute(&self, text: &str, at: &str) -> Result<String, TemplateError> {
@@ -187,7 +197,9 @@ impl Evaluator<'_> {
                 .ok_or_else(|| unsupported(at, format!("unclosed ${{ in {text:?}")))?;
             let name = &rest[start + 2..start + end];
             let value = match name.split_once('.') {
-                Some((resource, attribute)) if !name.starts_with("AWS::") => self.attribute(resource, attribute, at)?,
+                Some((resource, attribute)) if !name.starts_with("AWS::") => {
+                    self.attribute(resource, attribute, at)?
+                }
                 _ => self.reference(name, at)?,
             };
             out.push_str(&value);
@@ -203,9 +215,16 @@ impl Evaluator<'_> {
             return Ok(s);
         }
         let (function, argument) = match value {
-            Value::Tagged(tagged) => (tagged.tag.to_string().trim_start_matches('!').to_string(), tagged.value.clone()),
+            Value::Tagged(tagged) => (
+                tagged.tag.to_string().trim_start_matches('!').to_string(),
+                tagged.value.clone(),
+            ),
             Value::Mapping(m) if m.len() == 1 => {
-                let (k, v) = m.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap_or_default();
+                let (k, v) = m
+                    .iter()
+                    .next()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .unwrap_or_default();
                 let key = k.as_str().unwrap_or_default();
                 (key.trim_start_matches("Fn::").to_string(), v)
             }
@@ -231,12 +250,19 @@ impl Evaluator<'_> {
                 };
                 self.attribute(&resource, &attribute, at)
             }
-            other => Err(unsupported(at, format!("intrinsic {other} is not evaluated locally"))),
+            other => Err(unsupported(
+                at,
+                format!("intrinsic {other} is not evaluated locally"),
+            )),
         }
     }
 
     /// Evaluates a mapping of environment variables.
-    pub fn variables(&self, value: Option<&Value>, at: &str) -> Result<BTreeMap<String, String>, TemplateError> {
+    pub fn variables(
+        &self,
+        value: Option<&Value>,
+        at: &str,
+    ) -> Result<BTreeMap<String, String>, TemplateError> {
         let mut out = BTreeMap::new();
         if let Some(Value::Mapping(vars)) = value.and_then(|e| e.get("Variables")) {
             for (name, value) in vars {
@@ -266,8 +292,13 @@ mod tests {
             parameters: template.parameter_defaults(),
         };
         let mut resolved = Resolved::default();
-        resolved.attributes.insert(("D".into(), "Arn".into()), "arn:d".into());
-        let eval = Evaluator { settings: &settings, resolved: &resolved };
+        resolved
+            .attributes
+            .insert(("D".into(), "Arn".into()), "arn:d".into());
+        let eval = Evaluator {
+            settings: &settings,
+            resolved: &resolved,
+        };
         let q = &template.resources()[0];
         assert_eq!(q.kind, Kind::Queue);
         let p = |k: &str| eval.string(q.properties.get(k).expect(k), k).expect(k);

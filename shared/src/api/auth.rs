@@ -17,7 +17,11 @@ pub struct AdminPassword(Option<String>);
 
 impl std::fmt::Debug for AdminPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "AdminPassword(set)" } else { "AdminPassword(unset)" })
+        f.write_str(if self.0.is_some() {
+            "AdminPassword(set)"
+        } else {
+            "AdminPassword(unset)"
+        })
     }
 }
 
@@ -34,8 +38,13 @@ impl AdminPassword {
                 return Ok(Self::new(Some(password)));
             }
         }
-        let Some(arn) = std::env::var(ADMIN_SECRET_ARN_ENV).ok().filter(|a| !a.is_empty()) else {
-            tracing::warn!("no admin password configured: authenticated routes refuse every request");
+        let Some(arn) = std::env::var(ADMIN_SECRET_ARN_ENV)
+            .ok()
+            .filter(|a| !a.is_empty())
+        else {
+            tracing::warn!(
+                "no admin password configured: authenticated routes refuse every request"
+            );
             return Ok(Self::new(None));
         };
         let client = aws_sdk_secretsmanager::Client::new(config);
@@ -59,8 +68,15 @@ impl AdminPassword {
         let supplied = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok())
+            .and_then(|v| {
+                v.strip_prefix("Basic ")
+                    .or_else(|| v.strip_prefix("basic "))
+            })
+            .and_then(|b64| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .ok()
+            })
             .and_then(|raw| String::from_utf8(raw).ok())
             .ok_or_else(|| ApiError::unauthorized("HTTP Basic credentials are required"))?;
         let (user, password) = supplied.split_once(':').unwrap_or((supplied.as_str(), ""));
@@ -81,7 +97,10 @@ mod tests {
     fn basic(user: &str, password: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.insert(header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Basic {token}").parse().expect("header"),
+        );
         headers
     }
 

@@ -43,11 +43,15 @@ impl Api {
     fn route(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
         let path = request.uri().path().trim_end_matches('/');
         let Some(route) = path.strip_prefix(BASE_PATH) else {
-            return Err(ApiError::not_found(format!("{path} is not under {BASE_PATH}")));
+            return Err(ApiError::not_found(format!(
+                "{path} is not under {BASE_PATH}"
+            )));
         };
         let method = request.method();
         match route {
-            "/ping" if method == Method::GET || method == Method::HEAD => Ok(text(StatusCode::OK, "Pong")),
+            "/ping" if method == Method::GET || method == Method::HEAD => {
+                Ok(text(StatusCode::OK, "Pong"))
+            }
             "/systeminfo" if method == Method::GET => Ok(json(StatusCode::OK, &system_info())),
             "/ping" | "/systeminfo" => Err(ApiError::method_not_allowed(method)),
             _ => {
@@ -74,9 +78,10 @@ fn system_info() -> serde_json::Value {
 pub(crate) fn text(status: StatusCode, body: &str) -> Response<Bytes> {
     let mut response = Response::new(Bytes::copy_from_slice(body.as_bytes()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -84,8 +89,9 @@ pub(crate) fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Respons
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Bytes::from(bytes));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -24,8 +24,8 @@ use crate::model::{
 };
 use crate::ports::secrets::SecretCipher;
 use crate::ports::store::{
-    ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, StoreError, TaskStore,
-    TaskTransition, MAX_TASKS_PER_BATCH, RegistryChange, PolicyChange,
+    ExecutionStore, NewTask, Page, PolicyChange, PolicyStore, RegistryChange, RegistryStore,
+    StoreError, TaskStore, TaskTransition, MAX_TASKS_PER_BATCH,
 };
 
 /// The physical names of the tables, from the environment the template sets.
@@ -127,7 +127,10 @@ fn backend<E: std::error::Error>(table: &str, operation: &'static str, error: E)
     }
 }
 
-fn to_item<T: Serialize>(table: &str, value: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+fn to_item<T: Serialize>(
+    table: &str,
+    value: &T,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
     serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt {
         table: table.to_string(),
         message: e.to_string(),
@@ -146,7 +149,9 @@ fn from_item<T: DeserializeOwned>(
 
 /// The reasons DynamoDB gives for a cancelled transaction, one per item: which conditions failed.
 fn cancelled_conditions(
-    error: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+    error: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
 ) -> Option<Vec<bool>> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     match error.as_service_error()? {
@@ -203,6 +208,17 @@ fn decode_cursor(
 
 fn clamp_limit(limit: i32) -> i32 {
     limit.clamp(1, 1000)
+}
+
+/// A query over one partition, in key order (`forward`) or newest first.
+struct PageQuery<'a> {
+    table: &'a str,
+    index: Option<&'a str>,
+    key_condition: &'a str,
+    values: Vec<(&'a str, AttributeValue)>,
+    forward: bool,
+    /// The key attributes a cursor of this query holds.
+    cursor_keys: &'a [&'a str],
 }
 
 impl DynamoStore {
@@ -284,7 +300,11 @@ impl DynamoStore {
             })
     }
 
-    async fn seal_secret(&self, id: i64, secret: Option<&str>) -> Result<Option<String>, StoreError> {
+    async fn seal_secret(
+        &self,
+        id: i64,
+        secret: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         match secret.filter(|s| !s.is_empty()) {
             Some(secret) => {
                 let ciphertext = self.cipher.encrypt(id, secret).await?;
@@ -297,7 +317,12 @@ impl DynamoStore {
     }
 
     /// The registry as stored, never carrying plaintext.
-    fn registry_record(registry: &Registry, ciphertext: Option<String>, version: i64, refs: i64) -> RegistryItem {
+    fn registry_record(
+        registry: &Registry,
+        ciphertext: Option<String>,
+        version: i64,
+        refs: i64,
+    ) -> RegistryItem {
         let mut stored = registry.clone();
         if let Some(credential) = stored.credential.as_mut() {
             credential.access_secret = None;
@@ -346,7 +371,11 @@ impl DynamoStore {
     }
 
     /// Counts one more (or one fewer) policy on a registry; the registry must exist.
-    fn registry_ref_update(&self, registry_id: i64, delta: i64) -> Result<TransactWriteItem, StoreError> {
+    fn registry_ref_update(
+        &self,
+        registry_id: i64,
+        delta: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.tables.registries)
             .set_key(Some(key_id(registry_id)))
@@ -435,15 +464,18 @@ impl DynamoStore {
 
     async fn query_page<T: DeserializeOwned>(
         &self,
-        table: &str,
-        index: Option<&str>,
-        key_condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-        forward: bool,
+        q: PageQuery<'_>,
         cursor: Option<&str>,
-        cursor_keys: &[&str],
         limit: i32,
     ) -> Result<Page<T>, StoreError> {
+        let PageQuery {
+            table,
+            index,
+            key_condition,
+            values,
+            forward,
+            cursor_keys,
+        } = q;
         let mut query = self
             .client
             .query()
@@ -488,7 +520,12 @@ impl RegistryStore for DynamoStore {
         let table = &self.tables.registries;
         let items = vec![
             self.name_guard_put(&registry_name_guard(&record.name), id)?,
-            self.put(table, to_item(table, &item)?, "attribute_not_exists(id)", vec![])?,
+            self.put(
+                table,
+                to_item(table, &item)?,
+                "attribute_not_exists(id)",
+                vec![],
+            )?,
         ];
         match self.transact(table, items).await? {
             Ok(()) => Ok(Self::registry_read(item)),
@@ -612,16 +649,22 @@ impl RegistryStore for DynamoStore {
         })
     }
 
-    async fn list_registries(&self, cursor: Option<&str>, limit: i32) -> Result<Page<Registry>, StoreError> {
+    async fn list_registries(
+        &self,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Registry>, StoreError> {
         let page: Page<RegistryItem> = self
             .query_page(
-                &self.tables.registries,
-                Some(BY_LIST),
-                "list_key = :k",
-                vec![(":k", s(LIST_KEY))],
-                true,
+                PageQuery {
+                    table: &self.tables.registries,
+                    index: Some(BY_LIST),
+                    key_condition: "list_key = :k",
+                    values: vec![(":k", s(LIST_KEY))],
+                    forward: true,
+                    cursor_keys: &["id", "list_key"],
+                },
                 cursor,
-                &["id", "list_key"],
                 limit,
             )
             .await?;
@@ -641,7 +684,10 @@ fn missing_registry(field: &str, id: i64) -> StoreError {
 
 #[async_trait]
 impl PolicyStore for DynamoStore {
-    async fn create_policy(&self, policy: &ReplicationPolicy) -> Result<ReplicationPolicy, StoreError> {
+    async fn create_policy(
+        &self,
+        policy: &ReplicationPolicy,
+    ) -> Result<ReplicationPolicy, StoreError> {
         let id = self.allocate_ids("policy", 1).await?;
         let now = time_format::now();
         let mut record = policy.clone();
@@ -652,7 +698,12 @@ impl PolicyStore for DynamoStore {
         let table = &self.tables.policies;
         let mut items = vec![
             self.name_guard_put(&policy_name_guard(&record.name), id)?,
-            self.put(table, to_item(table, &item)?, "attribute_not_exists(id)", vec![])?,
+            self.put(
+                table,
+                to_item(table, &item)?,
+                "attribute_not_exists(id)",
+                vec![],
+            )?,
         ];
         let refs = [
             ("src_registry.id", item.src_registry_id),
@@ -676,7 +727,10 @@ impl PolicyStore for DynamoStore {
                         return Err(missing_registry(field, *registry_id));
                     }
                 }
-                Err(StoreError::Conflict { entity: "policy", id })
+                Err(StoreError::Conflict {
+                    entity: "policy",
+                    id,
+                })
             }
         }
     }
@@ -748,7 +802,10 @@ impl PolicyStore for DynamoStore {
                 }
             }
         }
-        Err(StoreError::Conflict { entity: "policy", id })
+        Err(StoreError::Conflict {
+            entity: "policy",
+            id,
+        })
     }
 
     async fn delete_policy(&self, id: i64) -> Result<(), StoreError> {
@@ -759,7 +816,12 @@ impl PolicyStore for DynamoStore {
             }
             let current = self.policy_item(id).await?;
             let mut items = vec![
-                self.delete(table, key_id(id), "version = :v", vec![(":v", n(current.version))])?,
+                self.delete(
+                    table,
+                    key_id(id),
+                    "version = :v",
+                    vec![(":v", n(current.version))],
+                )?,
                 self.name_guard_delete(&policy_name_guard(&current.policy.name), id)?,
             ];
             for registry_id in [current.src_registry_id, current.dest_registry_id] {
@@ -771,19 +833,28 @@ impl PolicyStore for DynamoStore {
                 return Ok(());
             }
         }
-        Err(StoreError::Conflict { entity: "policy", id })
+        Err(StoreError::Conflict {
+            entity: "policy",
+            id,
+        })
     }
 
-    async fn list_policies(&self, cursor: Option<&str>, limit: i32) -> Result<Page<ReplicationPolicy>, StoreError> {
+    async fn list_policies(
+        &self,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<ReplicationPolicy>, StoreError> {
         let page: Page<PolicyItem> = self
             .query_page(
-                &self.tables.policies,
-                Some(BY_LIST),
-                "list_key = :k",
-                vec![(":k", s(LIST_KEY))],
-                true,
+                PageQuery {
+                    table: &self.tables.policies,
+                    index: Some(BY_LIST),
+                    key_condition: "list_key = :k",
+                    values: vec![(":k", s(LIST_KEY))],
+                    forward: true,
+                    cursor_keys: &["id", "list_key"],
+                },
                 cursor,
-                &["id", "list_key"],
                 limit,
             )
             .await?;
@@ -858,26 +929,30 @@ impl ExecutionStore for DynamoStore {
         let page: Page<ExecutionItem> = match policy_id {
             Some(policy_id) => {
                 self.query_page(
-                    table,
-                    Some(BY_POLICY),
-                    "policy_id = :p",
-                    vec![(":p", n(policy_id))],
-                    false,
+                    PageQuery {
+                        table,
+                        index: Some(BY_POLICY),
+                        key_condition: "policy_id = :p",
+                        values: vec![(":p", n(policy_id))],
+                        forward: false,
+                        cursor_keys: &["id", "policy_id"],
+                    },
                     cursor,
-                    &["id", "policy_id"],
                     limit,
                 )
                 .await?
             }
             None => {
                 self.query_page(
-                    table,
-                    Some(BY_LIST),
-                    "list_key = :k",
-                    vec![(":k", s(LIST_KEY))],
-                    false,
+                    PageQuery {
+                        table,
+                        index: Some(BY_LIST),
+                        key_condition: "list_key = :k",
+                        values: vec![(":k", s(LIST_KEY))],
+                        forward: false,
+                        cursor_keys: &["id", "list_key"],
+                    },
                     cursor,
-                    &["id", "list_key"],
                     limit,
                 )
                 .await?
@@ -890,11 +965,13 @@ impl ExecutionStore for DynamoStore {
     }
 
     async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
-        self.count_listing(id, &format!("listing-open#{id}#{piece}"), 1).await
+        self.count_listing(id, &format!("listing-open#{id}#{piece}"), 1)
+            .await
     }
 
     async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
-        self.count_listing(id, &format!("listing-done#{id}#{piece}"), -1).await
+        self.count_listing(id, &format!("listing-done#{id}#{piece}"), -1)
+            .await
     }
 
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
@@ -995,13 +1072,15 @@ impl ExecutionStore for DynamoStore {
         loop {
             let page: Page<Task> = self
                 .query_page(
-                    tasks_table,
-                    None,
-                    "execution_id = :e",
-                    vec![(":e", n(id))],
-                    true,
+                    PageQuery {
+                        table: tasks_table,
+                        index: None,
+                        key_condition: "execution_id = :e",
+                        values: vec![(":e", n(id))],
+                        forward: true,
+                        cursor_keys: &["execution_id", "id"],
+                    },
                     cursor.as_deref(),
-                    &["execution_id", "id"],
                     25,
                 )
                 .await?;
@@ -1045,17 +1124,29 @@ impl DynamoStore {
             .build()
             .map_err(|e| backend(table, "TransactWriteItems", e))?;
         let items = vec![
-            self.put(&self.tables.meta, key_pk(marker), "attribute_not_exists(pk)", vec![])?,
+            self.put(
+                &self.tables.meta,
+                key_pk(marker),
+                "attribute_not_exists(pk)",
+                vec![],
+            )?,
             TransactWriteItem::builder().update(update).build(),
         ];
         match self.transact(table, items).await? {
             Ok(()) => Ok(()),
-            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound { entity: "execution", id }),
+            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound {
+                entity: "execution",
+                id,
+            }),
             Err(_) => Ok(()),
         }
     }
 
-    async fn tasks_of_batch(&self, execution_id: i64, marker: &TaskBatchMarker) -> Result<Vec<Task>, StoreError> {
+    async fn tasks_of_batch(
+        &self,
+        execution_id: i64,
+        marker: &TaskBatchMarker,
+    ) -> Result<Vec<Task>, StoreError> {
         let table = &self.tables.tasks;
         let out = self
             .client
@@ -1089,7 +1180,10 @@ impl TaskStore for DynamoStore {
         if tasks.len() > MAX_TASKS_PER_BATCH {
             return Err(StoreError::Invalid(ValidationError::new(
                 "tasks",
-                format!("at most {MAX_TASKS_PER_BATCH} tasks a batch, not {}", tasks.len()),
+                format!(
+                    "at most {MAX_TASKS_PER_BATCH} tasks a batch, not {}",
+                    tasks.len()
+                ),
             )));
         }
         let marker_key = format!("task-batch#{execution_id}#{batch_key}");
@@ -1149,7 +1243,12 @@ impl TaskStore for DynamoStore {
             },
         ];
         for task in &created {
-            items.push(self.put(table, to_item(table, task)?, "attribute_not_exists(id)", vec![])?);
+            items.push(self.put(
+                table,
+                to_item(table, task)?,
+                "attribute_not_exists(id)",
+                vec![],
+            )?);
         }
         match self.transact(table, items).await? {
             Ok(()) => Ok(created),
@@ -1188,15 +1287,22 @@ impl TaskStore for DynamoStore {
             })
     }
 
-    async fn list_tasks(&self, execution_id: i64, cursor: Option<&str>, limit: i32) -> Result<Page<Task>, StoreError> {
+    async fn list_tasks(
+        &self,
+        execution_id: i64,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Task>, StoreError> {
         self.query_page(
-            &self.tables.tasks,
-            None,
-            "execution_id = :e",
-            vec![(":e", n(execution_id))],
-            true,
+            PageQuery {
+                table: &self.tables.tasks,
+                index: None,
+                key_condition: "execution_id = :e",
+                values: vec![(":e", n(execution_id))],
+                forward: true,
+                cursor_keys: &["execution_id", "id"],
+            },
             cursor,
-            &["execution_id", "id"],
             limit,
         )
         .await

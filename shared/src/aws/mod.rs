@@ -20,8 +20,8 @@ pub async fn load_config() -> SdkConfig {
 /// subdomains of 127.0.0.1 do not resolve.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(config);
-    let overridden = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-        || config.endpoint_url().is_some();
+    let overridden =
+        std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() || config.endpoint_url().is_some();
     let s3_config = s3_config.force_path_style(overridden).build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }

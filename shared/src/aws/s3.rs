@@ -42,7 +42,11 @@ impl S3TaskLogs {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Self::error(prefix, "ListObjectsV2", e))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
         }
         keys.sort();
         Ok(keys)
@@ -51,7 +55,12 @@ impl S3TaskLogs {
 
 #[async_trait]
 impl TaskLogSink for S3TaskLogs {
-    async fn append(&self, execution_id: i64, task_id: i64, lines: &[String]) -> Result<(), LogError> {
+    async fn append(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        lines: &[String],
+    ) -> Result<(), LogError> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -79,7 +88,10 @@ impl TaskLogSink for S3TaskLogs {
 
     async fn read(&self, execution_id: i64, task_id: i64) -> Result<String, LogError> {
         let mut out = String::new();
-        for key in self.keys_under(&Self::task_prefix(execution_id, task_id)).await? {
+        for key in self
+            .keys_under(&Self::task_prefix(execution_id, task_id))
+            .await?
+        {
             let object = self
                 .client
                 .get_object()

@@ -63,7 +63,11 @@ impl SqsQueue {
         Ok(())
     }
 
-    async fn send_batch(&self, queue: &str, mut pending: Vec<(String, &String)>) -> Result<(), QueueError> {
+    async fn send_batch(
+        &self,
+        queue: &str,
+        mut pending: Vec<(String, &String)>,
+    ) -> Result<(), QueueError> {
         let total = pending.len();
         let mut reasons = Vec::new();
         for attempt in 0..SEND_ATTEMPTS {

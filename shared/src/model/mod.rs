@@ -9,8 +9,12 @@ pub mod time_format;
 pub mod validation;
 
 pub use execution::{Execution, ExecutionStatus};
-pub use policy::{Decoration, Filter, FilterType, ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
-pub use registry::{Credential, CredentialType, Registry, RegistryStatus, RegistryType, SECRET_MASK};
+pub use policy::{
+    Decoration, Filter, FilterType, ReplicationPolicy, Trigger, TriggerSettings, TriggerType,
+};
+pub use registry::{
+    Credential, CredentialType, Registry, RegistryStatus, RegistryType, SECRET_MASK,
+};
 pub use resource::{ArtifactLocation, Resource};
 pub use task::{Operation, ResourceType, Task, TaskStatus, TransferFigures};
 pub use validation::ValidationError;

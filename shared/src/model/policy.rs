@@ -103,9 +103,10 @@ impl Filter {
                     .map_err(|reason| ValidationError::new(&value_field, reason))
             }
             FilterType::Resource => {
-                let kind = self.value.as_str().ok_or_else(|| {
-                    ValidationError::new(&value_field, "must be a string")
-                })?;
+                let kind = self
+                    .value
+                    .as_str()
+                    .ok_or_else(|| ValidationError::new(&value_field, "must be a string"))?;
                 if kind.is_empty() || RESOURCE_KINDS.contains(&kind) {
                     Ok(())
                 } else {
@@ -184,7 +185,10 @@ pub fn validate_repository_path(field: &str, path: &str) -> Validated {
         regex::Regex::new(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$").expect("static regex")
     });
     if path.len() > 255 {
-        return Err(ValidationError::new(field, "must be at most 255 characters"));
+        return Err(ValidationError::new(
+            field,
+            "must be at most 255 characters",
+        ));
     }
     for part in path.split('/') {
         if !component.is_match(part) {
@@ -271,7 +275,9 @@ impl ReplicationPolicy {
     }
 
     pub fn trigger_type(&self) -> TriggerType {
-        self.trigger.as_ref().map_or(TriggerType::Manual, |t| t.kind)
+        self.trigger
+            .as_ref()
+            .map_or(TriggerType::Manual, |t| t.kind)
     }
 
     /// Checks the policy on its own; that its registries exist is the store's and API's concern.
@@ -284,10 +290,16 @@ impl ReplicationPolicy {
             ));
         }
         if self.src_registry_id() < 0 {
-            return Err(ValidationError::new("src_registry.id", "must not be negative"));
+            return Err(ValidationError::new(
+                "src_registry.id",
+                "must not be negative",
+            ));
         }
         if self.dest_registry_id() < 0 {
-            return Err(ValidationError::new("dest_registry.id", "must not be negative"));
+            return Err(ValidationError::new(
+                "dest_registry.id",
+                "must not be negative",
+            ));
         }
         if self.src_registry_id() != 0 && self.src_registry_id() == self.dest_registry_id() {
             return Err(ValidationError::new(

@@ -115,10 +115,7 @@ impl Credential {
         Self {
             kind: self.kind,
             access_key: self.access_key.clone(),
-            access_secret: self
-                .access_secret
-                .as_ref()
-                .map(|_| SECRET_MASK.to_string()),
+            access_secret: self.access_secret.as_ref().map(|_| SECRET_MASK.to_string()),
         }
     }
 }

@@ -37,14 +37,20 @@ impl ArtifactLocation {
 pub fn validate_reference(field: &str, reference: &str) -> Validated {
     static TAG: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     static DIGEST: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let tag = TAG.get_or_init(|| regex::Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$").expect("static regex"));
+    let tag = TAG.get_or_init(|| {
+        regex::Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$").expect("static regex")
+    });
     let digest = DIGEST.get_or_init(|| {
-        regex::Regex::new(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$").expect("static regex")
+        regex::Regex::new(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+            .expect("static regex")
     });
     if tag.is_match(reference) || digest.is_match(reference) {
         Ok(())
     } else {
-        Err(ValidationError::new(field, format!("{reference:?} is neither a tag nor a digest")))
+        Err(ValidationError::new(
+            field,
+            format!("{reference:?} is neither a tag nor a digest"),
+        ))
     }
 }
 

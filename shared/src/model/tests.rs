@@ -36,7 +36,10 @@ fn every_registry_type_round_trips_with_harbors_spelling() {
     for kind in RegistryType::ALL {
         let text = serde_json::to_string(&kind).expect("json");
         assert_eq!(text, format!("\"{}\"", kind.as_str()));
-        assert_eq!(serde_json::from_str::<RegistryType>(&text).expect("parse"), kind);
+        assert_eq!(
+            serde_json::from_str::<RegistryType>(&text).expect("parse"),
+            kind
+        );
     }
     assert!(serde_json::from_str::<RegistryType>("\"nexus\"").is_err());
 }
@@ -51,19 +54,58 @@ fn registry_validation_names_the_field() {
     };
     assert_eq!(ok.validate(), Ok(()));
     let cases: Vec<(Registry, &str)> = vec![
-        (Registry { name: " ".into(), ..ok.clone() }, "name"),
-        (Registry { kind: None, ..ok.clone() }, "type"),
-        (Registry { url: "ftp://host".into(), ..ok.clone() }, "url"),
-        (Registry { url: "not a url".into(), ..ok.clone() }, "url"),
-        (Registry { url: "".into(), ..ok.clone() }, "url"),
         (
             Registry {
-                credential: Some(Credential { access_key: "u".into(), ..Credential::default() }),
+                name: " ".into(),
+                ..ok.clone()
+            },
+            "name",
+        ),
+        (
+            Registry {
+                kind: None,
+                ..ok.clone()
+            },
+            "type",
+        ),
+        (
+            Registry {
+                url: "ftp://host".into(),
+                ..ok.clone()
+            },
+            "url",
+        ),
+        (
+            Registry {
+                url: "not a url".into(),
+                ..ok.clone()
+            },
+            "url",
+        ),
+        (
+            Registry {
+                url: "".into(),
+                ..ok.clone()
+            },
+            "url",
+        ),
+        (
+            Registry {
+                credential: Some(Credential {
+                    access_key: "u".into(),
+                    ..Credential::default()
+                }),
                 ..ok.clone()
             },
             "credential.access_secret",
         ),
-        (Registry { ca_certificate: Some("junk".into()), ..ok.clone() }, "ca_certificate"),
+        (
+            Registry {
+                ca_certificate: Some("junk".into()),
+                ..ok.clone()
+            },
+            "ca_certificate",
+        ),
     ];
     for (registry, field) in cases {
         let err = registry.validate().expect_err(field);
@@ -99,7 +141,10 @@ fn valid_policy() -> ReplicationPolicy {
 fn policy_reads_harbor_json_and_honours_both_deletion_names() {
     let policy = valid_policy();
     assert_eq!(policy.validate(), Ok(()));
-    assert!(policy.replicates_deletion(), "the old `deletion` alias counts");
+    assert!(
+        policy.replicates_deletion(),
+        "the old `deletion` alias counts"
+    );
     assert!(policy.override_);
     assert!(policy.enabled, "enabled defaults to true");
     assert_eq!(policy.src_registry_id(), 1);
@@ -114,16 +159,53 @@ fn policy_reads_harbor_json_and_honours_both_deletion_names() {
 #[test]
 fn policy_validation_names_the_field() {
     let ok = valid_policy();
-    let mut cases: Vec<(ReplicationPolicy, &str)> = Vec::new();
-    cases.push((ReplicationPolicy { name: String::new(), ..ok.clone() }, "name"));
-    cases.push((ReplicationPolicy { dest_namespace: "Upper/Case".into(), ..ok.clone() }, "dest_namespace"));
-    cases.push((ReplicationPolicy { dest_namespace: "a//b".into(), ..ok.clone() }, "dest_namespace"));
-    cases.push((ReplicationPolicy { dest_namespace_replace_count: -2, ..ok.clone() }, "dest_namespace_replace_count"));
-    cases.push((ReplicationPolicy { speed: -5, ..ok.clone() }, "speed"));
+    let mut cases: Vec<(ReplicationPolicy, &str)> = vec![
+        (
+            ReplicationPolicy {
+                name: String::new(),
+                ..ok.clone()
+            },
+            "name",
+        ),
+        (
+            ReplicationPolicy {
+                dest_namespace: "Upper/Case".into(),
+                ..ok.clone()
+            },
+            "dest_namespace",
+        ),
+        (
+            ReplicationPolicy {
+                dest_namespace: "a//b".into(),
+                ..ok.clone()
+            },
+            "dest_namespace",
+        ),
+        (
+            ReplicationPolicy {
+                dest_namespace_replace_count: -2,
+                ..ok.clone()
+            },
+            "dest_namespace_replace_count",
+        ),
+        (
+            ReplicationPolicy {
+                speed: -5,
+                ..ok.clone()
+            },
+            "speed",
+        ),
+    ];
     let mut same = ok.clone();
     same.dest_registry = same.src_registry.clone();
     cases.push((same, "dest_registry.id"));
-    for cron in ["0 0 * * *", "* 5 * * * *", "0 * * * * *", "0 0 25 * * *", "0 0 0 32 * *"] {
+    for cron in [
+        "0 0 * * *",
+        "* 5 * * * *",
+        "0 * * * * *",
+        "0 0 25 * * *",
+        "0 0 0 32 * *",
+    ] {
         let mut p = ok.clone();
         p.trigger = Some(Trigger {
             kind: TriggerType::Scheduled,
@@ -132,7 +214,10 @@ fn policy_validation_names_the_field() {
         cases.push((p, "trigger.trigger_settings.cron"));
     }
     let mut no_cron = ok.clone();
-    no_cron.trigger = Some(Trigger { kind: TriggerType::Scheduled, trigger_settings: None });
+    no_cron.trigger = Some(Trigger {
+        kind: TriggerType::Scheduled,
+        trigger_settings: None,
+    });
     cases.push((no_cron, "trigger.trigger_settings.cron"));
     for (i, (kind, value)) in [
         (FilterType::Name, json!("[a-")),
@@ -144,7 +229,11 @@ fn policy_validation_names_the_field() {
     .enumerate()
     {
         let mut p = ok.clone();
-        p.filters = vec![Filter { kind, value, decoration: None }];
+        p.filters = vec![Filter {
+            kind,
+            value,
+            decoration: None,
+        }];
         cases.push((p, ["filters[0].value"; 4][i]));
     }
     for (policy, field) in cases {
@@ -154,7 +243,10 @@ fn policy_validation_names_the_field() {
     let unknown_filter = serde_json::from_value::<ReplicationPolicy>(json!({
         "name": "x", "filters": [{"type": "size", "value": "1"}]
     }));
-    assert!(unknown_filter.unwrap_err().to_string().contains("unknown variant"));
+    assert!(unknown_filter
+        .unwrap_err()
+        .to_string()
+        .contains("unknown variant"));
 }
 
 #[test]

@@ -15,7 +15,12 @@ pub enum LogError {
 #[async_trait]
 pub trait TaskLogSink: Send + Sync {
     /// Appends lines (each without its newline) to the log of one task.
-    async fn append(&self, execution_id: i64, task_id: i64, lines: &[String]) -> Result<(), LogError>;
+    async fn append(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        lines: &[String],
+    ) -> Result<(), LogError>;
     /// The whole log, in the order it was appended; empty when nothing was logged.
     async fn read(&self, execution_id: i64, task_id: i64) -> Result<String, LogError>;
     /// Removes every log of an execution.

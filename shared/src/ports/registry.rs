@@ -51,15 +51,38 @@ pub trait RegistryClient: Send + Sync {
     async fn check(&self) -> Result<(), RegistryError>;
     /// One page of the catalog: up to `page_size` repositories after `last`, and the name to
     /// continue after when there are more.
-    async fn list_repositories(&self, page_size: usize, last: Option<&str>) -> Result<(Vec<String>, Option<String>), RegistryError>;
+    async fn list_repositories(
+        &self,
+        page_size: usize,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError>;
     /// Every tag of a repository.
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
     /// The manifest's digest and media type, or None when there is none under `reference`.
-    async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<(String, String)>, RegistryError>;
-    async fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest, RegistryError>;
-    async fn put_manifest(&self, repository: &str, reference: &str, manifest: &RawManifest) -> Result<(), RegistryError>;
+    async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, String)>, RegistryError>;
+    async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest, RegistryError>;
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<(), RegistryError>;
     async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError>;
     async fn get_blob(&self, repository: &str, digest: &str) -> Result<BlobStream, RegistryError>;
     /// Uploads a blob of `size` bytes, streaming, and commits it under `digest`.
-    async fn put_blob(&self, repository: &str, digest: &str, size: u64, body: BlobStream) -> Result<(), RegistryError>;
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        body: BlobStream,
+    ) -> Result<(), RegistryError>;
 }

@@ -77,7 +77,10 @@ pub trait RegistryStore: Send + Sync {
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
     /// Stores a new policy; its name must be unused and the registries it names must exist.
-    async fn create_policy(&self, policy: &ReplicationPolicy) -> Result<ReplicationPolicy, StoreError>;
+    async fn create_policy(
+        &self,
+        policy: &ReplicationPolicy,
+    ) -> Result<ReplicationPolicy, StoreError>;
     async fn get_policy(&self, id: i64) -> Result<ReplicationPolicy, StoreError>;
     async fn update_policy(
         &self,
@@ -175,7 +178,8 @@ pub trait TaskStore: Send + Sync {
 pub const MAX_TASKS_PER_BATCH: usize = 98;
 
 /// A change applied to a registry read from the store, before it is written back.
-pub type RegistryChange = dyn for<'a> Fn(&'a mut Registry) -> Result<(), ValidationError> + Send + Sync;
+pub type RegistryChange =
+    dyn for<'a> Fn(&'a mut Registry) -> Result<(), ValidationError> + Send + Sync;
 /// A change applied to a policy read from the store, before it is written back.
 pub type PolicyChange =
     dyn for<'a> Fn(&'a mut ReplicationPolicy) -> Result<(), ValidationError> + Send + Sync;

@@ -44,7 +44,10 @@ pub struct CopyJob<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyOutcome {
-    Copied { digest: String, figures: TransferFigures },
+    Copied {
+        digest: String,
+        figures: TransferFigures,
+    },
     /// Nothing was written; the reason says why.
     Skipped { digest: String, reason: String },
 }
@@ -56,8 +59,14 @@ struct Counters {
     skipped: AtomicI64,
 }
 
-pub async fn copy_artifact(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<CopyOutcome, CopyError> {
-    let source = job.src.get_manifest(job.src_repository, job.src_reference).await?;
+pub async fn copy_artifact(
+    job: &CopyJob<'_>,
+    log: &mut Vec<String>,
+) -> Result<CopyOutcome, CopyError> {
+    let source = job
+        .src
+        .get_manifest(job.src_repository, job.src_reference)
+        .await?;
     log.push(format!(
         "source {}/{}:{} is {} ({})",
         job.src.name(),
@@ -66,7 +75,11 @@ pub async fn copy_artifact(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<C
         source.digest,
         source.media_type
     ));
-    if let Some((existing, _)) = job.dst.head_manifest(job.dst_repository, job.dst_reference).await? {
+    if let Some((existing, _)) = job
+        .dst
+        .head_manifest(job.dst_repository, job.dst_reference)
+        .await?
+    {
         if existing == source.digest {
             return Ok(CopyOutcome::Skipped {
                 digest: existing,
@@ -83,7 +96,9 @@ pub async fn copy_artifact(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<C
     }
     let counters = Counters::default();
     copy_tree(job, &source, &counters, log, 0).await?;
-    job.dst.put_manifest(job.dst_repository, job.dst_reference, &source).await?;
+    job.dst
+        .put_manifest(job.dst_repository, job.dst_reference, &source)
+        .await?;
     log.push(format!(
         "pushed manifest {} as {}/{}:{}",
         source.digest,
@@ -111,22 +126,35 @@ async fn copy_tree(
     depth: usize,
 ) -> Result<(), CopyError> {
     if depth > 4 {
-        return Err(CopyError::Unsupported(format!("{}: indexes nested too deeply", manifest.digest)));
+        return Err(CopyError::Unsupported(format!(
+            "{}: indexes nested too deeply",
+            manifest.digest
+        )));
     }
-    if manifest.media_type == media::DOCKER_SCHEMA1 || manifest.media_type == media::DOCKER_SCHEMA1_SIGNED {
+    if manifest.media_type == media::DOCKER_SCHEMA1
+        || manifest.media_type == media::DOCKER_SCHEMA1_SIGNED
+    {
         return Err(CopyError::Unsupported(format!(
             "{} is a Docker schema1 manifest, which Ferry does not copy; convert it to schema2 or OCI",
             manifest.digest
         )));
     }
     let refs: ManifestRefs = serde_json::from_slice(&manifest.bytes).map_err(|e| {
-        CopyError::Unsupported(format!("{} is not a manifest Ferry can read: {e}", manifest.digest))
+        CopyError::Unsupported(format!(
+            "{} is not a manifest Ferry can read: {e}",
+            manifest.digest
+        ))
     })?;
     if media::is_index(&manifest.media_type) || !refs.manifests.is_empty() {
         for child in &refs.manifests {
-            let child_manifest = job.src.get_manifest(job.src_repository, &child.digest).await?;
+            let child_manifest = job
+                .src
+                .get_manifest(job.src_repository, &child.digest)
+                .await?;
             Box::pin(copy_tree(job, &child_manifest, counters, log, depth + 1)).await?;
-            job.dst.put_manifest(job.dst_repository, &child.digest, &child_manifest).await?;
+            job.dst
+                .put_manifest(job.dst_repository, &child.digest, &child_manifest)
+                .await?;
             log.push(format!("pushed child manifest {}", child.digest));
         }
         return Ok(());
@@ -142,17 +170,32 @@ async fn copy_tree(
     Ok(())
 }
 
-async fn copy_blob(job: &CopyJob<'_>, blob: &Descriptor, counters: &Counters) -> Result<String, CopyError> {
+async fn copy_blob(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<String, CopyError> {
     if media::is_foreign_layer(&blob.media_type) {
-        return Ok(format!("blob {} is a foreign layer: not copied", blob.digest));
+        return Ok(format!(
+            "blob {} is a foreign layer: not copied",
+            blob.digest
+        ));
     }
-    if job.dst.blob_exists(job.dst_repository, &blob.digest).await? {
+    if job
+        .dst
+        .blob_exists(job.dst_repository, &blob.digest)
+        .await?
+    {
         counters.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(format!("blob {} exists at the destination", blob.digest));
     }
     let stream = job.src.get_blob(job.src_repository, &blob.digest).await?;
-    job.dst.put_blob(job.dst_repository, &blob.digest, blob.size, stream).await?;
+    job.dst
+        .put_blob(job.dst_repository, &blob.digest, blob.size, stream)
+        .await?;
     counters.copied.fetch_add(1, Ordering::Relaxed);
-    counters.bytes.fetch_add(blob.size as i64, Ordering::Relaxed);
+    counters
+        .bytes
+        .fetch_add(blob.size as i64, Ordering::Relaxed);
     Ok(format!("blob {} copied ({} bytes)", blob.digest, blob.size))
 }

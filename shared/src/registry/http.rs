@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -38,7 +40,9 @@ struct TokenAnswer {
 /// The parameters of a `Bearer` challenge.
 fn bearer_challenge(headers: &HeaderMap) -> Option<HashMap<String, String>> {
     let value = headers.get(WWW_AUTHENTICATE)?.to_str().ok()?;
-    let rest = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    let rest = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
     let mut params = HashMap::new();
     // key="value" pairs; values may contain commas (scopes), so split on `",`.
     let re = regex::Regex::new(r#"(\w+)="([^"]*)""#).ok()?;
@@ -73,12 +77,19 @@ impl HttpRegistryClient {
                 .map_err(|e| invalid(format!("ca_certificate: {e}")))?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| invalid(format!("http client: {e}")))?;
+        let http = builder
+            .build()
+            .map_err(|e| invalid(format!("http client: {e}")))?;
         let basic = registry
             .credential
             .as_ref()
             .filter(|c| !c.access_key.is_empty())
-            .map(|c| (c.access_key.clone(), c.access_secret.clone().unwrap_or_default()));
+            .map(|c| {
+                (
+                    c.access_key.clone(),
+                    c.access_secret.clone().unwrap_or_default(),
+                )
+            });
         Ok(Self {
             http,
             name: registry.host().unwrap_or_else(|| registry.url.clone()),
@@ -89,13 +100,20 @@ impl HttpRegistryClient {
     }
 
     fn url(&self, path: &str) -> Result<url::Url, RegistryError> {
-        self.base.join(path.trim_start_matches('/')).map_err(|e| RegistryError::Invalid {
-            registry: self.name.clone(),
-            what: format!("path {path}: {e}"),
-        })
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| RegistryError::Invalid {
+                registry: self.name.clone(),
+                what: format!("path {path}: {e}"),
+            })
     }
 
-    fn transient(&self, method: &'static str, path: &str, message: impl std::fmt::Display) -> RegistryError {
+    fn transient(
+        &self,
+        method: &'static str,
+        path: &str,
+        message: impl std::fmt::Display,
+    ) -> RegistryError {
         RegistryError::Transient {
             registry: self.name.clone(),
             method,
@@ -104,11 +122,19 @@ impl HttpRegistryClient {
         }
     }
 
-    async fn status_error(&self, method: &'static str, path: &str, response: Response) -> RegistryError {
+    async fn status_error(
+        &self,
+        method: &'static str,
+        path: &str,
+        response: Response,
+    ) -> RegistryError {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         let message: String = body.chars().take(300).collect();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+        if status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT
+        {
             self.transient(method, path, format!("{status}: {message}"))
         } else {
             RegistryError::Refused {
@@ -129,7 +155,11 @@ impl HttpRegistryClient {
         }
     }
 
-    async fn fetch_token(&self, challenge: &HashMap<String, String>, scope: &str) -> Result<String, RegistryError> {
+    async fn fetch_token(
+        &self,
+        challenge: &HashMap<String, String>,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
         let realm = challenge.get("realm").cloned().unwrap_or_default();
         let mut request = self.http.get(&realm);
         let mut query: Vec<(&str, &str)> = Vec::new();
@@ -143,15 +173,24 @@ impl HttpRegistryClient {
         if let Some((user, password)) = &self.basic {
             request = request.basic_auth(user, Some(password));
         }
-        let response = request.send().await.map_err(|e| self.transient("GET", &realm, e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transient("GET", &realm, e))?;
         if !response.status().is_success() {
             return Err(self.status_error("GET", &realm, response).await);
         }
-        let answer: TokenAnswer = response.json().await.map_err(|e| self.transient("GET", &realm, e))?;
-        answer.token.or(answer.access_token).ok_or_else(|| RegistryError::Invalid {
-            registry: self.name.clone(),
-            what: format!("token service {realm} answered without a token"),
-        })
+        let answer: TokenAnswer = response
+            .json()
+            .await
+            .map_err(|e| self.transient("GET", &realm, e))?;
+        answer
+            .token
+            .or(answer.access_token)
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: self.name.clone(),
+                what: format!("token service {realm} answered without a token"),
+            })
     }
 
     /// Sends a request, answering one auth challenge (Bearer with the challenge's scope, else the
@@ -175,9 +214,15 @@ impl HttpRegistryClient {
         let Some(challenge) = bearer_challenge(response.headers()) else {
             return Err(self.status_error(method, path, response).await);
         };
-        let scope_asked = challenge.get("scope").cloned().unwrap_or_else(|| scope.to_string());
+        let scope_asked = challenge
+            .get("scope")
+            .cloned()
+            .unwrap_or_else(|| scope.to_string());
         let token = self.fetch_token(&challenge, &scope_asked).await?;
-        self.tokens.lock().await.insert(scope.to_string(), token.clone());
+        self.tokens
+            .lock()
+            .await
+            .insert(scope.to_string(), token.clone());
         self.authorize(build()?, Some(&token))
             .send()
             .await
@@ -211,7 +256,11 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn list_repositories(&self, page_size: usize, last: Option<&str>) -> Result<(Vec<String>, Option<String>), RegistryError> {
+    async fn list_repositories(
+        &self,
+        page_size: usize,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         #[derive(serde::Deserialize)]
         struct Catalog {
             #[serde(default)]
@@ -219,20 +268,30 @@ impl RegistryClient for HttpRegistryClient {
         }
         let path = "/v2/_catalog";
         let mut url = self.url(path)?;
-        url.query_pairs_mut().append_pair("n", &page_size.to_string());
+        url.query_pairs_mut()
+            .append_pair("n", &page_size.to_string());
         if let Some(last) = last {
             url.query_pairs_mut().append_pair("last", last);
         }
         let response = self
-            .send("GET", path, "registry:catalog:*", &|| Ok(self.http.get(url.clone())))
+            .send("GET", path, "registry:catalog:*", &|| {
+                Ok(self.http.get(url.clone()))
+            })
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error("GET", path, response).await);
         }
         let more = response.headers().contains_key(reqwest::header::LINK);
-        let catalog: Catalog = response.json().await.map_err(|e| self.transient("GET", path, e))?;
+        let catalog: Catalog = response
+            .json()
+            .await
+            .map_err(|e| self.transient("GET", path, e))?;
         let repositories = catalog.repositories.unwrap_or_default();
-        let next = if more { repositories.last().cloned() } else { None };
+        let next = if more {
+            repositories.last().cloned()
+        } else {
+            None
+        };
         Ok((repositories, next))
     }
 
@@ -252,7 +311,9 @@ impl RegistryClient for HttpRegistryClient {
                 url.query_pairs_mut().append_pair("last", last);
             }
             let response = self
-                .send("GET", &path, &Self::pull_scope(repository), &|| Ok(self.http.get(url.clone())))
+                .send("GET", &path, &Self::pull_scope(repository), &|| {
+                    Ok(self.http.get(url.clone()))
+                })
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(tags);
@@ -261,7 +322,10 @@ impl RegistryClient for HttpRegistryClient {
                 return Err(self.status_error("GET", &path, response).await);
             }
             let more = response.headers().contains_key(reqwest::header::LINK);
-            let page: TagList = response.json().await.map_err(|e| self.transient("GET", &path, e))?;
+            let page: TagList = response
+                .json()
+                .await
+                .map_err(|e| self.transient("GET", &path, e))?;
             let page = page.tags.unwrap_or_default();
             last = page.last().cloned();
             tags.extend(page);
@@ -271,7 +335,11 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<(String, String)>, RegistryError> {
+    async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, String)>, RegistryError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let url = self.url(&path)?;
         let response = self
@@ -302,7 +370,11 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest, RegistryError> {
+    async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest, RegistryError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let url = self.url(&path)?;
         let response = self
@@ -323,11 +395,17 @@ impl RegistryClient for HttpRegistryClient {
             .unwrap_or_default()
             .trim()
             .to_string();
-        let bytes = response.bytes().await.map_err(|e| self.transient("GET", &path, e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transient("GET", &path, e))?;
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(RegistryError::Invalid {
                 registry: self.name.clone(),
-                what: format!("{path}: manifest of {} bytes is over the 4 MiB limit", bytes.len()),
+                what: format!(
+                    "{path}: manifest of {} bytes is over the 4 MiB limit",
+                    bytes.len()
+                ),
             });
         }
         let digest = sha256_digest(&bytes);
@@ -346,10 +424,19 @@ impl RegistryClient for HttpRegistryClient {
         } else {
             media_type
         };
-        Ok(RawManifest { media_type, digest, bytes })
+        Ok(RawManifest {
+            media_type,
+            digest,
+            bytes,
+        })
     }
 
-    async fn put_manifest(&self, repository: &str, reference: &str, manifest: &RawManifest) -> Result<(), RegistryError> {
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<(), RegistryError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let url = self.url(&path)?;
         let response = self
@@ -371,7 +458,9 @@ impl RegistryClient for HttpRegistryClient {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let url = self.url(&path)?;
         let response = self
-            .send("HEAD", &path, &Self::pull_scope(repository), &|| Ok(self.http.head(url.clone())))
+            .send("HEAD", &path, &Self::pull_scope(repository), &|| {
+                Ok(self.http.head(url.clone()))
+            })
             .await?;
         match response.status() {
             s if s.is_success() => Ok(true),
@@ -384,7 +473,9 @@ impl RegistryClient for HttpRegistryClient {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let url = self.url(&path)?;
         let response = self
-            .send("GET", &path, &Self::pull_scope(repository), &|| Ok(self.http.get(url.clone())))
+            .send("GET", &path, &Self::pull_scope(repository), &|| {
+                Ok(self.http.get(url.clone()))
+            })
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error("GET", &path, response).await);
@@ -401,12 +492,20 @@ impl RegistryClient for HttpRegistryClient {
             .boxed())
     }
 
-    async fn put_blob(&self, repository: &str, digest: &str, size: u64, body: BlobStream) -> Result<(), RegistryError> {
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        body: BlobStream,
+    ) -> Result<(), RegistryError> {
         let path = format!("/v2/{repository}/blobs/uploads/");
         let url = self.url(&path)?;
         let scope = Self::push_scope(repository);
         let response = self
-            .send("POST", &path, &scope, &|| Ok(self.http.post(url.clone()).header(CONTENT_LENGTH, "0")))
+            .send("POST", &path, &scope, &|| {
+                Ok(self.http.post(url.clone()).header(CONTENT_LENGTH, "0"))
+            })
             .await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.status_error("POST", &path, response).await);
@@ -430,7 +529,10 @@ impl RegistryClient for HttpRegistryClient {
         let request = self
             .http
             .request(Method::PUT, upload)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(body));
         let response = self
@@ -462,7 +564,10 @@ mod tests {
         assert_eq!(params["realm"], "https://auth.example/token");
         assert_eq!(params["service"], "registry.example");
         assert_eq!(params["scope"], "repository:a/b:pull,push");
-        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="x""#));
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="x""#),
+        );
         assert!(bearer_challenge(&headers).is_none());
     }
 }

@@ -57,12 +57,16 @@ impl Selection {
     /// Compiles the policy's filters; label and resource filters are not applied by this
     /// lister yet, so a policy that has them is refused rather than over-replicated.
     fn of(policy: &ReplicationPolicy) -> Result<Self, String> {
-        let mut selection = Self { names: Vec::new(), tags: Vec::new() };
+        let mut selection = Self {
+            names: Vec::new(),
+            tags: Vec::new(),
+        };
         for filter in &policy.filters {
             let pattern = filter.value.as_str().unwrap_or_default();
             let compiled = || -> Result<PatternFilter, String> {
                 Ok(PatternFilter {
-                    matcher: compile_pattern(pattern).map_err(|e| format!("filter {pattern:?} {e}"))?,
+                    matcher: compile_pattern(pattern)
+                        .map_err(|e| format!("filter {pattern:?} {e}"))?,
                     decoration: filter.decoration(),
                 })
             };
@@ -115,7 +119,12 @@ impl ListWorker {
         let policy = match self.store.get_policy(m.policy_id).await {
             Ok(p) => p,
             Err(StoreError::NotFound { .. }) => {
-                return self.fail(m.execution_id, &format!("policy {} no longer exists", m.policy_id)).await
+                return self
+                    .fail(
+                        m.execution_id,
+                        &format!("policy {} no longer exists", m.policy_id),
+                    )
+                    .await
             }
             Err(e) => return Err(retry(e)),
         };
@@ -123,10 +132,19 @@ impl ListWorker {
             Ok(s) => s,
             Err(reason) => return self.fail(m.execution_id, &reason).await,
         };
-        let source = match self.store.get_registry_with_secret(policy.src_registry_id()).await {
+        let source = match self
+            .store
+            .get_registry_with_secret(policy.src_registry_id())
+            .await
+        {
             Ok(registry) => registry,
             Err(StoreError::NotFound { id, .. }) => {
-                return self.fail(m.execution_id, &format!("source registry {id} does not exist")).await
+                return self
+                    .fail(
+                        m.execution_id,
+                        &format!("source registry {id} does not exist"),
+                    )
+                    .await
             }
             Err(e) => return Err(retry(e)),
         };
@@ -134,13 +152,23 @@ impl ListWorker {
             Ok(c) => c,
             Err(e) => return self.fail(m.execution_id, &e.to_string()).await,
         };
-        let (repositories, next) = match client.list_repositories(self.page_size, m.start_after.as_deref()).await {
+        let (repositories, next) = match client
+            .list_repositories(self.page_size, m.start_after.as_deref())
+            .await
+        {
             Ok(page) => page,
             Err(e) if e.is_transient() => return Err(retry(e)),
-            Err(e) => return self.fail(m.execution_id, &format!("listing the source failed: {e}")).await,
+            Err(e) => {
+                return self
+                    .fail(m.execution_id, &format!("listing the source failed: {e}"))
+                    .await
+            }
         };
         if let Some(next) = &next {
-            self.store.open_listing(m.execution_id, next).await.map_err(retry)?;
+            self.store
+                .open_listing(m.execution_id, next)
+                .await
+                .map_err(retry)?;
             let more = ListMessage {
                 execution_id: m.execution_id,
                 policy_id: m.policy_id,
@@ -150,7 +178,10 @@ impl ListWorker {
         }
         let mut resources = Vec::new();
         for repository in repositories.iter().filter(|r| selection.repository(r)) {
-            match self.artifacts(client.as_ref(), &policy, &selection, repository).await {
+            match self
+                .artifacts(client.as_ref(), &policy, &selection, repository)
+                .await
+            {
                 Ok(found) => resources.extend(found),
                 Err(ListFailure::Retry(e)) => return Err(retry(e)),
                 Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
@@ -188,9 +219,20 @@ impl ListWorker {
                 .collect();
             self.queue.send_transfer(&messages).await.map_err(retry)?;
         }
-        tracing::info!(repositories = repositories.len(), artifacts = resources.len(), more = next.is_some(), "listed");
-        self.store.close_listing(m.execution_id, &piece).await.map_err(retry)?;
-        self.store.finish_if_done(m.execution_id).await.map_err(retry)?;
+        tracing::info!(
+            repositories = repositories.len(),
+            artifacts = resources.len(),
+            more = next.is_some(),
+            "listed"
+        );
+        self.store
+            .close_listing(m.execution_id, &piece)
+            .await
+            .map_err(retry)?;
+        self.store
+            .finish_if_done(m.execution_id)
+            .await
+            .map_err(retry)?;
         Ok(())
     }
 
@@ -208,8 +250,12 @@ impl ListWorker {
                 ListFailure::Fail(format!("listing tags of {repository} failed: {e}"))
             }
         })?;
-        let destination = destination_repository(&policy.dest_namespace, policy.dest_namespace_replace_count, repository)
-            .map_err(|e| ListFailure::Fail(format!("{repository}: {e}")))?;
+        let destination = destination_repository(
+            &policy.dest_namespace,
+            policy.dest_namespace_replace_count,
+            repository,
+        )
+        .map_err(|e| ListFailure::Fail(format!("{repository}: {e}")))?;
         crate::model::policy::validate_repository_path("dest_namespace", &destination)
             .map_err(|e| ListFailure::Fail(format!("{repository} -> {destination}: {e}")))?;
         Ok(tags

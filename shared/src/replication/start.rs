@@ -43,6 +43,11 @@ pub async fn start_execution(
             message: e.to_string(),
         });
     }
-    tracing::info!(execution_id = execution.id, policy_id, trigger = trigger.as_str(), "execution started");
+    tracing::info!(
+        execution_id = execution.id,
+        policy_id,
+        trigger = trigger.as_str(),
+        "execution started"
+    );
     Ok(execution)
 }

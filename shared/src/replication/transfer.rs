@@ -19,7 +19,8 @@ use crate::registry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
 use super::HandleError;
 
 /// Makes a client for a registry whose secret is decrypted.
-pub type Connect = dyn Fn(&Registry) -> Result<Box<dyn RegistryClient>, RegistryError> + Send + Sync;
+pub type Connect =
+    dyn Fn(&Registry) -> Result<Box<dyn RegistryClient>, RegistryError> + Send + Sync;
 
 pub struct TransferWorker {
     pub store: Arc<dyn Store>,
@@ -43,7 +44,9 @@ impl TransferWorker {
             task_id = transfer.task_id,
             receive = message.receive_count,
         );
-        self.run(&transfer, message.receive_count).instrument(span).await
+        self.run(&transfer, message.receive_count)
+            .instrument(span)
+            .await
     }
 
     async fn run(&self, m: &TransferMessage, receive_count: u32) -> Result<(), HandleError> {
@@ -65,12 +68,22 @@ impl TransferWorker {
             Err(e) => return Err(retry(e)),
         };
         if task.status.is_final() {
-            tracing::info!(status = task.status.as_str(), "task already ended: duplicate delivery");
+            tracing::info!(
+                status = task.status.as_str(),
+                "task already ended: duplicate delivery"
+            );
             return Ok(());
         }
         if execution.status.is_final() {
-            self.end(m, task.status, TaskStatus::Stopped, "the execution ended before this task ran", None, vec![])
-                .await?;
+            self.end(
+                m,
+                task.status,
+                TaskStatus::Stopped,
+                "the execution ended before this task ran",
+                None,
+                vec![],
+            )
+            .await?;
             return Ok(());
         }
         if task.status == TaskStatus::Pending {
@@ -102,13 +115,28 @@ impl TransferWorker {
                     "done: {digest}, {} blobs copied ({} bytes), {} already there",
                     figures.blobs_copied, figures.bytes_copied, figures.blobs_skipped
                 ));
-                self.end(m, TaskStatus::InProgress, TaskStatus::Succeed, "", Some(figures), log).await
+                self.end(
+                    m,
+                    TaskStatus::InProgress,
+                    TaskStatus::Succeed,
+                    "",
+                    Some(figures),
+                    log,
+                )
+                .await
             }
             Ok(CopyOutcome::Skipped { digest, reason }) => {
                 let text = format!("skipped: {reason}");
                 log.push(format!("{text} ({digest})"));
-                self.end(m, TaskStatus::InProgress, TaskStatus::Succeed, &text, Some(TransferFigures::default()), log)
-                    .await
+                self.end(
+                    m,
+                    TaskStatus::InProgress,
+                    TaskStatus::Succeed,
+                    &text,
+                    Some(TransferFigures::default()),
+                    log,
+                )
+                .await
             }
             Err(e) if e.may_heal() && receive_count < self.max_receives => {
                 log.push(format!("attempt {receive_count} failed, will retry: {e}"));
@@ -117,12 +145,24 @@ impl TransferWorker {
             }
             Err(e) => {
                 log.push(format!("failed: {e}"));
-                self.end(m, TaskStatus::InProgress, TaskStatus::Failed, &e.to_string(), None, log).await
+                self.end(
+                    m,
+                    TaskStatus::InProgress,
+                    TaskStatus::Failed,
+                    &e.to_string(),
+                    None,
+                    log,
+                )
+                .await
             }
         }
     }
 
-    async fn copy(&self, m: &TransferMessage, log: &mut Vec<String>) -> Result<CopyOutcome, TransferError> {
+    async fn copy(
+        &self,
+        m: &TransferMessage,
+        log: &mut Vec<String>,
+    ) -> Result<CopyOutcome, TransferError> {
         let src = self.client(m.resource.src.registry_id).await?;
         let dst = self.client(m.resource.dst.registry_id).await?;
         let job = CopyJob {
@@ -167,7 +207,12 @@ impl TransferWorker {
         if changed {
             tracing::info!(status = to.as_str(), status_text, "task ended");
         }
-        if let Some(status) = self.store.finish_if_done(m.execution_id).await.map_err(retry)? {
+        if let Some(status) = self
+            .store
+            .finish_if_done(m.execution_id)
+            .await
+            .map_err(retry)?
+        {
             tracing::info!(status = status.as_str(), "execution finished");
         }
         Ok(())

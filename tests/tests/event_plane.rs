@@ -1,0 +1,488 @@
+//! The local event plane with the function binaries: SQS deliveries to `transfer`, redrive to
+//! the DLQ, duplicate deliveries, the HTTP gateway to `api`, and a schedule firing `trigger`
+//! through `lister` and `transfer` to a finished execution.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use ferry::messages::{CopyOptions, TransferMessage};
+use ferry::model::{
+    ArtifactLocation, Execution, ExecutionStatus, Operation, Registry, RegistryType,
+    ReplicationPolicy, Resource, ResourceType, Task, TaskStatus, TriggerType,
+};
+use ferry::ports::{
+    ExecutionStore, MessageQueue, NewTask, PolicyStore, RegistryStore, TaskLogSink, TaskStore,
+};
+use ferry_tests::images::layer;
+use ferry_tests::registry::TestRegistry;
+use ferry_tests::{eventually, LocalStack, LocalStackOptions, ADMIN_PASSWORD};
+
+async fn add_registry(stack: &LocalStack, name: &str, url: &str) -> i64 {
+    stack
+        .adapters
+        .store
+        .create_registry(&Registry {
+            name: name.into(),
+            kind: Some(RegistryType::DockerRegistry),
+            url: url.into(),
+            ..Registry::default()
+        })
+        .await
+        .expect("registry")
+        .id
+}
+
+/// An execution with one pending task copying `src` to `dst`, and the message for it.
+async fn one_task(
+    stack: &LocalStack,
+    src: ArtifactLocation,
+    dst: ArtifactLocation,
+) -> (Execution, Task, TransferMessage) {
+    let store = &stack.adapters.store;
+    let execution = store
+        .create_execution(1, TriggerType::Manual, 0)
+        .await
+        .expect("execution");
+    let task = store
+        .create_tasks(
+            execution.id,
+            "only",
+            &[NewTask {
+                operation: Operation::Copy,
+                resource_type: ResourceType::Image,
+                src_resource: src.display(),
+                dst_resource: dst.display(),
+            }],
+        )
+        .await
+        .expect("task")
+        .remove(0);
+    let message = TransferMessage {
+        execution_id: execution.id,
+        task_id: task.id,
+        resource: Resource {
+            resource_type: ResourceType::Image,
+            src,
+            dst,
+        },
+        options: CopyOptions::default(),
+    };
+    (execution, task, message)
+}
+
+async fn ended_task(stack: &LocalStack, execution_id: i64, task_id: i64) -> Task {
+    eventually(60, "the task to end", || async {
+        let task = stack
+            .adapters
+            .store
+            .get_task(execution_id, task_id)
+            .await
+            .expect("task");
+        task.status.is_final().then_some(task)
+    })
+    .await
+}
+
+async fn queue_is_drained(stack: &LocalStack, logical_id: &str) {
+    let sqs = aws_sdk_sqs::Client::new(&stack.adapters.sdk);
+    let url = stack.queue_url(logical_id);
+    eventually(30, "the queue to drain", || async {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes");
+        let count = |name: QueueAttributeName| {
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            == 0)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_message_reaches_the_transfer_binary_and_a_duplicate_changes_nothing() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let stack = LocalStack::start("deliver", LocalStackOptions::default()).await;
+    let src_id = add_registry(&stack, "src", &source.url()).await;
+    let dst_id = add_registry(&stack, "dst", &destination.url()).await;
+    let digest = source
+        .http()
+        .push_image("library/app", "v1", &[layer(1, 300_000), layer(2, 4096)])
+        .await;
+
+    let (execution, task, message) = one_task(
+        &stack,
+        ArtifactLocation {
+            registry_id: src_id,
+            repository: "library/app".into(),
+            reference: "v1".into(),
+        },
+        ArtifactLocation {
+            registry_id: dst_id,
+            repository: "mirror/app".into(),
+            reference: "v1".into(),
+        },
+    )
+    .await;
+    stack
+        .adapters
+        .queue
+        .send_transfer(std::slice::from_ref(&message))
+        .await
+        .expect("send");
+
+    let done = ended_task(&stack, execution.id, task.id).await;
+    assert_eq!(done.status, TaskStatus::Succeed, "{}", done.status_text);
+    assert_eq!(done.figures.blobs_copied, 3, "config and two layers");
+    assert_eq!(
+        destination.http().manifest_digest("mirror/app", "v1").await,
+        Some(digest.clone()),
+        "byte-exact"
+    );
+    let finished = stack
+        .adapters
+        .store
+        .get_execution(execution.id)
+        .await
+        .expect("execution");
+    assert_eq!(
+        (
+            finished.status,
+            finished.total,
+            finished.succeed,
+            finished.in_progress
+        ),
+        (ExecutionStatus::Succeed, 1, 1, 0)
+    );
+    let log = stack
+        .adapters
+        .logs
+        .read(execution.id, task.id)
+        .await
+        .expect("log");
+    assert!(
+        log.contains(&digest),
+        "the task log names what was copied:\n{log}"
+    );
+
+    // The same message again: acknowledged, nothing changes.
+    stack
+        .adapters
+        .queue
+        .send_transfer(std::slice::from_ref(&message))
+        .await
+        .expect("send again");
+    queue_is_drained(&stack, "TransferQueue").await;
+    let again = stack
+        .adapters
+        .store
+        .get_task(execution.id, task.id)
+        .await
+        .expect("task");
+    assert_eq!(again, done, "a duplicate delivery changed the task");
+    assert_eq!(
+        stack
+            .adapters
+            .store
+            .get_execution(execution.id)
+            .await
+            .expect("execution"),
+        finished
+    );
+    assert_eq!(
+        stack
+            .adapters
+            .logs
+            .read(execution.id, task.id)
+            .await
+            .expect("log"),
+        log
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_that_keeps_failing_lands_in_the_dlq_after_the_configured_receives() {
+    let stack = LocalStack::start(
+        "dlq",
+        LocalStackOptions {
+            parameters: &[("TransferMaxReceives", "3")],
+            visibility_timeout: 1,
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.adapters.sdk);
+    let body = r#"{"kind":"transfer","version":99,"execution_id":1,"task_id":1}"#;
+    sqs.send_message()
+        .queue_url(stack.queue_url("TransferQueue"))
+        .message_body(body)
+        .send()
+        .await
+        .expect("send");
+    let dlq = stack.queue_url("TransferDeadLetterQueue");
+    let (dead, receives) = eventually(60, "the message in the DLQ", || async {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        out.messages().first().map(|m| {
+            let receives = m
+                .attributes()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .cloned()
+                .unwrap_or_default();
+            (m.body().unwrap_or_default().to_string(), receives)
+        })
+    })
+    .await;
+    assert_eq!(dead, body);
+    // Received three times from the source queue, the fourth receive is the DLQ's own.
+    assert_eq!(receives, "4", "receive count when it reached the DLQ");
+    queue_is_drained(&stack, "TransferQueue").await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_registry_fails_the_task_at_the_last_receive_with_the_reason() {
+    let source = TestRegistry::start();
+    let mut gone = TestRegistry::start();
+    let gone_url = gone.url();
+    gone.kill();
+    let stack = LocalStack::start(
+        "unreachable",
+        LocalStackOptions {
+            parameters: &[("TransferMaxReceives", "2")],
+            visibility_timeout: 1,
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let src_id = add_registry(&stack, "src", &source.url()).await;
+    let dst_id = add_registry(&stack, "gone", &gone_url).await;
+    source
+        .http()
+        .push_image("app", "v1", &[layer(3, 1000)])
+        .await;
+    let (execution, task, message) = one_task(
+        &stack,
+        ArtifactLocation {
+            registry_id: src_id,
+            repository: "app".into(),
+            reference: "v1".into(),
+        },
+        ArtifactLocation {
+            registry_id: dst_id,
+            repository: "app".into(),
+            reference: "v1".into(),
+        },
+    )
+    .await;
+    stack
+        .adapters
+        .queue
+        .send_transfer(&[message])
+        .await
+        .expect("send");
+    let done = ended_task(&stack, execution.id, task.id).await;
+    assert_eq!(done.status, TaskStatus::Failed);
+    let host = gone_url.trim_start_matches("http://");
+    assert!(
+        done.status_text.contains(host),
+        "the reason names the registry: {}",
+        done.status_text
+    );
+    let log = stack
+        .adapters
+        .logs
+        .read(execution.id, task.id)
+        .await
+        .expect("log");
+    assert!(log.contains("attempt 1 failed, will retry"), "{log}");
+    let finished = stack
+        .adapters
+        .store
+        .get_execution(execution.id)
+        .await
+        .expect("execution");
+    assert_eq!(
+        (finished.status, finished.failed),
+        (ExecutionStatus::Failed, 1)
+    );
+    queue_is_drained(&stack, "TransferQueue").await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_serves_the_api_function() {
+    let stack = LocalStack::start("gateway", LocalStackOptions::default()).await;
+    let http = reqwest::Client::new();
+    let ping = http
+        .get(format!("{}/ping", stack.api))
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(ping.status(), 200);
+    assert_eq!(ping.headers()["x-request-id"], "trace-me");
+    assert_eq!(ping.text().await.expect("body"), "Pong");
+
+    let info = http
+        .get(format!("{}/systeminfo", stack.api))
+        .send()
+        .await
+        .expect("systeminfo");
+    assert_eq!(info.status(), 200);
+    let info: serde_json::Value = info.json().await.expect("json");
+    assert!(info["harbor_version"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("ferry-"));
+
+    let anonymous = http
+        .get(format!("{}/registries", stack.api))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    assert!(
+        anonymous.headers().contains_key("x-request-id"),
+        "a request id is generated"
+    );
+    let body: serde_json::Value = anonymous.json().await.expect("harbor error body");
+    assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+
+    let wrong = http
+        .get(format!("{}/registries", stack.api))
+        .basic_auth("admin", Some("nope"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), 401);
+    let unknown = http
+        .get(format!("{}/no-such-route", stack.api))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unknown.status(), 404);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_fires_trigger_and_the_execution_runs_through_lister_and_transfer() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let stack = LocalStack::start("schedule", LocalStackOptions::default()).await;
+    let src_id = add_registry(&stack, "src", &source.url()).await;
+    let dst_id = add_registry(&stack, "dst", &destination.url()).await;
+    let nested = source
+        .http()
+        .push_image("team/tools/app", "1.0", &[layer(10, 2000)])
+        .await;
+    let plain = source
+        .http()
+        .push_image("web", "2.0", &[layer(11, 2000), layer(10, 2000)])
+        .await;
+    let policy = stack
+        .adapters
+        .store
+        .create_policy(&ReplicationPolicy {
+            name: "nightly".into(),
+            src_registry: Some(Registry {
+                id: src_id,
+                ..Registry::default()
+            }),
+            dest_registry: Some(Registry {
+                id: dst_id,
+                ..Registry::default()
+            }),
+            dest_namespace: "mirror".into(),
+            dest_namespace_replace_count: 0,
+            ..ReplicationPolicy::default()
+        })
+        .await
+        .expect("policy");
+
+    let trigger = stack
+        .plane
+        .stack
+        .function("ferry-trigger")
+        .expect("trigger function");
+    let at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .expect("time");
+    aws_sdk_scheduler::Client::new(&stack.adapters.sdk)
+        .create_schedule()
+        .group_name(&stack.plane.stack.schedule_groups[0])
+        .name(format!("policy-{}", policy.id))
+        .schedule_expression(format!("at({at})"))
+        .flexible_time_window(
+            aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                .build()
+                .expect("window"),
+        )
+        .target(
+            aws_sdk_scheduler::types::Target::builder()
+                .arn(&trigger.arn)
+                .role_arn("arn:aws:iam::123456789012:role/scheduler")
+                .input(serde_json::json!({"policy_id": policy.id}).to_string())
+                .build()
+                .expect("target"),
+        )
+        .send()
+        .await
+        .expect("schedule");
+
+    let execution = eventually(60, "a finished scheduled execution", || async {
+        let page = stack
+            .adapters
+            .store
+            .list_executions(Some(policy.id), None, 10)
+            .await
+            .expect("list");
+        page.items.into_iter().find(|e| e.status.is_final())
+    })
+    .await;
+    assert_eq!(execution.trigger, TriggerType::Scheduled);
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeed,
+        "{}",
+        execution.status_text
+    );
+    assert_eq!((execution.total, execution.succeed), (2, 2));
+    assert_eq!(
+        destination
+            .http()
+            .manifest_digest("mirror/team/tools/app", "1.0")
+            .await,
+        Some(nested)
+    );
+    assert_eq!(
+        destination
+            .http()
+            .manifest_digest("mirror/web", "2.0")
+            .await,
+        Some(plain)
+    );
+    stack.stop().await;
+}
