@@ -84,24 +84,24 @@ pub struct Services {
 }
 
 impl Services {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = crate::aws::load_config().await;
+    /// Builds the clients from `config` (see [`crate::aws::load_config`]) and the variables above.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let cipher = Arc::new(KmsSecretCipher::new(
-            aws_sdk_kms::Client::new(&config),
+            aws_sdk_kms::Client::new(config),
             required(KMS_KEY_ID)?,
         ));
         Ok(Self {
             store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&config),
+                aws_sdk_dynamodb::Client::new(config),
                 TableNames::from_env()?,
                 cipher,
             )),
             queue: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&config),
+                aws_sdk_sqs::Client::new(config),
                 QueueUrls::from_env()?,
             )),
             logs: Arc::new(S3TaskLogs::new(
-                crate::aws::s3_client(&config),
+                crate::aws::s3_client(config),
                 required(LOG_BUCKET)?,
             )),
         })

@@ -6,9 +6,11 @@
 //! - the local event plane running the function binaries built in the target directory, on a
 //!   stack of its own per test so that tests do not see each other's tables and queues.
 
+pub mod api_client;
 pub mod images;
 pub mod moto;
 pub mod registry;
+pub mod swagger;
 
 use std::path::PathBuf;
 use std::sync::Arc;

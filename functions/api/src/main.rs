@@ -3,14 +3,23 @@
 use std::sync::Arc;
 
 use ferry::api::{AdminPassword, Api};
+use ferry::config::{parsed_or, Services};
+use ferry::registry::http::HttpRegistryClient;
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
     let config = ferry::aws::load_config().await;
+    let services = Services::from_env(&config)?;
+    let home: i64 = parsed_or("FERRY_HOME_REGISTRY_ID", 0)?;
     let api = Arc::new(Api {
         admin: AdminPassword::from_env(&config).await?,
+        store: services.store,
+        queue: services.queue,
+        logs: services.logs,
+        connect: Arc::new(|registry| Ok(Box::new(HttpRegistryClient::new(registry)?) as _)),
+        home_registry: (home > 0).then_some(home),
     });
     run(service_fn(move |request: Request| {
         let api = Arc::clone(&api);

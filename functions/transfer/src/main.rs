@@ -11,7 +11,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
-    let services = Services::from_env().await?;
+    let services = Services::from_env(&ferry::aws::load_config().await)?;
     let worker = Arc::new(TransferWorker {
         store: services.store,
         logs: services.logs,

@@ -24,7 +24,7 @@ struct Started {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
-    let services = Arc::new(Services::from_env().await?);
+    let services = Arc::new(Services::from_env(&ferry::aws::load_config().await)?);
     run(service_fn(move |event: LambdaEvent<ScheduleEvent>| {
         let services = Arc::clone(&services);
         async move {

@@ -20,6 +20,18 @@ impl ApiError {
         }
     }
 
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            message,
+        )
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
@@ -46,5 +58,33 @@ impl ApiError {
             );
         }
         response
+    }
+}
+
+impl From<crate::model::ValidationError> for ApiError {
+    fn from(e: crate::model::ValidationError) -> Self {
+        Self::bad_request(e.to_string())
+    }
+}
+
+impl From<crate::ports::store::StoreError> for ApiError {
+    fn from(e: crate::ports::store::StoreError) -> Self {
+        use crate::ports::store::StoreError as S;
+        match e {
+            S::NotFound { .. } => Self::not_found(e.to_string()),
+            S::DuplicateName { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
+            S::InUse { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION",
+                e.to_string(),
+            ),
+            S::Conflict { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
+            S::Invalid(v) => v.into(),
+            S::InvalidCursor => Self::bad_request(e.to_string()),
+            S::Backend { .. } | S::Corrupt { .. } | S::Secret(_) => {
+                tracing::error!(error = %e, "store failure");
+                Self::internal("the store failed; see the logs with this request's id")
+            }
+        }
     }
 }

@@ -564,7 +564,7 @@ impl RegistryStore for DynamoStore {
     async fn update_registry(
         &self,
         id: i64,
-        change: &RegistryChange,
+        change: &RegistryChange<'_>,
     ) -> Result<Registry, StoreError> {
         let table = &self.tables.registries;
         for attempt in 0..UPDATE_ATTEMPTS {
@@ -742,7 +742,7 @@ impl PolicyStore for DynamoStore {
     async fn update_policy(
         &self,
         id: i64,
-        change: &PolicyChange,
+        change: &PolicyChange<'_>,
     ) -> Result<ReplicationPolicy, StoreError> {
         let table = &self.tables.policies;
         for attempt in 0..UPDATE_ATTEMPTS {

@@ -265,6 +265,14 @@ impl ReplicationPolicy {
         self.replicate_deletion || self.deletion
     }
 
+    /// Writes both spellings of "replicate deletions" from either, so reads agree with Harbor's
+    /// newer clients (`replicate_deletion`) and its older ones (`deletion`).
+    pub fn normalize_deletion(&mut self) {
+        let replicate = self.replicates_deletion();
+        self.replicate_deletion = replicate;
+        self.deletion = replicate;
+    }
+
     /// The registry ids the policy names; 0 stands for the home registry configured at deploy time.
     pub fn src_registry_id(&self) -> i64 {
         self.src_registry.as_ref().map_or(0, |r| r.id)

@@ -62,7 +62,7 @@ pub trait RegistryStore: Send + Sync {
     async fn update_registry(
         &self,
         id: i64,
-        change: &RegistryChange,
+        change: &RegistryChange<'_>,
     ) -> Result<Registry, StoreError>;
     /// Deletes a registry no policy refers to.
     async fn delete_registry(&self, id: i64) -> Result<(), StoreError>;
@@ -85,7 +85,7 @@ pub trait PolicyStore: Send + Sync {
     async fn update_policy(
         &self,
         id: i64,
-        change: &PolicyChange,
+        change: &PolicyChange<'_>,
     ) -> Result<ReplicationPolicy, StoreError>;
     async fn delete_policy(&self, id: i64) -> Result<(), StoreError>;
     async fn list_policies(
@@ -178,11 +178,11 @@ pub trait TaskStore: Send + Sync {
 pub const MAX_TASKS_PER_BATCH: usize = 98;
 
 /// A change applied to a registry read from the store, before it is written back.
-pub type RegistryChange =
-    dyn for<'a> Fn(&'a mut Registry) -> Result<(), ValidationError> + Send + Sync;
+pub type RegistryChange<'c> =
+    dyn for<'a> Fn(&'a mut Registry) -> Result<(), ValidationError> + Send + Sync + 'c;
 /// A change applied to a policy read from the store, before it is written back.
-pub type PolicyChange =
-    dyn for<'a> Fn(&'a mut ReplicationPolicy) -> Result<(), ValidationError> + Send + Sync;
+pub type PolicyChange<'c> =
+    dyn for<'a> Fn(&'a mut ReplicationPolicy) -> Result<(), ValidationError> + Send + Sync + 'c;
 
 /// Everything the store holds, for the workers that touch several kinds of record.
 pub trait Store: RegistryStore + PolicyStore + ExecutionStore + TaskStore {}

@@ -1,0 +1,184 @@
+//! `/replication/executions`: start, list, read, stop; an execution's tasks and task logs.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde::Deserialize;
+
+use super::errors::ApiError;
+use super::listing::{page_response, params, Paging, Sort};
+use super::{created, json, parse_body, Api};
+use crate::model::{ExecutionStatus, TriggerType};
+use crate::replication::start::{start_execution, StartError};
+
+const EXECUTION_SORT: &[&str] = &["id", "start_time", "end_time", "status", "policy_id"];
+const TASK_SORT: &[&str] = &["id", "start_time", "end_time", "status", "resource_type"];
+
+#[derive(Deserialize)]
+struct StartReplicationExecution {
+    #[serde(default)]
+    policy_id: Option<i64>,
+}
+
+fn filter_param<'a>(
+    params: &'a super::listing::Params,
+    name: &str,
+    allowed: &[&str],
+) -> Result<Option<&'a str>, ApiError> {
+    match params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v) => Ok(Some(v)),
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{name}: {v:?} is not one of {}",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+impl Api {
+    pub(super) async fn start_execution(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {
+        let request: StartReplicationExecution = parse_body(body)?;
+        let policy_id = request.policy_id.filter(|id| *id > 0).ok_or_else(|| {
+            ApiError::bad_request("policy_id: is required and must be a positive integer")
+        })?;
+        match start_execution(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            policy_id,
+            TriggerType::Manual,
+        )
+        .await
+        {
+            Ok(execution) => Ok(created(&format!(
+                "/replication/executions/{}",
+                execution.id
+            ))),
+            Err(StartError::Disabled(id)) => Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION",
+                format!("policy {id} is disabled"),
+            )),
+            Err(StartError::Store(e)) => Err(e.into()),
+            Err(e @ StartError::Queue { .. }) => Err(ApiError::internal(e.to_string())),
+        }
+    }
+
+    pub(super) async fn list_executions(
+        &self,
+        query: Option<&str>,
+        path: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let params = params(query);
+        let paging = Paging::from(&params)?;
+        let sort = Sort::parse(
+            params.get("sort").map(String::as_str),
+            EXECUTION_SORT,
+            "-id",
+        )?;
+        let policy_id = match params.get("policy_id").filter(|v| !v.is_empty()) {
+            Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("policy_id: {v:?} is not an integer"))
+            })?),
+            None => None,
+        };
+        let status = filter_param(
+            &params,
+            "status",
+            &["InProgress", "Succeed", "Failed", "Stopped"],
+        )?;
+        let trigger = filter_param(&params, "trigger", &["manual", "scheduled", "event_based"])?;
+        let mut executions = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_executions(policy_id, cursor.as_deref(), 1000)
+                .await?;
+            executions.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut items: Vec<serde_json::Value> = executions
+            .into_iter()
+            .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
+            .filter(|e| trigger.is_none_or(|t| e.trigger.as_str() == t))
+            .map(|e| serde_json::to_value(e).unwrap_or_default())
+            .collect();
+        sort.apply(&mut items);
+        Ok(page_response(items, paging, path, &params))
+    }
+
+    pub(super) async fn get_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+        Ok(json(StatusCode::OK, &self.store.get_execution(id).await?))
+    }
+
+    /// Stops an execution: it ends Stopped now; its pending tasks end Stopped when their
+    /// messages arrive, and running ones stop at their next check.
+    pub(super) async fn stop_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+        self.store
+            .end_execution(id, ExecutionStatus::Stopped, "stopped by the user")
+            .await?;
+        Ok(json(StatusCode::OK, &serde_json::json!({})))
+    }
+
+    pub(super) async fn list_tasks(
+        &self,
+        id: i64,
+        query: Option<&str>,
+        path: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let params = params(query);
+        let paging = Paging::from(&params)?;
+        let sort = Sort::parse(params.get("sort").map(String::as_str), TASK_SORT, "id")?;
+        let status = filter_param(
+            &params,
+            "status",
+            &["Pending", "InProgress", "Succeed", "Failed", "Stopped"],
+        )?;
+        let resource_type =
+            filter_param(&params, "resource_type", &["image", "artifact", "chart"])?;
+        self.store.get_execution(id).await?;
+        let mut tasks = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.store.list_tasks(id, cursor.as_deref(), 1000).await?;
+            tasks.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut items: Vec<serde_json::Value> = tasks
+            .into_iter()
+            .filter(|t| status.is_none_or(|s| t.status.as_str() == s))
+            .map(|t| serde_json::to_value(t).unwrap_or_default())
+            .filter(|t| resource_type.is_none_or(|r| t["resource_type"] == r))
+            .collect();
+        sort.apply(&mut items);
+        Ok(page_response(items, paging, path, &params))
+    }
+
+    pub(super) async fn task_log(
+        &self,
+        id: i64,
+        task_id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        self.store.get_task(id, task_id).await?;
+        let text = self
+            .logs
+            .read(id, task_id)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut response = super::text(StatusCode::OK, &text);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        Ok(response)
+    }
+}
