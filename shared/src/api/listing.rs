@@ -168,7 +168,7 @@ impl Query {
                             .as_ref()
                             .is_none_or(|m| compare_scalar(field, m) != Ordering::Greater)
                 }
-                Condition::AnyOf(values) => values.iter().any(|v| *v == text),
+                Condition::AnyOf(values) => values.contains(&text),
                 Condition::AllOf(values) => match field {
                     Value::Array(items) => values
                         .iter()

@@ -58,10 +58,10 @@ impl Api {
         for side in [&mut policy.src_registry, &mut policy.dest_registry] {
             if let Some(reference) = side.as_ref() {
                 let id = reference.id;
-                if !cache.contains_key(&id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(id) {
                     match self.store.get_registry(id).await {
                         Ok(registry) => {
-                            cache.insert(id, registry);
+                            slot.insert(registry);
                         }
                         Err(StoreError::NotFound { .. }) => continue,
                         Err(e) => return Err(e.into()),
