@@ -723,3 +723,44 @@ async fn an_empty_side_means_the_home_registry() {
     assert_eq!(body["src_registry"]["name"], "home");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_description_is_served_without_auth() {
+    let (stack, _api) = start().await;
+    let answer = read(
+        reqwest::get(format!("{}/openapi.json", stack.api))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let document = answer.json();
+    assert!(document["openapi"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("3."));
+    let paths = document["paths"].as_object().expect("paths");
+    for route in ferry::api::ROUTES {
+        let item = &paths[&format!("/api/v2.0{}", route.path)];
+        assert!(
+            item.get(route.method.to_lowercase()).is_some(),
+            "{} {} undocumented",
+            route.method,
+            route.path
+        );
+    }
+    // A valid OpenAPI 3 document, by an independent validator.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), &answer.text).expect("write");
+    let check = std::process::Command::new(ferry_tests::workspace_root().join(".venv/bin/python"))
+        .args(["-c", "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))"])
+        .arg(file.path())
+        .output()
+        .expect("openapi-spec-validator runs (scripts/requirements.txt)");
+    assert!(
+        check.status.success(),
+        "invalid OpenAPI: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    stack.stop().await;
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod errors;
 mod executions;
 pub mod listing;
+pub mod openapi;
 mod policies;
 pub mod registries;
 
@@ -27,31 +28,279 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Bodies over this are refused with 413: no Harbor request comes near it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Every route the API serves: method and path template under [`BASE_PATH`].
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/ping"),
-    ("GET", "/systeminfo"),
-    ("GET", "/registries"),
-    ("POST", "/registries"),
-    ("POST", "/registries/ping"),
-    ("GET", "/registries/{id}"),
-    ("PUT", "/registries/{id}"),
-    ("DELETE", "/registries/{id}"),
-    ("GET", "/registries/{id}/info"),
-    ("GET", "/replication/adapters"),
-    ("GET", "/replication/adapterinfos"),
-    ("GET", "/replication/policies"),
-    ("POST", "/replication/policies"),
-    ("GET", "/replication/policies/{id}"),
-    ("PUT", "/replication/policies/{id}"),
-    ("DELETE", "/replication/policies/{id}"),
-    ("GET", "/replication/executions"),
-    ("POST", "/replication/executions"),
-    ("GET", "/replication/executions/{id}"),
-    ("PUT", "/replication/executions/{id}"),
-    ("GET", "/replication/executions/{id}/tasks"),
-    ("GET", "/replication/executions/{id}/tasks/{task_id}/log"),
+/// What a route does; the router dispatches on it and the OpenAPI description documents it,
+/// both from [`ROUTES`], so neither can name a route the other lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Ping,
+    SystemInfo,
+    OpenApi,
+    ListRegistries,
+    CreateRegistry,
+    PingRegistry,
+    GetRegistry,
+    UpdateRegistry,
+    DeleteRegistry,
+    RegistryInfo,
+    ListAdapters,
+    ListAdapterInfos,
+    ListPolicies,
+    CreatePolicy,
+    GetPolicy,
+    UpdatePolicy,
+    DeletePolicy,
+    ListExecutions,
+    StartExecution,
+    GetExecution,
+    StopExecution,
+    ListTasks,
+    TaskLog,
+}
+
+pub struct Route {
+    pub method: &'static str,
+    /// Under [`BASE_PATH`], with `{id}` and `{task_id}` for path parameters.
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    /// Harbor's operationId, so generated clients keep their method names.
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub public: bool,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    endpoint: Endpoint,
+    operation_id: &'static str,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+        operation_id,
+        summary,
+        public: false,
+    }
+}
+
+const fn public(
+    method: &'static str,
+    path: &'static str,
+    endpoint: Endpoint,
+    operation_id: &'static str,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+        operation_id,
+        summary,
+        public: true,
+    }
+}
+
+/// Every route the API serves.
+pub const ROUTES: &[Route] = &[
+    public("GET", "/ping", Endpoint::Ping, "getPing", "Answers Pong"),
+    public(
+        "GET",
+        "/systeminfo",
+        Endpoint::SystemInfo,
+        "getSystemInfo",
+        "Ferry's version",
+    ),
+    public(
+        "GET",
+        "/openapi.json",
+        Endpoint::OpenApi,
+        "getOpenApi",
+        "This description",
+    ),
+    route(
+        "GET",
+        "/registries",
+        Endpoint::ListRegistries,
+        "listRegistries",
+        "List registries",
+    ),
+    route(
+        "POST",
+        "/registries",
+        Endpoint::CreateRegistry,
+        "createRegistry",
+        "Add a registry after checking its health",
+    ),
+    route(
+        "POST",
+        "/registries/ping",
+        Endpoint::PingRegistry,
+        "pingRegistry",
+        "Check a registry's health",
+    ),
+    route(
+        "GET",
+        "/registries/{id}",
+        Endpoint::GetRegistry,
+        "getRegistry",
+        "Read a registry",
+    ),
+    route(
+        "PUT",
+        "/registries/{id}",
+        Endpoint::UpdateRegistry,
+        "updateRegistry",
+        "Update a registry",
+    ),
+    route(
+        "DELETE",
+        "/registries/{id}",
+        Endpoint::DeleteRegistry,
+        "deleteRegistry",
+        "Delete a registry no policy uses",
+    ),
+    route(
+        "GET",
+        "/registries/{id}/info",
+        Endpoint::RegistryInfo,
+        "getRegistryInfo",
+        "A registry's capabilities",
+    ),
+    route(
+        "GET",
+        "/replication/adapters",
+        Endpoint::ListAdapters,
+        "listRegistryProviderTypes",
+        "Registry kinds Ferry supports",
+    ),
+    route(
+        "GET",
+        "/replication/adapterinfos",
+        Endpoint::ListAdapterInfos,
+        "listRegistryProviderInfos",
+        "Endpoint and credential patterns per kind",
+    ),
+    route(
+        "GET",
+        "/replication/policies",
+        Endpoint::ListPolicies,
+        "listReplicationPolicies",
+        "List policies",
+    ),
+    route(
+        "POST",
+        "/replication/policies",
+        Endpoint::CreatePolicy,
+        "createReplicationPolicy",
+        "Create a policy",
+    ),
+    route(
+        "GET",
+        "/replication/policies/{id}",
+        Endpoint::GetPolicy,
+        "getReplicationPolicy",
+        "Read a policy",
+    ),
+    route(
+        "PUT",
+        "/replication/policies/{id}",
+        Endpoint::UpdatePolicy,
+        "updateReplicationPolicy",
+        "Replace a policy",
+    ),
+    route(
+        "DELETE",
+        "/replication/policies/{id}",
+        Endpoint::DeletePolicy,
+        "deleteReplicationPolicy",
+        "Delete a policy with no running execution",
+    ),
+    route(
+        "GET",
+        "/replication/executions",
+        Endpoint::ListExecutions,
+        "listReplicationExecutions",
+        "List executions",
+    ),
+    route(
+        "POST",
+        "/replication/executions",
+        Endpoint::StartExecution,
+        "startReplication",
+        "Start an execution of a policy",
+    ),
+    route(
+        "GET",
+        "/replication/executions/{id}",
+        Endpoint::GetExecution,
+        "getReplicationExecution",
+        "Read an execution",
+    ),
+    route(
+        "PUT",
+        "/replication/executions/{id}",
+        Endpoint::StopExecution,
+        "stopReplication",
+        "Stop an execution",
+    ),
+    route(
+        "GET",
+        "/replication/executions/{id}/tasks",
+        Endpoint::ListTasks,
+        "listReplicationTasks",
+        "List an execution's tasks",
+    ),
+    route(
+        "GET",
+        "/replication/executions/{id}/tasks/{task_id}/log",
+        Endpoint::TaskLog,
+        "getReplicationLog",
+        "A task's log, as text",
+    ),
 ];
+
+/// Path parameters of a matched route.
+#[derive(Debug, Default)]
+struct PathParams {
+    id: Option<i64>,
+    task_id: Option<i64>,
+}
+
+impl PathParams {
+    fn id(&self) -> Result<i64, ApiError> {
+        self.id
+            .ok_or_else(|| ApiError::internal("route without {id}"))
+    }
+
+    fn task_id(&self) -> Result<i64, ApiError> {
+        self.task_id
+            .ok_or_else(|| ApiError::internal("route without {task_id}"))
+    }
+}
+
+/// Matches a path against a template; Ok(None) when it does not fit, Err for a bad parameter.
+fn match_path(template: &str, segments: &[&str]) -> Result<Option<PathParams>, ApiError> {
+    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    if parts.len() != segments.len()
+        || parts
+            .iter()
+            .zip(segments)
+            .any(|(t, s)| !t.starts_with('{') && t != s)
+    {
+        return Ok(None);
+    }
+    let mut params = PathParams::default();
+    for (part, segment) in parts.iter().zip(segments) {
+        match *part {
+            "{id}" => params.id = Some(id("id", segment)?),
+            "{task_id}" => params.task_id = Some(id("task_id", segment)?),
+            _ => {}
+        }
+    }
+    Ok(Some(params))
+}
 
 pub struct Api {
     pub admin: AdminPassword,
@@ -148,58 +397,65 @@ impl Api {
             )));
         };
         let segments: Vec<&str> = route.trim_start_matches('/').split('/').collect();
-        let method = request.method().clone();
-        let get = method == Method::GET || method == Method::HEAD;
-        let (query, body) = (request.uri().query(), request.body());
-        match segments.as_slice() {
-            ["ping"] if get => return Ok(text(StatusCode::OK, "Pong")),
-            ["systeminfo"] if get => return Ok(json(StatusCode::OK, &system_info())),
-            _ => {}
+        // HEAD is answered as GET, without the body.
+        let method = if request.method() == Method::HEAD {
+            "GET"
+        } else {
+            request.method().as_str()
+        };
+        let mut path_fits = false;
+        let mut matched = None;
+        for candidate in ROUTES {
+            let fits = match match_path(candidate.path, &segments) {
+                Ok(fits) => fits,
+                Err(e) if candidate.method == method => return Err(e),
+                Err(_) => None,
+            };
+            if let Some(params) = fits {
+                path_fits = true;
+                if candidate.method == method {
+                    matched = Some((candidate, params));
+                    break;
+                }
+            }
         }
-        self.admin.check(request.headers())?;
-        match (method.as_str(), segments.as_slice()) {
-            (_, ["registries"]) if get => self.list_registries(query, trimmed).await,
-            ("POST", ["registries"]) => self.create_registry(body).await,
-            ("POST", ["registries", "ping"]) => self.ping_registry(body).await,
-            (_, ["registries", r]) if get => self.get_registry(id("id", r)?).await,
-            ("PUT", ["registries", r]) => self.update_registry(id("id", r)?, body).await,
-            ("DELETE", ["registries", r]) => self.delete_registry(id("id", r)?).await,
-            (_, ["registries", r, "info"]) if get => self.registry_info(id("id", r)?).await,
-            (_, ["replication", "adapters"]) if get => Ok(self.adapters()),
-            (_, ["replication", "adapterinfos"]) if get => Ok(self.adapter_infos()),
-            (_, ["replication", "policies"]) if get => self.list_policies(query, trimmed).await,
-            ("POST", ["replication", "policies"]) => self.create_policy(body).await,
-            (_, ["replication", "policies", p]) if get => self.get_policy(id("id", p)?).await,
-            ("PUT", ["replication", "policies", p]) => self.update_policy(id("id", p)?, body).await,
-            ("DELETE", ["replication", "policies", p]) => self.delete_policy(id("id", p)?).await,
-            (_, ["replication", "executions"]) if get => self.list_executions(query, trimmed).await,
-            ("POST", ["replication", "executions"]) => self.start_execution(body).await,
-            (_, ["replication", "executions", e]) if get => self.get_execution(id("id", e)?).await,
-            ("PUT", ["replication", "executions", e]) => self.stop_execution(id("id", e)?).await,
-            (_, ["replication", "executions", e, "tasks"]) if get => {
-                self.list_tasks(id("id", e)?, query, trimmed).await
-            }
-            (_, ["replication", "executions", e, "tasks", t, "log"]) if get => {
-                self.task_log(id("id", e)?, id("task_id", t)?).await
-            }
-            _ if route_exists(&segments) => Err(ApiError::method_not_allowed(&method)),
-            _ => Err(ApiError::not_found(format!(
-                "no route {method} {full_path}"
-            ))),
+        let Some((route, params)) = matched else {
+            return Err(if path_fits {
+                ApiError::method_not_allowed(request.method())
+            } else {
+                ApiError::not_found(format!("no route {} {full_path}", request.method()))
+            });
+        };
+        if !route.public {
+            self.admin.check(request.headers())?;
+        }
+        let (query, body) = (request.uri().query(), request.body());
+        match route.endpoint {
+            Endpoint::Ping => Ok(text(StatusCode::OK, "Pong")),
+            Endpoint::SystemInfo => Ok(json(StatusCode::OK, &system_info())),
+            Endpoint::OpenApi => Ok(json(StatusCode::OK, &openapi::document())),
+            Endpoint::ListRegistries => self.list_registries(query, trimmed).await,
+            Endpoint::CreateRegistry => self.create_registry(body).await,
+            Endpoint::PingRegistry => self.ping_registry(body).await,
+            Endpoint::GetRegistry => self.get_registry(params.id()?).await,
+            Endpoint::UpdateRegistry => self.update_registry(params.id()?, body).await,
+            Endpoint::DeleteRegistry => self.delete_registry(params.id()?).await,
+            Endpoint::RegistryInfo => self.registry_info(params.id()?).await,
+            Endpoint::ListAdapters => Ok(self.adapters()),
+            Endpoint::ListAdapterInfos => Ok(self.adapter_infos()),
+            Endpoint::ListPolicies => self.list_policies(query, trimmed).await,
+            Endpoint::CreatePolicy => self.create_policy(body).await,
+            Endpoint::GetPolicy => self.get_policy(params.id()?).await,
+            Endpoint::UpdatePolicy => self.update_policy(params.id()?, body).await,
+            Endpoint::DeletePolicy => self.delete_policy(params.id()?).await,
+            Endpoint::ListExecutions => self.list_executions(query, trimmed).await,
+            Endpoint::StartExecution => self.start_execution(body).await,
+            Endpoint::GetExecution => self.get_execution(params.id()?).await,
+            Endpoint::StopExecution => self.stop_execution(params.id()?).await,
+            Endpoint::ListTasks => self.list_tasks(params.id()?, query, trimmed).await,
+            Endpoint::TaskLog => self.task_log(params.id()?, params.task_id()?).await,
         }
     }
-}
-
-/// Whether some method serves this path (so another method is a 405, not a 404).
-fn route_exists(segments: &[&str]) -> bool {
-    ROUTES.iter().any(|(_, template)| {
-        let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-        parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(segments)
-                .all(|(t, s)| t.starts_with('{') || t == s)
-    })
 }
 
 fn system_info() -> serde_json::Value {

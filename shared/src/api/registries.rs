@@ -33,7 +33,7 @@ const SORT_FIELDS: &[&str] = &[
 pub const SUPPORTED_TYPES: [RegistryType; 2] = [RegistryType::DockerRegistry, RegistryType::Harbor];
 
 /// Harbor's `RegistryUpdate`: flat, every field optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryUpdate {
     pub name: Option<String>,
@@ -48,7 +48,7 @@ pub struct RegistryUpdate {
 
 /// Harbor's `RegistryPing`: an existing registry by `id`, or an endpoint described in full;
 /// given fields override the stored ones.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RegistryPing {
     pub id: Option<i64>,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::policy::TriggerType;
 use super::time_format;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ExecutionStatus {
     InProgress,
     Succeed,
@@ -44,7 +44,7 @@ impl ExecutionStatus {
 }
 
 /// Harbor's `ReplicationExecution`; `in_progress` counts tasks pending or running.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Execution {
     pub id: i64,
     pub policy_id: i64,

@@ -7,7 +7,7 @@ use super::registry::Registry;
 use super::time_format;
 use super::validation::{require_name, Validated, ValidationError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerType {
     Manual,
@@ -25,13 +25,13 @@ impl TriggerType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TriggerSettings {
     pub cron: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trigger {
     #[serde(rename = "type")]
     pub kind: TriggerType,
@@ -55,7 +55,7 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FilterType {
     Name,
@@ -64,7 +64,9 @@ pub enum FilterType {
     Resource,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Decoration {
     #[default]
@@ -76,7 +78,7 @@ pub enum Decoration {
 pub const RESOURCE_KINDS: [&str; 3] = ["image", "chart", "artifact"];
 
 /// Harbor's `ReplicationFilter`: `value` is a string, or for labels an array of strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Filter {
     #[serde(rename = "type")]
     pub kind: FilterType,
@@ -206,7 +208,7 @@ pub fn validate_repository_path(field: &str, path: &str) -> Validated {
 
 /// Harbor's `ReplicationPolicy`. Registries are referred to by `id`; reads embed the whole
 /// registry. Every field defaults so that validation, not the parser, names what is missing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ReplicationPolicy {
     pub id: i64,
@@ -229,8 +231,10 @@ pub struct ReplicationPolicy {
     pub copy_by_chunk: bool,
     pub single_active_replication: bool,
     #[serde(with = "time_format::rfc3339")]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
     #[serde(with = "time_format::rfc3339")]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub update_time: OffsetDateTime,
 }
 
@@ -323,6 +327,26 @@ impl ReplicationPolicy {
                 "dest_namespace_replace_count",
                 "must be -1 (flatten to the last component) or at least 0",
             ));
+        }
+        // A literal name filter names the source path, so the count can be checked now.
+        if let Some(path) = self.filters.iter().find_map(|f| {
+            let pattern = f.value.as_str()?;
+            let literal = !pattern.is_empty() && !pattern.contains(['*', '?', '[', '{', '\\']);
+            (f.kind == FilterType::Name && f.decoration() == Decoration::Matches && literal)
+                .then_some(pattern)
+        }) {
+            let components = path.split('/').count();
+            if self.dest_namespace_replace_count >= 0
+                && self.dest_namespace_replace_count as usize >= components
+            {
+                return Err(ValidationError::new(
+                    "dest_namespace_replace_count",
+                    format!(
+                        "{} would replace every component of {path:?}, which has {components}",
+                        self.dest_namespace_replace_count
+                    ),
+                ));
+            }
         }
         if let Some(trigger) = &self.trigger {
             match trigger.kind {

@@ -10,7 +10,7 @@ use super::validation::{require_name, require_text, Validated, ValidationError};
 pub const SECRET_MASK: &str = "*****";
 
 /// Registry kinds, spelt as Harbor's adapters name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RegistryType {
     #[serde(rename = "harbor")]
     Harbor,
@@ -84,7 +84,7 @@ impl RegistryType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialType {
     #[default]
@@ -95,7 +95,7 @@ pub enum CredentialType {
 }
 
 /// Harbor's `RegistryCredential`. `access_secret` is write-only: reads carry [`SECRET_MASK`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Credential {
     #[serde(rename = "type")]
@@ -120,7 +120,7 @@ impl Credential {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistryStatus {
     Healthy,
@@ -131,7 +131,7 @@ pub enum RegistryStatus {
 
 /// Harbor's `Registry`. Every field defaults so that a partial body reaches validation, which
 /// names the missing field, rather than failing in the JSON parser.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Registry {
     pub id: i64,
@@ -146,8 +146,10 @@ pub struct Registry {
     pub ca_certificate: Option<String>,
     pub status: RegistryStatus,
     #[serde(with = "time_format::rfc3339")]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
     #[serde(with = "time_format::rfc3339")]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub update_time: OffsetDateTime,
 }
 

@@ -240,6 +240,19 @@ fn policy_validation_names_the_field() {
         let err = policy.validate().expect_err(field);
         assert_eq!(err.field, field, "{err}");
     }
+    let mut too_many = ok.clone();
+    too_many.filters = vec![Filter {
+        kind: FilterType::Name,
+        value: json!("a/b"),
+        decoration: None,
+    }];
+    too_many.dest_namespace_replace_count = 2;
+    assert_eq!(
+        too_many.validate().unwrap_err().field,
+        "dest_namespace_replace_count"
+    );
+    too_many.dest_namespace_replace_count = 1;
+    assert_eq!(too_many.validate(), Ok(()));
     let unknown_filter = serde_json::from_value::<ReplicationPolicy>(json!({
         "name": "x", "filters": [{"type": "size", "value": "1"}]
     }));
@@ -320,7 +333,7 @@ proptest! {
     }
 
     #[test]
-    fn registry_round_trips(name in "[a-zA-Z0-9 _-]{1,30}", port in 1u16.., insecure in any::<bool>(), created in time_strategy()) {
+    fn registry_round_trips(name in "[a-zA-Z0-9][a-zA-Z0-9 _-]{0,29}", port in 1u16.., insecure in any::<bool>(), created in time_strategy()) {
         let r = Registry {
             id: 7, name, kind: Some(RegistryType::Harbor), url: format!("https://h.example:{port}"),
             credential: Some(Credential { kind: CredentialType::Basic, access_key: "k".into(), access_secret: Some("s".into()) }),
