@@ -191,6 +191,9 @@ pub struct LocalStackOptions<'a> {
     pub parameters: &'a [(&'a str, &'a str)],
     pub visibility_timeout: i32,
     pub transfer_instances: usize,
+    /// Give the functions the admin password in `FERRY_ADMIN_PASSWORD`; off, the API reads it
+    /// from the Secrets Manager secret the `AdminPasswordSecretArn` parameter names.
+    pub admin_password_env: bool,
 }
 
 impl Default for LocalStackOptions<'_> {
@@ -199,6 +202,7 @@ impl Default for LocalStackOptions<'_> {
             parameters: &[],
             visibility_timeout: 2,
             transfer_instances: 2,
+            admin_password_env: true,
         }
     }
 }
@@ -219,7 +223,10 @@ impl LocalStack {
             functions: FunctionsFrom::Binaries(binaries_dir()),
             concurrency: vec![("ferry-transfer".into(), options.transfer_instances)],
             http: Some("127.0.0.1:0".parse().expect("address")),
-            child_env: child_env(),
+            child_env: child_env()
+                .into_iter()
+                .filter(|(k, _)| options.admin_password_env || k != "FERRY_ADMIN_PASSWORD")
+                .collect(),
             schedules: true,
         })
         .await

@@ -764,3 +764,40 @@ async fn the_openapi_description_is_served_without_auth() {
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_password_comes_from_secrets_manager() {
+    let sdk = ferry_tests::sdk_config().await;
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!("ferry-admin-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string("from-secrets-manager")
+        .send()
+        .await
+        .expect("secret");
+    let arn = secret.arn().expect("arn").to_string();
+    let stack = LocalStack::start(
+        "secret",
+        LocalStackOptions {
+            parameters: &[("AdminPasswordSecretArn", &arn)],
+            admin_password_env: false,
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        ApiClient::new(&stack.api, "from-secrets-manager")
+            .get("/registries")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        ApiClient::new(&stack.api, ADMIN_PASSWORD)
+            .get("/registries")
+            .await
+            .status,
+        401
+    );
+    stack.stop().await;
+}
