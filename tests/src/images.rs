@@ -147,6 +147,17 @@ impl RegistryHttp {
         Some(digest_of(&response.bytes().await.expect("body")))
     }
 
+    /// The size in bytes of the manifest under `reference`.
+    pub async fn manifest_size(&self, repository: &str, reference: &str) -> usize {
+        let response = self
+            .auth(self.http.get(format!("{}/v2/{repository}/manifests/{reference}", self.base)))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .expect("manifest get");
+        response.bytes().await.expect("body").len()
+    }
+
     pub async fn blob(&self, repository: &str, digest: &str) -> Option<Vec<u8>> {
         let response = self
             .auth(

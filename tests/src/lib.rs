@@ -7,6 +7,7 @@
 //!   stack of its own per test so that tests do not see each other's tables and queues.
 
 pub mod api_client;
+pub mod faults;
 pub mod images;
 pub mod moto;
 pub mod registry;

@@ -22,6 +22,8 @@ pub enum RegistryError {
         method: &'static str,
         path: String,
         message: String,
+        /// How long the registry asked us to wait (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     #[error("{registry}: {what}")]
     Invalid { registry: String, what: String },
@@ -30,6 +32,13 @@ pub enum RegistryError {
 impl RegistryError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. })
+    }
+
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -76,13 +85,26 @@ pub trait RegistryClient: Send + Sync {
         manifest: &RawManifest,
     ) -> Result<(), RegistryError>;
     async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError>;
-    async fn get_blob(&self, repository: &str, digest: &str) -> Result<BlobStream, RegistryError>;
-    /// Uploads a blob of `size` bytes, streaming, and commits it under `digest`.
-    async fn put_blob(
-        &self,
-        repository: &str,
-        digest: &str,
-        size: u64,
-        body: BlobStream,
-    ) -> Result<(), RegistryError>;
+    /// The blob from byte `offset` on (a `Range` request when `offset` > 0).
+    async fn get_blob_from(&self, repository: &str, digest: &str, offset: u64) -> Result<BlobStream, RegistryError>;
+    /// Uploads a blob of `size` bytes in one streamed request and commits it under `digest`.
+    async fn put_blob(&self, repository: &str, digest: &str, size: u64, body: BlobStream) -> Result<(), RegistryError>;
+    /// Opens an upload session for chunks.
+    async fn start_upload(&self, repository: &str) -> Result<UploadSession, RegistryError>;
+    /// Sends `chunk` at `offset`; the session moves to the location the registry answers.
+    async fn upload_chunk(&self, session: &mut UploadSession, offset: u64, chunk: Bytes) -> Result<(), RegistryError>;
+    /// How many bytes the registry holds for the session: where an interrupted upload resumes.
+    async fn upload_offset(&self, session: &UploadSession) -> Result<u64, RegistryError>;
+    /// Commits the uploaded bytes under `digest`.
+    async fn finish_upload(&self, session: &UploadSession, digest: &str) -> Result<(), RegistryError>;
+}
+
+/// An open chunked upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub repository: String,
+    /// The absolute URL the next request goes to.
+    pub location: String,
+    /// `OCI-Chunk-Min-Length`: no chunk but the last may be smaller.
+    pub min_chunk: u64,
 }

@@ -10,7 +10,11 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::messages::CopyOptions;
 use crate::model::TransferFigures;
-use crate::ports::registry::{RawManifest, RegistryClient, RegistryError};
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::ports::registry::{RawManifest, RegistryClient, RegistryError, UploadSession};
 use crate::registry::media::{self, Descriptor, ManifestRefs};
 
 /// Blobs of one artifact copied at once.
@@ -170,32 +174,125 @@ async fn copy_tree(
     Ok(())
 }
 
-async fn copy_blob(
-    job: &CopyJob<'_>,
-    blob: &Descriptor,
-    counters: &Counters,
-) -> Result<String, CopyError> {
+async fn copy_blob(job: &CopyJob<'_>, blob: &Descriptor, counters: &Counters) -> Result<String, CopyError> {
     if media::is_foreign_layer(&blob.media_type) {
-        return Ok(format!(
-            "blob {} is a foreign layer: not copied",
-            blob.digest
-        ));
+        return Ok(format!("blob {} is a foreign layer: not copied", blob.digest));
     }
-    if job
-        .dst
-        .blob_exists(job.dst_repository, &blob.digest)
-        .await?
-    {
+    if job.dst.blob_exists(job.dst_repository, &blob.digest).await? {
         counters.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(format!("blob {} exists at the destination", blob.digest));
     }
-    let stream = job.src.get_blob(job.src_repository, &blob.digest).await?;
-    job.dst
-        .put_blob(job.dst_repository, &blob.digest, blob.size, stream)
-        .await?;
+    let how = if blob.size <= MONOLITHIC_MAX && !job.options.copy_by_chunk {
+        copy_whole(job, blob).await?
+    } else {
+        copy_in_chunks(job, blob).await?
+    };
     counters.copied.fetch_add(1, Ordering::Relaxed);
-    counters
-        .bytes
-        .fetch_add(blob.size as i64, Ordering::Relaxed);
-    Ok(format!("blob {} copied ({} bytes)", blob.digest, blob.size))
+    counters.bytes.fetch_add(blob.size as i64, Ordering::Relaxed);
+    Ok(format!("blob {} copied ({} bytes, {how})", blob.digest, blob.size))
+}
+
+/// Blobs up to this size go in one streamed PUT, unless the policy asks for chunks.
+const MONOLITHIC_MAX: u64 = 32 * 1024 * 1024;
+/// Chunk size of chunked uploads (raised to the registry's `OCI-Chunk-Min-Length`).
+const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// Interruptions a blob copy survives before its task fails (or its message is retried).
+const BLOB_ATTEMPTS: u32 = 8;
+
+/// Waits before another attempt: the registry's `Retry-After`, or exponential with jitter.
+async fn pause(attempt: u32, error: &RegistryError) {
+    let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6)));
+    let jitter = Duration::from_millis((uuid::Uuid::new_v4().as_u128() % 200) as u64);
+    let wait = error.retry_after().unwrap_or(backoff + jitter).min(Duration::from_secs(30));
+    tracing::warn!(error = %error, ?wait, attempt, "blob copy interrupted; resuming");
+    tokio::time::sleep(wait).await;
+}
+
+/// One streamed GET into one streamed PUT; an interruption starts the blob over.
+async fn copy_whole(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str, CopyError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match job.src.get_blob_from(job.src_repository, &blob.digest, 0).await {
+            Ok(stream) => job.dst.put_blob(job.dst_repository, &blob.digest, blob.size, stream).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return Ok("whole"),
+            Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
+                pause(attempt, &e).await;
+                // The upload may have landed before the answer was lost.
+                if job.dst.blob_exists(job.dst_repository, &blob.digest).await? {
+                    return Ok("whole");
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Chunked upload that resumes: after an interruption on either side the source is read again
+/// from the offset the destination reports holding (`Range`), into the same upload session.
+async fn copy_in_chunks(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str, CopyError> {
+    let mut session = job.dst.start_upload(job.dst_repository).await?;
+    let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
+    let mut offset: u64 = 0;
+    let mut interruptions = 0;
+    while offset < blob.size {
+        let interruption = match send_from(job, blob, &mut session, &mut offset, chunk_size).await {
+            Ok(()) => break,
+            Err(e) if e.is_transient() => e,
+            Err(e) => return Err(e.into()),
+        };
+        interruptions += 1;
+        if interruptions >= BLOB_ATTEMPTS {
+            return Err(interruption.into());
+        }
+        pause(interruptions, &interruption).await;
+        offset = match job.dst.upload_offset(&session).await {
+            Ok(held) if held > 0 => held,
+            // Nothing held, or the session is gone: a new session from the beginning.
+            Ok(_) | Err(RegistryError::Refused { .. }) => {
+                session = job.dst.start_upload(job.dst_repository).await?;
+                0
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    job.dst.finish_upload(&session, &blob.digest).await?;
+    Ok(if interruptions > 0 { "chunked, resumed" } else { "chunked" })
+}
+
+/// Streams the source from `offset` and sends it in chunks, moving `offset` past every chunk
+/// the destination accepted.
+async fn send_from(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    session: &mut UploadSession,
+    offset: &mut u64,
+    chunk_size: usize,
+) -> Result<(), RegistryError> {
+    let mut stream = job.src.get_blob_from(job.src_repository, &blob.digest, *offset).await?;
+    let mut buffer = BytesMut::with_capacity(chunk_size);
+    while let Some(piece) = stream.next().await {
+        buffer.extend_from_slice(&piece?);
+        while buffer.len() >= chunk_size {
+            let chunk = buffer.split_to(chunk_size).freeze();
+            let length = chunk.len() as u64;
+            job.dst.upload_chunk(session, *offset, chunk).await?;
+            *offset += length;
+        }
+    }
+    if !buffer.is_empty() {
+        let length = buffer.len() as u64;
+        job.dst.upload_chunk(session, *offset, buffer.freeze()).await?;
+        *offset += length;
+    }
+    if *offset != blob.size {
+        return Err(RegistryError::Invalid {
+            registry: job.src.name().to_string(),
+            what: format!("blob {} ended at {} of {} bytes", blob.digest, offset, blob.size),
+        });
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
@@ -14,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use crate::model::Registry;
-use crate::ports::registry::{BlobStream, RawManifest, RegistryClient, RegistryError};
+use crate::ports::registry::{BlobStream, RawManifest, RegistryClient, RegistryError, UploadSession};
 use crate::registry::media::ACCEPT_MANIFESTS;
 
 /// Longest a manifest may be; larger answers are refused rather than buffered.
@@ -27,6 +28,7 @@ pub struct HttpRegistryClient {
     basic: Option<(String, String)>,
     /// Bearer tokens by scope.
     tokens: Mutex<HashMap<String, String>>,
+    backoff: backon::ExponentialBuilder,
 }
 
 #[derive(serde::Deserialize)]
@@ -50,6 +52,18 @@ fn bearer_challenge(headers: &HeaderMap) -> Option<HashMap<String, String>> {
         params.insert(cap[1].to_string(), cap[2].to_string());
     }
     params.contains_key("realm").then_some(params)
+}
+
+/// `Retry-After` as seconds or an HTTP date; capped so a registry cannot park a task for long.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let wait = match value.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value.trim())
+            .ok()?
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(wait.min(Duration::from_secs(60)))
 }
 
 fn sha256_digest(bytes: &[u8]) -> String {
@@ -96,6 +110,11 @@ impl HttpRegistryClient {
             base,
             basic,
             tokens: Mutex::new(HashMap::new()),
+            backoff: backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(10))
+                .with_max_times(6)
+                .with_jitter(),
         })
     }
 
@@ -119,7 +138,28 @@ impl HttpRegistryClient {
             method,
             path: path.to_string(),
             message: message.to_string(),
+            retry_after: None,
         }
+    }
+
+    /// Runs a request again while it fails in a way that may heal: exponential backoff with
+    /// jitter, or the registry's own `Retry-After` when it gives one.
+    async fn retrying<T, F, Fut>(&self, operation: F) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        use backon::Retryable;
+        operation
+            .retry(self.backoff)
+            .when(RegistryError::is_transient)
+            .adjust(|error: &RegistryError, delay: Option<Duration>| {
+                delay.map(|d| error.retry_after().unwrap_or(d))
+            })
+            .notify(|error: &RegistryError, delay: Duration| {
+                tracing::warn!(error = %error, ?delay, "retrying");
+            })
+            .await
     }
 
     async fn status_error(
@@ -129,13 +169,24 @@ impl HttpRegistryClient {
         response: Response,
     ) -> RegistryError {
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let body = response.text().await.unwrap_or_default();
         let message: String = body.chars().take(300).collect();
         if status.is_server_error()
             || status == StatusCode::TOO_MANY_REQUESTS
             || status == StatusCode::REQUEST_TIMEOUT
         {
-            self.transient(method, path, format!("{status}: {message}"))
+            RegistryError::Transient {
+                registry: self.name.clone(),
+                method,
+                path: path.to_string(),
+                message: format!("{status}: {message}"),
+                retry_after,
+            }
         } else {
             RegistryError::Refused {
                 registry: self.name.clone(),
@@ -238,13 +289,10 @@ impl HttpRegistryClient {
     }
 }
 
-#[async_trait]
-impl RegistryClient for HttpRegistryClient {
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// One attempt of each request; the trait methods below add the retries.
+impl HttpRegistryClient {
 
-    async fn check(&self) -> Result<(), RegistryError> {
+    async fn check_once(&self) -> Result<(), RegistryError> {
         let url = self.url("v2/")?;
         let response = self
             .send("GET", "/v2/", "", &|| Ok(self.http.get(url.clone())))
@@ -256,7 +304,7 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn list_repositories(
+    async fn list_repositories_once(
         &self,
         page_size: usize,
         last: Option<&str>,
@@ -295,7 +343,7 @@ impl RegistryClient for HttpRegistryClient {
         Ok((repositories, next))
     }
 
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+    async fn list_tags_once(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         #[derive(serde::Deserialize)]
         struct TagList {
             #[serde(default)]
@@ -335,7 +383,7 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn head_manifest(
+    async fn head_manifest_once(
         &self,
         repository: &str,
         reference: &str,
@@ -370,7 +418,7 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn get_manifest(
+    async fn get_manifest_once(
         &self,
         repository: &str,
         reference: &str,
@@ -431,7 +479,7 @@ impl RegistryClient for HttpRegistryClient {
         })
     }
 
-    async fn put_manifest(
+    async fn put_manifest_once(
         &self,
         repository: &str,
         reference: &str,
@@ -454,7 +502,7 @@ impl RegistryClient for HttpRegistryClient {
         Ok(())
     }
 
-    async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+    async fn blob_exists_once(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let url = self.url(&path)?;
         let response = self
@@ -469,30 +517,152 @@ impl RegistryClient for HttpRegistryClient {
         }
     }
 
-    async fn get_blob(&self, repository: &str, digest: &str) -> Result<BlobStream, RegistryError> {
+    async fn get_blob_from_once(&self, repository: &str, digest: &str, offset: u64) -> Result<BlobStream, RegistryError> {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let url = self.url(&path)?;
         let response = self
             .send("GET", &path, &Self::pull_scope(repository), &|| {
-                Ok(self.http.get(url.clone()))
+                let request = self.http.get(url.clone());
+                Ok(if offset > 0 { request.header(reqwest::header::RANGE, format!("bytes={offset}-")) } else { request })
             })
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error("GET", &path, response).await);
         }
+        // A registry that ignores Range sends the whole blob: skip what we have.
+        let skip = if offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT { offset } else { 0 };
         let name = self.name.clone();
-        Ok(response
-            .bytes_stream()
-            .map_err(move |e| RegistryError::Transient {
-                registry: name.clone(),
-                method: "GET",
-                path: path.clone(),
-                message: e.to_string(),
+        let stream = response.bytes_stream().map_err(move |e| RegistryError::Transient {
+            registry: name.clone(),
+            method: "GET",
+            path: path.clone(),
+            message: e.to_string(),
+            retry_after: None,
+        });
+        if skip == 0 {
+            return Ok(stream.boxed());
+        }
+        let mut remaining = skip;
+        Ok(stream
+            .try_filter_map(move |mut chunk| {
+                let drop = remaining.min(chunk.len() as u64);
+                remaining -= drop;
+                let rest = chunk.split_off(drop as usize);
+                futures::future::ready(Ok((!rest.is_empty()).then_some(rest)))
             })
             .boxed())
     }
 
-    async fn put_blob(
+    /// The absolute URL of an upload `Location`.
+    fn upload_url(&self, base: &url::Url, path: &str, response: &Response) -> Result<url::Url, RegistryError> {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: self.name.clone(),
+                what: format!("{path} answered {} without a Location", response.status()),
+            })?;
+        base.join(location).map_err(|e| RegistryError::Invalid {
+            registry: self.name.clone(),
+            what: format!("upload location {location:?}: {e}"),
+        })
+    }
+
+    async fn start_upload_once(&self, repository: &str) -> Result<UploadSession, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/uploads/");
+        let url = self.url(&path)?;
+        let response = self
+            .send("POST", &path, &Self::push_scope(repository), &|| {
+                Ok(self.http.post(url.clone()).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error("POST", &path, response).await);
+        }
+        let min_chunk = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(UploadSession {
+            repository: repository.to_string(),
+            location: self.upload_url(&url, &path, &response)?.to_string(),
+            min_chunk,
+        })
+    }
+
+    fn session_url(&self, session: &UploadSession) -> Result<url::Url, RegistryError> {
+        url::Url::parse(&session.location).map_err(|e| RegistryError::Invalid {
+            registry: self.name.clone(),
+            what: format!("upload location {:?}: {e}", session.location),
+        })
+    }
+
+    async fn upload_offset_once(&self, session: &UploadSession) -> Result<u64, RegistryError> {
+        let url = self.session_url(session)?;
+        let path = url.path().to_string();
+        let response = self
+            .send("GET", &path, &Self::push_scope(&session.repository), &|| Ok(self.http.get(url.clone())))
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.status_error("GET", &path, response).await);
+        }
+        // `Range: 0-<last byte>`. Distribution answers `0-0` both for nothing and for one byte,
+        // so `0-0` counts as nothing: the copy then starts a new session rather than guess.
+        let end = response
+            .headers()
+            .get(reqwest::header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.trim_start_matches("bytes=")
+                    .split_once('-')
+                    .map(|(_, end)| end.to_string())
+            })
+            .and_then(|end| end.parse::<u64>().ok())
+            .filter(|end| *end > 0);
+        Ok(end.map_or(0, |end| end + 1))
+    }
+
+    async fn upload_chunk_once(&self, session: &mut UploadSession, offset: u64, chunk: Bytes) -> Result<(), RegistryError> {
+        let url = self.session_url(session)?;
+        let path = url.path().to_string();
+        let end = offset + chunk.len() as u64 - 1;
+        let response = self
+            .send("PATCH", &path, &Self::push_scope(&session.repository), &|| {
+                Ok(self
+                    .http
+                    .patch(url.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(reqwest::header::CONTENT_RANGE, format!("{offset}-{end}"))
+                    .header(CONTENT_LENGTH, chunk.len())
+                    .body(chunk.clone()))
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error("PATCH", &path, response).await);
+        }
+        session.location = self.upload_url(&url, &path, &response)?.to_string();
+        Ok(())
+    }
+
+    async fn finish_upload_once(&self, session: &UploadSession, digest: &str) -> Result<(), RegistryError> {
+        let mut url = self.session_url(session)?;
+        let path = url.path().to_string();
+        url.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .send("PUT", &path, &Self::push_scope(&session.repository), &|| {
+                Ok(self.http.put(url.clone()).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(self.status_error("PUT", &path, response).await);
+        }
+        Ok(())
+    }
+
+    async fn put_blob_once(
         &self,
         repository: &str,
         digest: &str,
@@ -544,6 +714,69 @@ impl RegistryClient for HttpRegistryClient {
             return Err(self.status_error("PUT", &path, response).await);
         }
         Ok(())
+    }
+}
+
+
+#[async_trait]
+impl RegistryClient for HttpRegistryClient {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self) -> Result<(), RegistryError> {
+        self.retrying(|| self.check_once()).await
+    }
+
+    async fn list_repositories(&self, page_size: usize, last: Option<&str>) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        self.retrying(|| self.list_repositories_once(page_size, last)).await
+    }
+
+    async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
+        self.retrying(|| self.list_tags_once(repository)).await
+    }
+
+    async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<(String, String)>, RegistryError> {
+        self.retrying(|| self.head_manifest_once(repository, reference)).await
+    }
+
+    async fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest, RegistryError> {
+        self.retrying(|| self.get_manifest_once(repository, reference)).await
+    }
+
+    async fn put_manifest(&self, repository: &str, reference: &str, manifest: &RawManifest) -> Result<(), RegistryError> {
+        self.retrying(|| self.put_manifest_once(repository, reference, manifest)).await
+    }
+
+    async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+        self.retrying(|| self.blob_exists_once(repository, digest)).await
+    }
+
+    async fn get_blob_from(&self, repository: &str, digest: &str, offset: u64) -> Result<BlobStream, RegistryError> {
+        self.retrying(|| self.get_blob_from_once(repository, digest, offset)).await
+    }
+
+    /// Not retried here: the body streams once. The copy retries the whole blob.
+    async fn put_blob(&self, repository: &str, digest: &str, size: u64, body: BlobStream) -> Result<(), RegistryError> {
+        self.put_blob_once(repository, digest, size, body).await
+    }
+
+    async fn start_upload(&self, repository: &str) -> Result<UploadSession, RegistryError> {
+        self.retrying(|| self.start_upload_once(repository)).await
+    }
+
+    /// Not retried here: a chunk that failed may have landed in part, so the copy asks
+    /// [`Self::upload_offset`] where to go on.
+    async fn upload_chunk(&self, session: &mut UploadSession, offset: u64, chunk: Bytes) -> Result<(), RegistryError> {
+        self.upload_chunk_once(session, offset, chunk).await
+    }
+
+    async fn upload_offset(&self, session: &UploadSession) -> Result<u64, RegistryError> {
+        self.retrying(|| self.upload_offset_once(session)).await
+    }
+
+    async fn finish_upload(&self, session: &UploadSession, digest: &str) -> Result<(), RegistryError> {
+        self.retrying(|| self.finish_upload_once(session, digest)).await
     }
 }
 

@@ -1,0 +1,138 @@
+//! A fault-injecting HTTP proxy in front of a real registry: it answers chosen requests with an
+//! error status (with `Retry-After`), or cuts a response body off part-way, a given number of
+//! times; everything else passes through untouched, streamed both ways.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, Response, StatusCode};
+use futures::StreamExt;
+
+/// One kind of fault, for requests whose method is `method` and whose path contains `path`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: String,
+    pub action: Action,
+    /// How many matching requests it hits; later ones pass.
+    pub times: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Answer this status instead, with `Retry-After: seconds` when given.
+    Status(u16, Option<u64>),
+    /// Pass the request on, but cut the response body after this many bytes.
+    CutBodyAfter(usize),
+}
+
+#[derive(Clone)]
+struct Shared {
+    upstream: String,
+    http: reqwest::Client,
+    faults: Arc<Mutex<Vec<Fault>>>,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+pub struct FaultProxy {
+    pub port: u16,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: &str, faults: Vec<Fault>) -> Self {
+        let shared = Shared {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            faults: Arc::new(Mutex::new(faults)),
+            hits: Arc::new(Mutex::new(Vec::new())),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let router = axum::Router::new().fallback(forward).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { port, shared, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The faults injected so far, as `METHOD path -> what`.
+    pub fn hits(&self) -> Vec<String> {
+        self.shared.hits.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<Action> {
+    let mut faults = shared.faults.lock().ok()?;
+    let fault = faults.iter_mut().find(|f| f.times > 0 && f.method == method && path.contains(f.path.as_str()))?;
+    fault.times -= 1;
+    let action = fault.action.clone();
+    if let Ok(mut hits) = shared.hits.lock() {
+        hits.push(format!("{method} {path} -> {action:?}"));
+    }
+    Some(action)
+}
+
+async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Response<Body> {
+    let method = request.method().clone();
+    let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let action = take_fault(&shared, method.as_str(), request.uri().path());
+    if let Some(Action::Status(status, retry_after)) = action {
+        let mut response = Response::new(Body::from("{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"injected\"}]}"));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let mut outgoing = shared
+        .http
+        .request(parts.method.clone(), format!("{}{path_and_query}", shared.upstream))
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let upstream = match outgoing.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let mut response = Response::new(Body::from(e.to_string()));
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            return response;
+        }
+    };
+    let mut response = Response::builder().status(upstream.status().as_u16());
+    for (name, value) in upstream.headers() {
+        response = response.header(name, value);
+    }
+    let stream = upstream.bytes_stream();
+    let body = match action {
+        Some(Action::CutBodyAfter(limit)) => {
+            let mut sent = 0usize;
+            Body::from_stream(stream.map(move |piece| {
+                let piece = piece.map_err(std::io::Error::other)?;
+                if sent + piece.len() > limit {
+                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset"));
+                }
+                sent += piece.len();
+                Ok(piece)
+            }))
+        }
+        _ => Body::from_stream(stream),
+    };
+    response.body(body).unwrap_or_else(|_| Response::new(Body::empty()))
+}
