@@ -20,6 +20,10 @@ pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
 pub const KMS_KEY_ID: &str = "FERRY_KMS_KEY_ID";
 /// How many times SQS delivers a transfer message before its DLQ takes it (the redrive policy).
 pub const TRANSFER_MAX_RECEIVES: &str = "FERRY_TRANSFER_MAX_RECEIVES";
+/// Retries of a registry request that may heal, within one delivery.
+pub const REGISTRY_MAX_RETRIES: &str = "FERRY_REGISTRY_MAX_RETRIES";
+/// The same for list messages.
+pub const LIST_MAX_RECEIVES: &str = "FERRY_LIST_MAX_RECEIVES";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -106,4 +110,18 @@ impl Services {
             )),
         })
     }
+}
+
+/// How a function connects to registries: HTTP, retrying what may heal as often as
+/// `FERRY_REGISTRY_MAX_RETRIES` says, else `default_retries` (workers retry more than the API,
+/// whose caller is waiting).
+pub fn registry_connector(
+    default_retries: usize,
+) -> Result<std::sync::Arc<crate::replication::transfer::Connect>, ConfigError> {
+    let retries: usize = parsed_or(REGISTRY_MAX_RETRIES, default_retries)?;
+    Ok(std::sync::Arc::new(move |registry| {
+        Ok(Box::new(
+            crate::registry::http::HttpRegistryClient::new(registry)?.with_max_retries(retries),
+        ) as _)
+    }))
 }

@@ -45,13 +45,20 @@ impl FaultProxy {
     pub async fn start(upstream: &str, faults: Vec<Fault>) -> Self {
         let shared = Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
             faults: Arc::new(Mutex::new(faults)),
             hits: Arc::new(Mutex::new(Vec::new())),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = listener.local_addr().expect("address").port();
-        let router = axum::Router::new().fallback(forward).with_state(shared.clone());
+        let router = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -64,7 +71,11 @@ impl FaultProxy {
 
     /// The faults injected so far, as `METHOD path -> what`.
     pub fn hits(&self) -> Vec<String> {
-        self.shared.hits.lock().map(|h| h.clone()).unwrap_or_default()
+        self.shared
+            .hits
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -76,7 +87,9 @@ impl Drop for FaultProxy {
 
 fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<Action> {
     let mut faults = shared.faults.lock().ok()?;
-    let fault = faults.iter_mut().find(|f| f.times > 0 && f.method == method && path.contains(f.path.as_str()))?;
+    let fault = faults
+        .iter_mut()
+        .find(|f| f.times > 0 && f.method == method && path.contains(f.path.as_str()))?;
     fault.times -= 1;
     let action = fault.action.clone();
     if let Ok(mut hits) = shared.hits.lock() {
@@ -87,11 +100,18 @@ fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<Action> {
 
 async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Response<Body> {
     let method = request.method().clone();
-    let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let action = take_fault(&shared, method.as_str(), request.uri().path());
     if let Some(Action::Status(status, retry_after)) = action {
-        let mut response = Response::new(Body::from("{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"injected\"}]}"));
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut response = Response::new(Body::from(
+            "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"injected\"}]}",
+        ));
+        *response.status_mut() =
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         if let Some(seconds) = retry_after {
             response.headers_mut().insert("retry-after", seconds.into());
         }
@@ -100,7 +120,10 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
     let (parts, body) = request.into_parts();
     let mut outgoing = shared
         .http
-        .request(parts.method.clone(), format!("{}{path_and_query}", shared.upstream))
+        .request(
+            parts.method.clone(),
+            format!("{}{path_and_query}", shared.upstream),
+        )
         .body(reqwest::Body::wrap_stream(body.into_data_stream()));
     for (name, value) in &parts.headers {
         if name != http::header::HOST {
@@ -126,7 +149,10 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
             Body::from_stream(stream.map(move |piece| {
                 let piece = piece.map_err(std::io::Error::other)?;
                 if sent + piece.len() > limit {
-                    return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected reset",
+                    ));
                 }
                 sent += piece.len();
                 Ok(piece)
@@ -134,5 +160,7 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
         }
         _ => Body::from_stream(stream),
     };
-    response.body(body).unwrap_or_else(|_| Response::new(Body::empty()))
+    response
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }

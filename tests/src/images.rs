@@ -150,7 +150,10 @@ impl RegistryHttp {
     /// The size in bytes of the manifest under `reference`.
     pub async fn manifest_size(&self, repository: &str, reference: &str) -> usize {
         let response = self
-            .auth(self.http.get(format!("{}/v2/{repository}/manifests/{reference}", self.base)))
+            .auth(self.http.get(format!(
+                "{}/v2/{repository}/manifests/{reference}",
+                self.base
+            )))
             .header("accept", "application/vnd.oci.image.manifest.v1+json")
             .send()
             .await

@@ -195,6 +195,8 @@ pub struct LocalStackOptions<'a> {
     /// Give the functions the admin password in `FERRY_ADMIN_PASSWORD`; off, the API reads it
     /// from the Secrets Manager secret the `AdminPasswordSecretArn` parameter names.
     pub admin_password_env: bool,
+    /// More environment for the function processes.
+    pub extra_env: &'a [(&'a str, &'a str)],
 }
 
 impl Default for LocalStackOptions<'_> {
@@ -204,6 +206,7 @@ impl Default for LocalStackOptions<'_> {
             visibility_timeout: 2,
             transfer_instances: 2,
             admin_password_env: true,
+            extra_env: &[],
         }
     }
 }
@@ -227,6 +230,12 @@ impl LocalStack {
             child_env: child_env()
                 .into_iter()
                 .filter(|(k, _)| options.admin_password_env || k != "FERRY_ADMIN_PASSWORD")
+                .chain(
+                    options
+                        .extra_env
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string())),
+                )
                 .collect(),
             schedules: true,
         })

@@ -16,6 +16,7 @@ const TASK_EXTENSIONS: &[&str] = &[
     "blobs_copied",
     "blobs_skipped",
     "blobs_mounted",
+    "resource",
 ];
 
 fn registry_body(name: &str, url: &str) -> Value {

@@ -50,6 +50,7 @@ async fn one_task(
                 resource_type: ResourceType::Image,
                 src_resource: src.display(),
                 dst_resource: dst.display(),
+                resource: None,
             }],
         )
         .await
@@ -267,7 +268,9 @@ async fn an_unreachable_registry_fails_the_task_at_the_last_receive_with_the_rea
         "unreachable",
         LocalStackOptions {
             parameters: &[("TransferMaxReceives", "2")],
-            visibility_timeout: 1,
+            // One quick retry inside each delivery, so deliveries do not overlap.
+            extra_env: &[("FERRY_REGISTRY_MAX_RETRIES", "1")],
+            visibility_timeout: 3,
             ..LocalStackOptions::default()
         },
     )

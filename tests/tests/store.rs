@@ -50,6 +50,7 @@ fn new_tasks(count: usize) -> Vec<NewTask> {
             resource_type: ResourceType::Image,
             src_resource: format!("library/app:{i}"),
             dst_resource: format!("mirror/app:{i}"),
+            resource: None,
         })
         .collect()
 }
@@ -285,6 +286,27 @@ async fn a_registry_in_use_cannot_be_deleted() {
         .expect("policy");
     let err = a.store.delete_registry(src.id).await.unwrap_err();
     assert!(matches!(err, StoreError::InUse { .. }), "{err}");
+
+    // Swapping source and destination moves no reference count (one update per registry).
+    a.store
+        .update_policy(p.id, &move |p: &mut ReplicationPolicy| {
+            std::mem::swap(&mut p.src_registry, &mut p.dest_registry);
+            Ok(())
+        })
+        .await
+        .expect("swap");
+    let swapped = a.store.get_policy(p.id).await.expect("policy");
+    assert_eq!(
+        (swapped.src_registry_id(), swapped.dest_registry_id()),
+        (dst.id, src.id)
+    );
+    a.store
+        .update_policy(p.id, &move |p: &mut ReplicationPolicy| {
+            std::mem::swap(&mut p.src_registry, &mut p.dest_registry);
+            Ok(())
+        })
+        .await
+        .expect("swap back");
 
     // Pointing the policy elsewhere releases the old registry.
     let other = a

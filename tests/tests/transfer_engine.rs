@@ -25,7 +25,13 @@ fn client(url: &str, credentials: Option<(&str, &str)>) -> HttpRegistryClient {
     .expect("client")
 }
 
-async fn copy(src: &dyn RegistryClient, dst: &dyn RegistryClient, repository: &str, reference: &str, options: CopyOptions) -> (Result<CopyOutcome, CopyError>, Vec<String>) {
+async fn copy(
+    src: &dyn RegistryClient,
+    dst: &dyn RegistryClient,
+    repository: &str,
+    reference: &str,
+    options: CopyOptions,
+) -> (Result<CopyOutcome, CopyError>, Vec<String>) {
     let mut log = Vec::new();
     let job = CopyJob {
         src,
@@ -40,7 +46,12 @@ async fn copy(src: &dyn RegistryClient, dst: &dyn RegistryClient, repository: &s
 }
 
 fn fault(method: &'static str, path: &str, action: Action, times: usize) -> Fault {
-    Fault { method, path: path.to_string(), action, times }
+    Fault {
+        method,
+        path: path.to_string(),
+        action,
+        times,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,7 +62,10 @@ async fn resets_5xx_and_429_slow_a_copy_down_but_it_ends_byte_exact() {
     let big = layer(30, 40 * 1024 * 1024 + 12345);
     let small = layer(31, 1024 * 1024);
     let (big_digest, small_digest) = (digest_of(&big), digest_of(&small));
-    let manifest = source.http().push_image("app", "v1", &[big.clone(), small.clone()]).await;
+    let manifest = source
+        .http()
+        .push_image("app", "v1", &[big.clone(), small.clone()])
+        .await;
 
     let source_proxy = FaultProxy::start(
         &source.url(),
@@ -59,7 +73,12 @@ async fn resets_5xx_and_429_slow_a_copy_down_but_it_ends_byte_exact() {
             fault("GET", "/manifests/", Action::Status(503, None), 1),
             fault("GET", &big_digest, Action::CutBodyAfter(3 * 1024 * 1024), 1),
             fault("GET", &big_digest, Action::Status(429, Some(1)), 1),
-            fault("GET", &big_digest, Action::CutBodyAfter(20 * 1024 * 1024), 1),
+            fault(
+                "GET",
+                &big_digest,
+                Action::CutBodyAfter(20 * 1024 * 1024),
+                1,
+            ),
             fault("GET", &small_digest, Action::CutBodyAfter(300_000), 1),
         ],
     )
@@ -83,42 +102,84 @@ async fn resets_5xx_and_429_slow_a_copy_down_but_it_ends_byte_exact() {
         }
         other => panic!("expected a copy, got {other:?}"),
     }
-    assert!(log.iter().any(|l| l.contains(&big_digest) && l.contains("resumed")), "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&big_digest) && l.contains("resumed")),
+        "{log:#?}"
+    );
     let hits = [source_proxy.hits(), destination_proxy.hits()].concat();
     assert_eq!(hits.len(), 8, "every fault was injected: {hits:#?}");
 
     let direct = destination.http();
     assert_eq!(direct.manifest_digest("app", "v1").await, Some(manifest));
-    assert_eq!(direct.blob("app", &big_digest).await.map(|b| digest_of(&b)), Some(big_digest));
-    assert_eq!(direct.blob("app", &small_digest).await.map(|b| digest_of(&b)), Some(small_digest));
+    assert_eq!(
+        direct.blob("app", &big_digest).await.map(|b| digest_of(&b)),
+        Some(big_digest)
+    );
+    assert_eq!(
+        direct
+            .blob("app", &small_digest)
+            .await
+            .map(|b| digest_of(&b)),
+        Some(small_digest)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_by_chunk_override_and_skips() {
     let source = TestRegistry::start();
     let destination = TestRegistry::start();
-    let first = source.http().push_image("lib/app", "v1", &[layer(40, 100_000)]).await;
+    let first = source
+        .http()
+        .push_image("lib/app", "v1", &[layer(40, 100_000)])
+        .await;
     let src = client(&source.url(), None);
     let dst = client(&destination.url(), None);
 
-    let chunked = CopyOptions { copy_by_chunk: true, ..CopyOptions::default() };
+    let chunked = CopyOptions {
+        copy_by_chunk: true,
+        ..CopyOptions::default()
+    };
     let (outcome, log) = copy(&src, &dst, "lib/app", "v1", chunked).await;
     assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
     assert!(log.iter().any(|l| l.contains("chunked")), "{log:#?}");
 
     // The same digest again: skipped, nothing written.
     let (outcome, _) = copy(&src, &dst, "lib/app", "v1", CopyOptions::default()).await;
-    assert!(matches!(outcome.expect("copy"), CopyOutcome::Skipped { ref reason, .. } if reason.contains("same digest")));
+    assert!(
+        matches!(outcome.expect("copy"), CopyOutcome::Skipped { ref reason, .. } if reason.contains("same digest"))
+    );
 
     // Another digest under the tag at the source: left alone without override, replaced with it.
-    let second = source.http().push_image("lib/app", "v1", &[layer(41, 100_000)]).await;
+    let second = source
+        .http()
+        .push_image("lib/app", "v1", &[layer(41, 100_000)])
+        .await;
     assert_ne!(first, second);
     let (outcome, _) = copy(&src, &dst, "lib/app", "v1", CopyOptions::default()).await;
-    assert!(matches!(outcome.expect("copy"), CopyOutcome::Skipped { ref reason, .. } if reason.contains("override is off")));
-    assert_eq!(destination.http().manifest_digest("lib/app", "v1").await, Some(first));
-    let (outcome, _) = copy(&src, &dst, "lib/app", "v1", CopyOptions { override_: true, ..CopyOptions::default() }).await;
+    assert!(
+        matches!(outcome.expect("copy"), CopyOutcome::Skipped { ref reason, .. } if reason.contains("override is off"))
+    );
+    assert_eq!(
+        destination.http().manifest_digest("lib/app", "v1").await,
+        Some(first)
+    );
+    let (outcome, _) = copy(
+        &src,
+        &dst,
+        "lib/app",
+        "v1",
+        CopyOptions {
+            override_: true,
+            ..CopyOptions::default()
+        },
+    )
+    .await;
     assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
-    assert_eq!(destination.http().manifest_digest("lib/app", "v1").await, Some(second));
+    assert_eq!(
+        destination.http().manifest_digest("lib/app", "v1").await,
+        Some(second)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,7 +189,13 @@ async fn a_multi_arch_index_copies_with_its_children_byte_exact() {
     let http = source.http();
     let mut children = Vec::new();
     for (i, arch) in ["amd64", "arm64", "s390x"].iter().enumerate() {
-        let digest = http.push_image("multi", &format!("child-{arch}"), &[layer(50 + i as u64, 2000)]).await;
+        let digest = http
+            .push_image(
+                "multi",
+                &format!("child-{arch}"),
+                &[layer(50 + i as u64, 2000)],
+            )
+            .await;
         let size = http.manifest_size("multi", &digest).await;
         children.push(serde_json::json!({
             "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
@@ -139,13 +206,39 @@ async fn a_multi_arch_index_copies_with_its_children_byte_exact() {
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children,
     }))
     .expect("json");
-    let index_digest = http.push_manifest("multi", "latest", "application/vnd.oci.image.index.v1+json", &index).await;
-    let (outcome, _) = copy(&client(&source.url(), None), &client(&destination.url(), None), "multi", "latest", CopyOptions::default()).await;
-    assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { ref digest, .. } if *digest == index_digest));
-    assert_eq!(destination.http().manifest_digest("multi", "latest").await, Some(index_digest));
+    let index_digest = http
+        .push_manifest(
+            "multi",
+            "latest",
+            "application/vnd.oci.image.index.v1+json",
+            &index,
+        )
+        .await;
+    let (outcome, _) = copy(
+        &client(&source.url(), None),
+        &client(&destination.url(), None),
+        "multi",
+        "latest",
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(
+        matches!(outcome.expect("copy"), CopyOutcome::Copied { ref digest, .. } if *digest == index_digest)
+    );
+    assert_eq!(
+        destination.http().manifest_digest("multi", "latest").await,
+        Some(index_digest)
+    );
     for child in children {
         let digest = child["digest"].as_str().expect("digest");
-        assert_eq!(destination.http().manifest_digest("multi", digest).await.as_deref(), Some(digest));
+        assert_eq!(
+            destination
+                .http()
+                .manifest_digest("multi", digest)
+                .await
+                .as_deref(),
+            Some(digest)
+        );
     }
 }
 
@@ -153,12 +246,32 @@ async fn a_multi_arch_index_copies_with_its_children_byte_exact() {
 async fn basic_auth_is_used_and_a_refusal_does_not_heal() {
     let source = TestRegistry::start_with_auth("reader", "pa55");
     let destination = TestRegistry::start();
-    let digest = source.http().push_image("private", "v1", &[layer(60, 5000)]).await;
-    let (outcome, _) = copy(&client(&source.url(), Some(("reader", "pa55"))), &client(&destination.url(), None), "private", "v1", CopyOptions::default()).await;
+    let digest = source
+        .http()
+        .push_image("private", "v1", &[layer(60, 5000)])
+        .await;
+    let (outcome, _) = copy(
+        &client(&source.url(), Some(("reader", "pa55"))),
+        &client(&destination.url(), None),
+        "private",
+        "v1",
+        CopyOptions::default(),
+    )
+    .await;
     assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
-    assert_eq!(destination.http().manifest_digest("private", "v1").await, Some(digest));
+    assert_eq!(
+        destination.http().manifest_digest("private", "v1").await,
+        Some(digest)
+    );
 
-    let (outcome, _) = copy(&client(&source.url(), Some(("reader", "wrong"))), &client(&destination.url(), None), "private", "v1", CopyOptions::default()).await;
+    let (outcome, _) = copy(
+        &client(&source.url(), Some(("reader", "wrong"))),
+        &client(&destination.url(), None),
+        "private",
+        "v1",
+        CopyOptions::default(),
+    )
+    .await;
     match outcome {
         Err(CopyError::Registry(RegistryError::Refused { status: 401, .. })) => {}
         other => panic!("expected a 401 refusal, got {other:?}"),

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use ferry::api::{AdminPassword, Api};
 use ferry::config::{parsed_or, Services};
-use ferry::registry::http::HttpRegistryClient;
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 
 #[tokio::main]
@@ -18,7 +17,7 @@ async fn main() -> Result<(), Error> {
         store: services.store,
         queue: services.queue,
         logs: services.logs,
-        connect: Arc::new(|registry| Ok(Box::new(HttpRegistryClient::new(registry)?) as _)),
+        connect: ferry::config::registry_connector(1)?,
         home_registry: (home > 0).then_some(home),
     });
     run(service_fn(move |request: Request| {

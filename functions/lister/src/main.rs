@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use ferry::config::{parsed_or, Services};
-use ferry::registry::http::HttpRegistryClient;
+use ferry::config::{parsed_or, Services, LIST_MAX_RECEIVES};
 use ferry::replication::list::ListWorker;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -15,8 +14,9 @@ async fn main() -> Result<(), Error> {
     let worker = Arc::new(ListWorker {
         store: services.store,
         queue: services.queue,
-        connect: Arc::new(|registry| Ok(Box::new(HttpRegistryClient::new(registry)?) as _)),
+        connect: ferry::config::registry_connector(6)?,
         page_size: parsed_or("FERRY_LIST_PAGE_SIZE", 100)?,
+        max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);

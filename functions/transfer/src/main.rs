@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ferry::config::{parsed_or, Services, TRANSFER_MAX_RECEIVES};
-use ferry::registry::http::HttpRegistryClient;
 use ferry::replication::transfer::TransferWorker;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -15,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let worker = Arc::new(TransferWorker {
         store: services.store,
         logs: services.logs,
-        connect: Arc::new(|registry| Ok(Box::new(HttpRegistryClient::new(registry)?) as _)),
+        connect: ferry::config::registry_connector(6)?,
         max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -257,8 +257,12 @@ pub fn page_response(
     params: &Params,
 ) -> http::Response<bytes::Bytes> {
     let total = items.len() as u64;
-    let start = ((paging.page - 1) * paging.page_size).min(total) as usize;
-    let end = (start + paging.page_size as usize).min(items.len());
+    let start = (paging.page - 1)
+        .saturating_mul(paging.page_size)
+        .min(total) as usize;
+    let end = start
+        .saturating_add(paging.page_size as usize)
+        .min(items.len());
     let page: Vec<Value> = items[start..end].to_vec();
     let mut response = super::json(StatusCode::OK, &page);
     let headers = response.headers_mut();

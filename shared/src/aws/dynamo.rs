@@ -11,9 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, Select, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -163,6 +161,28 @@ fn cancelled_conditions(
         ),
         _ => None,
     }
+}
+
+/// A write that lost a race with a transaction on the same item, or was throttled: it may go
+/// through if tried again.
+fn is_transient_conflict<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    let code = error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .unwrap_or_default();
+    let conflict_reason = error
+        .as_service_error()
+        .and_then(|e| e.message())
+        .unwrap_or_default();
+    matches!(
+        code,
+        "TransactionConflictException"
+            | "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+    ) || (code == "TransactionCanceledException" && conflict_reason.contains("TransactionConflict"))
 }
 
 fn is_condition_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
@@ -442,23 +462,35 @@ impl DynamoStore {
         )
     }
 
+    /// Runs a transaction. Ok(Err(reasons)) when conditions failed (which items, in order);
+    /// a conflict with another transaction on the same items is tried again after a pause.
     async fn transact(
         &self,
         table: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<bool>>, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => match cancelled_conditions(&e) {
-                Some(reasons) if reasons.iter().any(|failed| *failed) => Ok(Err(reasons)),
-                _ => Err(backend(table, "TransactWriteItems", e)),
-            },
+        let mut attempt = 0;
+        loop {
+            let error = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => e,
+            };
+            if let Some(reasons) = cancelled_conditions(&error) {
+                if reasons.iter().any(|failed| *failed) {
+                    return Ok(Err(reasons));
+                }
+            }
+            attempt += 1;
+            if !is_transient_conflict(&error) || attempt >= UPDATE_ATTEMPTS {
+                return Err(backend(table, "TransactWriteItems", error));
+            }
+            back_off(attempt).await;
         }
     }
 
@@ -768,22 +800,29 @@ impl PolicyStore for DynamoStore {
                 items.push(self.name_guard_put(&policy_name_guard(&updated.name), id)?);
                 items.push(self.name_guard_delete(&policy_name_guard(&old_name), id)?);
             }
-            // Reference counts move only for registries that changed; a new one must exist.
-            let mut new_refs = Vec::new();
+            // Reference counts move only for registries that changed, one update per registry
+            // (a swap of source and destination moves nothing); a new one must exist.
+            let mut deltas: Vec<(i64, i64, &str)> = Vec::new();
             for (field, old, new) in [
                 ("src_registry.id", old_src, item.src_registry_id),
                 ("dest_registry.id", old_dest, item.dest_registry_id),
             ] {
-                if old == new {
-                    continue;
+                for (registry_id, delta) in [(new, 1), (old, -1)] {
+                    if registry_id == 0 || old == new {
+                        continue;
+                    }
+                    match deltas.iter_mut().find(|(id, _, _)| *id == registry_id) {
+                        Some(entry) => entry.1 += delta,
+                        None => deltas.push((registry_id, delta, field)),
+                    }
                 }
-                if new != 0 {
-                    new_refs.push((items.len(), field, new));
-                    items.push(self.registry_ref_update(new, 1)?);
+            }
+            let mut new_refs = Vec::new();
+            for (registry_id, delta, field) in deltas.into_iter().filter(|(_, d, _)| *d != 0) {
+                if delta > 0 {
+                    new_refs.push((items.len(), field, registry_id));
                 }
-                if old != 0 {
-                    items.push(self.registry_ref_update(old, -1)?);
-                }
+                items.push(self.registry_ref_update(registry_id, delta)?);
             }
             match self.transact(table, items).await? {
                 Ok(()) => return Ok(Self::policy_read(item)),
@@ -1017,7 +1056,7 @@ impl ExecutionStore for DynamoStore {
                 .await;
             match result {
                 Ok(_) => return Ok(Some(status)),
-                Err(err) if is_condition_failure(&err) => continue,
+                Err(err) if is_condition_failure(&err) || is_transient_conflict(&err) => continue,
                 Err(err) => return Err(backend(table, "UpdateItem", err)),
             }
         }
@@ -1220,6 +1259,7 @@ impl TaskStore for DynamoStore {
                 start_time: None,
                 end_time: None,
                 figures: TransferFigures::default(),
+                resource: t.resource.clone(),
             })
             .collect();
         let mut items = vec![
@@ -1371,15 +1411,9 @@ impl TaskStore for DynamoStore {
                 .build()
                 .map_err(|e| backend(&self.tables.executions, "TransactWriteItems", e))?;
             items.push(TransactWriteItem::builder().update(update).build());
-        } else {
-            let check = ConditionCheck::builder()
-                .table_name(&self.tables.executions)
-                .set_key(Some(key_id(t.execution_id)))
-                .condition_expression("attribute_exists(id)")
-                .build()
-                .map_err(|e| backend(&self.tables.executions, "TransactWriteItems", e))?;
-            items.push(TransactWriteItem::builder().condition_check(check).build());
         }
+        // A change that moves no counter touches the task alone, keeping the execution item
+        // (every task's hot spot) out of the transaction.
         match self.transact(&self.tables.tasks, items).await? {
             Ok(()) => Ok(true),
             Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::validation::{Validated, ValidationError};
 
 /// An artifact in a registry: a repository and a tag or a digest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArtifactLocation {
     pub registry_id: i64,
     pub repository: String,
@@ -55,7 +55,7 @@ pub fn validate_reference(field: &str, reference: &str) -> Validated {
 }
 
 /// What one task copies: the source artifact and the destination it is written to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resource {
     pub resource_type: super::task::ResourceType,
     pub src: ArtifactLocation,

@@ -74,4 +74,7 @@ pub struct Task {
     pub end_time: Option<OffsetDateTime>,
     #[serde(flatten)]
     pub figures: TransferFigures,
+    /// What the task copies, with the registries' ids (Ferry's addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<super::resource::Resource>,
 }

@@ -328,6 +328,7 @@ proptest! {
             src_resource: format!("{repo}:{tag}"), dst_resource: format!("mirror/{repo}:{tag}"),
             start_time: start, end_time: start,
             figures: TransferFigures { bytes_copied: bytes, blobs_copied: blobs, blobs_skipped: 1, blobs_mounted: 0 },
+            resource: None,
         };
         prop_assert_eq!(roundtrip(&t), t);
     }

@@ -86,17 +86,37 @@ pub trait RegistryClient: Send + Sync {
     ) -> Result<(), RegistryError>;
     async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError>;
     /// The blob from byte `offset` on (a `Range` request when `offset` > 0).
-    async fn get_blob_from(&self, repository: &str, digest: &str, offset: u64) -> Result<BlobStream, RegistryError>;
+    async fn get_blob_from(
+        &self,
+        repository: &str,
+        digest: &str,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError>;
     /// Uploads a blob of `size` bytes in one streamed request and commits it under `digest`.
-    async fn put_blob(&self, repository: &str, digest: &str, size: u64, body: BlobStream) -> Result<(), RegistryError>;
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        body: BlobStream,
+    ) -> Result<(), RegistryError>;
     /// Opens an upload session for chunks.
     async fn start_upload(&self, repository: &str) -> Result<UploadSession, RegistryError>;
     /// Sends `chunk` at `offset`; the session moves to the location the registry answers.
-    async fn upload_chunk(&self, session: &mut UploadSession, offset: u64, chunk: Bytes) -> Result<(), RegistryError>;
+    async fn upload_chunk(
+        &self,
+        session: &mut UploadSession,
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<(), RegistryError>;
     /// How many bytes the registry holds for the session: where an interrupted upload resumes.
     async fn upload_offset(&self, session: &UploadSession) -> Result<u64, RegistryError>;
     /// Commits the uploaded bytes under `digest`.
-    async fn finish_upload(&self, session: &UploadSession, digest: &str) -> Result<(), RegistryError>;
+    async fn finish_upload(
+        &self,
+        session: &UploadSession,
+        digest: &str,
+    ) -> Result<(), RegistryError>;
 }
 
 /// An open chunked upload.

@@ -102,6 +102,8 @@ pub struct NewTask {
     pub resource_type: ResourceType,
     pub src_resource: String,
     pub dst_resource: String,
+    /// What it copies; kept with the task so a repeated batch sends the same messages.
+    pub resource: Option<crate::model::Resource>,
 }
 
 /// A status change of one task, with what the transfer did.

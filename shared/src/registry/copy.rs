@@ -174,11 +174,22 @@ async fn copy_tree(
     Ok(())
 }
 
-async fn copy_blob(job: &CopyJob<'_>, blob: &Descriptor, counters: &Counters) -> Result<String, CopyError> {
+async fn copy_blob(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<String, CopyError> {
     if media::is_foreign_layer(&blob.media_type) {
-        return Ok(format!("blob {} is a foreign layer: not copied", blob.digest));
+        return Ok(format!(
+            "blob {} is a foreign layer: not copied",
+            blob.digest
+        ));
     }
-    if job.dst.blob_exists(job.dst_repository, &blob.digest).await? {
+    if job
+        .dst
+        .blob_exists(job.dst_repository, &blob.digest)
+        .await?
+    {
         counters.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(format!("blob {} exists at the destination", blob.digest));
     }
@@ -188,8 +199,13 @@ async fn copy_blob(job: &CopyJob<'_>, blob: &Descriptor, counters: &Counters) ->
         copy_in_chunks(job, blob).await?
     };
     counters.copied.fetch_add(1, Ordering::Relaxed);
-    counters.bytes.fetch_add(blob.size as i64, Ordering::Relaxed);
-    Ok(format!("blob {} copied ({} bytes, {how})", blob.digest, blob.size))
+    counters
+        .bytes
+        .fetch_add(blob.size as i64, Ordering::Relaxed);
+    Ok(format!(
+        "blob {} copied ({} bytes, {how})",
+        blob.digest, blob.size
+    ))
 }
 
 /// Blobs up to this size go in one streamed PUT, unless the policy asks for chunks.
@@ -203,7 +219,10 @@ const BLOB_ATTEMPTS: u32 = 8;
 async fn pause(attempt: u32, error: &RegistryError) {
     let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(6)));
     let jitter = Duration::from_millis((uuid::Uuid::new_v4().as_u128() % 200) as u64);
-    let wait = error.retry_after().unwrap_or(backoff + jitter).min(Duration::from_secs(30));
+    let wait = error
+        .retry_after()
+        .unwrap_or(backoff + jitter)
+        .min(Duration::from_secs(30));
     tracing::warn!(error = %error, ?wait, attempt, "blob copy interrupted; resuming");
     tokio::time::sleep(wait).await;
 }
@@ -213,8 +232,16 @@ async fn copy_whole(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = match job.src.get_blob_from(job.src_repository, &blob.digest, 0).await {
-            Ok(stream) => job.dst.put_blob(job.dst_repository, &blob.digest, blob.size, stream).await,
+        let result = match job
+            .src
+            .get_blob_from(job.src_repository, &blob.digest, 0)
+            .await
+        {
+            Ok(stream) => {
+                job.dst
+                    .put_blob(job.dst_repository, &blob.digest, blob.size, stream)
+                    .await
+            }
             Err(e) => Err(e),
         };
         match result {
@@ -222,7 +249,11 @@ async fn copy_whole(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str
             Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
                 pause(attempt, &e).await;
                 // The upload may have landed before the answer was lost.
-                if job.dst.blob_exists(job.dst_repository, &blob.digest).await? {
+                if job
+                    .dst
+                    .blob_exists(job.dst_repository, &blob.digest)
+                    .await?
+                {
                     return Ok("whole");
                 }
             }
@@ -260,7 +291,11 @@ async fn copy_in_chunks(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static
         };
     }
     job.dst.finish_upload(&session, &blob.digest).await?;
-    Ok(if interruptions > 0 { "chunked, resumed" } else { "chunked" })
+    Ok(if interruptions > 0 {
+        "chunked, resumed"
+    } else {
+        "chunked"
+    })
 }
 
 /// Streams the source from `offset` and sends it in chunks, moving `offset` past every chunk
@@ -272,7 +307,10 @@ async fn send_from(
     offset: &mut u64,
     chunk_size: usize,
 ) -> Result<(), RegistryError> {
-    let mut stream = job.src.get_blob_from(job.src_repository, &blob.digest, *offset).await?;
+    let mut stream = job
+        .src
+        .get_blob_from(job.src_repository, &blob.digest, *offset)
+        .await?;
     let mut buffer = BytesMut::with_capacity(chunk_size);
     while let Some(piece) = stream.next().await {
         buffer.extend_from_slice(&piece?);
@@ -285,13 +323,18 @@ async fn send_from(
     }
     if !buffer.is_empty() {
         let length = buffer.len() as u64;
-        job.dst.upload_chunk(session, *offset, buffer.freeze()).await?;
+        job.dst
+            .upload_chunk(session, *offset, buffer.freeze())
+            .await?;
         *offset += length;
     }
     if *offset != blob.size {
         return Err(RegistryError::Invalid {
             registry: job.src.name().to_string(),
-            what: format!("blob {} ended at {} of {} bytes", blob.digest, offset, blob.size),
+            what: format!(
+                "blob {} ended at {} of {} bytes",
+                blob.digest, offset, blob.size
+            ),
         });
     }
     Ok(())

@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use crate::model::Registry;
-use crate::ports::registry::{BlobStream, RawManifest, RegistryClient, RegistryError, UploadSession};
+use crate::ports::registry::{
+    BlobStream, RawManifest, RegistryClient, RegistryError, UploadSession,
+};
 use crate::registry::media::ACCEPT_MANIFESTS;
 
 /// Longest a manifest may be; larger answers are refused rather than buffered.
@@ -116,6 +118,12 @@ impl HttpRegistryClient {
                 .with_max_times(6)
                 .with_jitter(),
         })
+    }
+
+    /// Retries of a failed request that may heal (default 6, with backoff up to 10 s).
+    pub fn with_max_retries(mut self, retries: usize) -> Self {
+        self.backoff = self.backoff.with_max_times(retries);
+        self
     }
 
     fn url(&self, path: &str) -> Result<url::Url, RegistryError> {
@@ -291,7 +299,6 @@ impl HttpRegistryClient {
 
 /// One attempt of each request; the trait methods below add the retries.
 impl HttpRegistryClient {
-
     async fn check_once(&self) -> Result<(), RegistryError> {
         let url = self.url("v2/")?;
         let response = self
@@ -502,7 +509,11 @@ impl HttpRegistryClient {
         Ok(())
     }
 
-    async fn blob_exists_once(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+    async fn blob_exists_once(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let url = self.url(&path)?;
         let response = self
@@ -517,28 +528,43 @@ impl HttpRegistryClient {
         }
     }
 
-    async fn get_blob_from_once(&self, repository: &str, digest: &str, offset: u64) -> Result<BlobStream, RegistryError> {
+    async fn get_blob_from_once(
+        &self,
+        repository: &str,
+        digest: &str,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let url = self.url(&path)?;
         let response = self
             .send("GET", &path, &Self::pull_scope(repository), &|| {
                 let request = self.http.get(url.clone());
-                Ok(if offset > 0 { request.header(reqwest::header::RANGE, format!("bytes={offset}-")) } else { request })
+                Ok(if offset > 0 {
+                    request.header(reqwest::header::RANGE, format!("bytes={offset}-"))
+                } else {
+                    request
+                })
             })
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error("GET", &path, response).await);
         }
         // A registry that ignores Range sends the whole blob: skip what we have.
-        let skip = if offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT { offset } else { 0 };
+        let skip = if offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT {
+            offset
+        } else {
+            0
+        };
         let name = self.name.clone();
-        let stream = response.bytes_stream().map_err(move |e| RegistryError::Transient {
-            registry: name.clone(),
-            method: "GET",
-            path: path.clone(),
-            message: e.to_string(),
-            retry_after: None,
-        });
+        let stream = response
+            .bytes_stream()
+            .map_err(move |e| RegistryError::Transient {
+                registry: name.clone(),
+                method: "GET",
+                path: path.clone(),
+                message: e.to_string(),
+                retry_after: None,
+            });
         if skip == 0 {
             return Ok(stream.boxed());
         }
@@ -554,7 +580,12 @@ impl HttpRegistryClient {
     }
 
     /// The absolute URL of an upload `Location`.
-    fn upload_url(&self, base: &url::Url, path: &str, response: &Response) -> Result<url::Url, RegistryError> {
+    fn upload_url(
+        &self,
+        base: &url::Url,
+        path: &str,
+        response: &Response,
+    ) -> Result<url::Url, RegistryError> {
         let location = response
             .headers()
             .get(LOCATION)
@@ -604,7 +635,12 @@ impl HttpRegistryClient {
         let url = self.session_url(session)?;
         let path = url.path().to_string();
         let response = self
-            .send("GET", &path, &Self::push_scope(&session.repository), &|| Ok(self.http.get(url.clone())))
+            .send(
+                "GET",
+                &path,
+                &Self::push_scope(&session.repository),
+                &|| Ok(self.http.get(url.clone())),
+            )
             .await?;
         if !response.status().is_success() {
             return Err(self.status_error("GET", &path, response).await);
@@ -625,20 +661,30 @@ impl HttpRegistryClient {
         Ok(end.map_or(0, |end| end + 1))
     }
 
-    async fn upload_chunk_once(&self, session: &mut UploadSession, offset: u64, chunk: Bytes) -> Result<(), RegistryError> {
+    async fn upload_chunk_once(
+        &self,
+        session: &mut UploadSession,
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<(), RegistryError> {
         let url = self.session_url(session)?;
         let path = url.path().to_string();
         let end = offset + chunk.len() as u64 - 1;
         let response = self
-            .send("PATCH", &path, &Self::push_scope(&session.repository), &|| {
-                Ok(self
-                    .http
-                    .patch(url.clone())
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(reqwest::header::CONTENT_RANGE, format!("{offset}-{end}"))
-                    .header(CONTENT_LENGTH, chunk.len())
-                    .body(chunk.clone()))
-            })
+            .send(
+                "PATCH",
+                &path,
+                &Self::push_scope(&session.repository),
+                &|| {
+                    Ok(self
+                        .http
+                        .patch(url.clone())
+                        .header(CONTENT_TYPE, "application/octet-stream")
+                        .header(reqwest::header::CONTENT_RANGE, format!("{offset}-{end}"))
+                        .header(CONTENT_LENGTH, chunk.len())
+                        .body(chunk.clone()))
+                },
+            )
             .await?;
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.status_error("PATCH", &path, response).await);
@@ -647,14 +693,21 @@ impl HttpRegistryClient {
         Ok(())
     }
 
-    async fn finish_upload_once(&self, session: &UploadSession, digest: &str) -> Result<(), RegistryError> {
+    async fn finish_upload_once(
+        &self,
+        session: &UploadSession,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
         let mut url = self.session_url(session)?;
         let path = url.path().to_string();
         url.query_pairs_mut().append_pair("digest", digest);
         let response = self
-            .send("PUT", &path, &Self::push_scope(&session.repository), &|| {
-                Ok(self.http.put(url.clone()).header(CONTENT_LENGTH, "0"))
-            })
+            .send(
+                "PUT",
+                &path,
+                &Self::push_scope(&session.repository),
+                &|| Ok(self.http.put(url.clone()).header(CONTENT_LENGTH, "0")),
+            )
             .await?;
         if response.status() != StatusCode::CREATED {
             return Err(self.status_error("PUT", &path, response).await);
@@ -717,7 +770,6 @@ impl HttpRegistryClient {
     }
 }
 
-
 #[async_trait]
 impl RegistryClient for HttpRegistryClient {
     fn name(&self) -> &str {
@@ -728,36 +780,70 @@ impl RegistryClient for HttpRegistryClient {
         self.retrying(|| self.check_once()).await
     }
 
-    async fn list_repositories(&self, page_size: usize, last: Option<&str>) -> Result<(Vec<String>, Option<String>), RegistryError> {
-        self.retrying(|| self.list_repositories_once(page_size, last)).await
+    async fn list_repositories(
+        &self,
+        page_size: usize,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        self.retrying(|| self.list_repositories_once(page_size, last))
+            .await
     }
 
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         self.retrying(|| self.list_tags_once(repository)).await
     }
 
-    async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<(String, String)>, RegistryError> {
-        self.retrying(|| self.head_manifest_once(repository, reference)).await
+    async fn head_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<(String, String)>, RegistryError> {
+        self.retrying(|| self.head_manifest_once(repository, reference))
+            .await
     }
 
-    async fn get_manifest(&self, repository: &str, reference: &str) -> Result<RawManifest, RegistryError> {
-        self.retrying(|| self.get_manifest_once(repository, reference)).await
+    async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest, RegistryError> {
+        self.retrying(|| self.get_manifest_once(repository, reference))
+            .await
     }
 
-    async fn put_manifest(&self, repository: &str, reference: &str, manifest: &RawManifest) -> Result<(), RegistryError> {
-        self.retrying(|| self.put_manifest_once(repository, reference, manifest)).await
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        manifest: &RawManifest,
+    ) -> Result<(), RegistryError> {
+        self.retrying(|| self.put_manifest_once(repository, reference, manifest))
+            .await
     }
 
     async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
-        self.retrying(|| self.blob_exists_once(repository, digest)).await
+        self.retrying(|| self.blob_exists_once(repository, digest))
+            .await
     }
 
-    async fn get_blob_from(&self, repository: &str, digest: &str, offset: u64) -> Result<BlobStream, RegistryError> {
-        self.retrying(|| self.get_blob_from_once(repository, digest, offset)).await
+    async fn get_blob_from(
+        &self,
+        repository: &str,
+        digest: &str,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
+        self.retrying(|| self.get_blob_from_once(repository, digest, offset))
+            .await
     }
 
     /// Not retried here: the body streams once. The copy retries the whole blob.
-    async fn put_blob(&self, repository: &str, digest: &str, size: u64, body: BlobStream) -> Result<(), RegistryError> {
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        body: BlobStream,
+    ) -> Result<(), RegistryError> {
         self.put_blob_once(repository, digest, size, body).await
     }
 
@@ -767,7 +853,12 @@ impl RegistryClient for HttpRegistryClient {
 
     /// Not retried here: a chunk that failed may have landed in part, so the copy asks
     /// [`Self::upload_offset`] where to go on.
-    async fn upload_chunk(&self, session: &mut UploadSession, offset: u64, chunk: Bytes) -> Result<(), RegistryError> {
+    async fn upload_chunk(
+        &self,
+        session: &mut UploadSession,
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<(), RegistryError> {
         self.upload_chunk_once(session, offset, chunk).await
     }
 
@@ -775,8 +866,13 @@ impl RegistryClient for HttpRegistryClient {
         self.retrying(|| self.upload_offset_once(session)).await
     }
 
-    async fn finish_upload(&self, session: &UploadSession, digest: &str) -> Result<(), RegistryError> {
-        self.retrying(|| self.finish_upload_once(session, digest)).await
+    async fn finish_upload(
+        &self,
+        session: &UploadSession,
+        digest: &str,
+    ) -> Result<(), RegistryError> {
+        self.retrying(|| self.finish_upload_once(session, digest))
+            .await
     }
 }
 

@@ -30,6 +30,9 @@ pub struct ListWorker {
     pub connect: Arc<Connect>,
     /// Repositories per list piece.
     pub page_size: usize,
+    /// Deliveries of a list message before its DLQ takes it; the last one fails the execution
+    /// with the reason instead, so none waits forever on a piece that will never be listed.
+    pub max_receives: u32,
 }
 
 fn retry(e: impl std::fmt::Display) -> HandleError {
@@ -103,7 +106,16 @@ impl ListWorker {
             execution_id = list.execution_id,
             policy_id = list.policy_id,
         );
-        self.run(&list).instrument(span).await
+        match self.run(&list).instrument(span).await {
+            Err(HandleError::Retry(reason)) if message.receive_count >= self.max_receives => {
+                let reason = format!(
+                    "listing failed after {} attempts: {reason}",
+                    message.receive_count
+                );
+                self.fail(list.execution_id, &reason).await
+            }
+            other => other,
+        }
     }
 
     async fn run(&self, m: &ListMessage) -> Result<(), HandleError> {
@@ -200,6 +212,7 @@ impl ListWorker {
                     resource_type: r.resource_type,
                     src_resource: r.src.display(),
                     dst_resource: r.dst.display(),
+                    resource: Some(r.clone()),
                 })
                 .collect();
             let created = self
@@ -207,14 +220,17 @@ impl ListWorker {
                 .create_tasks(m.execution_id, &format!("{piece}#{batch_index}"), &tasks)
                 .await
                 .map_err(retry)?;
+            // From the stored tasks, not this listing: a redelivered piece may list differently,
+            // and the tasks an earlier delivery created are the ones that need messages.
             let messages: Vec<TransferMessage> = created
                 .iter()
-                .zip(batch)
-                .map(|(task, resource)| TransferMessage {
-                    execution_id: m.execution_id,
-                    task_id: task.id,
-                    resource: resource.clone(),
-                    options,
+                .filter_map(|task| {
+                    task.resource.clone().map(|resource| TransferMessage {
+                        execution_id: m.execution_id,
+                        task_id: task.id,
+                        resource,
+                        options,
+                    })
                 })
                 .collect();
             self.queue.send_transfer(&messages).await.map_err(retry)?;

@@ -100,8 +100,11 @@ impl TransferWorker {
                 .await
                 .map_err(retry)?;
             if !started {
-                tracing::info!("another delivery started this task");
-                return Ok(());
+                // Another delivery is running it. Come back later rather than drop the message:
+                // if that delivery fails, this one is what brings the task back.
+                return Err(HandleError::Retry(
+                    "another delivery of this task is running".into(),
+                ));
             }
         }
         let mut log = vec![format!(
