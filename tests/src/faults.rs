@@ -25,6 +25,8 @@ pub enum Action {
     Status(u16, Option<u64>),
     /// Pass the request on, but cut the response body after this many bytes.
     CutBodyAfter(usize),
+    /// Pass the request on after this many milliseconds: a slow link.
+    Delay(u64),
 }
 
 #[derive(Clone)]
@@ -116,6 +118,9 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
             response.headers_mut().insert("retry-after", seconds.into());
         }
         return response;
+    }
+    if let Some(Action::Delay(millis)) = action {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
     }
     let (parts, body) = request.into_parts();
     let mut outgoing = shared

@@ -489,3 +489,87 @@ async fn a_schedule_fires_trigger_and_the_execution_runs_through_lister_and_tran
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_execution_stops_a_chunked_copy_within_a_chunk() {
+    use ferry_tests::faults::{Action, Fault, FaultProxy};
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    // A slow link to the destination: every chunk takes most of a second.
+    let slow = FaultProxy::start(
+        &destination.url(),
+        vec![Fault {
+            method: "PATCH",
+            path: "/blobs/uploads/".into(),
+            action: Action::Delay(700),
+            times: 1000,
+        }],
+    )
+    .await;
+    let stack = LocalStack::start("stop", LocalStackOptions::default()).await;
+    let src_id = add_registry(&stack, "src", &source.url()).await;
+    let dst_id = add_registry(&stack, "slow-dst", &slow.url()).await;
+    source
+        .http()
+        .push_image("big", "v1", &[layer(70, 64 * 1024 * 1024)])
+        .await;
+    let (execution, task, message) = one_task(
+        &stack,
+        ArtifactLocation {
+            registry_id: src_id,
+            repository: "big".into(),
+            reference: "v1".into(),
+        },
+        ArtifactLocation {
+            registry_id: dst_id,
+            repository: "big".into(),
+            reference: "v1".into(),
+        },
+    )
+    .await;
+    stack
+        .adapters
+        .queue
+        .send_transfer(&[message])
+        .await
+        .expect("send");
+    eventually(30, "the first chunk to be under way", || async {
+        (!slow.hits().is_empty()).then_some(())
+    })
+    .await;
+    let stopped_at = std::time::Instant::now();
+    assert!(stack
+        .adapters
+        .store
+        .end_execution(
+            execution.id,
+            ExecutionStatus::Stopped,
+            "stopped by the user"
+        )
+        .await
+        .expect("stop"));
+
+    let done = ended_task(&stack, execution.id, task.id).await;
+    assert_eq!(done.status, TaskStatus::Stopped, "{}", done.status_text);
+    assert!(
+        stopped_at.elapsed() < std::time::Duration::from_secs(5),
+        "stopped within a chunk, not at the end"
+    );
+    assert!(
+        slow.hits().len() < 8,
+        "the copy went on after the stop: {} chunks",
+        slow.hits().len()
+    );
+    assert_eq!(destination.http().manifest_digest("big", "v1").await, None);
+    let e = stack
+        .adapters
+        .store
+        .get_execution(execution.id)
+        .await
+        .expect("execution");
+    assert_eq!(
+        (e.status, e.stopped, e.in_progress),
+        (ExecutionStatus::Stopped, 1, 0)
+    );
+    stack.stop().await;
+}

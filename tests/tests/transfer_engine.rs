@@ -41,6 +41,7 @@ async fn copy(
         dst_repository: repository,
         dst_reference: reference,
         options,
+        stop: None,
     };
     (copy_artifact(&job, &mut log).await, log)
 }

@@ -26,6 +26,8 @@ pub enum CopyError {
     Registry(#[from] RegistryError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("stopped: the execution was stopped")]
+    Stopped,
 }
 
 impl CopyError {
@@ -44,6 +46,18 @@ pub struct CopyJob<'a> {
     /// The tag to write, or the digest when the artifact is copied by digest.
     pub dst_reference: &'a str,
     pub options: CopyOptions,
+    /// Asked between blobs and between chunks: true ends the copy with [`CopyError::Stopped`].
+    pub stop: Option<&'a StopCheck>,
+}
+
+/// Whether the copy should stop now (its execution was stopped).
+pub type StopCheck = dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync;
+
+async fn check_stop(job: &CopyJob<'_>) -> Result<(), CopyError> {
+    match job.stop {
+        Some(stop) if stop().await => Err(CopyError::Stopped),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,8 +286,8 @@ async fn copy_in_chunks(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static
     while offset < blob.size {
         let interruption = match send_from(job, blob, &mut session, &mut offset, chunk_size).await {
             Ok(()) => break,
-            Err(e) if e.is_transient() => e,
-            Err(e) => return Err(e.into()),
+            Err(CopyError::Registry(e)) if e.is_transient() => e,
+            Err(e) => return Err(e),
         };
         interruptions += 1;
         if interruptions >= BLOB_ATTEMPTS {
@@ -306,7 +320,7 @@ async fn send_from(
     session: &mut UploadSession,
     offset: &mut u64,
     chunk_size: usize,
-) -> Result<(), RegistryError> {
+) -> Result<(), CopyError> {
     let mut stream = job
         .src
         .get_blob_from(job.src_repository, &blob.digest, *offset)
@@ -315,6 +329,7 @@ async fn send_from(
     while let Some(piece) = stream.next().await {
         buffer.extend_from_slice(&piece?);
         while buffer.len() >= chunk_size {
+            check_stop(job).await?;
             let chunk = buffer.split_to(chunk_size).freeze();
             let length = chunk.len() as u64;
             job.dst.upload_chunk(session, *offset, chunk).await?;
@@ -335,7 +350,8 @@ async fn send_from(
                 "blob {} ended at {} of {} bytes",
                 blob.digest, offset, blob.size
             ),
-        });
+        }
+        .into());
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use crate::messages::{decode, InboundMessage, TransferMessage};
-use crate::model::{Registry, TaskStatus, TransferFigures};
+use crate::model::{ExecutionStatus, Registry, TaskStatus, TransferFigures};
 use crate::ports::logs::TaskLogSink;
 use crate::ports::registry::{RegistryClient, RegistryError};
 use crate::ports::store::{Store, StoreError, TaskTransition};
@@ -141,6 +141,18 @@ impl TransferWorker {
                 )
                 .await
             }
+            Err(TransferError::Copy(CopyError::Stopped)) => {
+                log.push("stopped: the execution was stopped".into());
+                self.end(
+                    m,
+                    TaskStatus::InProgress,
+                    TaskStatus::Stopped,
+                    "stopped by the user",
+                    None,
+                    log,
+                )
+                .await
+            }
             Err(e) if e.may_heal() && receive_count < self.max_receives => {
                 log.push(format!("attempt {receive_count} failed, will retry: {e}"));
                 self.append_log(m, &log).await;
@@ -168,7 +180,16 @@ impl TransferWorker {
     ) -> Result<CopyOutcome, TransferError> {
         let src = self.client(m.resource.src.registry_id).await?;
         let dst = self.client(m.resource.dst.registry_id).await?;
+        let store = Arc::clone(&self.store);
+        let execution_id = m.execution_id;
+        let stop = move || -> futures::future::BoxFuture<'static, bool> {
+            let store = Arc::clone(&store);
+            Box::pin(async move {
+                matches!(store.get_execution(execution_id).await, Ok(e) if e.status == ExecutionStatus::Stopped)
+            })
+        };
         let job = CopyJob {
+            stop: Some(&stop),
             src: src.as_ref(),
             src_repository: &m.resource.src.repository,
             src_reference: &m.resource.src.reference,
