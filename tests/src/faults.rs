@@ -31,6 +31,10 @@ pub enum Action {
 
 #[derive(Clone)]
 struct Shared {
+    /// When set, the proxy demands Bearer tokens as Docker Hub or Harbor do, issues them at
+    /// `/token` for these Basic credentials, and records the scopes asked for.
+    bearer: Option<(String, String)>,
+    scopes: Arc<Mutex<Vec<String>>>,
     upstream: String,
     http: reqwest::Client,
     faults: Arc<Mutex<Vec<Fault>>>,
@@ -45,7 +49,27 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str, faults: Vec<Fault>) -> Self {
+        Self::start_with(upstream, faults, None).await
+    }
+
+    /// A proxy that asks for Bearer tokens (the token flow), issued for `user`/`password`.
+    pub async fn start_bearer(upstream: &str, user: &str, password: &str) -> Self {
+        Self::start_with(
+            upstream,
+            Vec::new(),
+            Some((user.to_string(), password.to_string())),
+        )
+        .await
+    }
+
+    async fn start_with(
+        upstream: &str,
+        faults: Vec<Fault>,
+        bearer: Option<(String, String)>,
+    ) -> Self {
         let shared = Shared {
+            bearer,
+            scopes: Arc::new(Mutex::new(Vec::new())),
             upstream: upstream.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -69,6 +93,15 @@ impl FaultProxy {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The scopes token requests asked for.
+    pub fn scopes(&self) -> Vec<String> {
+        self.shared
+            .scopes
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// The faults injected so far, as `METHOD path -> what`.
@@ -100,7 +133,79 @@ fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<Action> {
     Some(action)
 }
 
+const TOKEN: &str = "issued-token";
+
+/// The token endpoint and the Bearer check; None lets the request through.
+fn bearer_gate(shared: &Shared, request: &Request<Body>) -> Option<Response<Body>> {
+    use base64::Engine;
+    let (user, password) = shared.bearer.as_ref()?;
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if request.uri().path() == "/token" {
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        if authorization != format!("Basic {expected}") {
+            let mut refused = Response::new(Body::from("bad credentials"));
+            *refused.status_mut() = StatusCode::UNAUTHORIZED;
+            return Some(refused);
+        }
+        let query = request.uri().query().unwrap_or_default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            if k == "scope" {
+                if let Ok(mut scopes) = shared.scopes.lock() {
+                    scopes.push(v.into_owned());
+                }
+            }
+        }
+        return Some(Response::new(Body::from(format!(
+            "{{\"token\":\"{TOKEN}\",\"expires_in\":300}}"
+        ))));
+    }
+    if authorization == format!("Bearer {TOKEN}") {
+        return None;
+    }
+    let path = request.uri().path();
+    let scope = path
+        .strip_prefix("/v2/")
+        .and_then(|rest| {
+            ["/manifests/", "/blobs/", "/tags/"]
+                .iter()
+                .find_map(|m| rest.find(m).map(|i| &rest[..i]))
+        })
+        .map(|repository| {
+            let action = if request.method() == http::Method::GET
+                || request.method() == http::Method::HEAD
+            {
+                "pull"
+            } else {
+                "pull,push"
+            };
+            format!(",scope=\"repository:{repository}:{action}\"")
+        })
+        .unwrap_or_default();
+    let host = request
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut challenge = Response::new(Body::from("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"));
+    *challenge.status_mut() = StatusCode::UNAUTHORIZED;
+    if let Ok(value) =
+        format!("Bearer realm=\"http://{host}/token\",service=\"test-registry\"{scope}").parse()
+    {
+        challenge.headers_mut().insert("www-authenticate", value);
+    }
+    Some(challenge)
+}
+
 async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Response<Body> {
+    if let Some(answer) = bearer_gate(&shared, &request) {
+        return answer;
+    }
     let method = request.method().clone();
     let path_and_query = request
         .uri()
@@ -131,7 +236,7 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
         )
         .body(reqwest::Body::wrap_stream(body.into_data_stream()));
     for (name, value) in &parts.headers {
-        if name != http::header::HOST {
+        if name != http::header::HOST && name != http::header::AUTHORIZATION {
             outgoing = outgoing.header(name, value);
         }
     }

@@ -278,3 +278,78 @@ async fn basic_auth_is_used_and_a_refusal_does_not_heal() {
         other => panic!("expected a 401 refusal, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bearer_token_flow_asks_for_the_scopes_each_request_needs() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let digest = source
+        .http()
+        .push_image(
+            "team/app",
+            "v1",
+            &[layer(80, 50_000), layer(81, 40 * 1024 * 1024)],
+        )
+        .await;
+    let source_gate = FaultProxy::start_bearer(&source.url(), "puller", "pull-secret").await;
+    let destination_gate =
+        FaultProxy::start_bearer(&destination.url(), "pusher", "push-secret").await;
+    let (outcome, _) = copy(
+        &client(&source_gate.url(), Some(("puller", "pull-secret"))),
+        &client(&destination_gate.url(), Some(("pusher", "push-secret"))),
+        "team/app",
+        "v1",
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(matches!(
+        outcome.expect("copy through the token flow"),
+        CopyOutcome::Copied { .. }
+    ));
+    assert_eq!(
+        destination.http().manifest_digest("team/app", "v1").await,
+        Some(digest)
+    );
+    assert!(
+        source_gate
+            .scopes()
+            .iter()
+            .all(|s| s == "repository:team/app:pull"),
+        "{:?}",
+        source_gate.scopes()
+    );
+    assert!(
+        destination_gate
+            .scopes()
+            .contains(&"repository:team/app:pull,push".to_string()),
+        "{:?}",
+        destination_gate.scopes()
+    );
+    // Tokens are cached: a handful of token requests (blobs racing in parallel for the first
+    // token may each ask), not one per request.
+    assert!(
+        source_gate.scopes().len() <= 4 && destination_gate.scopes().len() <= 5,
+        "{:?} {:?}",
+        source_gate.scopes(),
+        destination_gate.scopes()
+    );
+
+    let (outcome, _) = copy(
+        &client(&source_gate.url(), Some(("puller", "wrong"))),
+        &client(&destination_gate.url(), Some(("pusher", "push-secret"))),
+        "team/app",
+        "v1",
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(
+        matches!(
+            outcome,
+            Err(CopyError::Registry(RegistryError::Refused {
+                status: 401,
+                ..
+            }))
+        ),
+        "{outcome:?}"
+    );
+}
