@@ -1428,3 +1428,33 @@ impl TaskStore for DynamoStore {
         }
     }
 }
+
+#[async_trait]
+impl crate::ports::registry::BlobLocations for DynamoStore {
+    async fn find_blob(&self, registry_id: i64, digest: &str) -> Option<String> {
+        let item: Option<HashMap<String, AttributeValue>> = self
+            .client
+            .get_item()
+            .table_name(&self.tables.meta)
+            .set_key(Some(key_pk(&format!("blob#{registry_id}#{digest}"))))
+            .send()
+            .await
+            .ok()?
+            .item;
+        item?.get("repository")?.as_s().ok().cloned()
+    }
+
+    async fn record_blob(&self, registry_id: i64, digest: &str, repository: &str) {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.meta)
+            .item("pk", s(format!("blob#{registry_id}#{digest}")))
+            .item("repository", s(repository))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %super::describe(&e), digest, "blob location not recorded");
+        }
+    }
+}

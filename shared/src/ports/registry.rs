@@ -100,6 +100,14 @@ pub trait RegistryClient: Send + Sync {
         size: u64,
         body: BlobStream,
     ) -> Result<(), RegistryError>;
+    /// Asks the registry to link `digest` from repository `from` into `repository` without
+    /// copying it.
+    async fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<Mount, RegistryError>;
     /// Opens an upload session for chunks.
     async fn start_upload(&self, repository: &str) -> Result<UploadSession, RegistryError>;
     /// Sends `chunk` at `offset`; the session moves to the location the registry answers.
@@ -117,6 +125,22 @@ pub trait RegistryClient: Send + Sync {
         session: &UploadSession,
         digest: &str,
     ) -> Result<(), RegistryError>;
+}
+
+/// What a mount request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    Mounted,
+    /// The registry did not mount (it answered 202) and opened this upload session instead.
+    NotMounted(UploadSession),
+}
+
+/// Where a registry already holds a blob, as Ferry recorded it: a repository to mount from.
+#[async_trait]
+pub trait BlobLocations: Send + Sync {
+    async fn find_blob(&self, registry_id: i64, digest: &str) -> Option<String>;
+    /// Records a repository holding the blob; failures only cost a later mount.
+    async fn record_blob(&self, registry_id: i64, digest: &str, repository: &str);
 }
 
 /// An open chunked upload.

@@ -187,6 +187,12 @@ pub type PolicyChange<'c> =
     dyn for<'a> Fn(&'a mut ReplicationPolicy) -> Result<(), ValidationError> + Send + Sync + 'c;
 
 /// Everything the store holds, for the workers that touch several kinds of record.
-pub trait Store: RegistryStore + PolicyStore + ExecutionStore + TaskStore {}
+pub trait Store:
+    RegistryStore + PolicyStore + ExecutionStore + TaskStore + super::registry::BlobLocations
+{
+}
 
-impl<T: RegistryStore + PolicyStore + ExecutionStore + TaskStore> Store for T {}
+impl<T> Store for T where
+    T: RegistryStore + PolicyStore + ExecutionStore + TaskStore + super::registry::BlobLocations
+{
+}

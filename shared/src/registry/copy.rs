@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use crate::ports::registry::{RawManifest, RegistryClient, RegistryError, UploadSession};
+use crate::ports::registry::{
+    BlobLocations, Mount, RawManifest, RegistryClient, RegistryError, UploadSession,
+};
 use crate::registry::media::{self, Descriptor, ManifestRefs};
 
 /// Blobs of one artifact copied at once.
@@ -48,6 +50,11 @@ pub struct CopyJob<'a> {
     pub options: CopyOptions,
     /// Asked between blobs and between chunks: true ends the copy with [`CopyError::Stopped`].
     pub stop: Option<&'a StopCheck>,
+    /// Where the destination registry (`dst_registry_id`) holds blobs already, to mount from.
+    pub locations: Option<&'a dyn BlobLocations>,
+    pub dst_registry_id: i64,
+    /// Source and destination are one registry: blobs mount from the source repository.
+    pub same_registry: bool,
 }
 
 /// Whether the copy should stop now (its execution was stopped).
@@ -75,6 +82,7 @@ struct Counters {
     bytes: AtomicI64,
     copied: AtomicI64,
     skipped: AtomicI64,
+    mounted: AtomicI64,
 }
 
 pub async fn copy_artifact(
@@ -130,7 +138,7 @@ pub async fn copy_artifact(
             bytes_copied: counters.bytes.load(Ordering::Relaxed),
             blobs_copied: counters.copied.load(Ordering::Relaxed),
             blobs_skipped: counters.skipped.load(Ordering::Relaxed),
-            blobs_mounted: 0,
+            blobs_mounted: counters.mounted.load(Ordering::Relaxed),
         },
     })
 }
@@ -193,6 +201,7 @@ async fn copy_blob(
     blob: &Descriptor,
     counters: &Counters,
 ) -> Result<String, CopyError> {
+    check_stop(job).await?;
     if media::is_foreign_layer(&blob.media_type) {
         return Ok(format!(
             "blob {} is a foreign layer: not copied",
@@ -207,6 +216,22 @@ async fn copy_blob(
         counters.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(format!("blob {} exists at the destination", blob.digest));
     }
+    if let Some(from) = mount_source(job, blob).await {
+        match job
+            .dst
+            .mount_blob(job.dst_repository, &blob.digest, &from)
+            .await
+        {
+            Ok(Mount::Mounted) => {
+                counters.mounted.fetch_add(1, Ordering::Relaxed);
+                record(job, blob).await;
+                return Ok(format!("blob {} mounted from {from}", blob.digest));
+            }
+            // 202: not mounted; the session it opened is left to expire, the copy opens its own.
+            Ok(Mount::NotMounted(_)) => {}
+            Err(e) => tracing::info!(error = %e, digest = %blob.digest, "mount failed; copying"),
+        }
+    }
     let how = if blob.size <= MONOLITHIC_MAX && !job.options.copy_by_chunk {
         copy_whole(job, blob).await?
     } else {
@@ -216,10 +241,32 @@ async fn copy_blob(
     counters
         .bytes
         .fetch_add(blob.size as i64, Ordering::Relaxed);
+    record(job, blob).await;
     Ok(format!(
         "blob {} copied ({} bytes, {how})",
         blob.digest, blob.size
     ))
+}
+
+/// A repository of the destination registry that holds the blob: the source repository when
+/// both are one registry, else where Ferry recorded it (never the destination repository).
+async fn mount_source(job: &CopyJob<'_>, blob: &Descriptor) -> Option<String> {
+    if job.same_registry && job.src_repository != job.dst_repository {
+        return Some(job.src_repository.to_string());
+    }
+    let found = job
+        .locations?
+        .find_blob(job.dst_registry_id, &blob.digest)
+        .await?;
+    (found != job.dst_repository).then_some(found)
+}
+
+async fn record(job: &CopyJob<'_>, blob: &Descriptor) {
+    if let Some(locations) = job.locations {
+        locations
+            .record_blob(job.dst_registry_id, &blob.digest, job.dst_repository)
+            .await;
+    }
 }
 
 /// Blobs up to this size go in one streamed PUT, unless the policy asks for chunks.

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::model::Registry;
 use crate::ports::registry::{
-    BlobStream, RawManifest, RegistryClient, RegistryError, UploadSession,
+    BlobStream, Mount, RawManifest, RegistryClient, RegistryError, UploadSession,
 };
 use crate::registry::media::ACCEPT_MANIFESTS;
 
@@ -225,8 +225,9 @@ impl HttpRegistryClient {
         if let Some(service) = challenge.get("service") {
             query.push(("service", service));
         }
-        if !scope.is_empty() {
-            query.push(("scope", scope));
+        // Several scopes (a mount needs pull on its source too) go as several parameters.
+        for one in scope.split(' ').filter(|s| !s.is_empty()) {
+            query.push(("scope", one));
         }
         request = request.query(&query);
         if let Some((user, password)) = &self.basic {
@@ -273,10 +274,14 @@ impl HttpRegistryClient {
         let Some(challenge) = bearer_challenge(response.headers()) else {
             return Err(self.status_error(method, path, response).await);
         };
-        let scope_asked = challenge
-            .get("scope")
-            .cloned()
-            .unwrap_or_else(|| scope.to_string());
+        // What the challenge asks for, and what this request needs besides.
+        let mut scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        if let Some(asked) = challenge.get("scope") {
+            if !scopes.contains(&asked.as_str()) {
+                scopes.push(asked);
+            }
+        }
+        let scope_asked = scopes.join(" ");
         let token = self.fetch_token(&challenge, &scope_asked).await?;
         self.tokens
             .lock()
@@ -600,6 +605,48 @@ impl HttpRegistryClient {
         })
     }
 
+    async fn mount_blob_once(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/uploads/");
+        let mut url = self.url(&path)?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        // The token must allow pulling from the source repository too, or the mount is refused.
+        let scope = format!(
+            "{} {}",
+            Self::push_scope(repository),
+            Self::pull_scope(from)
+        );
+        let response = self
+            .send("POST", &path, &scope, &|| {
+                Ok(self.http.post(url.clone()).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(Mount::Mounted),
+            // Not mounted: the registry opened an upload session instead.
+            StatusCode::ACCEPTED => {
+                let min_chunk = response
+                    .headers()
+                    .get("oci-chunk-min-length")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                Ok(Mount::NotMounted(UploadSession {
+                    repository: repository.to_string(),
+                    location: self.upload_url(&url, &path, &response)?.to_string(),
+                    min_chunk,
+                }))
+            }
+            _ => Err(self.status_error("POST", &path, response).await),
+        }
+    }
+
     async fn start_upload_once(&self, repository: &str) -> Result<UploadSession, RegistryError> {
         let path = format!("/v2/{repository}/blobs/uploads/");
         let url = self.url(&path)?;
@@ -849,6 +896,16 @@ impl RegistryClient for HttpRegistryClient {
 
     async fn start_upload(&self, repository: &str) -> Result<UploadSession, RegistryError> {
         self.retrying(|| self.start_upload_once(repository)).await
+    }
+
+    async fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
+        self.retrying(|| self.mount_blob_once(repository, digest, from))
+            .await
     }
 
     /// Not retried here: a chunk that failed may have landed in part, so the copy asks

@@ -190,6 +190,9 @@ impl TransferWorker {
         };
         let job = CopyJob {
             stop: Some(&stop),
+            locations: Some(self.store.as_ref()),
+            dst_registry_id: m.resource.dst.registry_id,
+            same_registry: m.resource.src.registry_id == m.resource.dst.registry_id,
             src: src.as_ref(),
             src_repository: &m.resource.src.repository,
             src_reference: &m.resource.src.reference,
