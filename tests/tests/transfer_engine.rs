@@ -492,3 +492,150 @@ async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
         Some(c)
     );
 }
+
+/// Pushes a small OCI artifact (one layer) under `tag`, optionally with a `subject`.
+async fn push_artifact(
+    http: &ferry_tests::images::RegistryHttp,
+    repository: &str,
+    tag: &str,
+    artifact_type: &str,
+    content: &[u8],
+    subject: Option<(&str, usize)>,
+) -> (String, usize) {
+    let empty = b"{}";
+    let config = http.push_blob(repository, empty).await;
+    let layer_digest = http.push_blob(repository, content).await;
+    let mut manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": artifact_type, "digest": layer_digest, "size": content.len()}],
+    });
+    if let Some((digest, size)) = subject {
+        manifest["subject"] = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size});
+    }
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    let digest = http
+        .push_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &bytes,
+        )
+        .await;
+    (digest, bytes.len())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_attestations_and_sboms_follow_their_image() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let http = source.http();
+    let image = http
+        .push_image("signed/app", "v1", &[layer(100, 10_000)])
+        .await;
+    let image_size = http.manifest_size("signed/app", &image).await;
+    let base = format!("sha256-{}", image.trim_start_matches("sha256:"));
+    // cosign's tags, and an OCI 1.1 referrer listed in the referrers tag schema's index.
+    let (sig, _) = push_artifact(
+        &http,
+        "signed/app",
+        &format!("{base}.sig"),
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        b"signature",
+        None,
+    )
+    .await;
+    let (sbom, _) = push_artifact(
+        &http,
+        "signed/app",
+        &format!("{base}.sbom"),
+        "application/spdx+json",
+        b"{\"spdx\":1}",
+        None,
+    )
+    .await;
+    let (referrer, referrer_size) = push_artifact(
+        &http,
+        "signed/app",
+        "referrer-only",
+        "application/vnd.in-toto+json",
+        b"attestation",
+        Some((&image, image_size)),
+    )
+    .await;
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": referrer, "size": referrer_size,
+                       "artifactType": "application/vnd.in-toto+json"}],
+    }))
+    .expect("json");
+    let fallback = http
+        .push_manifest(
+            "signed/app",
+            &base,
+            "application/vnd.oci.image.index.v1+json",
+            &index,
+        )
+        .await;
+
+    let (src, dst) = (
+        client(&source.url(), None),
+        client(&destination.url(), None),
+    );
+    let (outcome, log) = copy(&src, &dst, "signed/app", "v1", CopyOptions::default()).await;
+    assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
+    let at_destination = destination.http();
+    assert_eq!(
+        at_destination.manifest_digest("signed/app", "v1").await,
+        Some(image.clone())
+    );
+    assert_eq!(
+        at_destination
+            .manifest_digest("signed/app", &format!("{base}.sig"))
+            .await,
+        Some(sig),
+        "{log:#?}"
+    );
+    assert_eq!(
+        at_destination
+            .manifest_digest("signed/app", &format!("{base}.sbom"))
+            .await,
+        Some(sbom)
+    );
+    assert_eq!(
+        at_destination.manifest_digest("signed/app", &base).await,
+        Some(fallback)
+    );
+    assert_eq!(
+        at_destination
+            .manifest_digest("signed/app", &referrer)
+            .await,
+        Some(referrer.clone()),
+        "the referrer itself, by digest"
+    );
+
+    // An attestation added later follows on the next run, though the image is unchanged.
+    let (att, _) = push_artifact(
+        &http,
+        "signed/app",
+        &format!("{base}.att"),
+        "application/vnd.dsse.envelope.v1+json",
+        b"later",
+        None,
+    )
+    .await;
+    let (outcome, log) = copy(&src, &dst, "signed/app", "v1", CopyOptions::default()).await;
+    assert!(
+        matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }),
+        "{log:#?}"
+    );
+    assert_eq!(
+        at_destination
+            .manifest_digest("signed/app", &format!("{base}.att"))
+            .await,
+        Some(att)
+    );
+    assert!(log.iter().any(|l| l.contains(".sig skipped")), "{log:#?}");
+}

@@ -39,6 +39,7 @@ impl CopyError {
 }
 
 /// Where an artifact comes from and where it goes.
+#[derive(Clone, Copy)]
 pub struct CopyJob<'a> {
     pub src: &'a dyn RegistryClient,
     pub src_repository: &'a str,
@@ -85,10 +86,78 @@ struct Counters {
     mounted: AtomicI64,
 }
 
+/// Copies the artifact, then what refers to it: signatures, attestations and SBOMs under the
+/// tags cosign and the OCI referrers tag schema use (`sha256-<hex>`, `.sig`, `.att`, `.sbom`).
+/// Referrers are copied also when the artifact itself was already there, so a signature added
+/// later still follows its image.
 pub async fn copy_artifact(
     job: &CopyJob<'_>,
     log: &mut Vec<String>,
 ) -> Result<CopyOutcome, CopyError> {
+    let outcome = copy_one(job, log).await?;
+    let (digest, mut figures) = match &outcome {
+        CopyOutcome::Copied { digest, figures } => (digest.clone(), *figures),
+        CopyOutcome::Skipped { digest, reason } if reason.contains("same digest") => {
+            (digest.clone(), TransferFigures::default())
+        }
+        CopyOutcome::Skipped { .. } => return Ok(outcome),
+    };
+    let mut referrers_copied = false;
+    for tag in referrer_tags(&digest) {
+        check_stop(job).await?;
+        if job
+            .src
+            .head_manifest(job.src_repository, &tag)
+            .await?
+            .is_none()
+        {
+            continue;
+        }
+        let referrer = CopyJob {
+            src_reference: &tag,
+            dst_reference: &tag,
+            ..*job
+        };
+        match copy_one(&referrer, log).await? {
+            CopyOutcome::Copied {
+                digest: copied,
+                figures: more,
+            } => {
+                log.push(format!("referrer {tag} copied ({copied})"));
+                figures.bytes_copied += more.bytes_copied;
+                figures.blobs_copied += more.blobs_copied;
+                figures.blobs_skipped += more.blobs_skipped;
+                figures.blobs_mounted += more.blobs_mounted;
+                referrers_copied = true;
+            }
+            CopyOutcome::Skipped { reason, .. } => {
+                log.push(format!("referrer {tag} skipped: {reason}"))
+            }
+        }
+    }
+    Ok(match outcome {
+        CopyOutcome::Skipped { .. } if referrers_copied => CopyOutcome::Copied { digest, figures },
+        CopyOutcome::Copied { .. } => CopyOutcome::Copied { digest, figures },
+        skipped => skipped,
+    })
+}
+
+/// The tags under which referrers of `digest` live when a registry has no Referrers API: the
+/// OCI 1.1 fallback index, and cosign's signature, attestation and SBOM tags.
+pub fn referrer_tags(digest: &str) -> Vec<String> {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Vec::new();
+    };
+    let base = format!("{algorithm}-{hex}");
+    vec![
+        base.clone(),
+        format!("{base}.sig"),
+        format!("{base}.att"),
+        format!("{base}.sbom"),
+    ]
+}
+
+async fn copy_one(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<CopyOutcome, CopyError> {
     let source = job
         .src
         .get_manifest(job.src_repository, job.src_reference)
