@@ -639,3 +639,38 @@ async fn signatures_attestations_and_sboms_follow_their_image() {
     );
     assert!(log.iter().any(|l| l.contains(".sig skipped")), "{log:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_policy_speed_limits_a_task() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let six_mib = 6 * 1024 * 1024;
+    let digest = source
+        .http()
+        .push_image("slow", "v1", &[layer(110, six_mib)])
+        .await;
+    let limited = CopyOptions {
+        speed: 2048,
+        ..CopyOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let (outcome, _) = copy(
+        &client(&source.url(), None),
+        &client(&destination.url(), None),
+        "slow",
+        "v1",
+        limited,
+    )
+    .await;
+    assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
+    // 6 MiB at 2 MiB/s takes 3 s at least: only a lower bound, which load cannot break.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(2900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        destination.http().manifest_digest("slow", "v1").await,
+        Some(digest)
+    );
+}

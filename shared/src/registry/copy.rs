@@ -5,6 +5,7 @@
 //! the tag last. Blobs the destination holds already are skipped after a HEAD.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -84,6 +85,65 @@ struct Counters {
     copied: AtomicI64,
     skipped: AtomicI64,
     mounted: AtomicI64,
+    throttle: Option<Arc<Throttle>>,
+}
+
+/// A task's bandwidth limit (the policy's `speed`, KiB/s), shared by all its blobs: bytes pass
+/// no faster than the rate, measured from the start of the copy.
+pub struct Throttle {
+    bytes_per_second: f64,
+    start: std::time::Instant,
+    sent: std::sync::Mutex<u64>,
+}
+
+impl Throttle {
+    /// None for 0 or less: unlimited.
+    pub fn new(speed_kib: i32) -> Option<Arc<Self>> {
+        (speed_kib > 0).then(|| {
+            Arc::new(Self {
+                bytes_per_second: f64::from(speed_kib) * 1024.0,
+                start: std::time::Instant::now(),
+                sent: std::sync::Mutex::new(0),
+            })
+        })
+    }
+
+    /// Waits until `bytes` more fit under the rate.
+    pub async fn pass(&self, bytes: u64) {
+        let due = {
+            let mut sent = self
+                .sent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *sent += bytes;
+            Duration::from_secs_f64(*sent as f64 / self.bytes_per_second)
+        };
+        let wait = due.saturating_sub(self.start.elapsed());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The source stream, paced by the task's throttle when it has one.
+fn paced(
+    stream: crate::ports::registry::BlobStream,
+    throttle: Option<Arc<Throttle>>,
+) -> crate::ports::registry::BlobStream {
+    match throttle {
+        None => stream,
+        Some(throttle) => stream
+            .then(move |piece| {
+                let throttle = Arc::clone(&throttle);
+                async move {
+                    if let Ok(bytes) = &piece {
+                        throttle.pass(bytes.len() as u64).await;
+                    }
+                    piece
+                }
+            })
+            .boxed(),
+    }
 }
 
 /// Copies the artifact, then what refers to it: signatures, attestations and SBOMs under the
@@ -189,7 +249,10 @@ async fn copy_one(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<CopyOutcom
         }
         log.push(format!("destination holds {existing}: overriding"));
     }
-    let counters = Counters::default();
+    let counters = Counters {
+        throttle: Throttle::new(job.options.speed),
+        ..Counters::default()
+    };
     copy_tree(job, &source, &counters, log, 0).await?;
     job.dst
         .put_manifest(job.dst_repository, job.dst_reference, &source)
@@ -302,9 +365,9 @@ async fn copy_blob(
         }
     }
     let how = if blob.size <= MONOLITHIC_MAX && !job.options.copy_by_chunk {
-        copy_whole(job, blob).await?
+        copy_whole(job, blob, counters).await?
     } else {
-        copy_in_chunks(job, blob).await?
+        copy_in_chunks(job, blob, counters).await?
     };
     counters.copied.fetch_add(1, Ordering::Relaxed);
     counters
@@ -358,7 +421,11 @@ async fn pause(attempt: u32, error: &RegistryError) {
 }
 
 /// One streamed GET into one streamed PUT; an interruption starts the blob over.
-async fn copy_whole(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str, CopyError> {
+async fn copy_whole(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<&'static str, CopyError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -368,6 +435,7 @@ async fn copy_whole(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str
             .await
         {
             Ok(stream) => {
+                let stream = paced(stream, counters.throttle.clone());
                 job.dst
                     .put_blob(job.dst_repository, &blob.digest, blob.size, stream)
                     .await
@@ -394,17 +462,22 @@ async fn copy_whole(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str
 
 /// Chunked upload that resumes: after an interruption on either side the source is read again
 /// from the offset the destination reports holding (`Range`), into the same upload session.
-async fn copy_in_chunks(job: &CopyJob<'_>, blob: &Descriptor) -> Result<&'static str, CopyError> {
+async fn copy_in_chunks(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<&'static str, CopyError> {
     let mut session = job.dst.start_upload(job.dst_repository).await?;
     let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
     let mut offset: u64 = 0;
     let mut interruptions = 0;
     while offset < blob.size {
-        let interruption = match send_from(job, blob, &mut session, &mut offset, chunk_size).await {
-            Ok(()) => break,
-            Err(CopyError::Registry(e)) if e.is_transient() => e,
-            Err(e) => return Err(e),
-        };
+        let interruption =
+            match send_from(job, blob, &mut session, &mut offset, chunk_size, counters).await {
+                Ok(()) => break,
+                Err(CopyError::Registry(e)) if e.is_transient() => e,
+                Err(e) => return Err(e),
+            };
         interruptions += 1;
         if interruptions >= BLOB_ATTEMPTS {
             return Err(interruption.into());
@@ -436,11 +509,13 @@ async fn send_from(
     session: &mut UploadSession,
     offset: &mut u64,
     chunk_size: usize,
+    counters: &Counters,
 ) -> Result<(), CopyError> {
-    let mut stream = job
+    let stream = job
         .src
         .get_blob_from(job.src_repository, &blob.digest, *offset)
         .await?;
+    let mut stream = paced(stream, counters.throttle.clone());
     let mut buffer = BytesMut::with_capacity(chunk_size);
     while let Some(piece) = stream.next().await {
         buffer.extend_from_slice(&piece?);
