@@ -108,6 +108,9 @@ pub struct TransferMessage {
     pub resource: Resource,
     #[serde(default)]
     pub options: CopyOptions,
+    /// Where an earlier invocation left off, when it ran out of time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<crate::registry::copy::Checkpoint>,
 }
 
 impl Versioned for TransferMessage {
@@ -148,6 +151,7 @@ mod tests {
                 copy_by_chunk: false,
                 speed: -1,
             },
+            checkpoint: None,
         }
     }
 

@@ -17,6 +17,7 @@ const TASK_EXTENSIONS: &[&str] = &[
     "blobs_skipped",
     "blobs_mounted",
     "resource",
+    "continuations",
 ];
 
 fn registry_body(name: &str, url: &str) -> Value {

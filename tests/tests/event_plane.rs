@@ -65,6 +65,7 @@ async fn one_task(
             dst,
         },
         options: CopyOptions::default(),
+        checkpoint: None,
     };
     (execution, task, message)
 }
@@ -571,5 +572,78 @@ async fn a_stopped_execution_stops_a_chunked_copy_within_a_chunk() {
         (e.status, e.stopped, e.in_progress),
         (ExecutionStatus::Stopped, 1, 0)
     );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_out_of_time_continues_in_another_invocation_where_it_stopped() {
+    use ferry_tests::faults::{Action, Fault, FaultProxy};
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let slow = FaultProxy::start(
+        &destination.url(),
+        vec![Fault {
+            method: "PATCH",
+            path: "/blobs/uploads/".into(),
+            action: Action::Delay(600),
+            times: 1000,
+        }],
+    )
+    .await;
+    // Each invocation may copy for two seconds: five slow chunks need three or more.
+    let stack = LocalStack::start(
+        "deadline",
+        LocalStackOptions {
+            extra_env: &[("FERRY_TRANSFER_TIME_BUDGET_MS", "2000")],
+            // Above an invocation's length, as in AWS, so deliveries do not overlap.
+            visibility_timeout: 10,
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let src_id = add_registry(&stack, "src", &source.url()).await;
+    let dst_id = add_registry(&stack, "slow-dst", &slow.url()).await;
+    let digest = source
+        .http()
+        .push_image("large", "v1", &[layer(120, 40 * 1024 * 1024)])
+        .await;
+    let (execution, task, message) = one_task(
+        &stack,
+        ArtifactLocation {
+            registry_id: src_id,
+            repository: "large".into(),
+            reference: "v1".into(),
+        },
+        ArtifactLocation {
+            registry_id: dst_id,
+            repository: "large".into(),
+            reference: "v1".into(),
+        },
+    )
+    .await;
+    stack
+        .adapters
+        .queue
+        .send_transfer(&[message])
+        .await
+        .expect("send");
+    let done = ended_task(&stack, execution.id, task.id).await;
+    assert_eq!(done.status, TaskStatus::Succeed, "{}", done.status_text);
+    assert_eq!(
+        destination.http().manifest_digest("large", "v1").await,
+        Some(digest)
+    );
+    let log = stack
+        .adapters
+        .logs
+        .read(execution.id, task.id)
+        .await
+        .expect("log");
+    assert!(
+        log.matches("continuing in another invocation").count() >= 1,
+        "{log}"
+    );
+    // Five chunks of 8 MiB, each sent once: the continuation resumed, it did not start over.
+    assert_eq!(slow.hits().len(), 5, "{:#?}", slow.hits());
     stack.stop().await;
 }

@@ -62,6 +62,8 @@ async fn copy_to(
         locations,
         dst_registry_id: 2,
         same_registry,
+        deadline: None,
+        resume: None,
     };
     (copy_artifact(&job, &mut log).await, log)
 }
@@ -671,6 +673,61 @@ async fn the_policy_speed_limits_a_task() {
     );
     assert_eq!(
         destination.http().manifest_digest("slow", "v1").await,
+        Some(digest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let digest = source
+        .http()
+        .push_image("resume", "v1", &[layer(130, 40 * 1024 * 1024)])
+        .await;
+    let (src, dst) = (
+        client(&source.url(), None),
+        client(&destination.url(), None),
+    );
+    let base = CopyJob {
+        src: &src,
+        src_repository: "resume",
+        src_reference: "v1",
+        dst: &dst,
+        dst_repository: "resume",
+        dst_reference: "v1",
+        options: CopyOptions::default(),
+        stop: None,
+        locations: None,
+        dst_registry_id: 2,
+        same_registry: false,
+        deadline: None,
+        resume: None,
+    };
+    let mut checkpoint = None;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds < 50, "no progress");
+        let saved = checkpoint.take();
+        let job = CopyJob {
+            deadline: Some(std::time::Instant::now() + std::time::Duration::from_millis(120)),
+            resume: saved.as_ref(),
+            ..base
+        };
+        let mut log = Vec::new();
+        match copy_artifact(&job, &mut log).await {
+            Ok(CopyOutcome::Copied { digest: copied, .. }) => {
+                assert_eq!(copied, digest);
+                break;
+            }
+            Err(CopyError::OutOfTime(next)) => checkpoint = Some(next),
+            other => panic!("round {rounds}: {other:?} {log:#?}"),
+        }
+    }
+    assert!(rounds > 1, "the copy never ran out of time");
+    assert_eq!(
+        destination.http().manifest_digest("resume", "v1").await,
         Some(digest)
     );
 }

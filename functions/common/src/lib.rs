@@ -50,3 +50,13 @@ where
     }
     response
 }
+
+/// When the invocation ends, as an `Instant` (the context gives epoch milliseconds).
+pub fn deadline(context: &lambda_runtime::Context) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    std::time::Instant::now()
+        + std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms))
+}

@@ -1,6 +1,7 @@
 //! The `transfer` function: transfer messages from SQS, one artifact each.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ferry::config::{parsed_or, Services, TRANSFER_MAX_RECEIVES};
@@ -11,19 +12,29 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
     let services = Services::from_env(&ferry::aws::load_config().await)?;
+    let budget: u64 = parsed_or("FERRY_TRANSFER_TIME_BUDGET_MS", 0)?;
     let worker = Arc::new(TransferWorker {
         store: services.store,
+        queue: services.queue,
         logs: services.logs,
         connect: ferry::config::registry_connector(6)?,
         max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
+        deadline_margin: Duration::from_secs(parsed_or("FERRY_TRANSFER_DEADLINE_MARGIN_SECS", 30)?),
+        time_budget: (budget > 0).then(|| Duration::from_millis(budget)),
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
+        let deadline = ferry_lambda::deadline(&event.context);
         async move {
             Ok::<SqsBatchResponse, Error>(
                 ferry_lambda::handle_batch(event.payload, |message| {
                     let worker = Arc::clone(&worker);
-                    async move { (message.message_id.clone(), worker.handle(&message).await) }
+                    async move {
+                        (
+                            message.message_id.clone(),
+                            worker.handle(&message, Some(deadline)).await,
+                        )
+                    }
                 })
                 .await,
             )

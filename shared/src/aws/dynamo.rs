@@ -1260,6 +1260,7 @@ impl TaskStore for DynamoStore {
                 end_time: None,
                 figures: TransferFigures::default(),
                 resource: t.resource.clone(),
+                continuations: 0,
             })
             .collect();
         let mut items = vec![
@@ -1346,6 +1347,35 @@ impl TaskStore for DynamoStore {
             limit,
         )
         .await
+    }
+
+    async fn advance_continuation(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        from: u32,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.tasks;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("execution_id", n(execution_id))
+            .key("id", n(task_id))
+            .update_expression("SET continuations = :next")
+            .condition_expression("#status = :running AND (continuations = :from OR (attribute_not_exists(continuations) AND :from = :zero))")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s(TaskStatus::InProgress.as_str()))
+            .expression_attribute_values(":from", n(i64::from(from)))
+            .expression_attribute_values(":next", n(i64::from(from) + 1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend(table, "UpdateItem", e)),
+        }
     }
 
     async fn transition_task(&self, t: &TaskTransition) -> Result<bool, StoreError> {

@@ -74,6 +74,9 @@ pub struct Task {
     pub end_time: Option<OffsetDateTime>,
     #[serde(flatten)]
     pub figures: TransferFigures,
+    /// Invocations the copy has continued into after running out of time (Ferry's addition).
+    #[serde(default)]
+    pub continuations: u32,
     /// What the task copies, with the registries' ids (Ferry's addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<super::resource::Resource>,

@@ -329,6 +329,7 @@ proptest! {
             start_time: start, end_time: start,
             figures: TransferFigures { bytes_copied: bytes, blobs_copied: blobs, blobs_skipped: 1, blobs_mounted: 0 },
             resource: None,
+            continuations: 0,
         };
         prop_assert_eq!(roundtrip(&t), t);
     }

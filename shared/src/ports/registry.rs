@@ -143,8 +143,8 @@ pub trait BlobLocations: Send + Sync {
     async fn record_blob(&self, registry_id: i64, digest: &str, repository: &str);
 }
 
-/// An open chunked upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An open chunked upload; it travels in a checkpoint to the next invocation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UploadSession {
     pub repository: String,
     /// The absolute URL the next request goes to.

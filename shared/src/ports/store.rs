@@ -171,6 +171,14 @@ pub trait TaskStore: Send + Sync {
         cursor: Option<&str>,
         limit: i32,
     ) -> Result<Page<Task>, StoreError>;
+    /// Records that a running task's copy continues into invocation `from + 1`; false when
+    /// another delivery did so first (the caller then drops its continuation).
+    async fn advance_continuation(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        from: u32,
+    ) -> Result<bool, StoreError>;
     /// Moves a task from `from` to `to` and the execution's counters with it, atomically.
     /// Returns false, changing nothing, when the task is not in `from` (a duplicate delivery).
     async fn transition_task(&self, transition: &TaskTransition) -> Result<bool, StoreError>;

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::messages::CopyOptions;
 use crate::model::TransferFigures;
@@ -31,6 +31,9 @@ pub enum CopyError {
     Unsupported(String),
     #[error("stopped: the execution was stopped")]
     Stopped,
+    /// The invocation's time is nearly up; the copy goes on from `Checkpoint`.
+    #[error("out of time in this invocation; {} uploads to resume", .0.uploads.len())]
+    OutOfTime(Checkpoint),
 }
 
 impl CopyError {
@@ -57,6 +60,23 @@ pub struct CopyJob<'a> {
     pub dst_registry_id: i64,
     /// Source and destination are one registry: blobs mount from the source repository.
     pub same_registry: bool,
+    /// When to stop and leave a checkpoint (the invocation's deadline less a margin).
+    pub deadline: Option<std::time::Instant>,
+    /// Uploads an earlier invocation left, to go on with.
+    pub resume: Option<&'a Checkpoint>,
+}
+
+fn out_of_time(job: &CopyJob<'_>) -> bool {
+    job.deadline.is_some_and(|d| std::time::Instant::now() >= d)
+}
+
+/// What a copy that ran out of time leaves for the next invocation: the chunked uploads under
+/// way, by blob digest. Finished blobs need nothing: the destination has them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub uploads: std::collections::BTreeMap<String, UploadSession>,
+    /// Invocations this copy has continued into so far.
+    pub continuations: u32,
 }
 
 /// Whether the copy should stop now (its execution was stopped).
@@ -318,14 +338,34 @@ async fn copy_tree(
         return Ok(());
     }
     let blobs: Vec<&Descriptor> = refs.config.iter().chain(refs.layers.iter()).collect();
-    let mut lines: Vec<String> = futures::stream::iter(blobs)
+    let results: Vec<Result<String, CopyError>> = futures::stream::iter(blobs)
         .map(|blob| copy_blob(job, blob, counters))
         .buffer_unordered(BLOB_PARALLELISM)
-        .try_collect()
-        .await?;
+        .collect()
+        .await;
+    // Out of time everywhere it failed: one checkpoint with every upload under way.
+    let mut lines = Vec::new();
+    let mut checkpoint: Option<Checkpoint> = None;
+    let mut failure: Option<CopyError> = None;
+    for result in results {
+        match result {
+            Ok(line) => lines.push(line),
+            Err(CopyError::OutOfTime(part)) => checkpoint
+                .get_or_insert_with(Checkpoint::default)
+                .uploads
+                .extend(part.uploads),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
     lines.sort();
     log.extend(lines);
-    Ok(())
+    match (failure, checkpoint) {
+        (Some(e), _) => Err(e),
+        (None, Some(checkpoint)) => Err(CopyError::OutOfTime(checkpoint)),
+        (None, None) => Ok(()),
+    }
 }
 
 async fn copy_blob(
@@ -467,15 +507,33 @@ async fn copy_in_chunks(
     blob: &Descriptor,
     counters: &Counters,
 ) -> Result<&'static str, CopyError> {
-    let mut session = job.dst.start_upload(job.dst_repository).await?;
+    let resumed = job
+        .resume
+        .and_then(|c| c.uploads.get(&blob.digest))
+        .cloned();
+    let (mut session, mut offset) = match resumed {
+        Some(session) => match job.dst.upload_offset(&session).await {
+            Ok(held) if held > 0 => {
+                tracing::info!(digest = %blob.digest, held, location = %session.location, "resuming an upload");
+                (session, held)
+            }
+            _ => (job.dst.start_upload(job.dst_repository).await?, 0),
+        },
+        None => (job.dst.start_upload(job.dst_repository).await?, 0),
+    };
     let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
-    let mut offset: u64 = 0;
     let mut interruptions = 0;
     while offset < blob.size {
         let interruption =
             match send_from(job, blob, &mut session, &mut offset, chunk_size, counters).await {
                 Ok(()) => break,
                 Err(CopyError::Registry(e)) if e.is_transient() => e,
+                // Out of time: the next invocation goes on with this session.
+                Err(CopyError::OutOfTime(_)) => {
+                    let mut checkpoint = Checkpoint::default();
+                    checkpoint.uploads.insert(blob.digest.clone(), session);
+                    return Err(CopyError::OutOfTime(checkpoint));
+                }
                 Err(e) => return Err(e),
             };
         interruptions += 1;
@@ -517,14 +575,21 @@ async fn send_from(
         .await?;
     let mut stream = paced(stream, counters.throttle.clone());
     let mut buffer = BytesMut::with_capacity(chunk_size);
+    // Every invocation sends at least one chunk before it may run out of time: progress is
+    // certain, however short the time left.
+    let mut sent_here = false;
     while let Some(piece) = stream.next().await {
         buffer.extend_from_slice(&piece?);
         while buffer.len() >= chunk_size {
             check_stop(job).await?;
+            if sent_here && out_of_time(job) {
+                return Err(CopyError::OutOfTime(Checkpoint::default()));
+            }
             let chunk = buffer.split_to(chunk_size).freeze();
             let length = chunk.len() as u64;
             job.dst.upload_chunk(session, *offset, chunk).await?;
             *offset += length;
+            sent_here = true;
         }
     }
     if !buffer.is_empty() {

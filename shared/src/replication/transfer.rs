@@ -18,12 +18,23 @@ use crate::registry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
 
 use super::HandleError;
 
+/// Invocations one copy may continue into before its task fails: a copy that makes no
+/// progress must not go round for ever.
+const MAX_CONTINUATIONS: u32 = 100;
+
 /// Makes a client for a registry whose secret is decrypted.
 pub type Connect =
     dyn Fn(&Registry) -> Result<Box<dyn RegistryClient>, RegistryError> + Send + Sync;
 
 pub struct TransferWorker {
     pub store: Arc<dyn Store>,
+    /// To continue a copy in another invocation when this one runs out of time.
+    pub queue: Arc<dyn crate::ports::queue::MessageQueue>,
+    /// Time kept back from the invocation's deadline to save a checkpoint and re-enqueue.
+    pub deadline_margin: std::time::Duration,
+    /// At most this long per invocation, whatever the deadline (tests use it to force a
+    /// continuation); None for no limit but the deadline.
+    pub time_budget: Option<std::time::Duration>,
     pub logs: Arc<dyn TaskLogSink>,
     pub connect: Arc<Connect>,
     /// Deliveries of a message before its DLQ takes it; the last one fails the task instead.
@@ -35,7 +46,12 @@ fn retry(e: StoreError) -> HandleError {
 }
 
 impl TransferWorker {
-    pub async fn handle(&self, message: &InboundMessage) -> Result<(), HandleError> {
+    /// Handles one message; `deadline` is when the invocation ends.
+    pub async fn handle(
+        &self,
+        message: &InboundMessage,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), HandleError> {
         let transfer: TransferMessage = decode(&message.body)?;
         let span = tracing::info_span!(
             "transfer",
@@ -44,12 +60,25 @@ impl TransferWorker {
             task_id = transfer.task_id,
             receive = message.receive_count,
         );
-        self.run(&transfer, message.receive_count)
+        let started = std::time::Instant::now();
+        let stop_at = [
+            deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(started)),
+            self.time_budget.map(|budget| started + budget),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        self.run(&transfer, message.receive_count, stop_at)
             .instrument(span)
             .await
     }
 
-    async fn run(&self, m: &TransferMessage, receive_count: u32) -> Result<(), HandleError> {
+    async fn run(
+        &self,
+        m: &TransferMessage,
+        receive_count: u32,
+        stop_at: Option<std::time::Instant>,
+    ) -> Result<(), HandleError> {
         let (execution_id, task_id) = (m.execution_id, m.task_id);
         let execution = match self.store.get_execution(execution_id).await {
             Ok(e) => e,
@@ -71,6 +100,15 @@ impl TransferWorker {
             tracing::info!(
                 status = task.status.as_str(),
                 "task already ended: duplicate delivery"
+            );
+            return Ok(());
+        }
+        let continuation = m.checkpoint.as_ref().map_or(0, |c| c.continuations);
+        if continuation != task.continuations {
+            tracing::info!(
+                continuation,
+                current = task.continuations,
+                "a stale continuation: dropped"
             );
             return Ok(());
         }
@@ -112,7 +150,7 @@ impl TransferWorker {
             m.resource.src.display(),
             m.resource.dst.display()
         )];
-        match self.copy(m, &mut log).await {
+        match self.copy(m, &mut log, stop_at).await {
             Ok(CopyOutcome::Copied { digest, figures }) => {
                 log.push(format!(
                     "done: {digest}, {} blobs copied ({} bytes), {} already there",
@@ -140,6 +178,49 @@ impl TransferWorker {
                     log,
                 )
                 .await
+            }
+            Err(TransferError::Copy(CopyError::OutOfTime(mut checkpoint))) => {
+                let current = m.checkpoint.as_ref().map_or(0, |c| c.continuations);
+                checkpoint.continuations = current + 1;
+                // One continuation per invocation, however often this message was delivered.
+                if !self
+                    .store
+                    .advance_continuation(m.execution_id, m.task_id, current)
+                    .await
+                    .map_err(retry)?
+                {
+                    tracing::info!("another delivery continues this copy");
+                    return Ok(());
+                }
+                if checkpoint.continuations > MAX_CONTINUATIONS {
+                    let text =
+                        format!("gave up after {MAX_CONTINUATIONS} invocations without finishing");
+                    log.push(text.clone());
+                    return self
+                        .end(
+                            m,
+                            TaskStatus::InProgress,
+                            TaskStatus::Failed,
+                            &text,
+                            None,
+                            log,
+                        )
+                        .await;
+                }
+                log.push(format!(
+                    "out of time: continuing in another invocation ({} uploads under way)",
+                    checkpoint.uploads.len()
+                ));
+                let next = TransferMessage {
+                    checkpoint: Some(checkpoint),
+                    ..m.clone()
+                };
+                self.queue
+                    .send_transfer(&[next])
+                    .await
+                    .map_err(|e| HandleError::Retry(e.to_string()))?;
+                self.append_log(m, &log).await;
+                Ok(())
             }
             Err(TransferError::Copy(CopyError::Stopped)) => {
                 log.push("stopped: the execution was stopped".into());
@@ -177,6 +258,7 @@ impl TransferWorker {
         &self,
         m: &TransferMessage,
         log: &mut Vec<String>,
+        stop_at: Option<std::time::Instant>,
     ) -> Result<CopyOutcome, TransferError> {
         let src = self.client(m.resource.src.registry_id).await?;
         let dst = self.client(m.resource.dst.registry_id).await?;
@@ -193,6 +275,8 @@ impl TransferWorker {
             locations: Some(self.store.as_ref()),
             dst_registry_id: m.resource.dst.registry_id,
             same_registry: m.resource.src.registry_id == m.resource.dst.registry_id,
+            deadline: stop_at,
+            resume: m.checkpoint.as_ref(),
             src: src.as_ref(),
             src_repository: &m.resource.src.repository,
             src_reference: &m.resource.src.reference,
