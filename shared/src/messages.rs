@@ -108,6 +108,9 @@ pub struct TransferMessage {
     pub resource: Resource,
     #[serde(default)]
     pub options: CopyOptions,
+    /// Platforms to keep in multi-arch indexes; empty keeps all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
     /// Where an earlier invocation left off, when it ran out of time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<crate::registry::copy::Checkpoint>,
@@ -151,6 +154,7 @@ mod tests {
                 copy_by_chunk: false,
                 speed: -1,
             },
+            platforms: Vec::new(),
             checkpoint: None,
         }
     }

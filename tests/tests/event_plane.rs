@@ -65,6 +65,7 @@ async fn one_task(
             dst,
         },
         options: CopyOptions::default(),
+        platforms: Vec::new(),
         checkpoint: None,
     };
     (execution, task, message)

@@ -64,6 +64,7 @@ async fn copy_to(
         same_registry,
         deadline: None,
         resume: None,
+        platforms: &[],
     };
     (copy_artifact(&job, &mut log).await, log)
 }
@@ -703,6 +704,7 @@ async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
         same_registry: false,
         deadline: None,
         resume: None,
+        platforms: &[],
     };
     let mut checkpoint = None;
     let mut rounds = 0;
@@ -730,4 +732,92 @@ async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
         destination.http().manifest_digest("resume", "v1").await,
         Some(digest)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_helm_chart_copies_byte_exact() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let http = source.http();
+    let config = br#"{"name":"demo","version":"0.1.0","apiVersion":"v2"}"#;
+    let chart = layer(140, 30_000);
+    let config_digest = http.push_blob("charts/demo", config).await;
+    let chart_digest = http.push_blob("charts/demo", &chart).await;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": chart_digest, "size": chart.len()}],
+    }))
+    .expect("json");
+    let digest = http
+        .push_manifest(
+            "charts/demo",
+            "0.1.0",
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+        .await;
+    let (outcome, _) = copy(
+        &client(&source.url(), None),
+        &client(&destination.url(), None),
+        "charts/demo",
+        "0.1.0",
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
+    assert_eq!(
+        destination
+            .http()
+            .manifest_digest("charts/demo", "0.1.0")
+            .await,
+        Some(digest)
+    );
+    assert_eq!(
+        destination
+            .http()
+            .blob("charts/demo", &chart_digest)
+            .await
+            .map(|b| digest_of(&b)),
+        Some(chart_digest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_over_200_mib_copies_chunked_byte_exact() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let big = layer(150, 210 * 1024 * 1024);
+    let big_digest = digest_of(&big);
+    let manifest = source.http().push_image("huge", "v1", &[big]).await;
+    let (outcome, log) = copy(
+        &client(&source.url(), None),
+        &client(&destination.url(), None),
+        "huge",
+        "v1",
+        CopyOptions::default(),
+    )
+    .await;
+    assert!(matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }));
+    assert!(
+        log.iter()
+            .any(|l| l.contains(&big_digest) && l.contains("chunked")),
+        "{log:#?}"
+    );
+    assert_eq!(
+        destination.http().manifest_digest("huge", "v1").await,
+        Some(manifest)
+    );
+    // The registry checks the digest of what it received when the upload is committed; ask it
+    // for the blob's size rather than downloading 210 MiB again.
+    let size = reqwest::Client::new()
+        .head(format!("{}/v2/huge/blobs/{big_digest}", destination.url()))
+        .send()
+        .await
+        .expect("head")
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(size, Some(210 * 1024 * 1024));
 }

@@ -230,6 +230,10 @@ pub struct ReplicationPolicy {
     pub speed: i32,
     pub copy_by_chunk: bool,
     pub single_active_replication: bool,
+    /// Ferry's addition: copy only these platforms of multi-arch indexes (`os/arch` or
+    /// `os/arch/variant`); empty copies all. A filtered index has a new digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
@@ -257,6 +261,7 @@ impl Default for ReplicationPolicy {
             speed: -1,
             copy_by_chunk: false,
             single_active_replication: false,
+            platforms: Vec::new(),
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
         }
@@ -377,6 +382,15 @@ impl ReplicationPolicy {
                 return Err(ValidationError::new(
                     "filters",
                     format!("at most one {kind:?} filter is allowed").to_lowercase(),
+                ));
+            }
+        }
+        for (i, platform) in self.platforms.iter().enumerate() {
+            let parts: Vec<&str> = platform.split('/').collect();
+            if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+                return Err(ValidationError::new(
+                    format!("platforms[{i}]"),
+                    format!("{platform:?} is not os/arch or os/arch/variant"),
                 ));
             }
         }

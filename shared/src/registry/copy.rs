@@ -64,6 +64,56 @@ pub struct CopyJob<'a> {
     pub deadline: Option<std::time::Instant>,
     /// Uploads an earlier invocation left, to go on with.
     pub resume: Option<&'a Checkpoint>,
+    /// Platforms to keep in a multi-arch index (`os/arch[/variant]`); empty keeps all.
+    pub platforms: &'a [String],
+}
+
+/// The index without the platforms not asked for. Unchanged bytes (and digest) when nothing is
+/// dropped; otherwise a new index document, so a new digest, as the policy's documentation says.
+pub fn filter_platforms(
+    manifest: RawManifest,
+    platforms: &[String],
+) -> Result<RawManifest, CopyError> {
+    if platforms.is_empty() || !media::is_index(&manifest.media_type) {
+        return Ok(manifest);
+    }
+    let mut index: serde_json::Value = serde_json::from_slice(&manifest.bytes)
+        .map_err(|e| CopyError::Unsupported(format!("{}: not an index: {e}", manifest.digest)))?;
+    let Some(children) = index.get_mut("manifests").and_then(|m| m.as_array_mut()) else {
+        return Ok(manifest);
+    };
+    let before = children.len();
+    children.retain(|child| {
+        let platform = &child["platform"];
+        let os = platform["os"].as_str().unwrap_or_default();
+        let arch = platform["architecture"].as_str().unwrap_or_default();
+        let variant = platform["variant"].as_str().unwrap_or_default();
+        platforms.iter().any(|wanted| {
+            let parts: Vec<&str> = wanted.split('/').collect();
+            parts.first() == Some(&os)
+                && parts.get(1) == Some(&arch)
+                && parts.get(2).is_none_or(|v| *v == variant)
+        })
+    });
+    if children.len() == before {
+        return Ok(manifest);
+    }
+    if children.is_empty() {
+        return Err(CopyError::Unsupported(format!(
+            "{} has none of the platforms {}",
+            manifest.digest,
+            platforms.join(", ")
+        )));
+    }
+    let bytes = serde_json::to_vec(&index)
+        .map_err(|e| CopyError::Unsupported(format!("{}: {e}", manifest.digest)))?;
+    use sha2::Digest as _;
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)));
+    Ok(RawManifest {
+        media_type: manifest.media_type,
+        digest,
+        bytes: bytes.into(),
+    })
 }
 
 fn out_of_time(job: &CopyJob<'_>) -> bool {
@@ -196,6 +246,7 @@ pub async fn copy_artifact(
         let referrer = CopyJob {
             src_reference: &tag,
             dst_reference: &tag,
+            platforms: &[],
             ..*job
         };
         match copy_one(&referrer, log).await? {
@@ -238,10 +289,19 @@ pub fn referrer_tags(digest: &str) -> Vec<String> {
 }
 
 async fn copy_one(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<CopyOutcome, CopyError> {
-    let source = job
+    let read = job
         .src
         .get_manifest(job.src_repository, job.src_reference)
         .await?;
+    let original = read.digest.clone();
+    let source = filter_platforms(read, job.platforms)?;
+    if source.digest != original {
+        log.push(format!(
+            "index {original} filtered to {}: {}",
+            job.platforms.join(", "),
+            source.digest
+        ));
+    }
     log.push(format!(
         "source {}/{}:{} is {} ({})",
         job.src.name(),
@@ -573,31 +633,31 @@ async fn send_from(
         .src
         .get_blob_from(job.src_repository, &blob.digest, *offset)
         .await?;
-    let mut stream = paced(stream, counters.throttle.clone());
-    let mut buffer = BytesMut::with_capacity(chunk_size);
+    let mut reader = ChunkReader {
+        stream: paced(stream, counters.throttle.clone()),
+        carry: BytesMut::new(),
+        chunk_size,
+    };
+    // Pipelined: the next chunk is read from the source while this one goes to the
+    // destination, so neither side waits for the other (two chunks in memory at most).
+    let mut chunk = reader.next_chunk().await?;
     // Every invocation sends at least one chunk before it may run out of time: progress is
     // certain, however short the time left.
     let mut sent_here = false;
-    while let Some(piece) = stream.next().await {
-        buffer.extend_from_slice(&piece?);
-        while buffer.len() >= chunk_size {
-            check_stop(job).await?;
-            if sent_here && out_of_time(job) {
-                return Err(CopyError::OutOfTime(Checkpoint::default()));
-            }
-            let chunk = buffer.split_to(chunk_size).freeze();
-            let length = chunk.len() as u64;
-            job.dst.upload_chunk(session, *offset, chunk).await?;
-            *offset += length;
-            sent_here = true;
+    while !chunk.is_empty() {
+        check_stop(job).await?;
+        if sent_here && out_of_time(job) {
+            return Err(CopyError::OutOfTime(Checkpoint::default()));
         }
-    }
-    if !buffer.is_empty() {
-        let length = buffer.len() as u64;
-        job.dst
-            .upload_chunk(session, *offset, buffer.freeze())
-            .await?;
+        let length = chunk.len() as u64;
+        let (sent, next) = tokio::join!(
+            job.dst.upload_chunk(session, *offset, chunk),
+            reader.next_chunk()
+        );
+        sent?;
         *offset += length;
+        sent_here = true;
+        chunk = next?;
     }
     if *offset != blob.size {
         return Err(RegistryError::Invalid {
@@ -610,4 +670,24 @@ async fn send_from(
         .into());
     }
     Ok(())
+}
+
+/// Cuts a blob stream into chunks of `chunk_size` bytes (the last one shorter, then empty).
+struct ChunkReader {
+    stream: crate::ports::registry::BlobStream,
+    carry: BytesMut,
+    chunk_size: usize,
+}
+
+impl ChunkReader {
+    async fn next_chunk(&mut self) -> Result<bytes::Bytes, RegistryError> {
+        while self.carry.len() < self.chunk_size {
+            match self.stream.next().await {
+                Some(piece) => self.carry.extend_from_slice(&piece?),
+                None => break,
+            }
+        }
+        let take = self.carry.len().min(self.chunk_size);
+        Ok(self.carry.split_to(take).freeze())
+    }
 }

@@ -230,6 +230,7 @@ impl ListWorker {
                         task_id: task.id,
                         resource,
                         options,
+                        platforms: policy.platforms.clone(),
                         checkpoint: None,
                     })
                 })

@@ -277,6 +277,7 @@ impl TransferWorker {
             same_registry: m.resource.src.registry_id == m.resource.dst.registry_id,
             deadline: stop_at,
             resume: m.checkpoint.as_ref(),
+            platforms: &m.platforms,
             src: src.as_ref(),
             src_repository: &m.resource.src.repository,
             src_reference: &m.resource.src.reference,

@@ -56,6 +56,7 @@ async fn copy(src: &HttpRegistryClient, dst: &HttpRegistryClient, repository: &s
         same_registry: false,
         deadline: None,
         resume: None,
+        platforms: &[],
     };
     let mut log = Vec::new();
     match copy_artifact(&job, &mut log).await {
@@ -108,9 +109,9 @@ fn push_big_blob(url: &str, repository: &str, size: usize) -> String {
             "PUT",
             "-H",
             "Content-Type: application/octet-stream",
-            "--data-binary",
+            "-T",
         ])
-        .arg(format!("@{}", file.display()))
+        .arg(&file)
         .arg(format!("{location}{separator}digest={digest}"))
         .status()
         .expect("curl");
