@@ -90,19 +90,12 @@ impl Api {
             &["InProgress", "Succeed", "Failed", "Stopped"],
         )?;
         let trigger = filter_param(&params, "trigger", &["manual", "scheduled", "event_based"])?;
-        let mut executions = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .store
+        let executions = super::collect_all(|cursor| async move {
+            self.store
                 .list_executions(policy_id, cursor.as_deref(), 1000)
-                .await?;
-            executions.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+                .await
+        })
+        .await?;
         let mut items: Vec<serde_json::Value> = executions
             .into_iter()
             .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
@@ -143,16 +136,10 @@ impl Api {
         let resource_type =
             filter_param(&params, "resource_type", &["image", "artifact", "chart"])?;
         self.store.get_execution(id).await?;
-        let mut tasks = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.store.list_tasks(id, cursor.as_deref(), 1000).await?;
-            tasks.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let tasks = super::collect_all(|cursor| async move {
+            self.store.list_tasks(id, cursor.as_deref(), 1000).await
+        })
+        .await?;
         let mut items: Vec<serde_json::Value> = tasks
             .into_iter()
             .filter(|t| status.is_none_or(|s| t.status.as_str() == s))

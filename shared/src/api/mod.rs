@@ -340,6 +340,26 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     })
 }
 
+/// Every item of a cursor-paged store listing, page after page.
+pub(crate) async fn collect_all<T, F, Fut>(mut page: F) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<crate::ports::store::Page<T>, crate::ports::store::StoreError>,
+    >,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let next = page(cursor.take()).await?;
+        all.extend(next.items);
+        match next.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
 /// 201 with the new resource's `Location`.
 fn created(resource: &str) -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());

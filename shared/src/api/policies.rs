@@ -83,16 +83,10 @@ impl Api {
         let q = Query::parse(params.get("q").map(String::as_str), QUERY_FIELDS)?;
         let sort = Sort::parse(params.get("sort").map(String::as_str), SORT_FIELDS, "id")?;
         let name = params.get("name").cloned().unwrap_or_default();
-        let mut policies = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.store.list_policies(cursor.as_deref(), 1000).await?;
-            policies.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let policies = super::collect_all(|cursor| async move {
+            self.store.list_policies(cursor.as_deref(), 1000).await
+        })
+        .await?;
         let mut cache = HashMap::new();
         let mut items = Vec::new();
         for policy in policies.into_iter().filter(|p| p.name.contains(&name)) {

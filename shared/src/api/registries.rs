@@ -154,16 +154,10 @@ impl Api {
     }
 
     pub(super) async fn all_registries(&self) -> Result<Vec<Registry>, ApiError> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.store.list_registries(cursor.as_deref(), 1000).await?;
-            all.extend(page.items);
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+        super::collect_all(|cursor| async move {
+            self.store.list_registries(cursor.as_deref(), 1000).await
+        })
+        .await
     }
 
     pub(super) async fn create_registry(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {

@@ -630,19 +630,9 @@ impl HttpRegistryClient {
         match response.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
             // Not mounted: the registry opened an upload session instead.
-            StatusCode::ACCEPTED => {
-                let min_chunk = response
-                    .headers()
-                    .get("oci-chunk-min-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                Ok(Mount::NotMounted(UploadSession {
-                    repository: repository.to_string(),
-                    location: self.upload_url(&url, &path, &response)?.to_string(),
-                    min_chunk,
-                }))
-            }
+            StatusCode::ACCEPTED => Ok(Mount::NotMounted(
+                self.upload_session(repository, &url, &path, &response)?,
+            )),
             _ => Err(self.status_error("POST", &path, response).await),
         }
     }
@@ -658,6 +648,17 @@ impl HttpRegistryClient {
         if response.status() != StatusCode::ACCEPTED {
             return Err(self.status_error("POST", &path, response).await);
         }
+        self.upload_session(repository, &url, &path, &response)
+    }
+
+    /// The session a 202 opened: its location and `OCI-Chunk-Min-Length`.
+    fn upload_session(
+        &self,
+        repository: &str,
+        url: &url::Url,
+        path: &str,
+        response: &Response,
+    ) -> Result<UploadSession, RegistryError> {
         let min_chunk = response
             .headers()
             .get("oci-chunk-min-length")
@@ -666,7 +667,7 @@ impl HttpRegistryClient {
             .unwrap_or(0);
         Ok(UploadSession {
             repository: repository.to_string(),
-            location: self.upload_url(&url, &path, &response)?.to_string(),
+            location: self.upload_url(url, path, response)?.to_string(),
             min_chunk,
         })
     }
