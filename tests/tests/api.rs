@@ -439,37 +439,47 @@ async fn policies_routes_validation_and_swagger_shapes() {
         .post("/replication/executions", &json!({"policy_id": id}))
         .await;
     assert_eq!(disabled.status, 412, "{}", disabled.text);
-    let started = api
-        .post("/replication/executions", &json!({"policy_id": second}))
+    // An execution that is certainly running: its listing is still open, so it cannot finish
+    // while the test looks at it.
+    let execution = {
+        use ferry::ports::ExecutionStore;
+        stack
+            .adapters
+            .store
+            .create_execution(second, ferry::model::TriggerType::Manual, 1)
+            .await
+            .expect("execution")
+            .id
+    };
+    let refused = api.delete(&format!("/replication/policies/{second}")).await;
+    assert_eq!(refused.status, 412, "{}", refused.text);
+    assert!(
+        refused.error().contains(&format!("execution {execution}")),
+        "{}",
+        refused.text
+    );
+    let stop = api
+        .put(&format!("/replication/executions/{execution}"), &json!({}))
         .await;
-    let execution = started.created_id();
-    let running = api.delete(&format!("/replication/policies/{second}")).await;
-    if api
+    assert_eq!(stop.status, 200, "{}", stop.text);
+    let stopped = api
         .get(&format!("/replication/executions/{execution}"))
         .await
-        .json()["status"]
-        == "InProgress"
-    {
-        assert_eq!(running.status, 412, "{}", running.text);
-    }
+        .json();
+    assert_eq!(stopped["status"], "Stopped");
+    assert!(stopped["end_time"].is_string(), "{stopped}");
     assert_eq!(
-        api.put(&format!("/replication/executions/{execution}"), &json!({}))
+        api.delete(&format!("/replication/policies/{second}"))
             .await
             .status,
         200
     );
     assert_eq!(
-        api.get(&format!("/replication/executions/{execution}"))
-            .await
-            .json()["status"],
-        "Stopped"
-    );
-    assert!(matches!(
-        api.delete(&format!("/replication/policies/{second}"))
+        api.get(&format!("/replication/policies/{second}"))
             .await
             .status,
-        200 | 404
-    ));
+        404
+    );
     assert_eq!(api.delete("/replication/policies/9999").await.status, 404);
     stack.stop().await;
 }
