@@ -60,3 +60,33 @@ pub fn deadline(context: &lambda_runtime::Context) -> std::time::Instant {
     std::time::Instant::now()
         + std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms))
 }
+
+/// Runs an SQS-driven function: each invocation's messages go to `handler` (with the
+/// invocation's deadline) concurrently, and the ones it fails are reported for redelivery.
+pub async fn serve_sqs<F>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(
+            InboundMessage,
+            std::time::Instant,
+        ) -> futures::future::LocalBoxFuture<'static, Result<(), HandleError>>
+        + Clone
+        + 'static,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let handler = handler.clone();
+            let deadline = deadline(&event.context);
+            async move {
+                Ok::<SqsBatchResponse, lambda_runtime::Error>(
+                    handle_batch(event.payload, |message| {
+                        let id = message.message_id.clone();
+                        let result = handler(message, deadline);
+                        async move { (id, result.await) }
+                    })
+                    .await,
+                )
+            }
+        },
+    ))
+    .await
+}

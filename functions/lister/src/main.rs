@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ferry::config::{parsed_or, Services, LIST_MAX_RECEIVES};
 use ferry::replication::list::ListWorker;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,17 +17,9 @@ async fn main() -> Result<(), Error> {
         page_size: parsed_or("FERRY_LIST_PAGE_SIZE", 100)?,
         max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
     });
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    ferry_lambda::serve_sqs(move |message, _deadline| {
         let worker = Arc::clone(&worker);
-        async move {
-            Ok::<SqsBatchResponse, Error>(
-                ferry_lambda::handle_batch(event.payload, |message| {
-                    let worker = Arc::clone(&worker);
-                    async move { (message.message_id.clone(), worker.handle(&message).await) }
-                })
-                .await,
-            )
-        }
-    }))
+        Box::pin(async move { worker.handle(&message).await })
+    })
     .await
 }

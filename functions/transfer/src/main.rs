@@ -3,10 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ferry::config::{parsed_or, Services, TRANSFER_MAX_RECEIVES};
 use ferry::replication::transfer::TransferWorker;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,23 +21,9 @@ async fn main() -> Result<(), Error> {
         deadline_margin: Duration::from_secs(parsed_or("FERRY_TRANSFER_DEADLINE_MARGIN_SECS", 30)?),
         time_budget: (budget > 0).then(|| Duration::from_millis(budget)),
     });
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    ferry_lambda::serve_sqs(move |message, deadline| {
         let worker = Arc::clone(&worker);
-        let deadline = ferry_lambda::deadline(&event.context);
-        async move {
-            Ok::<SqsBatchResponse, Error>(
-                ferry_lambda::handle_batch(event.payload, |message| {
-                    let worker = Arc::clone(&worker);
-                    async move {
-                        (
-                            message.message_id.clone(),
-                            worker.handle(&message, Some(deadline)).await,
-                        )
-                    }
-                })
-                .await,
-            )
-        }
-    }))
+        Box::pin(async move { worker.handle(&message, Some(deadline)).await })
+    })
     .await
 }
