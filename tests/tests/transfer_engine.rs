@@ -65,6 +65,7 @@ async fn copy_to(
         deadline: None,
         resume: None,
         platforms: &[],
+        slots: None,
     };
     (copy_artifact(&job, &mut log).await, log)
 }
@@ -705,6 +706,7 @@ async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
         deadline: None,
         resume: None,
         platforms: &[],
+        slots: None,
     };
     let mut checkpoint = None;
     let mut rounds = 0;

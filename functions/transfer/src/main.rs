@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry::config::{parsed_or, Services, TRANSFER_MAX_RECEIVES};
+use ferry::ports::registry::BlobLocations;
+use ferry::registry::pool::{CachedLocations, RegistryPool};
 use ferry::replication::transfer::TransferWorker;
 use lambda_runtime::Error;
 
@@ -13,10 +15,16 @@ async fn main() -> Result<(), Error> {
     let services = Services::from_env(&ferry::aws::load_config().await)?;
     let budget: u64 = parsed_or("FERRY_TRANSFER_TIME_BUDGET_MS", 0)?;
     let worker = Arc::new(TransferWorker {
+        locations: Arc::new(CachedLocations::new(Some(
+            Arc::clone(&services.store) as Arc<dyn BlobLocations>
+        ))),
+        registries: RegistryPool::new(
+            ferry::config::registry_connector(6)?,
+            parsed_or("FERRY_REGISTRY_MAX_BLOBS", 8)?,
+        ),
         store: services.store,
         queue: services.queue,
         logs: services.logs,
-        connect: ferry::config::registry_connector(6)?,
         max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
         deadline_margin: Duration::from_secs(parsed_or("FERRY_TRANSFER_DEADLINE_MARGIN_SECS", 30)?),
         time_budget: (budget > 0).then(|| Duration::from_millis(budget)),

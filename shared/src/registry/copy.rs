@@ -19,9 +19,11 @@ use crate::ports::registry::{
     BlobLocations, Mount, RawManifest, RegistryClient, RegistryError, UploadSession,
 };
 use crate::registry::media::{self, Descriptor, ManifestRefs};
+use crate::registry::pool::BlobSlots;
 
-/// Blobs of one artifact copied at once.
-const BLOB_PARALLELISM: usize = 3;
+/// Blobs of one artifact copied at once (and, across artifacts, no more than the registries'
+/// [`BlobSlots`] allow).
+const BLOB_PARALLELISM: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -66,6 +68,8 @@ pub struct CopyJob<'a> {
     pub resume: Option<&'a Checkpoint>,
     /// Platforms to keep in a multi-arch index (`os/arch[/variant]`); empty keeps all.
     pub platforms: &'a [String],
+    /// The bound on blob copies at the two registries, shared with other copies; None for none.
+    pub slots: Option<&'a BlobSlots>,
 }
 
 /// The index without the platforms not asked for. Unchanged bytes (and digest) when nothing is
@@ -233,19 +237,22 @@ pub async fn copy_artifact(
         CopyOutcome::Skipped { .. } => return Ok(outcome),
     };
     let mut referrers_copied = false;
-    for tag in referrer_tags(&digest) {
-        check_stop(job).await?;
-        if job
-            .src
-            .head_manifest(job.src_repository, &tag)
-            .await?
-            .is_none()
-        {
+    check_stop(job).await?;
+    // Asked all at once: most artifacts have none, and each answer is a round trip.
+    let tags = referrer_tags(&digest);
+    let found = futures::future::join_all(
+        tags.iter()
+            .map(|tag| job.src.head_manifest(job.src_repository, tag)),
+    )
+    .await;
+    for (tag, found) in tags.iter().zip(found) {
+        if found?.is_none() {
             continue;
         }
+        check_stop(job).await?;
         let referrer = CopyJob {
-            src_reference: &tag,
-            dst_reference: &tag,
+            src_reference: tag,
+            dst_reference: tag,
             platforms: &[],
             ..*job
         };
@@ -289,10 +296,12 @@ pub fn referrer_tags(digest: &str) -> Vec<String> {
 }
 
 async fn copy_one(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<CopyOutcome, CopyError> {
-    let read = job
-        .src
-        .get_manifest(job.src_repository, job.src_reference)
-        .await?;
+    // The source manifest and what the destination holds under the tag, in one round trip.
+    let (read, held) = tokio::join!(
+        job.src.get_manifest(job.src_repository, job.src_reference),
+        job.dst.head_manifest(job.dst_repository, job.dst_reference)
+    );
+    let read = read?;
     let original = read.digest.clone();
     let source = filter_platforms(read, job.platforms)?;
     if source.digest != original {
@@ -310,11 +319,7 @@ async fn copy_one(job: &CopyJob<'_>, log: &mut Vec<String>) -> Result<CopyOutcom
         source.digest,
         source.media_type
     ));
-    if let Some((existing, _)) = job
-        .dst
-        .head_manifest(job.dst_repository, job.dst_reference)
-        .await?
-    {
+    if let Some((existing, _)) = held? {
         if existing == source.digest {
             return Ok(CopyOutcome::Skipped {
                 digest: existing,
@@ -440,15 +445,23 @@ async fn copy_blob(
             blob.digest
         ));
     }
-    if job
-        .dst
-        .blob_exists(job.dst_repository, &blob.digest)
-        .await?
+    let _slots = match job.slots {
+        Some(slots) => slots.acquire().await,
+        None => Vec::new(),
+    };
+    // A blob Ferry saw in another repository of the destination is mounted straight away: one
+    // request whether or not the repository has it already. Otherwise a HEAD says whether to copy.
+    let from = mount_source(job, blob).await;
+    if from.is_none()
+        && job
+            .dst
+            .blob_exists(job.dst_repository, &blob.digest)
+            .await?
     {
         counters.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(format!("blob {} exists at the destination", blob.digest));
     }
-    if let Some(from) = mount_source(job, blob).await {
+    if let Some(from) = from {
         match job
             .dst
             .mount_blob(job.dst_repository, &blob.digest, &from)
@@ -462,6 +475,14 @@ async fn copy_blob(
             // 202: not mounted; the session it opened is left to expire, the copy opens its own.
             Ok(Mount::NotMounted(_)) => {}
             Err(e) => tracing::info!(error = %e, digest = %blob.digest, "mount failed; copying"),
+        }
+        if job
+            .dst
+            .blob_exists(job.dst_repository, &blob.digest)
+            .await?
+        {
+            counters.skipped.fetch_add(1, Ordering::Relaxed);
+            return Ok(format!("blob {} exists at the destination", blob.digest));
         }
     }
     let how = if blob.size <= MONOLITHIC_MAX && !job.options.copy_by_chunk {

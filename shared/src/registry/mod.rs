@@ -3,3 +3,4 @@
 pub mod copy;
 pub mod http;
 pub mod media;
+pub mod pool;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use crate::messages::{decode, InboundMessage, TransferMessage};
-use crate::model::{ExecutionStatus, Registry, TaskStatus, TransferFigures};
+use crate::model::{ExecutionStatus, TaskStatus, TransferFigures};
 use crate::ports::logs::TaskLogSink;
-use crate::ports::registry::{RegistryClient, RegistryError};
+use crate::ports::registry::RegistryClient;
 use crate::ports::store::{Store, StoreError, TaskTransition};
 use crate::registry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
 
@@ -22,9 +22,7 @@ use super::HandleError;
 /// progress must not go round for ever.
 const MAX_CONTINUATIONS: u32 = 100;
 
-/// Makes a client for a registry whose secret is decrypted.
-pub type Connect =
-    dyn Fn(&Registry) -> Result<Box<dyn RegistryClient>, RegistryError> + Send + Sync;
+pub use crate::registry::pool::Connect;
 
 pub struct TransferWorker {
     pub store: Arc<dyn Store>,
@@ -36,7 +34,10 @@ pub struct TransferWorker {
     /// continuation); None for no limit but the deadline.
     pub time_budget: Option<std::time::Duration>,
     pub logs: Arc<dyn TaskLogSink>,
-    pub connect: Arc<Connect>,
+    /// Clients and blob slots per registry, kept for the life of the process.
+    pub registries: crate::registry::pool::RegistryPool,
+    /// Where blobs were seen, remembered here in front of the store.
+    pub locations: Arc<crate::registry::pool::CachedLocations>,
     /// Deliveries of a message before its DLQ takes it; the last one fails the task instead.
     pub max_receives: u32,
 }
@@ -262,6 +263,9 @@ impl TransferWorker {
     ) -> Result<CopyOutcome, TransferError> {
         let src = self.client(m.resource.src.registry_id).await?;
         let dst = self.client(m.resource.dst.registry_id).await?;
+        let slots = self
+            .registries
+            .blob_slots(&[m.resource.src.registry_id, m.resource.dst.registry_id]);
         let store = Arc::clone(&self.store);
         let execution_id = m.execution_id;
         let stop = move || -> futures::future::BoxFuture<'static, bool> {
@@ -272,7 +276,8 @@ impl TransferWorker {
         };
         let job = CopyJob {
             stop: Some(&stop),
-            locations: Some(self.store.as_ref()),
+            locations: Some(self.locations.as_ref()),
+            slots: Some(&slots),
             dst_registry_id: m.resource.dst.registry_id,
             same_registry: m.resource.src.registry_id == m.resource.dst.registry_id,
             deadline: stop_at,
@@ -289,9 +294,9 @@ impl TransferWorker {
         Ok(copy_artifact(&job, log).await?)
     }
 
-    async fn client(&self, registry_id: i64) -> Result<Box<dyn RegistryClient>, TransferError> {
+    async fn client(&self, registry_id: i64) -> Result<Arc<dyn RegistryClient>, TransferError> {
         let registry = self.store.get_registry_with_secret(registry_id).await?;
-        Ok((self.connect)(&registry).map_err(CopyError::from)?)
+        Ok(self.registries.client(&registry).map_err(CopyError::from)?)
     }
 
     async fn end(
