@@ -1,6 +1,10 @@
 //! A fault-injecting HTTP proxy in front of a real registry: it answers chosen requests with an
 //! error status (with `Retry-After`), or cuts a response body off part-way, a given number of
 //! times; everything else passes through untouched, streamed both ways.
+//!
+//! It can also give the registry behind it what CNCF distribution 2.8 lacks: a Bearer token
+//! gate as Docker Hub and Harbor have, and the OCI 1.1 Referrers API as Harbor 2.11, zot and
+//! distribution 3 have (manifests pushed through it with a `subject` are listed).
 
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +43,11 @@ struct Shared {
     http: reqwest::Client,
     faults: Arc<Mutex<Vec<Fault>>>,
     hits: Arc<Mutex<Vec<String>>>,
+    /// When set, the Referrers API: descriptors by (repository, subject digest).
+    referrers: Option<Arc<Mutex<Referrers>>>,
 }
+
+type Referrers = std::collections::HashMap<(String, String), Vec<serde_json::Value>>;
 
 pub struct FaultProxy {
     pub port: u16,
@@ -49,7 +57,12 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str, faults: Vec<Fault>) -> Self {
-        Self::start_with(upstream, faults, None).await
+        Self::start_with(upstream, faults, None, false).await
+    }
+
+    /// A proxy that adds the OCI Referrers API to the registry behind it.
+    pub async fn start_with_referrers_api(upstream: &str) -> Self {
+        Self::start_with(upstream, Vec::new(), None, true).await
     }
 
     /// A proxy that asks for Bearer tokens (the token flow), issued for `user`/`password`.
@@ -58,6 +71,7 @@ impl FaultProxy {
             upstream,
             Vec::new(),
             Some((user.to_string(), password.to_string())),
+            false,
         )
         .await
     }
@@ -66,6 +80,7 @@ impl FaultProxy {
         upstream: &str,
         faults: Vec<Fault>,
         bearer: Option<(String, String)>,
+        referrers_api: bool,
     ) -> Self {
         let shared = Shared {
             bearer,
@@ -77,6 +92,7 @@ impl FaultProxy {
                 .expect("client"),
             faults: Arc::new(Mutex::new(faults)),
             hits: Arc::new(Mutex::new(Vec::new())),
+            referrers: referrers_api.then(|| Arc::new(Mutex::new(Referrers::new()))),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -202,9 +218,62 @@ fn bearer_gate(shared: &Shared, request: &Request<Body>) -> Option<Response<Body
     Some(challenge)
 }
 
+/// `GET /v2/<name>/referrers/<digest>`: the index of what was pushed with that subject.
+fn referrers_answer(shared: &Shared, request: &Request<Body>) -> Option<Response<Body>> {
+    let referrers = shared.referrers.as_ref()?;
+    let rest = request.uri().path().strip_prefix("/v2/")?;
+    let (repository, digest) = rest.split_once("/referrers/")?;
+    let listed = referrers
+        .lock()
+        .ok()?
+        .get(&(repository.to_string(), digest.to_string()))
+        .cloned()
+        .unwrap_or_default();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": listed,
+    });
+    let mut answer = Response::new(Body::from(index.to_string()));
+    answer.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/vnd.oci.image.index.v1+json"),
+    );
+    Some(answer)
+}
+
+/// The descriptor a manifest with a `subject` is listed under, and the subject's digest.
+fn referrer_of(body: &[u8]) -> Option<(String, serde_json::Value)> {
+    use sha2::Digest as _;
+    let manifest: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let subject = manifest["subject"]["digest"].as_str()?.to_string();
+    let artifact_type = manifest["artifactType"]
+        .as_str()
+        .or_else(|| manifest["config"]["mediaType"].as_str())
+        .unwrap_or_default();
+    let mut descriptor = serde_json::json!({
+        "mediaType": manifest["mediaType"],
+        "digest": format!("sha256:{}", hex::encode(sha2::Sha256::digest(body))),
+        "size": body.len(),
+        "artifactType": artifact_type,
+    });
+    if manifest.get("annotations").is_some() {
+        descriptor["annotations"] = manifest["annotations"].clone();
+    }
+    Some((subject, descriptor))
+}
+
 async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Response<Body> {
     if let Some(answer) = bearer_gate(&shared, &request) {
         return answer;
+    }
+    if let Some(answer) = referrers_answer(&shared, &request) {
+        return answer;
+    }
+    let is_manifest_put =
+        request.method() == http::Method::PUT && request.uri().path().contains("/manifests/");
+    if shared.referrers.is_some() && is_manifest_put {
+        return put_manifest_with_subject(shared, request).await;
     }
     let method = request.method().clone();
     let path_and_query = request
@@ -272,5 +341,59 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
     };
     response
         .body(body)
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// A manifest PUT through a proxy with the Referrers API: passed on whole, and listed under its
+/// subject (with the `OCI-Subject` answer header) once the registry accepted it.
+async fn put_manifest_with_subject(shared: Shared, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 8 * 1024 * 1024).await else {
+        let mut refused = Response::new(Body::from("manifest too large"));
+        *refused.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return refused;
+    };
+    let path = parts.uri.path().to_string();
+    let mut outgoing = shared
+        .http
+        .put(format!("{}{path}", shared.upstream))
+        .body(bytes.clone());
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST && name != http::header::AUTHORIZATION {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    let upstream = match outgoing.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let mut response = Response::new(Body::from(e.to_string()));
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            return response;
+        }
+    };
+    let status = upstream.status();
+    let mut response = Response::builder().status(status.as_u16());
+    for (name, value) in upstream.headers() {
+        response = response.header(name, value);
+    }
+    if status.is_success() {
+        if let (Some((subject, descriptor)), Some(repository)) = (
+            referrer_of(&bytes),
+            path.strip_prefix("/v2/")
+                .and_then(|rest| rest.split_once("/manifests/"))
+                .map(|(repository, _)| repository.to_string()),
+        ) {
+            if let Some(Ok(mut referrers)) = shared.referrers.as_ref().map(|r| r.lock()) {
+                let listed = referrers.entry((repository, subject.clone())).or_default();
+                if !listed.iter().any(|d| d["digest"] == descriptor["digest"]) {
+                    listed.push(descriptor);
+                }
+            }
+            response = response.header("oci-subject", subject);
+        }
+    }
+    let body = upstream.bytes().await.unwrap_or_default();
+    response
+        .body(Body::from(body))
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }

@@ -126,6 +126,11 @@ impl RegistryHttp {
 
     /// The digest of the manifest under `reference`, computed from the bytes served.
     pub async fn manifest_digest(&self, repository: &str, reference: &str) -> Option<String> {
+        Some(digest_of(&self.manifest(repository, reference).await?))
+    }
+
+    /// The bytes of the manifest under `reference`, as served; None when there is none.
+    pub async fn manifest(&self, repository: &str, reference: &str) -> Option<Vec<u8>> {
         let response = self
             .auth(self.http.get(format!("{}/v2/{repository}/manifests/{reference}", self.base)))
             .header(
@@ -144,7 +149,7 @@ impl RegistryHttp {
             "manifest get {}",
             response.status()
         );
-        Some(digest_of(&response.bytes().await.expect("body")))
+        Some(response.bytes().await.expect("body").to_vec())
     }
 
     /// The size in bytes of the manifest under `reference`.

@@ -520,10 +520,16 @@ async fn push_artifact(
         manifest["subject"] = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size});
     }
     let bytes = serde_json::to_vec(&manifest).expect("json");
+    // No tag: pushed by digest, reachable only through its subject.
+    let reference = if tag.is_empty() {
+        digest_of(&bytes)
+    } else {
+        tag.to_string()
+    };
     let digest = http
         .push_manifest(
             repository,
-            tag,
+            &reference,
             "application/vnd.oci.image.manifest.v1+json",
             &bytes,
         )
@@ -642,6 +648,132 @@ async fn signatures_attestations_and_sboms_follow_their_image() {
         Some(att)
     );
     assert!(log.iter().any(|l| l.contains(".sig skipped")), "{log:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn referrers_follow_through_the_referrers_api_and_the_fallback_tag_is_kept() {
+    // The source has the Referrers API; its referrers have no tags at all.
+    let source_registry = TestRegistry::start();
+    let source = FaultProxy::start_with_referrers_api(&source_registry.url()).await;
+    let http = ferry_tests::images::RegistryHttp::new(source.url(), None);
+    let image = http.push_image("api/app", "v1", &[layer(140, 5_000)]).await;
+    let image_size = http.manifest_size("api/app", &image).await;
+    let (sbom, sbom_size) = push_artifact(
+        &http,
+        "api/app",
+        "",
+        "application/spdx+json",
+        b"{\"spdx\":2}",
+        Some((&image, image_size)),
+    )
+    .await;
+    // A signature on the SBOM: a referrer of a referrer.
+    let (sbom_signature, _) = push_artifact(
+        &http,
+        "api/app",
+        "",
+        "application/vnd.cncf.notary.signature",
+        b"signed sbom",
+        Some((&sbom, sbom_size)),
+    )
+    .await;
+    let fallback_tag = |digest: &str| format!("sha256-{}", digest.trim_start_matches("sha256:"));
+
+    // A destination without the API, whose fallback tag already lists a referrer pushed there.
+    let plain = TestRegistry::start();
+    let plain_http = plain.http();
+    let (elsewhere, elsewhere_size) = push_artifact(
+        &plain_http,
+        "api/app",
+        "",
+        "application/vnd.example.scan",
+        b"scanned at the destination",
+        Some((&image, image_size)),
+    )
+    .await;
+    let held = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": elsewhere,
+                       "size": elsewhere_size, "artifactType": "application/vnd.example.scan"}],
+    }))
+    .expect("json");
+    plain_http
+        .push_manifest(
+            "api/app",
+            &fallback_tag(&image),
+            "application/vnd.oci.image.index.v1+json",
+            &held,
+        )
+        .await;
+
+    let src = client(&source.url(), None);
+    let dst = client(&plain.url(), None);
+    let (outcome, log) = copy(&src, &dst, "api/app", "v1", CopyOptions::default()).await;
+    assert!(
+        matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }),
+        "{log:#?}"
+    );
+    for digest in [&image, &sbom, &sbom_signature] {
+        assert_eq!(
+            plain_http.manifest_digest("api/app", digest).await.as_ref(),
+            Some(digest),
+            "{log:#?}"
+        );
+    }
+    let listed = |bytes: Vec<u8>| -> Vec<String> {
+        let index: serde_json::Value = serde_json::from_slice(&bytes).expect("index");
+        let mut digests: Vec<String> = index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|d| d["digest"].as_str().expect("digest").to_string())
+            .collect();
+        digests.sort();
+        digests
+    };
+    let mut expected = vec![elsewhere.clone(), sbom.clone()];
+    expected.sort();
+    let fallback = plain_http
+        .manifest("api/app", &fallback_tag(&image))
+        .await
+        .expect("fallback tag at the destination");
+    assert_eq!(listed(fallback), expected, "kept and added: {log:#?}");
+    let nested = plain_http
+        .manifest("api/app", &fallback_tag(&sbom))
+        .await
+        .expect("the SBOM's own fallback tag");
+    assert_eq!(listed(nested), vec![sbom_signature.clone()]);
+
+    // Again: nothing to write.
+    let (again, log) = copy(&src, &dst, "api/app", "v1", CopyOptions::default()).await;
+    assert!(
+        matches!(again.expect("copy"), CopyOutcome::Skipped { .. }),
+        "{log:#?}"
+    );
+
+    // A destination with the API lists the referrers itself: no fallback tag is written.
+    let api_registry = TestRegistry::start();
+    let api_destination = FaultProxy::start_with_referrers_api(&api_registry.url()).await;
+    let dst = client(&api_destination.url(), None);
+    let (outcome, log) = copy(&src, &dst, "api/app", "v1", CopyOptions::default()).await;
+    assert!(
+        matches!(outcome.expect("copy"), CopyOutcome::Copied { .. }),
+        "{log:#?}"
+    );
+    assert_eq!(
+        dst.list_referrers("api/app", &image)
+            .await
+            .expect("referrers")
+            .map(|r| r.into_iter().map(|r| r.digest).collect::<Vec<_>>()),
+        Some(vec![sbom.clone()])
+    );
+    assert_eq!(
+        api_registry
+            .http()
+            .manifest_digest("api/app", &fallback_tag(&image))
+            .await,
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

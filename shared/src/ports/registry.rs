@@ -67,6 +67,13 @@ pub trait RegistryClient: Send + Sync {
     ) -> Result<(Vec<String>, Option<String>), RegistryError>;
     /// Every tag of a repository.
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
+    /// What refers to `digest` through the OCI Referrers API; None when the registry has no
+    /// such API (then the `sha256-<hex>` fallback tag holds the list).
+    async fn list_referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<crate::registry::media::Referrer>>, RegistryError>;
     /// The manifest's digest and media type, or None when there is none under `reference`.
     async fn head_manifest(
         &self,

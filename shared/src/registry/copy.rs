@@ -220,10 +220,10 @@ fn paced(
     }
 }
 
-/// Copies the artifact, then what refers to it: signatures, attestations and SBOMs under the
-/// tags cosign and the OCI referrers tag schema use (`sha256-<hex>`, `.sig`, `.att`, `.sbom`).
-/// Referrers are copied also when the artifact itself was already there, so a signature added
-/// later still follows its image.
+/// Copies the artifact, then what refers to it: OCI 1.1 referrers (through the Referrers API,
+/// or the `sha256-<hex>` fallback tag when the source has no API) and cosign's `.sig`, `.att`
+/// and `.sbom` tags. Referrers are copied also when the artifact itself was already there, so
+/// a signature added later still follows its image.
 pub async fn copy_artifact(
     job: &CopyJob<'_>,
     log: &mut Vec<String>,
@@ -236,43 +236,7 @@ pub async fn copy_artifact(
         }
         CopyOutcome::Skipped { .. } => return Ok(outcome),
     };
-    let mut referrers_copied = false;
-    check_stop(job).await?;
-    // Asked all at once: most artifacts have none, and each answer is a round trip.
-    let tags = referrer_tags(&digest);
-    let found = futures::future::join_all(
-        tags.iter()
-            .map(|tag| job.src.head_manifest(job.src_repository, tag)),
-    )
-    .await;
-    for (tag, found) in tags.iter().zip(found) {
-        if found?.is_none() {
-            continue;
-        }
-        check_stop(job).await?;
-        let referrer = CopyJob {
-            src_reference: tag,
-            dst_reference: tag,
-            platforms: &[],
-            ..*job
-        };
-        match copy_one(&referrer, log).await? {
-            CopyOutcome::Copied {
-                digest: copied,
-                figures: more,
-            } => {
-                log.push(format!("referrer {tag} copied ({copied})"));
-                figures.bytes_copied += more.bytes_copied;
-                figures.blobs_copied += more.blobs_copied;
-                figures.blobs_skipped += more.blobs_skipped;
-                figures.blobs_mounted += more.blobs_mounted;
-                referrers_copied = true;
-            }
-            CopyOutcome::Skipped { reason, .. } => {
-                log.push(format!("referrer {tag} skipped: {reason}"))
-            }
-        }
-    }
+    let referrers_copied = copy_referrers(job, &digest, &mut figures, log, 0).await?;
     Ok(match outcome {
         CopyOutcome::Skipped { .. } if referrers_copied => CopyOutcome::Copied { digest, figures },
         CopyOutcome::Copied { .. } => CopyOutcome::Copied { digest, figures },
@@ -280,8 +244,197 @@ pub async fn copy_artifact(
     })
 }
 
+/// Referrers of referrers (a signature on an SBOM) follow too, this many levels down.
+const REFERRER_DEPTH: usize = 3;
+
+/// Copies what refers to `subject`; true when anything was written at the destination.
+async fn copy_referrers(
+    job: &CopyJob<'_>,
+    subject: &str,
+    figures: &mut TransferFigures,
+    log: &mut Vec<String>,
+    depth: usize,
+) -> Result<bool, CopyError> {
+    check_stop(job).await?;
+    let Some((fallback_tag, cosign_tags)) = referrer_tags(subject)
+        .split_first()
+        .map(|(f, c)| (f.clone(), c.to_vec()))
+    else {
+        return Ok(false);
+    };
+    // Asked all at once: most artifacts have none, and each answer is a round trip.
+    let (api, fallback, cosign) = tokio::join!(
+        job.src.list_referrers(job.src_repository, subject),
+        job.src.head_manifest(job.src_repository, &fallback_tag),
+        futures::future::join_all(
+            cosign_tags
+                .iter()
+                .map(|tag| job.src.head_manifest(job.src_repository, tag)),
+        )
+    );
+    let (referrers, source_index) = match (api?, fallback?) {
+        (Some(listed), _) => (listed, None),
+        (None, Some(_)) => {
+            let index = job
+                .src
+                .get_manifest(job.src_repository, &fallback_tag)
+                .await?;
+            let listed: media::ReferrerList =
+                serde_json::from_slice(&index.bytes).map_err(|e| {
+                    CopyError::Unsupported(format!(
+                        "{fallback_tag}: the referrers fallback tag is not an index: {e}"
+                    ))
+                })?;
+            (listed.manifests, Some(index))
+        }
+        (None, None) => (Vec::new(), None),
+    };
+    let mut wrote = false;
+    for referrer in &referrers {
+        check_stop(job).await?;
+        let by_digest = CopyJob {
+            src_reference: &referrer.digest,
+            dst_reference: &referrer.digest,
+            platforms: &[],
+            ..*job
+        };
+        wrote |= copy_referrer(&by_digest, &referrer.digest, figures, log).await?;
+        if depth + 1 < REFERRER_DEPTH {
+            wrote |= Box::pin(copy_referrers(
+                job,
+                &referrer.digest,
+                figures,
+                log,
+                depth + 1,
+            ))
+            .await?;
+        }
+    }
+    if !referrers.is_empty() {
+        wrote |=
+            keep_fallback_tag(job, subject, &fallback_tag, &referrers, source_index, log).await?;
+    }
+    for (tag, found) in cosign_tags.iter().zip(cosign) {
+        if found?.is_none() {
+            continue;
+        }
+        check_stop(job).await?;
+        let by_tag = CopyJob {
+            src_reference: tag,
+            dst_reference: tag,
+            platforms: &[],
+            ..*job
+        };
+        wrote |= copy_referrer(&by_tag, tag, figures, log).await?;
+    }
+    Ok(wrote)
+}
+
+/// Copies one referrer manifest and adds its figures; true when it was written.
+async fn copy_referrer(
+    job: &CopyJob<'_>,
+    name: &str,
+    figures: &mut TransferFigures,
+    log: &mut Vec<String>,
+) -> Result<bool, CopyError> {
+    match copy_one(job, log).await? {
+        CopyOutcome::Copied {
+            digest,
+            figures: more,
+        } => {
+            log.push(format!("referrer {name} copied ({digest})"));
+            figures.bytes_copied += more.bytes_copied;
+            figures.blobs_copied += more.blobs_copied;
+            figures.blobs_skipped += more.blobs_skipped;
+            figures.blobs_mounted += more.blobs_mounted;
+            Ok(true)
+        }
+        CopyOutcome::Skipped { reason, .. } => {
+            log.push(format!("referrer {name} skipped: {reason}"));
+            Ok(false)
+        }
+    }
+}
+
+/// At a destination without the Referrers API, the fallback tag's index lists every referrer
+/// of the subject: the source's index as is when the destination has none (same digest), else
+/// the destination's index with the missing entries added, so referrers pushed there directly
+/// are kept. A destination with the API indexes the referrers itself from their `subject`.
+async fn keep_fallback_tag(
+    job: &CopyJob<'_>,
+    subject: &str,
+    fallback_tag: &str,
+    referrers: &[media::Referrer],
+    source_index: Option<RawManifest>,
+    log: &mut Vec<String>,
+) -> Result<bool, CopyError> {
+    if job
+        .dst
+        .list_referrers(job.dst_repository, subject)
+        .await?
+        .is_some()
+    {
+        log.push(format!(
+            "the destination lists the referrers of {subject} itself (Referrers API)"
+        ));
+        return Ok(false);
+    }
+    let held = match job
+        .dst
+        .head_manifest(job.dst_repository, fallback_tag)
+        .await?
+    {
+        Some(_) => Some(
+            job.dst
+                .get_manifest(job.dst_repository, fallback_tag)
+                .await?,
+        ),
+        None => None,
+    };
+    let held_digest = held.as_ref().map(|h| h.digest.clone());
+    let index = match (held, source_index) {
+        (None, Some(source_index)) => source_index,
+        (held, _) => {
+            let mut listed = match &held {
+                Some(held) => serde_json::from_slice::<media::ReferrerList>(&held.bytes)
+                    .map(|l| l.manifests)
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let before = listed.len();
+            for referrer in referrers {
+                if !listed.iter().any(|r| r.digest == referrer.digest) {
+                    listed.push(referrer.clone());
+                }
+            }
+            if held.is_some() && listed.len() == before {
+                return Ok(false);
+            }
+            let bytes = media::referrers_index(&listed)
+                .map_err(|e| CopyError::Unsupported(format!("{fallback_tag}: {e}")))?;
+            use sha2::Digest as _;
+            RawManifest {
+                media_type: media::OCI_INDEX.to_string(),
+                digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes))),
+                bytes: bytes.into(),
+            }
+        }
+    };
+    if held_digest.as_deref() == Some(index.digest.as_str()) {
+        return Ok(false);
+    }
+    job.dst
+        .put_manifest(job.dst_repository, fallback_tag, &index)
+        .await?;
+    log.push(format!(
+        "referrers of {subject} listed under {fallback_tag} at the destination ({})",
+        index.digest
+    ));
+    Ok(true)
+}
+
 /// The tags under which referrers of `digest` live when a registry has no Referrers API: the
-/// OCI 1.1 fallback index, and cosign's signature, attestation and SBOM tags.
+/// OCI 1.1 fallback index first, then cosign's signature, attestation and SBOM tags.
 pub fn referrer_tags(digest: &str) -> Vec<String> {
     let Some((algorithm, hex)) = digest.split_once(':') else {
         return Vec::new();

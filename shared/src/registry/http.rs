@@ -18,7 +18,7 @@ use crate::model::Registry;
 use crate::ports::registry::{
     BlobStream, Mount, RawManifest, RegistryClient, RegistryError, UploadSession,
 };
-use crate::registry::media::ACCEPT_MANIFESTS;
+use crate::registry::media::{Referrer, ReferrerList, ACCEPT_MANIFESTS, OCI_INDEX};
 
 /// Longest a manifest may be; larger answers are refused rather than buffered.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -393,6 +393,56 @@ impl HttpRegistryClient {
                 return Ok(tags);
             }
         }
+    }
+
+    async fn list_referrers_once(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<Referrer>>, RegistryError> {
+        let path = format!("/v2/{repository}/referrers/{digest}");
+        let mut url = self.url(&path)?;
+        let mut referrers = Vec::new();
+        // Pages follow the `Link` header; a registry that loops is cut off.
+        for _ in 0..100 {
+            let response = self
+                .send("GET", &path, &Self::pull_scope(repository), &|| {
+                    Ok(self.http.get(url.clone()).header(ACCEPT, OCI_INDEX))
+                })
+                .await?;
+            let status = response.status();
+            // A registry with the API answers 200 even for an unknown digest; 404 (or 400, 405
+            // from older servers) means there is no API.
+            if matches!(
+                status,
+                StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED
+            ) {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                return Err(self.status_error("GET", &path, response).await);
+            }
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_link_header::parse_with_rel(v).ok())
+                .and_then(|links| links.get("next").map(|l| l.raw_uri.clone()));
+            let page: ReferrerList = response
+                .json()
+                .await
+                .map_err(|e| self.transient("GET", &path, e))?;
+            referrers.extend(page.manifests);
+            match next {
+                // Relative to the registry, or absolute (joining keeps an absolute URL).
+                Some(next) => url = self.url(&next)?,
+                None => return Ok(Some(referrers)),
+            }
+        }
+        Err(RegistryError::Invalid {
+            registry: self.name.clone(),
+            what: format!("{path}: over 100 pages of referrers"),
+        })
     }
 
     async fn head_manifest_once(
@@ -839,6 +889,15 @@ impl RegistryClient for HttpRegistryClient {
 
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError> {
         self.retrying(|| self.list_tags_once(repository)).await
+    }
+
+    async fn list_referrers(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<Vec<Referrer>>, RegistryError> {
+        self.retrying(|| self.list_referrers_once(repository, digest))
+            .await
     }
 
     async fn head_manifest(

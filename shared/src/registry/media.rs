@@ -1,6 +1,6 @@
 //! Manifest media types and the parts of a manifest the copy needs: what it references.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 // The media types oci-client names, under the names this module uses.
 pub use oci_client::manifest::{
@@ -49,4 +49,34 @@ pub struct ManifestRefs {
     pub layers: Vec<Descriptor>,
     #[serde(default)]
     pub subject: Option<Descriptor>,
+}
+
+/// One entry of a referrers list (the Referrers API's answer, or the fallback tag's index):
+/// a manifest whose `subject` is the artifact. Kept whole, as it goes into an index again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referrer {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The `manifests` of an index, as referrers.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct ReferrerList {
+    #[serde(default)]
+    pub manifests: Vec<Referrer>,
+}
+
+/// An OCI index of `referrers`: what the Referrers API answers and the fallback tag holds.
+pub fn referrers_index(referrers: &[Referrer]) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": referrers,
+    }))
 }
