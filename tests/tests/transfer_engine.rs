@@ -823,49 +823,66 @@ async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
         client(&source.url(), None),
         client(&destination.url(), None),
     );
-    let base = CopyJob {
-        src: &src,
-        src_repository: "resume",
-        src_reference: "v1",
-        dst: &dst,
-        dst_repository: "resume",
-        dst_reference: "v1",
-        options: CopyOptions::default(),
-        stop: None,
-        locations: None,
-        dst_registry_id: 2,
-        same_registry: false,
-        deadline: None,
-        resume: None,
-        platforms: &[],
-        slots: None,
+    // Streamed (slowed to 20 MiB/s, so 40 MiB outlasts several short invocations) and chunked.
+    let streamed = CopyOptions {
+        speed: 20 * 1024,
+        ..CopyOptions::default()
     };
-    let mut checkpoint = None;
-    let mut rounds = 0;
-    loop {
-        rounds += 1;
-        assert!(rounds < 50, "no progress");
-        let saved = checkpoint.take();
-        let job = CopyJob {
-            deadline: Some(std::time::Instant::now() + std::time::Duration::from_millis(120)),
-            resume: saved.as_ref(),
-            ..base
+    let chunked = CopyOptions {
+        copy_by_chunk: true,
+        ..CopyOptions::default()
+    };
+    for (dst_repository, options) in [("streamed", streamed), ("chunked", chunked)] {
+        let base = CopyJob {
+            src: &src,
+            src_repository: "resume",
+            src_reference: "v1",
+            dst: &dst,
+            dst_repository,
+            dst_reference: "v1",
+            options,
+            stop: None,
+            locations: None,
+            dst_registry_id: 2,
+            same_registry: false,
+            deadline: None,
+            resume: None,
+            platforms: &[],
+            slots: None,
         };
-        let mut log = Vec::new();
-        match copy_artifact(&job, &mut log).await {
-            Ok(CopyOutcome::Copied { digest: copied, .. }) => {
-                assert_eq!(copied, digest);
-                break;
+        let mut checkpoint = None;
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            assert!(rounds < 50, "{dst_repository}: no progress");
+            let saved = checkpoint.take();
+            let job = CopyJob {
+                deadline: Some(std::time::Instant::now() + std::time::Duration::from_millis(120)),
+                resume: saved.as_ref(),
+                ..base
+            };
+            let mut log = Vec::new();
+            match copy_artifact(&job, &mut log).await {
+                Ok(CopyOutcome::Copied { digest: copied, .. }) => {
+                    assert_eq!(copied, digest);
+                    break;
+                }
+                Err(CopyError::OutOfTime(next)) => checkpoint = Some(next),
+                other => panic!("{dst_repository} round {rounds}: {other:?} {log:#?}"),
             }
-            Err(CopyError::OutOfTime(next)) => checkpoint = Some(next),
-            other => panic!("round {rounds}: {other:?} {log:#?}"),
         }
+        assert!(
+            rounds > 1,
+            "{dst_repository}: the copy never ran out of time"
+        );
+        assert_eq!(
+            destination
+                .http()
+                .manifest_digest(dst_repository, "v1")
+                .await,
+            Some(digest.clone())
+        );
     }
-    assert!(rounds > 1, "the copy never ran out of time");
-    assert_eq!(
-        destination.http().manifest_digest("resume", "v1").await,
-        Some(digest)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -124,6 +124,14 @@ pub trait RegistryClient: Send + Sync {
         offset: u64,
         chunk: Bytes,
     ) -> Result<(), RegistryError>;
+    /// Appends `body` to the session in one streamed request (no `Content-Range`), as `docker
+    /// push` does; the session moves to the location the registry answers. Returns how many
+    /// bytes the session holds afterwards.
+    async fn upload_stream(
+        &self,
+        session: &mut UploadSession,
+        body: BlobStream,
+    ) -> Result<u64, RegistryError>;
     /// How many bytes the registry holds for the session: where an interrupted upload resumes.
     async fn upload_offset(&self, session: &UploadSession) -> Result<u64, RegistryError>;
     /// Commits the uploaded bytes under `digest`.

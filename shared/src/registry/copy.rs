@@ -734,8 +734,10 @@ async fn copy_whole(
     }
 }
 
-/// Chunked upload that resumes: after an interruption on either side the source is read again
-/// from the offset the destination reports holding (`Range`), into the same upload session.
+/// An upload session that resumes: after an interruption on either side the source is read
+/// again from the offset the destination reports holding (`Range`), into the same session.
+/// Sent as fixed-size chunks when the policy asks for them (`copy_by_chunk`), otherwise as one
+/// streamed request, which is as fast as a pipe and still resumable.
 async fn copy_in_chunks(
     job: &CopyJob<'_>,
     blob: &Descriptor,
@@ -758,18 +760,22 @@ async fn copy_in_chunks(
     let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
     let mut interruptions = 0;
     while offset < blob.size {
-        let interruption =
-            match send_from(job, blob, &mut session, &mut offset, chunk_size, counters).await {
-                Ok(()) => break,
-                Err(CopyError::Registry(e)) if e.is_transient() => e,
-                // Out of time: the next invocation goes on with this session.
-                Err(CopyError::OutOfTime(_)) => {
-                    let mut checkpoint = Checkpoint::default();
-                    checkpoint.uploads.insert(blob.digest.clone(), session);
-                    return Err(CopyError::OutOfTime(checkpoint));
-                }
-                Err(e) => return Err(e),
-            };
+        let sent = if job.options.copy_by_chunk {
+            send_from(job, blob, &mut session, &mut offset, chunk_size, counters).await
+        } else {
+            stream_from(job, blob, &mut session, &mut offset, counters).await
+        };
+        let interruption = match sent {
+            Ok(()) => break,
+            Err(CopyError::Registry(e)) if e.is_transient() => e,
+            // Out of time: the next invocation goes on with this session.
+            Err(CopyError::OutOfTime(_)) => {
+                let mut checkpoint = Checkpoint::default();
+                checkpoint.uploads.insert(blob.digest.clone(), session);
+                return Err(CopyError::OutOfTime(checkpoint));
+            }
+            Err(e) => return Err(e),
+        };
         interruptions += 1;
         if interruptions >= BLOB_ATTEMPTS {
             return Err(interruption.into());
@@ -844,6 +850,87 @@ async fn send_from(
         .into());
     }
     Ok(())
+}
+
+/// How often a streamed upload looks at the deadline, and every how many looks at the stop flag.
+const STREAM_WATCH: Duration = Duration::from_millis(100);
+const STOP_EVERY_WATCHES: u32 = 20;
+
+/// Streams the source from `offset` into the session in one request, moving `offset` to what the
+/// destination holds. The stream is cut short (at a piece boundary, so the session stays sound)
+/// when the execution is stopped or the invocation runs out of time, once at least one chunk's
+/// worth went through in this invocation, so progress is certain.
+async fn stream_from(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    session: &mut UploadSession,
+    offset: &mut u64,
+    counters: &Counters,
+) -> Result<(), CopyError> {
+    check_stop(job).await?;
+    let stream = job
+        .src
+        .get_blob_from(job.src_repository, &blob.digest, *offset)
+        .await?;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (cut, cut_here) = tokio::sync::oneshot::channel::<()>();
+    let counted = Arc::clone(&sent);
+    let body = paced(stream, counters.throttle.clone())
+        .inspect(move |piece| {
+            if let Ok(piece) = piece {
+                counted.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
+        })
+        .take_until(cut_here)
+        .boxed();
+    let mut why: Option<CopyError> = None;
+    let held = {
+        let upload = job.dst.upload_stream(session, body);
+        tokio::pin!(upload);
+        let mut cut = Some(cut);
+        let mut watches = 0u32;
+        loop {
+            tokio::select! {
+                held = &mut upload => break held?,
+                () = tokio::time::sleep(STREAM_WATCH), if cut.is_some() => {
+                    watches += 1;
+                    if sent.load(Ordering::Relaxed) < CHUNK_BYTES as u64 {
+                        continue;
+                    }
+                    if out_of_time(job) {
+                        why = Some(CopyError::OutOfTime(Checkpoint::default()));
+                    } else if watches % STOP_EVERY_WATCHES == 0 {
+                        if let Err(stopped) = check_stop(job).await {
+                            why = Some(stopped);
+                        }
+                    }
+                    if why.is_some() {
+                        if let Some(cut) = cut.take() {
+                            let _ = cut.send(());
+                        }
+                    }
+                }
+            }
+        }
+    };
+    *offset = held;
+    if *offset >= blob.size {
+        return Ok(());
+    }
+    match why {
+        Some(reason) => Err(reason),
+        None => Err(RegistryError::Transient {
+            registry: job.dst.name().to_string(),
+            method: "PATCH",
+            path: session.location.clone(),
+            message: format!(
+                "blob {} upload ended at {} of {} bytes",
+                blob.digest, offset, blob.size
+            ),
+            retry_after: None,
+        }
+        .into()),
+    }
 }
 
 /// Cuts a blob stream into chunks of `chunk_size` bytes (the last one shorter, then empty).

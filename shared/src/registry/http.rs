@@ -68,6 +68,23 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(wait.min(Duration::from_secs(60)))
 }
 
+/// Bytes an upload session holds, from `Range: 0-<last byte>`. Distribution answers `0-0` both
+/// for nothing and for one byte, so `0-0` counts as nothing: the copy then starts a new session
+/// rather than guess.
+fn held_bytes(headers: &HeaderMap) -> u64 {
+    headers
+        .get(reqwest::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.trim_start_matches("bytes=")
+                .split_once('-')
+                .map(|(_, end)| end.to_string())
+        })
+        .and_then(|end| end.parse::<u64>().ok())
+        .filter(|end| *end > 0)
+        .map_or(0, |end| end + 1)
+}
+
 fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
@@ -743,20 +760,7 @@ impl HttpRegistryClient {
         if !response.status().is_success() {
             return Err(self.status_error("GET", &path, response).await);
         }
-        // `Range: 0-<last byte>`. Distribution answers `0-0` both for nothing and for one byte,
-        // so `0-0` counts as nothing: the copy then starts a new session rather than guess.
-        let end = response
-            .headers()
-            .get(reqwest::header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.trim_start_matches("bytes=")
-                    .split_once('-')
-                    .map(|(_, end)| end.to_string())
-            })
-            .and_then(|end| end.parse::<u64>().ok())
-            .filter(|end| *end > 0);
-        Ok(end.map_or(0, |end| end + 1))
+        Ok(held_bytes(response.headers()))
     }
 
     async fn upload_chunk_once(
@@ -789,6 +793,39 @@ impl HttpRegistryClient {
         }
         session.location = self.upload_url(&url, &path, &response)?.to_string();
         Ok(())
+    }
+
+    async fn upload_stream_once(
+        &self,
+        session: &mut UploadSession,
+        body: BlobStream,
+    ) -> Result<u64, RegistryError> {
+        let url = self.session_url(session)?;
+        let path = url.path().to_string();
+        let token = self
+            .tokens
+            .lock()
+            .await
+            .get(&Self::push_scope(&session.repository))
+            .cloned();
+        // The body streams once, so this request is not replayed on a challenge: the token the
+        // session's POST obtained is used as it is.
+        let request = self
+            .http
+            .patch(url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body));
+        let response = self
+            .authorize(request, token.as_deref())
+            .send()
+            .await
+            .map_err(|e| self.transient("PATCH", &path, e))?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error("PATCH", &path, response).await);
+        }
+        let held = held_bytes(response.headers());
+        session.location = self.upload_url(&url, &path, &response)?.to_string();
+        Ok(held)
     }
 
     async fn finish_upload_once(
@@ -981,6 +1018,15 @@ impl RegistryClient for HttpRegistryClient {
 
     async fn upload_offset(&self, session: &UploadSession) -> Result<u64, RegistryError> {
         self.retrying(|| self.upload_offset_once(session)).await
+    }
+
+    /// Not retried here: the body is gone once sent. The copy resumes from the offset held.
+    async fn upload_stream(
+        &self,
+        session: &mut UploadSession,
+        body: BlobStream,
+    ) -> Result<u64, RegistryError> {
+        self.upload_stream_once(session, body).await
     }
 
     async fn finish_upload(
