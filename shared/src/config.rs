@@ -18,6 +18,9 @@ pub const LIST_QUEUE_URL: &str = "FERRY_LIST_QUEUE_URL";
 pub const TRANSFER_QUEUE_URL: &str = "FERRY_TRANSFER_QUEUE_URL";
 pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
 pub const KMS_KEY_ID: &str = "FERRY_KMS_KEY_ID";
+pub const SCHEDULE_GROUP: &str = "FERRY_SCHEDULE_GROUP";
+pub const SCHEDULER_ROLE_ARN: &str = "FERRY_SCHEDULER_ROLE_ARN";
+pub const TRIGGER_FUNCTION_ARN: &str = "FERRY_TRIGGER_FUNCTION_ARN";
 /// How many times SQS delivers a transfer message before its DLQ takes it (the redrive policy).
 pub const TRANSFER_MAX_RECEIVES: &str = "FERRY_TRANSFER_MAX_RECEIVES";
 /// Retries of a registry request that may heal, within one delivery.
@@ -124,4 +127,19 @@ pub fn registry_connector(
             crate::registry::http::HttpRegistryClient::new(registry)?.with_max_retries(retries),
         ) as _)
     }))
+}
+
+/// The schedules of scheduled policies, in the group and with the role and target the template
+/// gives the API.
+pub fn schedules_from_env(
+    config: &aws_config::SdkConfig,
+) -> Result<std::sync::Arc<crate::aws::scheduler::EventBridgeSchedules>, ConfigError> {
+    Ok(std::sync::Arc::new(
+        crate::aws::scheduler::EventBridgeSchedules {
+            client: aws_sdk_scheduler::Client::new(config),
+            group: required(SCHEDULE_GROUP)?,
+            role_arn: required(SCHEDULER_ROLE_ARN)?,
+            trigger_arn: required(TRIGGER_FUNCTION_ARN)?,
+        },
+    ))
 }

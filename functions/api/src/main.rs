@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         queue: services.queue,
         logs: services.logs,
         connect: ferry::config::registry_connector(1)?,
+        schedules: ferry::config::schedules_from_env(&config)?,
         home_registry: (home > 0).then_some(home),
     });
     run(service_fn(move |request: Request| {

@@ -1,6 +1,7 @@
 //! Fires the EventBridge Scheduler schedules stored on the emulator, which no emulator does:
 //! every second it reads the schedules of the stack's groups and invokes the target function
-//! with the schedule's input when an enabled schedule comes due. Expressions: `cron(...)` (six
+//! with the schedule's input (`<aws.scheduler.scheduled-time>` filled in) when an enabled
+//! schedule comes due. Expressions: `cron(...)` (six
 //! fields, minutes first, as EventBridge writes them), `rate(N unit)` and `at(...)`, in UTC.
 
 use std::collections::HashMap;
@@ -169,7 +170,11 @@ async fn tick(
             tracing::warn!(schedule = %name, arn = target.arn(), "target is not a local function");
             continue;
         };
-        let payload = target.input().unwrap_or("{}").to_string();
+        // The one context attribute Ferry's schedules use, filled in as EventBridge does.
+        let payload = target.input().unwrap_or("{}").replace(
+            "<aws.scheduler.scheduled-time>",
+            &due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
         tracing::info!(schedule = %name, function = %function.binary, "schedule fired");
         let invoker = Arc::clone(invoker);
         let function = function.clone();

@@ -8,7 +8,7 @@ use super::errors::ApiError;
 use super::listing::{page_response, params, Paging, Sort};
 use super::{created, json, parse_body, Api};
 use crate::model::{ExecutionStatus, TriggerType};
-use crate::replication::start::{start_execution, StartError};
+use crate::replication::start::{start_execution, StartError, Started};
 
 const EXECUTION_SORT: &[&str] = &["id", "start_time", "end_time", "status", "policy_id"];
 const TASK_SORT: &[&str] = &["id", "start_time", "end_time", "status", "resource_type"];
@@ -49,13 +49,17 @@ impl Api {
             self.queue.as_ref(),
             policy_id,
             TriggerType::Manual,
+            None,
         )
         .await
         {
-            Ok(execution) => Ok(created(&format!(
+            Ok(Started::Running(execution) | Started::Skipped(execution)) => Ok(created(&format!(
                 "/replication/executions/{}",
                 execution.id
             ))),
+            Ok(Started::Duplicate) => Err(ApiError::internal(
+                "a manual start is never a duplicate".to_string(),
+            )),
             Err(StartError::Disabled(id)) => Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "PRECONDITION",

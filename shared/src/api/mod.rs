@@ -308,6 +308,8 @@ pub struct Api {
     pub queue: Arc<dyn MessageQueue>,
     pub logs: Arc<dyn TaskLogSink>,
     pub connect: Arc<Connect>,
+    /// The EventBridge schedules of scheduled policies.
+    pub schedules: Arc<dyn crate::ports::schedules::PolicySchedules>,
     /// The registry an empty policy side stands for.
     pub home_registry: Option<i64>,
 }

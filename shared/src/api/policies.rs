@@ -1,6 +1,7 @@
 //! `/replication/policies`. Any registry to any registry: a side left empty (or 0) means the
 //! home registry configured at deploy time.
 
+use crate::replication::schedule::{schedule_of, sync_schedule};
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -103,7 +104,13 @@ impl Api {
     pub(super) async fn create_policy(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {
         let policy = self.with_home_registry(parse_body(body)?)?;
         policy.validate()?;
+        schedule_of(&policy).map_err(|reason| bad_cron(&reason))?;
         let stored = self.store.create_policy(&policy).await?;
+        if let Err(e) = sync_schedule(self.schedules.as_ref(), &stored).await {
+            // Not half-written: a scheduled policy without its schedule would never run.
+            self.store.delete_policy(stored.id).await?;
+            return Err(schedule_failed(&e, "the policy was not created"));
+        }
         Ok(created(&format!("/replication/policies/{}", stored.id)))
     }
 
@@ -122,7 +129,9 @@ impl Api {
     ) -> Result<Response<Bytes>, ApiError> {
         let wanted = self.with_home_registry(parse_body(body)?)?;
         wanted.validate()?;
-        self.store
+        schedule_of(&wanted).map_err(|reason| bad_cron(&reason))?;
+        let updated = self
+            .store
             .update_policy(id, &|current: &mut ReplicationPolicy| {
                 let (created_at, id) = (current.creation_time, current.id);
                 *current = wanted.clone();
@@ -131,6 +140,10 @@ impl Api {
                 Ok::<(), ValidationError>(())
             })
             .await?;
+        // Put again by saving again: the schedule follows the stored policy either way.
+        sync_schedule(self.schedules.as_ref(), &updated)
+            .await
+            .map_err(|e| schedule_failed(&e, "the policy is saved; save it again to retry"))?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 
@@ -161,7 +174,26 @@ impl Api {
                 None => break,
             }
         }
+        self.schedules
+            .delete_schedule(id)
+            .await
+            .map_err(|e| schedule_failed(&e, "the policy was not deleted"))?;
         self.store.delete_policy(id).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
+}
+
+fn bad_cron(reason: &str) -> ApiError {
+    ApiError::from(ValidationError::new(
+        "trigger.trigger_settings.cron",
+        reason,
+    ))
+}
+
+fn schedule_failed(e: &crate::ports::schedules::ScheduleError, outcome: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "SCHEDULER_ERROR",
+        format!("{e}; {outcome}"),
+    )
 }

@@ -1003,6 +1003,40 @@ impl ExecutionStore for DynamoStore {
         })
     }
 
+    async fn claim_once(&self, key: &str) -> Result<bool, StoreError> {
+        let table = &self.tables.meta;
+        match self
+            .client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(format!("claim#{key}")))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend(table, "PutItem", e)),
+        }
+    }
+
+    async fn release_claim(&self, key: &str) -> Result<(), StoreError> {
+        let table = &self.tables.meta;
+        self.client
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key_pk(&format!("claim#{key}"))))
+            .send()
+            .await
+            .map_err(|e| backend(table, "DeleteItem", e))?;
+        Ok(())
+    }
+
     async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
         self.count_listing(id, &format!("listing-open#{id}#{piece}"), 1)
             .await

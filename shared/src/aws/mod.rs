@@ -7,6 +7,7 @@
 pub mod dynamo;
 pub mod kms;
 pub mod s3;
+pub mod scheduler;
 pub mod sqs;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -4,6 +4,7 @@
 pub mod logs;
 pub mod queue;
 pub mod registry;
+pub mod schedules;
 pub mod secrets;
 pub mod store;
 

@@ -134,6 +134,11 @@ pub trait ExecutionStore: Send + Sync {
         cursor: Option<&str>,
         limit: i32,
     ) -> Result<Page<Execution>, StoreError>;
+    /// Records `key` (a schedule firing, a webhook event) as handled: true the first time only,
+    /// so a start delivered twice starts once.
+    async fn claim_once(&self, key: &str) -> Result<bool, StoreError>;
+    /// Forgets a claim whose start failed, so a redelivery may try again.
+    async fn release_claim(&self, key: &str) -> Result<(), StoreError>;
     /// Counts one more list piece outstanding, once per `piece` however often it is called.
     async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError>;
     /// Counts a list piece done, once per `piece` however often it is called. The piece an

@@ -8,6 +8,8 @@ pub use oci_client::manifest::{
     IMAGE_MANIFEST_MEDIA_TYPE as DOCKER_MANIFEST, OCI_IMAGE_INDEX_MEDIA_TYPE as OCI_INDEX,
     OCI_IMAGE_MEDIA_TYPE as OCI_MANIFEST,
 };
+/// The config media type of a Helm chart pushed as an OCI artifact.
+pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
@@ -20,6 +22,12 @@ application/vnd.docker.distribution.manifest.v2+json";
 /// Layers that must not be pushed elsewhere (Windows base layers and the like).
 pub fn is_foreign_layer(media_type: &str) -> bool {
     media_type.contains(".foreign.") || media_type.contains("nondistributable")
+}
+
+/// A container image's config (OCI or Docker), as opposed to another artifact's.
+pub fn is_image_config(media_type: &str) -> bool {
+    media_type == oci_client::manifest::IMAGE_CONFIG_MEDIA_TYPE
+        || media_type == oci_client::manifest::IMAGE_DOCKER_CONFIG_MEDIA_TYPE
 }
 
 pub fn is_index(media_type: &str) -> bool {

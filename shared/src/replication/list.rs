@@ -14,13 +14,15 @@ use crate::messages::{decode, CopyOptions, InboundMessage, ListMessage, Transfer
 use crate::model::policy::compile_pattern;
 use crate::model::{
     ArtifactLocation, Decoration, ExecutionStatus, FilterType, Operation, ReplicationPolicy,
-    Resource, ResourceType,
+    Resource, ResourceType, TaskStatus, TransferFigures,
 };
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
-use crate::ports::store::{NewTask, Store, StoreError, MAX_TASKS_PER_BATCH};
+use crate::ports::store::{NewTask, Store, StoreError, TaskTransition, MAX_TASKS_PER_BATCH};
+use futures::StreamExt;
 
 use super::naming::destination_repository;
+use super::source::{DistributionSource, ListedArtifact, SourceAdapter, Wanted};
 use super::transfer::Connect;
 use super::HandleError;
 
@@ -54,15 +56,22 @@ impl PatternFilter {
 struct Selection {
     names: Vec<PatternFilter>,
     tags: Vec<PatternFilter>,
+    /// The kind asked for, and whether it is kept (`matches`) or left out (`excludes`).
+    resource: Option<(ResourceType, Decoration)>,
+    labels: Vec<(Vec<String>, Decoration)>,
+    /// A `matches` name filter without wildcards: the one repository to look at.
+    literal_name: Option<String>,
 }
 
 impl Selection {
-    /// Compiles the policy's filters; label and resource filters are not applied by this
-    /// lister yet, so a policy that has them is refused rather than over-replicated.
+    /// Compiles the policy's filters (Harbor's semantics: every filter must accept).
     fn of(policy: &ReplicationPolicy) -> Result<Self, String> {
         let mut selection = Self {
             names: Vec::new(),
             tags: Vec::new(),
+            resource: None,
+            labels: Vec::new(),
+            literal_name: None,
         };
         for filter in &policy.filters {
             let pattern = filter.value.as_str().unwrap_or_default();
@@ -74,18 +83,55 @@ impl Selection {
                 })
             };
             match filter.kind {
-                FilterType::Name => selection.names.push(compiled()?),
+                FilterType::Name => {
+                    if filter.decoration() == Decoration::Matches
+                        && !pattern.is_empty()
+                        && !pattern.contains(['*', '?', '[', '{', '\\'])
+                    {
+                        selection.literal_name = Some(pattern.to_string());
+                    }
+                    selection.names.push(compiled()?)
+                }
                 FilterType::Tag => selection.tags.push(compiled()?),
-                FilterType::Label | FilterType::Resource => {
-                    return Err(format!(
-                        "{:?} filters are not supported by this lister",
-                        filter.kind
-                    )
-                    .to_lowercase())
+                FilterType::Resource => {
+                    let kind = match pattern {
+                        "" => continue,
+                        "image" => ResourceType::Image,
+                        "chart" => ResourceType::Chart,
+                        "artifact" => ResourceType::Artifact,
+                        other => {
+                            return Err(format!(
+                                "resource filter {other:?} is not image, chart or artifact"
+                            ))
+                        }
+                    };
+                    selection.resource = Some((kind, filter.decoration()));
+                }
+                FilterType::Label => {
+                    let labels: Vec<String> = filter
+                        .value
+                        .as_array()
+                        .map(|values| {
+                            values
+                                .iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if !labels.is_empty() {
+                        selection.labels.push((labels, filter.decoration()));
+                    }
                 }
             }
         }
         Ok(selection)
+    }
+
+    fn wanted(&self) -> Wanted {
+        Wanted {
+            kind: self.resource.is_some(),
+            labels: !self.labels.is_empty(),
+        }
     }
 
     fn repository(&self, name: &str) -> bool {
@@ -95,6 +141,30 @@ impl Selection {
     fn tag(&self, tag: &str) -> bool {
         self.tags.iter().all(|f| f.accepts(tag))
     }
+
+    /// The resource and label filters, on what the source said of the artifact: `matches` a
+    /// label list keeps artifacts with all of them, `excludes` leaves out those with any.
+    fn artifact(&self, artifact: &ListedArtifact) -> bool {
+        let kind_ok = match self.resource {
+            Some((kind, Decoration::Matches)) => artifact.resource_type == kind,
+            Some((kind, Decoration::Excludes)) => artifact.resource_type != kind,
+            None => true,
+        };
+        kind_ok
+            && self
+                .labels
+                .iter()
+                .all(|(labels, decoration)| match decoration {
+                    Decoration::Matches => labels.iter().all(|l| artifact.labels.contains(l)),
+                    Decoration::Excludes => !labels.iter().any(|l| artifact.labels.contains(l)),
+                })
+    }
+}
+
+/// What the listing found for one artifact, before tasks are written.
+struct Found {
+    resource: Resource,
+    src_digest: String,
 }
 
 impl ListWorker {
@@ -164,17 +234,30 @@ impl ListWorker {
             Ok(c) => c,
             Err(e) => return self.fail(m.execution_id, &e.to_string()).await,
         };
-        let (repositories, next) = match client
-            .list_repositories(self.page_size, m.start_after.as_deref())
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if e.is_transient() => return Err(retry(e)),
-            Err(e) => {
-                return self
-                    .fail(m.execution_id, &format!("listing the source failed: {e}"))
-                    .await
-            }
+        let destination = match self.destination(&policy).await {
+            Ok(d) => d,
+            Err(ListFailure::Retry(e)) => return Err(retry(e)),
+            Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
+        };
+        let adapter = DistributionSource {
+            client: Arc::from(client),
+        };
+        // A literal name needs no catalog: the one repository it names, in the first piece.
+        let (repositories, next) = match &selection.literal_name {
+            Some(name) if m.start_after.is_none() => (vec![name.clone()], None),
+            Some(_) => (Vec::new(), None),
+            None => match adapter
+                .repositories(self.page_size, m.start_after.as_deref())
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if e.is_transient() => return Err(retry(e)),
+                Err(e) => {
+                    return self
+                        .fail(m.execution_id, &format!("listing the source failed: {e}"))
+                        .await
+                }
+            },
         };
         if let Some(next) = &next {
             self.store
@@ -188,17 +271,19 @@ impl ListWorker {
             };
             self.queue.send_list(&[more]).await.map_err(retry)?;
         }
-        let mut resources = Vec::new();
+        let mut found = Vec::new();
         for repository in repositories.iter().filter(|r| selection.repository(r)) {
             match self
-                .artifacts(client.as_ref(), &policy, &selection, repository)
+                .artifacts(&adapter, &policy, &selection, repository)
                 .await
             {
-                Ok(found) => resources.extend(found),
+                Ok(more) => found.extend(more),
                 Err(ListFailure::Retry(e)) => return Err(retry(e)),
                 Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
             }
         }
+        let unchanged = unchanged(destination.as_ref(), &found).await;
+        let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
         let options = CopyOptions {
             override_: policy.override_,
             copy_by_chunk: policy.copy_by_chunk,
@@ -222,7 +307,35 @@ impl ListWorker {
                 .map_err(retry)?;
             // From the stored tasks, not this listing: a redelivered piece may list differently,
             // and the tasks an earlier delivery created are the ones that need messages.
-            let messages: Vec<TransferMessage> = created
+            let mut to_copy = Vec::new();
+            for task in created {
+                if task.status.is_final() {
+                    continue;
+                }
+                let held = task
+                    .resource
+                    .as_ref()
+                    .and_then(|r| unchanged.get(&r.dst.display()));
+                match held {
+                    Some(digest) => {
+                        self.store
+                            .transition_task(&TaskTransition {
+                                execution_id: m.execution_id,
+                                task_id: task.id,
+                                from: task.status,
+                                to: TaskStatus::Succeed,
+                                status_text: Some(format!(
+                                    "skipped: unchanged, the destination has {digest}"
+                                )),
+                                figures: Some(TransferFigures::default()),
+                            })
+                            .await
+                            .map_err(retry)?;
+                    }
+                    None => to_copy.push(task),
+                }
+            }
+            let messages: Vec<TransferMessage> = to_copy
                 .iter()
                 .filter_map(|task| {
                     task.resource.clone().map(|resource| TransferMessage {
@@ -240,6 +353,7 @@ impl ListWorker {
         tracing::info!(
             repositories = repositories.len(),
             artifacts = resources.len(),
+            unchanged = unchanged.len(),
             more = next.is_some(),
             "listed"
         );
@@ -254,20 +368,45 @@ impl ListWorker {
         Ok(())
     }
 
+    /// A client of the policy's destination, to see what it holds already.
+    async fn destination(
+        &self,
+        policy: &ReplicationPolicy,
+    ) -> Result<Box<dyn RegistryClient>, ListFailure> {
+        let registry = match self
+            .store
+            .get_registry_with_secret(policy.dest_registry_id())
+            .await
+        {
+            Ok(r) => r,
+            Err(StoreError::NotFound { id, .. }) => {
+                return Err(ListFailure::Fail(format!(
+                    "destination registry {id} does not exist"
+                )))
+            }
+            Err(e) => return Err(ListFailure::Retry(e.to_string())),
+        };
+        (self.connect)(&registry).map_err(|e| ListFailure::Fail(e.to_string()))
+    }
+
     async fn artifacts(
         &self,
-        client: &dyn RegistryClient,
+        source: &dyn SourceAdapter,
         policy: &ReplicationPolicy,
         selection: &Selection,
         repository: &str,
-    ) -> Result<Vec<Resource>, ListFailure> {
-        let tags = client.list_tags(repository).await.map_err(|e| {
-            if e.is_transient() {
-                ListFailure::Retry(e.to_string())
-            } else {
-                ListFailure::Fail(format!("listing tags of {repository} failed: {e}"))
-            }
-        })?;
+    ) -> Result<Vec<Found>, ListFailure> {
+        let keep = |tag: &str| selection.tag(tag);
+        let listed = source
+            .artifacts(repository, &keep, selection.wanted())
+            .await
+            .map_err(|e| {
+                if e.is_transient() {
+                    ListFailure::Retry(e.to_string())
+                } else {
+                    ListFailure::Fail(format!("listing artifacts of {repository} failed: {e}"))
+                }
+            })?;
         let destination = destination_repository(
             &policy.dest_namespace,
             policy.dest_namespace_replace_count,
@@ -276,20 +415,28 @@ impl ListWorker {
         .map_err(|e| ListFailure::Fail(format!("{repository}: {e}")))?;
         crate::model::policy::validate_repository_path("dest_namespace", &destination)
             .map_err(|e| ListFailure::Fail(format!("{repository} -> {destination}: {e}")))?;
-        Ok(tags
+        Ok(listed
             .into_iter()
-            .filter(|t| selection.tag(t))
-            .map(|tag| Resource {
-                resource_type: ResourceType::Image,
-                src: ArtifactLocation {
-                    registry_id: policy.src_registry_id(),
-                    repository: repository.to_string(),
-                    reference: tag.clone(),
+            .filter(|a| selection.artifact(a))
+            .map(|artifact| Found {
+                // Referrers under tags may be new though the artifact is not: copy to see.
+                src_digest: if artifact.referrer_tags {
+                    String::new()
+                } else {
+                    artifact.digest
                 },
-                dst: ArtifactLocation {
-                    registry_id: policy.dest_registry_id(),
-                    repository: destination.clone(),
-                    reference: tag,
+                resource: Resource {
+                    resource_type: artifact.resource_type,
+                    src: ArtifactLocation {
+                        registry_id: policy.src_registry_id(),
+                        repository: repository.to_string(),
+                        reference: artifact.tag.clone(),
+                    },
+                    dst: ArtifactLocation {
+                        registry_id: policy.dest_registry_id(),
+                        repository: destination.clone(),
+                        reference: artifact.tag,
+                    },
                 },
             })
             .collect())
@@ -309,4 +456,109 @@ impl ListWorker {
 enum ListFailure {
     Retry(String),
     Fail(String),
+}
+
+/// Artifacts the destination holds already with the source's digest, by destination: each costs
+/// one HEAD there (the source's digest came with the listing). An answer that is not a clear
+/// "same digest" leaves the artifact to its transfer, which reports what went wrong.
+async fn unchanged(
+    destination: &dyn RegistryClient,
+    found: &[Found],
+) -> std::collections::HashMap<String, String> {
+    futures::stream::iter(found.iter().filter(|f| !f.src_digest.is_empty()))
+        .map(|f| async move {
+            let dst = &f.resource.dst;
+            match destination
+                .head_manifest(&dst.repository, &dst.reference)
+                .await
+            {
+                Ok(Some((digest, _))) if digest == f.src_digest => Some((dst.display(), digest)),
+                _ => None,
+            }
+        })
+        .buffer_unordered(UNCHANGED_PARALLELISM)
+        .filter_map(|held| async move { held })
+        .collect()
+        .await
+}
+
+/// Destination HEADs at once while listing.
+const UNCHANGED_PARALLELISM: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::policy::Filter;
+
+    fn policy(filters: serde_json::Value) -> ReplicationPolicy {
+        ReplicationPolicy {
+            filters: serde_json::from_value::<Vec<Filter>>(filters).expect("filters"),
+            ..ReplicationPolicy::default()
+        }
+    }
+
+    fn artifact(kind: ResourceType, labels: &[&str]) -> ListedArtifact {
+        ListedArtifact {
+            tag: "v1".into(),
+            digest: "sha256:0".into(),
+            resource_type: kind,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            referrer_tags: false,
+        }
+    }
+
+    #[test]
+    fn resource_and_label_filters_follow_harbor() {
+        let charts = Selection::of(&policy(serde_json::json!([
+            {"type": "resource", "value": "chart"},
+            {"type": "label", "value": ["team=payments", "stable"]},
+            {"type": "label", "value": ["deprecated"], "decoration": "excludes"},
+        ])))
+        .expect("filters");
+        assert!(charts.wanted().kind && charts.wanted().labels);
+        assert!(charts.artifact(&artifact(
+            ResourceType::Chart,
+            &["team=payments", "team", "stable"]
+        )));
+        assert!(!charts.artifact(&artifact(ResourceType::Image, &["team=payments", "stable"])));
+        assert!(!charts.artifact(&artifact(ResourceType::Chart, &["team=payments"])));
+        assert!(!charts.artifact(&artifact(
+            ResourceType::Chart,
+            &["team=payments", "stable", "deprecated"]
+        )));
+        let no_images = Selection::of(&policy(serde_json::json!([
+            {"type": "resource", "value": "image", "decoration": "excludes"},
+        ])))
+        .expect("filters");
+        assert!(!no_images.artifact(&artifact(ResourceType::Image, &[])));
+        assert!(no_images.artifact(&artifact(ResourceType::Artifact, &[])));
+        assert!(!no_images.wanted().labels);
+    }
+
+    #[test]
+    fn only_a_literal_matches_name_goes_straight_to_its_repository() {
+        let literal = |filters| {
+            Selection::of(&policy(filters))
+                .expect("filters")
+                .literal_name
+        };
+        assert_eq!(
+            literal(serde_json::json!([{"type": "name", "value": "library/nginx"}])),
+            Some("library/nginx".into())
+        );
+        assert_eq!(
+            literal(serde_json::json!([{"type": "name", "value": "library/*"}])),
+            None
+        );
+        assert_eq!(
+            literal(serde_json::json!([{"type": "name", "value": "{a,b}/c"}])),
+            None
+        );
+        assert_eq!(
+            literal(
+                serde_json::json!([{"type": "name", "value": "library/nginx", "decoration": "excludes"}])
+            ),
+            None
+        );
+    }
 }

@@ -2,6 +2,8 @@
 
 pub mod list;
 pub mod naming;
+pub mod schedule;
+pub mod source;
 pub mod start;
 pub mod transfer;
 

@@ -15,19 +15,84 @@ pub enum StartError {
     Queue { execution_id: i64, message: String },
 }
 
+/// What a start did.
+#[derive(Debug)]
+pub enum Started {
+    Running(Execution),
+    /// `single_active_replication` and an execution still running: recorded, ended at once.
+    Skipped(Execution),
+    /// This firing (or event) was handled before: a duplicate delivery.
+    Duplicate,
+}
+
+/// Executions looked at for one still running, newest first.
+const RUNNING_LOOKBACK: i32 = 50;
+
 /// Creates an execution of `policy_id` and asks the lister to list its source. When the list
 /// message cannot be sent the execution ends Failed with the reason, so none is left running.
+/// `once` names the firing or event that asks, so asking twice starts once.
 pub async fn start_execution(
     store: &dyn Store,
     queue: &dyn MessageQueue,
     policy_id: i64,
     trigger: TriggerType,
-) -> Result<Execution, StartError> {
+    once: Option<&str>,
+) -> Result<Started, StartError> {
     let policy = store.get_policy(policy_id).await?;
     if !policy.enabled {
         return Err(StartError::Disabled(policy_id));
     }
+    if let Some(key) = once {
+        if !store.claim_once(key).await? {
+            tracing::info!(policy_id, key, "already started for this firing");
+            return Ok(Started::Duplicate);
+        }
+    }
+    let started = start_claimed(store, queue, &policy, trigger).await;
+    if let (Err(_), Some(key)) = (&started, once) {
+        // Let a redelivery of the firing try again.
+        if let Err(e) = store.release_claim(key).await {
+            tracing::warn!(error = %e, key, "claim not released");
+        }
+    }
+    started
+}
+
+async fn start_claimed(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    policy: &crate::model::ReplicationPolicy,
+    trigger: TriggerType,
+) -> Result<Started, StartError> {
+    let policy_id = policy.id;
+    let running = if policy.single_active_replication {
+        store
+            .list_executions(Some(policy_id), None, RUNNING_LOOKBACK)
+            .await?
+            .items
+            .into_iter()
+            .find(|e| e.status == ExecutionStatus::InProgress)
+    } else {
+        None
+    };
     let execution = store.create_execution(policy_id, trigger, 1).await?;
+    if let Some(running) = running {
+        let reason = format!(
+            "skipped: execution {} of this policy is still running and the policy allows one at a time (single_active_replication)",
+            running.id
+        );
+        store
+            .end_execution(execution.id, ExecutionStatus::Stopped, &reason)
+            .await?;
+        tracing::info!(
+            execution_id = execution.id,
+            policy_id,
+            running = running.id,
+            "execution skipped"
+        );
+        let skipped = store.get_execution(execution.id).await?;
+        return Ok(Started::Skipped(skipped));
+    }
     let message = ListMessage {
         execution_id: execution.id,
         policy_id,
@@ -49,5 +114,5 @@ pub async fn start_execution(
         trigger = trigger.as_str(),
         "execution started"
     );
-    Ok(execution)
+    Ok(Started::Running(execution))
 }

@@ -1,0 +1,258 @@
+//! Replication end to end through the HTTP API on the local stack: policies with filters run to
+//! an exact final status, schedules live on the emulator and fire the trigger, starts are once
+//! per firing, `single_active_replication` skips.
+
+use ferry::model::{ExecutionStatus, TriggerType};
+use ferry::ports::{ExecutionStore, PolicyStore};
+use ferry_tests::api_client::ApiClient;
+use ferry_tests::images::layer;
+use ferry_tests::registry::TestRegistry;
+use ferry_tests::{eventually, LocalStack, LocalStackOptions, ADMIN_PASSWORD};
+use serde_json::{json, Value};
+
+async fn start(name: &str) -> (LocalStack, ApiClient) {
+    let stack = LocalStack::start(name, LocalStackOptions::default()).await;
+    let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
+    (stack, api)
+}
+
+async fn add_registry(api: &ApiClient, name: &str, url: &str) -> i64 {
+    api.post(
+        "/registries",
+        &json!({"name": name, "type": "docker-registry", "url": url}),
+    )
+    .await
+    .created_id()
+}
+
+fn policy_body(name: &str, src: i64, dst: i64, extra: Value) -> Value {
+    let mut body = json!({
+        "name": name,
+        "src_registry": {"id": src},
+        "dest_registry": {"id": dst},
+        "dest_namespace": "",
+        "dest_namespace_replace_count": -1,
+        "trigger": {"type": "manual"},
+        "filters": [],
+        "enabled": true,
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            body.insert(key.clone(), value.clone());
+        }
+    }
+    body
+}
+
+async fn schedule(stack: &LocalStack, policy_id: i64) -> Option<(String, String)> {
+    let found = aws_sdk_scheduler::Client::new(&stack.adapters.sdk)
+        .get_schedule()
+        .group_name(&stack.plane.stack.schedule_groups[0])
+        .name(format!("policy-{policy_id}"))
+        .send()
+        .await
+        .ok()?;
+    Some((
+        found.schedule_expression().unwrap_or_default().to_string(),
+        found
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+async fn fire(stack: &LocalStack, policy_id: i64, scheduled_time: &str) -> Value {
+    let trigger = stack
+        .plane
+        .stack
+        .function("ferry-trigger")
+        .expect("trigger function");
+    let answer = stack
+        .plane
+        .invoker
+        .invoke(
+            trigger,
+            json!({"policy_id": policy_id, "scheduled_time": scheduled_time})
+                .to_string()
+                .into(),
+        )
+        .await
+        .expect("trigger answers");
+    serde_json::from_slice(&answer).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_policy_has_its_schedule_fires_once_per_firing_and_skips_while_one_runs() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    source
+        .http()
+        .push_image("cron/app", "1.0", &[layer(400, 3000)])
+        .await;
+    let (stack, api) = start("sched").await;
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+
+    // Harbor's six-field cron that EventBridge cannot express is refused before anything is kept.
+    let refused = api
+        .post(
+            "/replication/policies",
+            &policy_body(
+                "both-days",
+                src,
+                dst,
+                json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 0 1 * 1"}}}),
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.error().contains("trigger.trigger_settings.cron"));
+
+    // Every minute: the schedule exists on the emulator in EventBridge's syntax and fires.
+    let policy = api
+        .post(
+            "/replication/policies",
+            &policy_body(
+                "every-minute",
+                src,
+                dst,
+                json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 */1 * * * *"}}}),
+            ),
+        )
+        .await
+        .created_id();
+    assert_eq!(
+        schedule(&stack, policy).await,
+        Some(("cron(*/1 * * * ? *)".into(), "ENABLED".into()))
+    );
+    let fired = eventually(90, "a scheduled execution to finish", || async {
+        let page = stack
+            .adapters
+            .store
+            .list_executions(Some(policy), None, 10)
+            .await
+            .expect("list");
+        page.items
+            .into_iter()
+            .find(|e| e.trigger == TriggerType::Scheduled && e.status.is_final())
+    })
+    .await;
+    assert_eq!(
+        fired.status,
+        ExecutionStatus::Succeed,
+        "{}",
+        fired.status_text
+    );
+    assert_eq!(
+        destination.http().manifest_digest("cron/app", "1.0").await,
+        source.http().manifest_digest("cron/app", "1.0").await
+    );
+
+    // Daily on weekdays, disabled: the schedule changes and stops firing.
+    let mut changed = policy_body(
+        "every-minute",
+        src,
+        dst,
+        json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 30 2 * * 1-5"}},
+               "enabled": false, "single_active_replication": true}),
+    );
+    assert_eq!(
+        api.put(&format!("/replication/policies/{policy}"), &changed)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        schedule(&stack, policy).await,
+        Some(("cron(30 2 ? * MON-FRI *)".into(), "DISABLED".into()))
+    );
+    changed["enabled"] = json!(true);
+    assert_eq!(
+        api.put(&format!("/replication/policies/{policy}"), &changed)
+            .await
+            .status,
+        200
+    );
+
+    // One firing delivered twice starts one execution.
+    let before = stack
+        .adapters
+        .store
+        .list_executions(Some(policy), None, 100)
+        .await
+        .expect("list")
+        .items
+        .len();
+    let first = fire(&stack, policy, "2026-11-23T02:30:00Z").await;
+    let again = fire(&stack, policy, "2026-11-23T02:30:00Z").await;
+    assert!(first["execution_id"].as_i64().is_some(), "{first}");
+    assert_eq!(again["execution_id"], Value::Null, "{again}");
+    let after = stack
+        .adapters
+        .store
+        .list_executions(Some(policy), None, 100)
+        .await
+        .expect("list")
+        .items
+        .len();
+    assert_eq!(after, before + 1);
+
+    // single_active_replication: while an execution runs, a firing records a skipped one.
+    let running = stack
+        .adapters
+        .store
+        .create_execution(policy, TriggerType::Manual, 1)
+        .await
+        .expect("running execution");
+    let skipped = fire(&stack, policy, "2026-11-24T02:30:00Z").await;
+    let skipped_id = skipped["execution_id"].as_i64().expect("skipped execution");
+    let record = api
+        .get(&format!("/replication/executions/{skipped_id}"))
+        .await
+        .json();
+    assert_eq!(record["status"], "Stopped", "{record}");
+    assert_eq!(record["trigger"], "scheduled");
+    let text = record["status_text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("single_active_replication") && text.contains(&running.id.to_string()),
+        "{text}"
+    );
+    stack
+        .adapters
+        .store
+        .end_execution(running.id, ExecutionStatus::Stopped, "test over")
+        .await
+        .expect("end");
+
+    // A manual trigger deletes the schedule, as does deleting the policy.
+    let manual = policy_body("every-minute", src, dst, json!({}));
+    assert_eq!(
+        api.put(&format!("/replication/policies/{policy}"), &manual)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(schedule(&stack, policy).await, None);
+    let nightly = api
+        .post(
+            "/replication/policies",
+            &policy_body(
+                "nightly",
+                src,
+                dst,
+                json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}}),
+            ),
+        )
+        .await
+        .created_id();
+    assert!(schedule(&stack, nightly).await.is_some());
+    assert_eq!(
+        api.delete(&format!("/replication/policies/{nightly}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(schedule(&stack, nightly).await, None);
+    assert!(stack.adapters.store.get_policy(nightly).await.is_err());
+    stack.stop().await;
+}
