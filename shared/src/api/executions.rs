@@ -8,6 +8,7 @@ use super::errors::ApiError;
 use super::listing::{page_response, params, Paging, Sort};
 use super::{created, json, parse_body, Api};
 use crate::model::{ExecutionStatus, TriggerType};
+use crate::replication::retry::{retry_execution, RetryError};
 use crate::replication::start::{start_execution, StartError, Started};
 
 const EXECUTION_SORT: &[&str] = &["id", "start_time", "end_time", "status", "policy_id"];
@@ -116,6 +117,19 @@ impl Api {
 
     /// Stops an execution: it ends Stopped now; its pending tasks end Stopped when their
     /// messages arrive, and running ones stop at their next check.
+    pub(super) async fn retry_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+        match retry_execution(self.store.as_ref(), self.queue.as_ref(), id).await {
+            Ok(retry) => Ok(created(&format!("/replication/executions/{}", retry.id))),
+            Err(RetryError::Store(e)) => Err(e.into()),
+            Err(e @ (RetryError::Running(_) | RetryError::NothingFailed(_))) => Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION",
+                e.to_string(),
+            )),
+            Err(e @ RetryError::Queue { .. }) => Err(ApiError::internal(e.to_string())),
+        }
+    }
+
     pub(super) async fn stop_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
         self.store
             .end_execution(id, ExecutionStatus::Stopped, "stopped by the user")

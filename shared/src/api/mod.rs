@@ -53,6 +53,7 @@ pub enum Endpoint {
     StartExecution,
     GetExecution,
     StopExecution,
+    RetryExecution,
     ListTasks,
     TaskLog,
 }
@@ -244,6 +245,13 @@ pub const ROUTES: &[Route] = &[
         Endpoint::StopExecution,
         "stopReplication",
         "Stop an execution",
+    ),
+    route(
+        "POST",
+        "/replication/executions/{id}/retry",
+        Endpoint::RetryExecution,
+        "retryReplication",
+        "Ferry's addition: run the failed tasks of an ended execution again, as a new execution",
     ),
     route(
         "GET",
@@ -474,6 +482,7 @@ impl Api {
             Endpoint::StartExecution => self.start_execution(body).await,
             Endpoint::GetExecution => self.get_execution(params.id()?).await,
             Endpoint::StopExecution => self.stop_execution(params.id()?).await,
+            Endpoint::RetryExecution => self.retry_execution(params.id()?).await,
             Endpoint::ListTasks => self.list_tasks(params.id()?, query, trimmed).await,
             Endpoint::TaskLog => self.task_log(params.id()?, params.task_id()?).await,
         }

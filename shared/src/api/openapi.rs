@@ -159,6 +159,10 @@ fn doc(endpoint: Endpoint) -> Doc {
             errors: &["404"],
             ..plain("200", Answer::Empty)
         },
+        Endpoint::RetryExecution => Doc {
+            errors: &["404", "412"],
+            ..plain("201", Answer::Empty)
+        },
         Endpoint::ListTasks => Doc {
             paged: true,
             query: &[

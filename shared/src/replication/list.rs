@@ -10,17 +10,18 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::messages::{decode, CopyOptions, InboundMessage, ListMessage, TransferMessage};
+use crate::messages::{decode, InboundMessage, ListMessage};
 use crate::model::policy::compile_pattern;
 use crate::model::{
-    ArtifactLocation, Decoration, ExecutionStatus, FilterType, Operation, ReplicationPolicy,
-    Resource, ResourceType, TaskStatus, TransferFigures,
+    ArtifactLocation, Decoration, ExecutionStatus, FilterType, ReplicationPolicy, Resource,
+    ResourceType,
 };
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
-use crate::ports::store::{NewTask, Store, StoreError, TaskTransition, MAX_TASKS_PER_BATCH};
+use crate::ports::store::{Store, StoreError};
 use futures::StreamExt;
 
+use super::fanout::fan_out;
 use super::naming::destination_repository;
 use super::source::{DistributionSource, ListedArtifact, SourceAdapter, Wanted};
 use super::transfer::Connect;
@@ -284,72 +285,17 @@ impl ListWorker {
         }
         let unchanged = unchanged(destination.as_ref(), &found).await;
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
-        let options = CopyOptions {
-            override_: policy.override_,
-            copy_by_chunk: policy.copy_by_chunk,
-            speed: policy.speed,
-        };
-        for (batch_index, batch) in resources.chunks(MAX_TASKS_PER_BATCH).enumerate() {
-            let tasks: Vec<NewTask> = batch
-                .iter()
-                .map(|r| NewTask {
-                    operation: Operation::Copy,
-                    resource_type: r.resource_type,
-                    src_resource: r.src.display(),
-                    dst_resource: r.dst.display(),
-                    resource: Some(r.clone()),
-                })
-                .collect();
-            let created = self
-                .store
-                .create_tasks(m.execution_id, &format!("{piece}#{batch_index}"), &tasks)
-                .await
-                .map_err(retry)?;
-            // From the stored tasks, not this listing: a redelivered piece may list differently,
-            // and the tasks an earlier delivery created are the ones that need messages.
-            let mut to_copy = Vec::new();
-            for task in created {
-                if task.status.is_final() {
-                    continue;
-                }
-                let held = task
-                    .resource
-                    .as_ref()
-                    .and_then(|r| unchanged.get(&r.dst.display()));
-                match held {
-                    Some(digest) => {
-                        self.store
-                            .transition_task(&TaskTransition {
-                                execution_id: m.execution_id,
-                                task_id: task.id,
-                                from: task.status,
-                                to: TaskStatus::Succeed,
-                                status_text: Some(format!(
-                                    "skipped: unchanged, the destination has {digest}"
-                                )),
-                                figures: Some(TransferFigures::default()),
-                            })
-                            .await
-                            .map_err(retry)?;
-                    }
-                    None => to_copy.push(task),
-                }
-            }
-            let messages: Vec<TransferMessage> = to_copy
-                .iter()
-                .filter_map(|task| {
-                    task.resource.clone().map(|resource| TransferMessage {
-                        execution_id: m.execution_id,
-                        task_id: task.id,
-                        resource,
-                        options,
-                        platforms: policy.platforms.clone(),
-                        checkpoint: None,
-                    })
-                })
-                .collect();
-            self.queue.send_transfer(&messages).await.map_err(retry)?;
-        }
+        fan_out(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            m.execution_id,
+            &piece,
+            &policy,
+            &resources,
+            &unchanged,
+        )
+        .await
+        .map_err(retry)?;
         tracing::info!(
             repositories = repositories.len(),
             artifacts = resources.len(),

@@ -1,7 +1,9 @@
 //! The replication use cases: starting executions, copying one artifact per task.
 
+pub mod fanout;
 pub mod list;
 pub mod naming;
+pub mod retry;
 pub mod schedule;
 pub mod source;
 pub mod start;

@@ -1,0 +1,93 @@
+//! Writing an execution's tasks and sending one transfer message per task, in batches: what a
+//! listed piece and a retry both end with.
+
+use std::collections::HashMap;
+
+use crate::messages::{CopyOptions, TransferMessage};
+use crate::model::{Operation, ReplicationPolicy, Resource, TaskStatus, TransferFigures};
+use crate::ports::queue::{MessageQueue, QueueError};
+use crate::ports::store::{NewTask, Store, StoreError, TaskTransition, MAX_TASKS_PER_BATCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanOutError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// The copy options a policy gives each of its tasks.
+pub fn copy_options(policy: &ReplicationPolicy) -> CopyOptions {
+    CopyOptions {
+        override_: policy.override_,
+        copy_by_chunk: policy.copy_by_chunk,
+        speed: policy.speed,
+    }
+}
+
+/// Writes one task per resource under `piece` (so doing it again creates nothing twice) and
+/// sends their transfer messages. A resource whose destination is in `unchanged` (destination
+/// -> the digest it holds) ends Succeed as skipped at once, with no message.
+pub async fn fan_out(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    execution_id: i64,
+    piece: &str,
+    policy: &ReplicationPolicy,
+    resources: &[Resource],
+    unchanged: &HashMap<String, String>,
+) -> Result<(), FanOutError> {
+    let options = copy_options(policy);
+    for (batch_index, batch) in resources.chunks(MAX_TASKS_PER_BATCH).enumerate() {
+        let tasks: Vec<NewTask> = batch
+            .iter()
+            .map(|r| NewTask {
+                operation: Operation::Copy,
+                resource_type: r.resource_type,
+                src_resource: r.src.display(),
+                dst_resource: r.dst.display(),
+                resource: Some(r.clone()),
+            })
+            .collect();
+        let created = store
+            .create_tasks(execution_id, &format!("{piece}#{batch_index}"), &tasks)
+            .await?;
+        // From the stored tasks, not this listing: a redelivered piece may list differently,
+        // and the tasks an earlier delivery created are the ones that need messages.
+        let mut messages = Vec::new();
+        for task in created {
+            if task.status.is_final() {
+                continue;
+            }
+            let Some(resource) = task.resource.clone() else {
+                continue;
+            };
+            match unchanged.get(&resource.dst.display()) {
+                Some(digest) => {
+                    store
+                        .transition_task(&TaskTransition {
+                            execution_id,
+                            task_id: task.id,
+                            from: task.status,
+                            to: TaskStatus::Succeed,
+                            status_text: Some(format!(
+                                "skipped: unchanged, the destination has {digest}"
+                            )),
+                            figures: Some(TransferFigures::default()),
+                        })
+                        .await?;
+                }
+                None => messages.push(TransferMessage {
+                    execution_id,
+                    task_id: task.id,
+                    resource,
+                    options,
+                    platforms: policy.platforms.clone(),
+                    checkpoint: None,
+                }),
+            }
+        }
+        queue.send_transfer(&messages).await?;
+    }
+    Ok(())
+}

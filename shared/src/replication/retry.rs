@@ -1,0 +1,92 @@
+//! Retrying an execution: its failed tasks again, as a new execution (Ferry's addition to
+//! Harbor's API, `POST /replication/executions/{id}/retry`).
+
+use std::collections::HashMap;
+
+use crate::model::{Execution, ExecutionStatus, Resource, TaskStatus, TriggerType};
+use crate::ports::queue::MessageQueue;
+use crate::ports::store::{Store, StoreError};
+
+use super::fanout::{fan_out, FanOutError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("execution {0} is still in progress; retry it when it has ended")]
+    Running(i64),
+    #[error("execution {0} has no failed tasks to retry")]
+    NothingFailed(i64),
+    #[error("execution {execution_id}'s retry could not be queued: {message}")]
+    Queue { execution_id: i64, message: String },
+}
+
+/// Starts a new execution of the same policy with the failed tasks of `execution_id`, copying
+/// the same artifacts to the same places.
+pub async fn retry_execution(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    execution_id: i64,
+) -> Result<Execution, RetryError> {
+    let original = store.get_execution(execution_id).await?;
+    if !original.status.is_final() {
+        return Err(RetryError::Running(execution_id));
+    }
+    let mut failed: Vec<Resource> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list_tasks(execution_id, cursor.as_deref(), 500)
+            .await?;
+        failed.extend(
+            page.items
+                .into_iter()
+                .filter(|t| t.status == TaskStatus::Failed)
+                .filter_map(|t| t.resource),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    if failed.is_empty() {
+        return Err(RetryError::NothingFailed(execution_id));
+    }
+    let policy = store.get_policy(original.policy_id).await?;
+    let retry = store
+        .create_execution(policy.id, TriggerType::Manual, 1)
+        .await?;
+    let sent = fan_out(
+        store,
+        queue,
+        retry.id,
+        "retry",
+        &policy,
+        &failed,
+        &HashMap::new(),
+    )
+    .await;
+    if let Err(e) = sent {
+        let reason = format!("retry of execution {execution_id} could not be queued: {e}");
+        store
+            .end_execution(retry.id, ExecutionStatus::Failed, &reason)
+            .await?;
+        return Err(match e {
+            FanOutError::Store(e) => RetryError::Store(e),
+            FanOutError::Queue(e) => RetryError::Queue {
+                execution_id: retry.id,
+                message: e.to_string(),
+            },
+        });
+    }
+    // Every task is written: the one listing piece closes, so the execution ends when they do.
+    store.close_listing(retry.id, "").await?;
+    store.finish_if_done(retry.id).await?;
+    tracing::info!(
+        execution_id = retry.id,
+        retried = execution_id,
+        tasks = failed.len(),
+        "retry started"
+    );
+    Ok(retry)
+}
