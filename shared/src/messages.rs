@@ -82,6 +82,18 @@ pub struct ListMessage {
     /// Where this piece starts in the source's listing; None for the first piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_after: Option<String>,
+    /// An execution started by an event lists exactly that artifact, not the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<ArtifactEvent>,
+}
+
+/// A push or a delete at a source registry, as its webhook told it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactEvent {
+    pub repository: String,
+    /// The tag pushed or deleted, or the digest when the event names no tag.
+    pub reference: String,
+    pub deleted: bool,
 }
 
 impl Versioned for ListMessage {
@@ -106,6 +118,9 @@ pub struct TransferMessage {
     pub execution_id: i64,
     pub task_id: i64,
     pub resource: Resource,
+    /// Copy, or delete at the destination (a replicated deletion).
+    #[serde(default = "copy_operation")]
+    pub operation: crate::model::Operation,
     #[serde(default)]
     pub options: CopyOptions,
     /// Platforms to keep in multi-arch indexes; empty keeps all.
@@ -114,6 +129,10 @@ pub struct TransferMessage {
     /// Where an earlier invocation left off, when it ran out of time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<crate::registry::copy::Checkpoint>,
+}
+
+fn copy_operation() -> crate::model::Operation {
+    crate::model::Operation::Copy
 }
 
 impl Versioned for TransferMessage {
@@ -149,6 +168,7 @@ mod tests {
                 src: location(1, "library/nginx"),
                 dst: location(2, "mirror/nginx"),
             },
+            operation: crate::model::Operation::Copy,
             options: CopyOptions {
                 override_: true,
                 copy_by_chunk: false,

@@ -9,6 +9,8 @@ pub struct TestRegistry {
     _storage: tempfile::TempDir,
     pub port: u16,
     pub credentials: Option<(String, String)>,
+    /// The `auth:` section of its configuration.
+    auth: String,
 }
 
 impl TestRegistry {
@@ -35,36 +37,24 @@ impl TestRegistry {
             }
             None => String::new(),
         };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n  relativeurls: true\n{auth}",
-            storage.path().join("data").display()
-        );
-        let config_path = storage.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("config");
-        let mut command = Command::new("docker-registry");
-        command
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        crate::moto::set_parent_death_signal(&mut command);
-        let child = command
-            .spawn()
-            .expect("docker-registry runs (Debian package docker-registry; make test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = serve(&storage, port, &auth, "");
         Self {
             child,
             _storage: storage,
             port,
             credentials,
+            auth,
         }
+    }
+
+    /// Restarts the registry on the same port and storage, sending its notifications (pushes,
+    /// pulls, deletes) to `url` with this `Authorization` header.
+    pub fn notify(&mut self, url: &str, authorization: &str) {
+        self.kill();
+        let notifications = format!(
+            "notifications:\n  endpoints:\n    - name: ferry\n      url: {url}\n      headers:\n        Authorization: [\"{authorization}\"]\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n"
+        );
+        self.child = serve(&self._storage, self.port, &self.auth, &notifications);
     }
 
     pub fn url(&self) -> String {
@@ -81,6 +71,35 @@ impl TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `docker-registry` on `port` with its data under `storage`, and waits until it listens.
+fn serve(storage: &tempfile::TempDir, port: u16, auth: &str, extra: &str) -> Child {
+    let config = format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n  relativeurls: true\n{auth}{extra}",
+        storage.path().join("data").display()
+    );
+    let config_path = storage.path().join("config.yml");
+    std::fs::write(&config_path, config).expect("config");
+    let mut command = Command::new("docker-registry");
+    command
+        .arg("serve")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    crate::moto::set_parent_death_signal(&mut command);
+    let child = command
+        .spawn()
+        .expect("docker-registry runs (Debian package docker-registry; make test installs it)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Drop for TestRegistry {

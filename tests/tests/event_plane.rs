@@ -57,6 +57,7 @@ async fn one_task(
         .expect("task")
         .remove(0);
     let message = TransferMessage {
+        operation: Operation::Copy,
         execution_id: execution.id,
         task_id: task.id,
         resource: Resource {

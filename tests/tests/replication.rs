@@ -256,3 +256,127 @@ async fn a_scheduled_policy_has_its_schedule_fires_once_per_firing_and_skips_whi
     assert!(stack.adapters.store.get_policy(nightly).await.is_err());
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_and_deletes_at_the_source_replicate_through_its_webhook() {
+    let mut source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let (stack, api) = start("events").await;
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+    let hook = api.get(&format!("/registries/{src}/webhook")).await.json();
+    let origin = stack
+        .api
+        .split("/api/v2.0")
+        .next()
+        .expect("origin")
+        .to_string();
+    let hook_url = format!("{origin}{}", hook["url"].as_str().expect("url"));
+    let authorization = hook["authorization"].as_str().expect("token").to_string();
+
+    // Another registry's token, or none, is refused.
+    let http = reqwest::Client::new();
+    let other = api.get(&format!("/registries/{dst}/webhook")).await.json();
+    for wrong in [
+        other["authorization"].as_str().expect("token"),
+        "Bearer nope",
+    ] {
+        let refused = http
+            .post(&hook_url)
+            .header("authorization", wrong)
+            .body(r#"{"events":[]}"#)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(refused.status(), 401);
+    }
+    let garbled = http
+        .post(&hook_url)
+        .header("authorization", &authorization)
+        .body("not an event")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(garbled.status(), 400);
+
+    let policy = api
+        .post(
+            "/replication/policies",
+            &policy_body(
+                "on-push",
+                src,
+                dst,
+                json!({"trigger": {"type": "event_based"}, "replicate_deletion": true,
+                       "filters": [{"type": "name", "value": "apps/**"},
+                                   {"type": "tag", "value": "v*"}]}),
+            ),
+        )
+        .await
+        .created_id();
+    source.notify(&hook_url, &authorization);
+    let http_source = source.http();
+
+    // Outside the filters: a tag, a repository. Then one inside, which arrives within seconds.
+    http_source
+        .push_image("apps/web", "dev", &[layer(500, 2000)])
+        .await;
+    http_source
+        .push_image("other/tool", "v1", &[layer(501, 2000)])
+        .await;
+    let pushed = http_source
+        .push_image("apps/web", "v1", &[layer(502, 2000)])
+        .await;
+    let arrived = std::time::Instant::now();
+    eventually(30, "the pushed tag at the destination", || async {
+        destination.http().manifest_digest("apps/web", "v1").await
+    })
+    .await;
+    assert!(arrived.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(
+        destination.http().manifest_digest("apps/web", "v1").await,
+        Some(pushed.clone())
+    );
+    let executions = eventually(30, "the event execution to finish", || async {
+        let page = stack
+            .adapters
+            .store
+            .list_executions(Some(policy), None, 10)
+            .await
+            .expect("list");
+        page.items
+            .iter()
+            .all(|e| e.status.is_final())
+            .then_some(page.items)
+    })
+    .await;
+    assert_eq!(executions.len(), 1, "only the tag within the filters");
+    assert_eq!(executions[0].trigger, TriggerType::EventBased);
+    assert_eq!((executions[0].total, executions[0].succeed), (1, 1));
+    assert_eq!(
+        destination.http().manifest_digest("apps/web", "dev").await,
+        None
+    );
+    assert_eq!(
+        destination.http().manifest_digest("other/tool", "v1").await,
+        None
+    );
+
+    // A delete at the source deletes at the destination: the destination's only tag on that
+    // digest is within the filters.
+    let deleted = http
+        .delete(format!("{}/v2/apps/web/manifests/{pushed}", source.url()))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 202);
+    eventually(30, "the deletion at the destination", || async {
+        destination
+            .http()
+            .manifest_digest("apps/web", "v1")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    stack.stop().await;
+}

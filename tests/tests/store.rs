@@ -566,6 +566,7 @@ async fn list_messages_go_out_in_batches_and_come_back_typed() {
     let (stack, a) = resources_only("queue").await;
     let messages: Vec<ListMessage> = (0..23)
         .map(|i| ListMessage {
+            event: None,
             execution_id: i,
             policy_id: 1,
             start_after: Some(format!("repo-{i}")),

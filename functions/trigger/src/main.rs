@@ -44,6 +44,7 @@ async fn main() -> Result<(), Error> {
                 policy_id,
                 TriggerType::Scheduled,
                 once.as_deref(),
+                None,
             )
             .await
             {

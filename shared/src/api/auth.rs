@@ -61,6 +61,36 @@ impl AdminPassword {
         Ok(Self::new(secret.secret_string().map(str::to_string)))
     }
 
+    /// The webhook token of a registry: an HMAC of its id under the admin password, so each
+    /// registry has its own, nothing is stored, and changing the password renews them all.
+    pub fn webhook_token(&self, registry_id: i64) -> Option<String> {
+        use hmac::Mac;
+        let secret = self.0.as_ref()?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+        mac.update(format!("ferry-webhook:{registry_id}").as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Accepts `Authorization: Bearer <the registry's webhook token>` (or the token alone, as
+    /// distribution's notification headers may carry it).
+    pub fn check_webhook(&self, registry_id: i64, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = self.webhook_token(registry_id) else {
+            return Err(ApiError::unauthorized("no admin password is configured"));
+        };
+        let supplied = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
+            .ok_or_else(|| ApiError::unauthorized("the registry's webhook token is required"))?;
+        if bool::from(supplied.as_bytes().ct_eq(expected.as_bytes())) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized(
+                "wrong webhook token for this registry",
+            ))
+        }
+    }
+
     pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         let Some(expected) = &self.0 else {
             return Err(ApiError::unauthorized("no admin password is configured"));

@@ -51,6 +51,7 @@ impl Api {
             policy_id,
             TriggerType::Manual,
             None,
+            None,
         )
         .await
         {

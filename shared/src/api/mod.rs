@@ -42,6 +42,8 @@ pub enum Endpoint {
     UpdateRegistry,
     DeleteRegistry,
     RegistryInfo,
+    RegistryWebhook,
+    ReceiveWebhook,
     ListAdapters,
     ListAdapterInfos,
     ListPolicies,
@@ -119,6 +121,21 @@ pub const ROUTES: &[Route] = &[
         Endpoint::OpenApi,
         "getOpenApi",
         "This description",
+    ),
+    // Authenticated by the registry's own webhook token, not the admin password.
+    public(
+        "POST",
+        "/replication/webhooks/{id}",
+        Endpoint::ReceiveWebhook,
+        "receiveReplicationWebhook",
+        "Ferry's addition: a source registry's push and delete notifications (CNCF distribution or Harbor payloads), with `Authorization: Bearer <the registry's webhook token>`",
+    ),
+    route(
+        "GET",
+        "/registries/{id}/webhook",
+        Endpoint::RegistryWebhook,
+        "getRegistryWebhook",
+        "Ferry's addition: where and with which token this registry sends its notifications",
     ),
     route(
         "GET",
@@ -471,6 +488,12 @@ impl Api {
             Endpoint::UpdateRegistry => self.update_registry(params.id()?, body).await,
             Endpoint::DeleteRegistry => self.delete_registry(params.id()?).await,
             Endpoint::RegistryInfo => self.registry_info(params.id()?).await,
+            Endpoint::RegistryWebhook => self.registry_webhook(params.id()?).await,
+            Endpoint::ReceiveWebhook => {
+                let id = params.id()?;
+                self.admin.check_webhook(id, request.headers())?;
+                self.receive_webhook(id, body).await
+            }
             Endpoint::ListAdapters => Ok(self.adapters()),
             Endpoint::ListAdapterInfos => Ok(self.adapter_infos()),
             Endpoint::ListPolicies => self.list_policies(query, trimmed).await,

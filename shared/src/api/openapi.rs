@@ -49,6 +49,15 @@ fn object_with(fields: &[(&str, Type)]) -> RefOr<Schema> {
     RefOr::T(Schema::Object(object.build()))
 }
 
+/// `{"executions": [ids]}`: what a webhook started.
+fn executions_started() -> RefOr<Schema> {
+    let ids = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::Integer));
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new().property("executions", ids).build(),
+    ))
+}
+
 fn any_object() -> RefOr<Schema> {
     RefOr::T(Schema::Object(ObjectBuilder::new().build()))
 }
@@ -71,6 +80,21 @@ fn doc(endpoint: Endpoint) -> Doc {
     };
     match endpoint {
         Endpoint::Ping => plain("200", Answer::Text),
+        Endpoint::RegistryWebhook => Doc {
+            errors: &["404"],
+            ..plain(
+                "200",
+                Answer::Json(object_with(&[
+                    ("url", Type::String),
+                    ("authorization", Type::String),
+                ])),
+            )
+        },
+        Endpoint::ReceiveWebhook => Doc {
+            request: Some(any_object()),
+            errors: &["400", "401", "404"],
+            ..plain("200", Answer::Json(executions_started()))
+        },
         Endpoint::SystemInfo | Endpoint::OpenApi => plain("200", Answer::Json(any_object())),
         Endpoint::ListRegistries => Doc {
             paged: true,

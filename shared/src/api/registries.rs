@@ -229,6 +229,53 @@ impl Api {
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 
+    pub(super) async fn registry_webhook(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+        self.store.get_registry(id).await?;
+        let token = self
+            .admin
+            .webhook_token(id)
+            .ok_or_else(|| ApiError::internal("no admin password is configured".to_string()))?;
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "url": format!("{}/replication/webhooks/{id}", super::BASE_PATH),
+                "authorization": format!("Bearer {token}"),
+            }),
+        ))
+    }
+
+    /// A source's notifications: each push or delete starts the event-based policies it
+    /// concerns, for exactly that artifact.
+    pub(super) async fn receive_webhook(
+        &self,
+        id: i64,
+        body: &Bytes,
+    ) -> Result<Response<Bytes>, ApiError> {
+        self.store.get_registry(id).await?;
+        let events = crate::replication::events::parse_webhook(body)
+            .map_err(|reason| ApiError::bad_request(format!("body: {reason}")))?;
+        let policies = super::collect_all(|cursor| async move {
+            self.store.list_policies(cursor.as_deref(), 1000).await
+        })
+        .await?;
+        let started = crate::replication::events::start_for_events(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            &policies,
+            id,
+            &events,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::replication::start::StartError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(other.to_string()),
+        })?;
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "executions": started }),
+        ))
+    }
+
     pub(super) async fn registry_info(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
         let registry = self.store.get_registry(id).await?;
         Ok(json(
@@ -239,6 +286,8 @@ impl Api {
                 "supported_resource_filters": [
                     {"type": "name", "style": "input"},
                     {"type": "tag", "style": "input"},
+                    {"type": "label", "style": "list"},
+                    {"type": "resource", "style": "radio", "values": ["image", "chart", "artifact"]},
                 ],
                 "supported_triggers": ["manual", "scheduled", "event_based"],
                 "supported_copy_by_chunk": true,

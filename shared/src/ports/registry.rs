@@ -91,6 +91,13 @@ pub trait RegistryClient: Send + Sync {
         reference: &str,
         manifest: &RawManifest,
     ) -> Result<(), RegistryError>;
+    /// Deletes the manifest under `reference` (a digest, or a tag where the registry allows
+    /// deleting tags); false when there was none.
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<bool, RegistryError>;
     async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError>;
     /// The blob from byte `offset` on (a `Range` request when `offset` > 0).
     async fn get_blob_from(

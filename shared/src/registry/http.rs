@@ -581,6 +581,27 @@ impl HttpRegistryClient {
         Ok(())
     }
 
+    async fn delete_manifest_once(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let url = self.url(&path)?;
+        // Deleting asks for the `delete` action (Harbor, Docker Hub); plain registries take push.
+        let scope = format!("repository:{repository}:delete,pull,push");
+        let response = self
+            .send("DELETE", &path, &scope, &|| {
+                Ok(self.http.delete(url.clone()))
+            })
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            status if status.is_success() => Ok(true),
+            _ => Err(self.status_error("DELETE", &path, response).await),
+        }
+    }
+
     async fn blob_exists_once(
         &self,
         repository: &str,
@@ -962,6 +983,15 @@ impl RegistryClient for HttpRegistryClient {
         manifest: &RawManifest,
     ) -> Result<(), RegistryError> {
         self.retrying(|| self.put_manifest_once(repository, reference, manifest))
+            .await
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<bool, RegistryError> {
+        self.retrying(|| self.delete_manifest_once(repository, reference))
             .await
     }
 

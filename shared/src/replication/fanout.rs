@@ -34,6 +34,7 @@ pub async fn fan_out(
     execution_id: i64,
     piece: &str,
     policy: &ReplicationPolicy,
+    operation: Operation,
     resources: &[Resource],
     unchanged: &HashMap<String, String>,
 ) -> Result<(), FanOutError> {
@@ -42,7 +43,7 @@ pub async fn fan_out(
         let tasks: Vec<NewTask> = batch
             .iter()
             .map(|r| NewTask {
-                operation: Operation::Copy,
+                operation,
                 resource_type: r.resource_type,
                 src_resource: r.src.display(),
                 dst_resource: r.dst.display(),
@@ -81,6 +82,7 @@ pub async fn fan_out(
                     execution_id,
                     task_id: task.id,
                     resource,
+                    operation,
                     options,
                     platforms: policy.platforms.clone(),
                     checkpoint: None,

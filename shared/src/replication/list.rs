@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use crate::messages::{decode, InboundMessage, ListMessage};
+use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage};
 use crate::model::policy::compile_pattern;
 use crate::model::{
-    ArtifactLocation, Decoration, ExecutionStatus, FilterType, ReplicationPolicy, Resource,
-    ResourceType,
+    ArtifactLocation, Decoration, ExecutionStatus, FilterType, Operation, ReplicationPolicy,
+    Resource, ResourceType,
 };
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
@@ -162,6 +162,17 @@ impl Selection {
     }
 }
 
+/// Whether the policy's name filters accept `repository` (a policy whose filters do not compile
+/// accepts nothing).
+pub fn names_accept(policy: &ReplicationPolicy, repository: &str) -> bool {
+    Selection::of(policy).is_ok_and(|s| s.repository(repository))
+}
+
+/// Whether the policy's tag filters accept `tag`.
+pub fn tags_accept(policy: &ReplicationPolicy, tag: &str) -> bool {
+    Selection::of(policy).is_ok_and(|s| s.tag(tag))
+}
+
 /// What the listing found for one artifact, before tasks are written.
 struct Found {
     resource: Resource,
@@ -243,21 +254,25 @@ impl ListWorker {
         let adapter = DistributionSource {
             client: Arc::from(client),
         };
-        // A literal name needs no catalog: the one repository it names, in the first piece.
-        let (repositories, next) = match &selection.literal_name {
-            Some(name) if m.start_after.is_none() => (vec![name.clone()], None),
-            Some(_) => (Vec::new(), None),
-            None => match adapter
-                .repositories(self.page_size, m.start_after.as_deref())
-                .await
-            {
-                Ok(page) => page,
-                Err(e) if e.is_transient() => return Err(retry(e)),
-                Err(e) => {
-                    return self
-                        .fail(m.execution_id, &format!("listing the source failed: {e}"))
-                        .await
-                }
+        // An event names its repository; a literal name needs no catalog either: the one
+        // repository it names, in the first piece.
+        let (repositories, next) = match (&m.event, &selection.literal_name) {
+            (Some(event), _) => (vec![event.repository.clone()], None),
+            (None, literal) => match literal {
+                Some(name) if m.start_after.is_none() => (vec![name.clone()], None),
+                Some(_) => (Vec::new(), None),
+                None => match adapter
+                    .repositories(self.page_size, m.start_after.as_deref())
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(e) if e.is_transient() => return Err(retry(e)),
+                    Err(e) => {
+                        return self
+                            .fail(m.execution_id, &format!("listing the source failed: {e}"))
+                            .await
+                    }
+                },
             },
         };
         if let Some(next) = &next {
@@ -269,13 +284,21 @@ impl ListWorker {
                 execution_id: m.execution_id,
                 policy_id: m.policy_id,
                 start_after: Some(next.clone()),
+                event: None,
             };
             self.queue.send_list(&[more]).await.map_err(retry)?;
         }
         let mut found = Vec::new();
         for repository in repositories.iter().filter(|r| selection.repository(r)) {
             match self
-                .artifacts(&adapter, &policy, &selection, repository)
+                .artifacts(
+                    &adapter,
+                    destination.as_ref(),
+                    &policy,
+                    &selection,
+                    repository,
+                    m.event.as_ref(),
+                )
                 .await
             {
                 Ok(more) => found.extend(more),
@@ -283,7 +306,12 @@ impl ListWorker {
                 Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
             }
         }
-        let unchanged = unchanged(destination.as_ref(), &found).await;
+        let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
+        let unchanged = if deletion {
+            Default::default()
+        } else {
+            unchanged(destination.as_ref(), &found).await
+        };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
         fan_out(
             self.store.as_ref(),
@@ -291,6 +319,11 @@ impl ListWorker {
             m.execution_id,
             &piece,
             &policy,
+            if deletion {
+                Operation::Deletion
+            } else {
+                Operation::Copy
+            },
             &resources,
             &unchanged,
         )
@@ -338,11 +371,18 @@ impl ListWorker {
     async fn artifacts(
         &self,
         source: &dyn SourceAdapter,
+        destination: &dyn RegistryClient,
         policy: &ReplicationPolicy,
         selection: &Selection,
         repository: &str,
+        event: Option<&ArtifactEvent>,
     ) -> Result<Vec<Found>, ListFailure> {
-        let keep = |tag: &str| selection.tag(tag);
+        if let Some(deleted) = event.filter(|e| e.deleted) {
+            return deleted_within_filters(destination, policy, selection, repository, deleted)
+                .await;
+        }
+        let only = event.map(|e| e.reference.as_str());
+        let keep = |tag: &str| selection.tag(tag) && only.is_none_or(|only| only == tag);
         let listed = source
             .artifacts(repository, &keep, selection.wanted())
             .await
@@ -353,14 +393,7 @@ impl ListWorker {
                     ListFailure::Fail(format!("listing artifacts of {repository} failed: {e}"))
                 }
             })?;
-        let destination = destination_repository(
-            &policy.dest_namespace,
-            policy.dest_namespace_replace_count,
-            repository,
-        )
-        .map_err(|e| ListFailure::Fail(format!("{repository}: {e}")))?;
-        crate::model::policy::validate_repository_path("dest_namespace", &destination)
-            .map_err(|e| ListFailure::Fail(format!("{repository} -> {destination}: {e}")))?;
+        let destination = destination_of(policy, repository)?;
         Ok(listed
             .into_iter()
             .filter(|a| selection.artifact(a))
@@ -397,6 +430,84 @@ impl ListWorker {
             .map_err(retry)?;
         Ok(())
     }
+}
+
+/// A deletion at the source, as a deletion at the destination, only within the policy's
+/// filters: a tag that passes them; a digest (CNCF distribution's delete events name no tag)
+/// when every destination tag on it passes them. Labels and kinds of a deleted artifact cannot
+/// be read any more, so a policy filtering on them replicates no deletion: never beyond.
+async fn deleted_within_filters(
+    destination: &dyn RegistryClient,
+    policy: &ReplicationPolicy,
+    selection: &Selection,
+    repository: &str,
+    event: &ArtifactEvent,
+) -> Result<Vec<Found>, ListFailure> {
+    if !selection.labels.is_empty() || selection.resource.is_some() {
+        return Ok(Vec::new());
+    }
+    let dst_repository = destination_of(policy, repository)?;
+    let within = if event.reference.starts_with("sha256:") {
+        let digest = &event.reference;
+        let may_heal = |e: crate::ports::registry::RegistryError| {
+            if e.is_transient() {
+                ListFailure::Retry(e.to_string())
+            } else {
+                ListFailure::Fail(format!(
+                    "reading {dst_repository} at the destination failed: {e}"
+                ))
+            }
+        };
+        let mut all_pass = true;
+        for tag in destination
+            .list_tags(&dst_repository)
+            .await
+            .map_err(may_heal)?
+        {
+            let held = destination
+                .head_manifest(&dst_repository, &tag)
+                .await
+                .map_err(may_heal)?;
+            if held.is_some_and(|(d, _)| &d == digest) && !selection.tag(&tag) {
+                all_pass = false;
+            }
+        }
+        all_pass
+    } else {
+        selection.tag(&event.reference)
+    };
+    if !within {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Found {
+        src_digest: String::new(),
+        resource: Resource {
+            resource_type: ResourceType::Image,
+            src: ArtifactLocation {
+                registry_id: policy.src_registry_id(),
+                repository: repository.to_string(),
+                reference: event.reference.clone(),
+            },
+            dst: ArtifactLocation {
+                registry_id: policy.dest_registry_id(),
+                repository: dst_repository,
+                reference: event.reference.clone(),
+            },
+        },
+    }])
+}
+
+/// The destination repository of a source repository, checked against the path rules.
+fn destination_of(policy: &ReplicationPolicy, repository: &str) -> Result<String, ListFailure> {
+    let destination = destination_repository(
+        &policy.dest_namespace,
+        policy.dest_namespace_replace_count,
+        repository,
+    )
+    .map_err(|e| ListFailure::Fail(format!("{repository}: {e}")))?;
+    crate::model::policy::validate_repository_path("dest_namespace", &destination)
+        .map_err(|e| ListFailure::Fail(format!("{repository} -> {destination}: {e}")))?;
+    Ok(destination)
 }
 
 enum ListFailure {

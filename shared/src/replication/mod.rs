@@ -1,5 +1,6 @@
 //! The replication use cases: starting executions, copying one artifact per task.
 
+pub mod events;
 pub mod fanout;
 pub mod list;
 pub mod naming;

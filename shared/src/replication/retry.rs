@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Execution, ExecutionStatus, Resource, TaskStatus, TriggerType};
+use crate::model::{Execution, ExecutionStatus, Operation, Resource, TaskStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Store, StoreError};
 
@@ -32,7 +32,7 @@ pub async fn retry_execution(
     if !original.status.is_final() {
         return Err(RetryError::Running(execution_id));
     }
-    let mut failed: Vec<Resource> = Vec::new();
+    let mut failed: Vec<(Operation, Resource)> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = store
@@ -42,7 +42,7 @@ pub async fn retry_execution(
             page.items
                 .into_iter()
                 .filter(|t| t.status == TaskStatus::Failed)
-                .filter_map(|t| t.resource),
+                .filter_map(|t| t.resource.map(|r| (t.operation, r))),
         );
         match page.next {
             Some(next) => cursor = Some(next),
@@ -56,16 +56,30 @@ pub async fn retry_execution(
     let retry = store
         .create_execution(policy.id, TriggerType::Manual, 1)
         .await?;
-    let sent = fan_out(
-        store,
-        queue,
-        retry.id,
-        "retry",
-        &policy,
-        &failed,
-        &HashMap::new(),
-    )
-    .await;
+    let mut sent = Ok(());
+    for (piece, operation) in [
+        ("retry", Operation::Copy),
+        ("retry-deletion", Operation::Deletion),
+    ] {
+        let resources: Vec<Resource> = failed
+            .iter()
+            .filter(|(o, _)| *o == operation)
+            .map(|(_, r)| r.clone())
+            .collect();
+        if sent.is_ok() && !resources.is_empty() {
+            sent = fan_out(
+                store,
+                queue,
+                retry.id,
+                piece,
+                &policy,
+                operation,
+                &resources,
+                &HashMap::new(),
+            )
+            .await;
+        }
+    }
     if let Err(e) = sent {
         let reason = format!("retry of execution {execution_id} could not be queued: {e}");
         store

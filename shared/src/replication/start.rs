@@ -1,6 +1,6 @@
 //! Starting an execution of a policy: the record, then the first list message.
 
-use crate::messages::ListMessage;
+use crate::messages::{ArtifactEvent, ListMessage};
 use crate::model::{Execution, ExecutionStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Store, StoreError};
@@ -30,13 +30,15 @@ const RUNNING_LOOKBACK: i32 = 50;
 
 /// Creates an execution of `policy_id` and asks the lister to list its source. When the list
 /// message cannot be sent the execution ends Failed with the reason, so none is left running.
-/// `once` names the firing or event that asks, so asking twice starts once.
+/// `once` names the firing or event that asks, so asking twice starts once; `event` narrows the
+/// execution to the one artifact an event named.
 pub async fn start_execution(
     store: &dyn Store,
     queue: &dyn MessageQueue,
     policy_id: i64,
     trigger: TriggerType,
     once: Option<&str>,
+    event: Option<&ArtifactEvent>,
 ) -> Result<Started, StartError> {
     let policy = store.get_policy(policy_id).await?;
     if !policy.enabled {
@@ -48,7 +50,7 @@ pub async fn start_execution(
             return Ok(Started::Duplicate);
         }
     }
-    let started = start_claimed(store, queue, &policy, trigger).await;
+    let started = start_claimed(store, queue, &policy, trigger, event).await;
     if let (Err(_), Some(key)) = (&started, once) {
         // Let a redelivery of the firing try again.
         if let Err(e) = store.release_claim(key).await {
@@ -63,6 +65,7 @@ async fn start_claimed(
     queue: &dyn MessageQueue,
     policy: &crate::model::ReplicationPolicy,
     trigger: TriggerType,
+    event: Option<&ArtifactEvent>,
 ) -> Result<Started, StartError> {
     let policy_id = policy.id;
     let running = if policy.single_active_replication {
@@ -97,6 +100,7 @@ async fn start_claimed(
         execution_id: execution.id,
         policy_id,
         start_after: None,
+        event: event.cloned(),
     };
     if let Err(e) = queue.send_list(&[message]).await {
         let reason = format!("could not queue the listing: {e}");

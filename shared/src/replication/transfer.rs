@@ -146,11 +146,18 @@ impl TransferWorker {
                 ));
             }
         }
-        let mut log = vec![format!(
-            "attempt {receive_count}: copy {} -> {}",
-            m.resource.src.display(),
-            m.resource.dst.display()
-        )];
+        let mut log = vec![match m.operation {
+            crate::model::Operation::Copy => format!(
+                "attempt {receive_count}: copy {} -> {}",
+                m.resource.src.display(),
+                m.resource.dst.display()
+            ),
+            crate::model::Operation::Deletion => format!(
+                "attempt {receive_count}: {} was deleted at the source; delete {}",
+                m.resource.src.display(),
+                m.resource.dst.display()
+            ),
+        }];
         match self.copy(m, &mut log, stop_at).await {
             Ok(CopyOutcome::Copied { digest, figures }) => {
                 log.push(format!(
@@ -261,6 +268,17 @@ impl TransferWorker {
         log: &mut Vec<String>,
         stop_at: Option<std::time::Instant>,
     ) -> Result<CopyOutcome, TransferError> {
+        if m.operation == crate::model::Operation::Deletion {
+            let dst = self.client(m.resource.dst.registry_id).await?;
+            let dst_location = &m.resource.dst;
+            return Ok(crate::registry::delete::delete_artifact(
+                dst.as_ref(),
+                &dst_location.repository,
+                &dst_location.reference,
+                log,
+            )
+            .await?);
+        }
         let src = self.client(m.resource.src.registry_id).await?;
         let dst = self.client(m.resource.dst.registry_id).await?;
         let slots = self

@@ -1,0 +1,260 @@
+//! Events from a source registry's webhook: CNCF distribution's notifications and Harbor's
+//! webhook payloads, read into pushes and deletes of tagged artifacts, and the executions of the
+//! event-based policies they concern.
+
+use serde::Deserialize;
+
+use crate::messages::ArtifactEvent;
+use crate::model::{ReplicationPolicy, TriggerType};
+use crate::ports::queue::MessageQueue;
+use crate::ports::store::Store;
+use crate::registry::media;
+
+use super::start::{start_execution, StartError, Started};
+
+/// One event, with an id unique per event at its source (so a resent event starts nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceEvent {
+    pub id: String,
+    pub event: ArtifactEvent,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    events: Vec<DistributionEvent>,
+}
+
+#[derive(Deserialize)]
+struct DistributionEvent {
+    #[serde(default)]
+    id: String,
+    action: String,
+    target: Target,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    #[serde(default)]
+    media_type: String,
+    #[serde(default)]
+    digest: String,
+    repository: String,
+    #[serde(default)]
+    tag: String,
+}
+
+#[derive(Deserialize)]
+struct HarborPayload {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    occur_at: i64,
+    event_data: HarborData,
+}
+
+#[derive(Deserialize)]
+struct HarborData {
+    #[serde(default)]
+    resources: Vec<HarborResource>,
+    repository: HarborRepository,
+}
+
+#[derive(Deserialize)]
+struct HarborResource {
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    tag: String,
+}
+
+#[derive(Deserialize)]
+struct HarborRepository {
+    repo_full_name: String,
+}
+
+fn is_manifest(media_type: &str) -> bool {
+    media_type.is_empty()
+        || media_type == media::OCI_MANIFEST
+        || media_type == media::DOCKER_MANIFEST
+        || media::is_index(media_type)
+}
+
+/// The pushes of tags and the deletes a webhook body tells of; other events (pulls, blob
+/// pushes, pushes by digest alone) are none of replication's business.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+        return Ok(envelope
+            .events
+            .into_iter()
+            .filter_map(|e| {
+                let deleted = match e.action.as_str() {
+                    "push" if !e.target.tag.is_empty() && is_manifest(&e.target.media_type) => {
+                        false
+                    }
+                    "delete" => true,
+                    _ => return None,
+                };
+                let reference = if e.target.tag.is_empty() {
+                    e.target.digest
+                } else {
+                    e.target.tag
+                };
+                (!reference.is_empty()).then(|| SourceEvent {
+                    id: e.id,
+                    event: ArtifactEvent {
+                        repository: e.target.repository,
+                        reference,
+                        deleted,
+                    },
+                })
+            })
+            .collect());
+    }
+    let harbor: HarborPayload = serde_json::from_slice(body).map_err(|e| {
+        format!("not a distribution notification nor a Harbor webhook payload: {e}")
+    })?;
+    let deleted = match harbor.kind.as_str() {
+        "PUSH_ARTIFACT" => false,
+        "DELETE_ARTIFACT" => true,
+        _ => return Ok(Vec::new()),
+    };
+    let repository = harbor.event_data.repository.repo_full_name;
+    Ok(harbor
+        .event_data
+        .resources
+        .into_iter()
+        .filter_map(|r| {
+            let reference = if r.tag.is_empty() {
+                r.digest.clone()
+            } else {
+                r.tag
+            };
+            (!reference.is_empty() && (deleted || !reference.starts_with("sha256:"))).then(|| {
+                SourceEvent {
+                    id: format!(
+                        "{}-{}-{}-{reference}",
+                        harbor.kind, harbor.occur_at, r.digest
+                    ),
+                    event: ArtifactEvent {
+                        repository: repository.clone(),
+                        reference,
+                        deleted,
+                    },
+                }
+            })
+        })
+        .collect())
+}
+
+/// Whether an event-based policy from `registry_id` wants the event: enabled, from that
+/// registry, deletions only with `replicate_deletion`, its name filters accept the repository
+/// and its tag filters the tag (a digest, and labels and kinds, are the lister's to judge).
+pub fn concerns(policy: &ReplicationPolicy, registry_id: i64, event: &ArtifactEvent) -> bool {
+    policy.enabled
+        && policy
+            .trigger
+            .as_ref()
+            .is_some_and(|t| t.kind == TriggerType::EventBased)
+        && policy.src_registry_id() == registry_id
+        && (!event.deleted || policy.replicates_deletion())
+        && super::list::names_accept(policy, &event.repository)
+        && (event.reference.starts_with("sha256:")
+            || super::list::tags_accept(policy, &event.reference))
+}
+
+/// Starts an execution of each policy the events concern, once per event and policy; the ids
+/// of the executions started.
+pub async fn start_for_events(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    policies: &[ReplicationPolicy],
+    registry_id: i64,
+    events: &[SourceEvent],
+) -> Result<Vec<i64>, StartError> {
+    let mut started = Vec::new();
+    for source in events {
+        for policy in policies
+            .iter()
+            .filter(|p| concerns(p, registry_id, &source.event))
+        {
+            let once = format!("event#{registry_id}#{}#{}", policy.id, source.id);
+            match start_execution(
+                store,
+                queue,
+                policy.id,
+                TriggerType::EventBased,
+                (!source.id.is_empty()).then_some(once.as_str()),
+                Some(&source.event),
+            )
+            .await
+            {
+                Ok(Started::Running(e) | Started::Skipped(e)) => started.push(e.id),
+                Ok(Started::Duplicate) | Err(StartError::Disabled(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distribution_notifications_become_tag_pushes_and_deletes() {
+        let body = br#"{"events":[
+            {"id":"1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","repository":"team/app","tag":"v1"}},
+            {"id":"2","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:b","repository":"team/app"}},
+            {"id":"3","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","repository":"team/app","tag":"v1"}},
+            {"id":"4","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:c","repository":"team/app"}},
+            {"id":"5","action":"delete","target":{"digest":"sha256:a","repository":"team/app"}}
+        ]}"#;
+        let events = parse_webhook(body).expect("parsed");
+        assert_eq!(
+            events,
+            vec![
+                SourceEvent {
+                    id: "1".into(),
+                    event: ArtifactEvent {
+                        repository: "team/app".into(),
+                        reference: "v1".into(),
+                        deleted: false
+                    }
+                },
+                SourceEvent {
+                    id: "5".into(),
+                    event: ArtifactEvent {
+                        repository: "team/app".into(),
+                        reference: "sha256:a".into(),
+                        deleted: true
+                    }
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn harbor_payloads_become_tag_pushes_and_deletes() {
+        let body = br#"{"type":"DELETE_ARTIFACT","occur_at":1700000000,"operator":"admin",
+            "event_data":{"resources":[{"digest":"sha256:d","tag":"1.0","resource_url":"h/library/app:1.0"}],
+            "repository":{"name":"app","namespace":"library","repo_full_name":"library/app","repo_type":"private"}}}"#;
+        let events = parse_webhook(body).expect("parsed");
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            events[0].event,
+            ArtifactEvent {
+                repository: "library/app".into(),
+                reference: "1.0".into(),
+                deleted: true
+            }
+        );
+        assert!(parse_webhook(
+            br#"{"type":"SCANNING_COMPLETED","event_data":{"repository":{"repo_full_name":"a"}}}"#
+        )
+        .expect("parsed")
+        .is_empty());
+        assert!(parse_webhook(b"not json").is_err());
+    }
+}
