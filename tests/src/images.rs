@@ -124,6 +124,87 @@ impl RegistryHttp {
         .await
     }
 
+    /// Pushes an OCI index of one small image per architecture (children by digest, tagged
+    /// `child-<arch>`); returns the index digest.
+    pub async fn push_index(
+        &self,
+        repository: &str,
+        tag: &str,
+        arches: &[&str],
+        seed: u64,
+    ) -> String {
+        let mut children = Vec::new();
+        for (i, arch) in arches.iter().enumerate() {
+            let digest = self
+                .push_image(
+                    repository,
+                    &format!("child-{arch}"),
+                    &[layer(seed + i as u64, 2000)],
+                )
+                .await;
+            let size = self.manifest_size(repository, &digest).await;
+            children.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+                "platform": {"architecture": arch, "os": "linux"}
+            }));
+        }
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children,
+        }))
+        .expect("json");
+        self.push_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.index.v1+json",
+            &index,
+        )
+        .await
+    }
+
+    /// Pushes a Helm chart as an OCI artifact (Helm's config and content media types).
+    pub async fn push_chart(&self, repository: &str, tag: &str, seed: u64) -> String {
+        let config = br#"{"name":"demo","version":"0.1.0","apiVersion":"v2"}"#;
+        let chart = layer(seed, 30_000);
+        let config_digest = self.push_blob(repository, config).await;
+        let chart_digest = self.push_blob(repository, &chart).await;
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": chart_digest, "size": chart.len()}],
+        }))
+        .expect("json");
+        self.push_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+        .await
+    }
+
+    /// Pushes a cosign-style signature of `subject` under `sha256-<hex>.sig`; its digest.
+    pub async fn push_cosign_signature(&self, repository: &str, subject: &str) -> String {
+        let payload =
+            format!("{{\"critical\":{{\"image\":{{\"docker-manifest-digest\":\"{subject}\"}}}}}}");
+        let config = self.push_blob(repository, b"{}").await;
+        let layer_digest = self.push_blob(repository, payload.as_bytes()).await;
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": layer_digest, "size": payload.len()}],
+        }))
+        .expect("json");
+        let tag = format!("sha256-{}.sig", subject.trim_start_matches("sha256:"));
+        self.push_manifest(
+            repository,
+            &tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+        .await
+    }
+
     /// The digest of the manifest under `reference`, computed from the bytes served.
     pub async fn manifest_digest(&self, repository: &str, reference: &str) -> Option<String> {
         Some(digest_of(&self.manifest(repository, reference).await?))

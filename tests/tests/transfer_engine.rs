@@ -219,32 +219,8 @@ async fn a_multi_arch_index_copies_with_its_children_byte_exact() {
     let source = TestRegistry::start();
     let destination = TestRegistry::start();
     let http = source.http();
-    let mut children = Vec::new();
-    for (i, arch) in ["amd64", "arm64", "s390x"].iter().enumerate() {
-        let digest = http
-            .push_image(
-                "multi",
-                &format!("child-{arch}"),
-                &[layer(50 + i as u64, 2000)],
-            )
-            .await;
-        let size = http.manifest_size("multi", &digest).await;
-        children.push(serde_json::json!({
-            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
-            "platform": {"architecture": arch, "os": "linux"}
-        }));
-    }
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children,
-    }))
-    .expect("json");
     let index_digest = http
-        .push_manifest(
-            "multi",
-            "latest",
-            "application/vnd.oci.image.index.v1+json",
-            &index,
-        )
+        .push_index("multi", "latest", &["amd64", "arm64", "s390x"], 50)
         .await;
     let (outcome, _) = copy(
         &client(&source.url(), None),
@@ -261,15 +237,15 @@ async fn a_multi_arch_index_copies_with_its_children_byte_exact() {
         destination.http().manifest_digest("multi", "latest").await,
         Some(index_digest)
     );
-    for child in children {
-        let digest = child["digest"].as_str().expect("digest");
+    for arch in ["amd64", "arm64", "s390x"] {
+        let child = http
+            .manifest_digest("multi", &format!("child-{arch}"))
+            .await
+            .expect("child");
         assert_eq!(
-            destination
-                .http()
-                .manifest_digest("multi", digest)
-                .await
-                .as_deref(),
-            Some(digest)
+            destination.http().manifest_digest("multi", &child).await,
+            Some(child.clone()),
+            "the {arch} child, by digest"
         );
     }
 }
@@ -889,25 +865,7 @@ async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
 async fn a_helm_chart_copies_byte_exact() {
     let source = TestRegistry::start();
     let destination = TestRegistry::start();
-    let http = source.http();
-    let config = br#"{"name":"demo","version":"0.1.0","apiVersion":"v2"}"#;
-    let chart = layer(140, 30_000);
-    let config_digest = http.push_blob("charts/demo", config).await;
-    let chart_digest = http.push_blob("charts/demo", &chart).await;
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": chart_digest, "size": chart.len()}],
-    }))
-    .expect("json");
-    let digest = http
-        .push_manifest(
-            "charts/demo",
-            "0.1.0",
-            "application/vnd.oci.image.manifest.v1+json",
-            &manifest,
-        )
-        .await;
+    let digest = source.http().push_chart("charts/demo", "0.1.0", 140).await;
     let (outcome, _) = copy(
         &client(&source.url(), None),
         &client(&destination.url(), None),
@@ -924,12 +882,22 @@ async fn a_helm_chart_copies_byte_exact() {
             .await,
         Some(digest)
     );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &source
+            .http()
+            .manifest("charts/demo", "0.1.0")
+            .await
+            .expect("chart manifest"),
+    )
+    .expect("json");
+    let chart_digest = manifest["layers"][0]["digest"].as_str().expect("layer");
     assert_eq!(
         destination
             .http()
-            .blob("charts/demo", &chart_digest)
+            .blob("charts/demo", chart_digest)
             .await
-            .map(|b| digest_of(&b)),
+            .map(|b| digest_of(&b))
+            .as_deref(),
         Some(chart_digest)
     );
 }
