@@ -3,7 +3,7 @@
 //! per firing, `single_active_replication` skips.
 
 use ferry::model::{ExecutionStatus, TriggerType};
-use ferry::ports::{ExecutionStore, PolicyStore};
+use ferry::ports::{ExecutionStore, PolicyStore, TaskLogSink};
 use ferry_tests::api_client::ApiClient;
 use ferry_tests::images::layer;
 use ferry_tests::registry::TestRegistry;
@@ -794,5 +794,84 @@ async fn stopping_a_100_task_execution_leaves_no_task_running_and_retry_copies_o
         .manifest_digest("retry/org/team1/svc3", "v1.0")
         .await
         .is_some());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn executions_beyond_the_newest_kept_are_swept_with_their_tasks_and_logs() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    source
+        .http()
+        .push_image("swept/app", "v1", &[layer(900, 1000)])
+        .await;
+    let stack = LocalStack::start(
+        "sweep",
+        LocalStackOptions {
+            parameters: &[("KeepExecutions", "2")],
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+    let policy = api
+        .post(
+            "/replication/policies",
+            &policy_body("swept", src, dst, json!({})),
+        )
+        .await
+        .created_id();
+    let mut ran = Vec::new();
+    let mut first_task = None;
+    for _ in 0..4 {
+        let execution = run(&api, policy).await;
+        let id = execution["id"].as_i64().expect("id");
+        if first_task.is_none() {
+            let listed = tasks(&api, id).await;
+            first_task = listed.first().and_then(|t| t["id"].as_i64());
+            let log = stack
+                .adapters
+                .logs
+                .read(id, first_task.expect("a task"))
+                .await;
+            assert!(log.is_ok_and(|l| !l.is_empty()), "a log to sweep");
+        }
+        ran.push(id);
+    }
+    assert!(
+        tasks(&api, ran[0]).await.is_empty(),
+        "its tasks went with it"
+    );
+    let remaining: Vec<i64> = api
+        .get(&format!("/replication/executions?policy_id={policy}"))
+        .await
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|e| e["id"].as_i64())
+        .collect();
+    let mut newest = ran[2..].to_vec();
+    newest.sort_unstable_by(|a, b| b.cmp(&a));
+    let mut remaining_sorted = remaining.clone();
+    remaining_sorted.sort_unstable_by(|a, b| b.cmp(&a));
+    assert_eq!(remaining_sorted, newest, "the newest two are kept");
+    assert_eq!(
+        api.get(&format!("/replication/executions/{}", ran[0]))
+            .await
+            .status,
+        404
+    );
+    let log = stack
+        .adapters
+        .logs
+        .read(ran[0], first_task.expect("a task"))
+        .await;
+    assert!(
+        log.map(|l| l.is_empty()).unwrap_or(true),
+        "its logs went too"
+    );
     stack.stop().await;
 }

@@ -16,6 +16,11 @@ async fn main() -> Result<(), Error> {
         connect: ferry::config::registry_connector(6)?,
         page_size: parsed_or("FERRY_LIST_PAGE_SIZE", 100)?,
         max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
+        logs: services.logs,
+        keep_executions: parsed_or(
+            "FERRY_KEEP_EXECUTIONS",
+            ferry::replication::sweep::DEFAULT_KEEP,
+        )?,
     });
     ferry_lambda::serve_sqs(move |message, _deadline| {
         let worker = Arc::clone(&worker);

@@ -26,6 +26,10 @@ async fn main() -> Result<(), Error> {
         queue: services.queue,
         logs: services.logs,
         max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
+        keep_executions: parsed_or(
+            "FERRY_KEEP_EXECUTIONS",
+            ferry::replication::sweep::DEFAULT_KEEP,
+        )?,
         deadline_margin: Duration::from_secs(parsed_or("FERRY_TRANSFER_DEADLINE_MARGIN_SECS", 30)?),
         time_budget: (budget > 0).then(|| Duration::from_millis(budget)),
     });

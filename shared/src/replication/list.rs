@@ -36,6 +36,10 @@ pub struct ListWorker {
     /// Deliveries of a list message before its DLQ takes it; the last one fails the execution
     /// with the reason instead, so none waits forever on a piece that will never be listed.
     pub max_receives: u32,
+    /// To sweep task logs with old executions.
+    pub logs: Arc<dyn crate::ports::logs::TaskLogSink>,
+    /// Executions kept per policy; older ones are swept when one finishes.
+    pub keep_executions: usize,
 }
 
 fn retry(e: impl std::fmt::Display) -> HandleError {
@@ -340,10 +344,22 @@ impl ListWorker {
             .close_listing(m.execution_id, &piece)
             .await
             .map_err(retry)?;
-        self.store
+        if self
+            .store
             .finish_if_done(m.execution_id)
             .await
-            .map_err(retry)?;
+            .map_err(retry)?
+            .is_some()
+        {
+            // Every task ended while listing (all unchanged, or none matched).
+            super::sweep::sweep_after(
+                self.store.as_ref(),
+                self.logs.as_ref(),
+                m.execution_id,
+                self.keep_executions,
+            )
+            .await;
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ pub mod retry;
 pub mod schedule;
 pub mod source;
 pub mod start;
+pub mod sweep;
 pub mod transfer;
 
 /// What a queue consumer tells the event source about one message.

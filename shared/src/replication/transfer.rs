@@ -40,6 +40,8 @@ pub struct TransferWorker {
     pub locations: Arc<crate::registry::pool::CachedLocations>,
     /// Deliveries of a message before its DLQ takes it; the last one fails the task instead.
     pub max_receives: u32,
+    /// Executions kept per policy; older ones are swept when one finishes.
+    pub keep_executions: usize,
 }
 
 fn retry(e: StoreError) -> HandleError {
@@ -349,6 +351,13 @@ impl TransferWorker {
             .map_err(retry)?
         {
             tracing::info!(status = status.as_str(), "execution finished");
+            super::sweep::sweep_after(
+                self.store.as_ref(),
+                self.logs.as_ref(),
+                m.execution_id,
+                self.keep_executions,
+            )
+            .await;
         }
         Ok(())
     }
