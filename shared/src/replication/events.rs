@@ -100,7 +100,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
                 } else {
                     e.target.tag
                 };
-                (!reference.is_empty()).then(|| SourceEvent {
+                (!reference.is_empty()).then_some(SourceEvent {
                     id: e.id,
                     event: ArtifactEvent {
                         repository: e.target.repository,

@@ -25,19 +25,31 @@ pub fn copy_options(policy: &ReplicationPolicy) -> CopyOptions {
     }
 }
 
-/// Writes one task per resource under `piece` (so doing it again creates nothing twice) and
-/// sends their transfer messages. A resource whose destination is in `unchanged` (destination
-/// -> the digest it holds) ends Succeed as skipped at once, with no message.
+/// Which execution the tasks belong to, under which key they are written, and what they do.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskBatch<'a> {
+    pub execution_id: i64,
+    /// Tasks are written under `<piece>#<batch>`: writing them again creates nothing twice.
+    pub piece: &'a str,
+    pub operation: Operation,
+}
+
+/// Writes one task per resource and sends their transfer messages. A resource whose
+/// destination is in `unchanged` (destination -> the digest it holds) ends Succeed as skipped
+/// at once, with no message.
 pub async fn fan_out(
     store: &dyn Store,
     queue: &dyn MessageQueue,
-    execution_id: i64,
-    piece: &str,
+    batch: TaskBatch<'_>,
     policy: &ReplicationPolicy,
-    operation: Operation,
     resources: &[Resource],
     unchanged: &HashMap<String, String>,
 ) -> Result<(), FanOutError> {
+    let TaskBatch {
+        execution_id,
+        piece,
+        operation,
+    } = batch;
     let options = copy_options(policy);
     for (batch_index, batch) in resources.chunks(MAX_TASKS_PER_BATCH).enumerate() {
         let tasks: Vec<NewTask> = batch

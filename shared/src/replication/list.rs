@@ -21,7 +21,7 @@ use crate::ports::registry::RegistryClient;
 use crate::ports::store::{Store, StoreError};
 use futures::StreamExt;
 
-use super::fanout::fan_out;
+use super::fanout::{fan_out, TaskBatch};
 use super::naming::destination_repository;
 use super::source::{DistributionSource, ListedArtifact, SourceAdapter, Wanted};
 use super::transfer::Connect;
@@ -320,14 +320,16 @@ impl ListWorker {
         fan_out(
             self.store.as_ref(),
             self.queue.as_ref(),
-            m.execution_id,
-            &piece,
-            &policy,
-            if deletion {
-                Operation::Deletion
-            } else {
-                Operation::Copy
+            TaskBatch {
+                execution_id: m.execution_id,
+                piece: &piece,
+                operation: if deletion {
+                    Operation::Deletion
+                } else {
+                    Operation::Copy
+                },
             },
+            &policy,
             &resources,
             &unchanged,
         )

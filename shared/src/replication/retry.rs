@@ -7,7 +7,7 @@ use crate::model::{Execution, ExecutionStatus, Operation, Resource, TaskStatus, 
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Store, StoreError};
 
-use super::fanout::{fan_out, FanOutError};
+use super::fanout::{fan_out, FanOutError, TaskBatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetryError {
@@ -67,17 +67,12 @@ pub async fn retry_execution(
             .map(|(_, r)| r.clone())
             .collect();
         if sent.is_ok() && !resources.is_empty() {
-            sent = fan_out(
-                store,
-                queue,
-                retry.id,
+            let batch = TaskBatch {
+                execution_id: retry.id,
                 piece,
-                &policy,
                 operation,
-                &resources,
-                &HashMap::new(),
-            )
-            .await;
+            };
+            sent = fan_out(store, queue, batch, &policy, &resources, &HashMap::new()).await;
         }
     }
     if let Err(e) = sent {
