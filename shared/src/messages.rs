@@ -147,6 +147,9 @@ pub struct InboundMessage {
     pub body: String,
     /// How many times it has been received, this time included.
     pub receive_count: u32,
+    /// It comes from the stage's dead-letter queue: its deliveries were used up without the
+    /// handler ending it (a timeout or a crash), so what it stands for must end now.
+    pub from_dead_letters: bool,
 }
 
 #[cfg(test)]

@@ -197,6 +197,8 @@ pub struct LocalStackOptions<'a> {
     pub admin_password_env: bool,
     /// More environment for the function processes.
     pub extra_env: &'a [(&'a str, &'a str)],
+    /// Queues (logical ids) no function consumes in this test.
+    pub unpolled_queues: &'a [&'a str],
 }
 
 impl Default for LocalStackOptions<'_> {
@@ -207,6 +209,7 @@ impl Default for LocalStackOptions<'_> {
             transfer_instances: 2,
             admin_password_env: true,
             extra_env: &[],
+            unpolled_queues: &[],
         }
     }
 }
@@ -238,6 +241,11 @@ impl LocalStack {
                 )
                 .collect(),
             schedules: true,
+            unpolled_queues: options
+                .unpolled_queues
+                .iter()
+                .map(|q| q.to_string())
+                .collect(),
         })
         .await
         .expect("event plane starts");

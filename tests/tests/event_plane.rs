@@ -221,6 +221,8 @@ async fn a_message_that_keeps_failing_lands_in_the_dlq_after_the_configured_rece
         LocalStackOptions {
             parameters: &[("TransferMaxReceives", "3")],
             visibility_timeout: 1,
+            // Read here before the transfer function's dead-letter consumer would.
+            unpolled_queues: &["TransferDeadLetterQueue"],
             ..LocalStackOptions::default()
         },
     )
@@ -671,5 +673,82 @@ async fn a_copy_out_of_time_continues_in_another_invocation_where_it_stopped() {
     // Five chunks of 8 MiB and the config's one, each sent once: the continuation resumed, it
     // did not start over.
     assert_eq!(slow.hits().len(), 6, "{:#?} {log}", slow.hits());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_dies_in_a_dead_letter_queue_ends_failed_with_the_reason() {
+    let stack = LocalStack::start("dead", LocalStackOptions::default()).await;
+    let sqs = aws_sdk_sqs::Client::new(&stack.adapters.sdk);
+    let store = &stack.adapters.store;
+    // A task whose copy timed out or crashed through every delivery: still InProgress.
+    let location = |repository: &str| ArtifactLocation {
+        registry_id: 1,
+        repository: repository.into(),
+        reference: "v1".into(),
+    };
+    let (execution, task, message) = one_task(&stack, location("lost"), location("lost")).await;
+    assert!(store
+        .transition_task(&ferry::ports::TaskTransition {
+            execution_id: execution.id,
+            task_id: task.id,
+            from: TaskStatus::Pending,
+            to: TaskStatus::InProgress,
+            status_text: None,
+            figures: None,
+        })
+        .await
+        .expect("running"));
+    sqs.send_message()
+        .queue_url(stack.queue_url("TransferDeadLetterQueue"))
+        .message_body(ferry::messages::encode(&message).expect("encode"))
+        .send()
+        .await
+        .expect("send");
+    let done = ended_task(&stack, execution.id, task.id).await;
+    assert_eq!(done.status, TaskStatus::Failed);
+    assert!(
+        done.status_text.contains("timed out or crashed"),
+        "{}",
+        done.status_text
+    );
+    let ended = eventually(30, "the execution to end", || async {
+        let e = store.get_execution(execution.id).await.expect("execution");
+        e.status.is_final().then_some(e)
+    })
+    .await;
+    assert_eq!(
+        (ended.status, ended.failed, ended.in_progress),
+        (ExecutionStatus::Failed, 1, 0)
+    );
+
+    // A list piece likewise ends its execution.
+    let listing = store
+        .create_execution(1, TriggerType::Manual, 1)
+        .await
+        .expect("execution");
+    let list = ferry::messages::ListMessage {
+        execution_id: listing.id,
+        policy_id: 1,
+        start_after: None,
+        event: None,
+    };
+    sqs.send_message()
+        .queue_url(stack.queue_url("ListDeadLetterQueue"))
+        .message_body(ferry::messages::encode(&list).expect("encode"))
+        .send()
+        .await
+        .expect("send");
+    let failed = eventually(30, "the listing execution to fail", || async {
+        let e = store.get_execution(listing.id).await.expect("execution");
+        e.status.is_final().then_some(e)
+    })
+    .await;
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert!(
+        failed.status_text.contains("listing gave up"),
+        "{}",
+        failed.status_text
+    );
     stack.stop().await;
 }

@@ -9,7 +9,7 @@ use ferry::replication::HandleError;
 
 /// The messages of an SQS event. A record without an id cannot be reported or retried
 /// individually, so it is dropped with a warning (SQS always sets one).
-pub fn inbound(event: SqsEvent) -> Vec<InboundMessage> {
+pub fn inbound(event: SqsEvent, dead_letters: Option<&str>) -> Vec<InboundMessage> {
     event
         .records
         .into_iter()
@@ -23,7 +23,10 @@ pub fn inbound(event: SqsEvent) -> Vec<InboundMessage> {
                 .get("ApproximateReceiveCount")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
+            let from_dead_letters =
+                dead_letters.is_some_and(|arn| record.event_source_arn.as_deref() == Some(arn));
             Some(InboundMessage {
+                from_dead_letters,
                 message_id,
                 body: record.body.unwrap_or_default(),
                 receive_count,
@@ -33,12 +36,17 @@ pub fn inbound(event: SqsEvent) -> Vec<InboundMessage> {
 }
 
 /// Handles every message of a batch concurrently and reports the ones to deliver again.
-pub async fn handle_batch<F, Fut>(event: SqsEvent, handler: F) -> SqsBatchResponse
+pub async fn handle_batch<F, Fut>(
+    event: SqsEvent,
+    dead_letters: Option<&str>,
+    handler: F,
+) -> SqsBatchResponse
 where
     F: Fn(InboundMessage) -> Fut,
     Fut: Future<Output = (String, Result<(), HandleError>)>,
 {
-    let results = futures::future::join_all(inbound(event).into_iter().map(handler)).await;
+    let messages = inbound(event, dead_letters);
+    let results = futures::future::join_all(messages.into_iter().map(handler)).await;
     let mut response = SqsBatchResponse::default();
     for (message_id, result) in results {
         if let Err(error) = result {
@@ -61,8 +69,12 @@ pub fn deadline(context: &lambda_runtime::Context) -> std::time::Instant {
         + std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms))
 }
 
+/// The function's own dead-letter queue, when it consumes it too (the template sets it).
+pub const DEAD_LETTER_QUEUE_ARN: &str = "FERRY_DEAD_LETTER_QUEUE_ARN";
+
 /// Runs an SQS-driven function: each invocation's messages go to `handler` (with the
 /// invocation's deadline) concurrently, and the ones it fails are reported for redelivery.
+/// Messages from the queue named by `FERRY_DEAD_LETTER_QUEUE_ARN` are marked as such.
 pub async fn serve_sqs<F>(handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(
@@ -72,13 +84,17 @@ where
         + Clone
         + 'static,
 {
+    let dead_letters = std::env::var(DEAD_LETTER_QUEUE_ARN)
+        .ok()
+        .filter(|arn| !arn.is_empty());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
             let handler = handler.clone();
             let deadline = deadline(&event.context);
+            let dead_letters = dead_letters.clone();
             async move {
                 Ok::<SqsBatchResponse, lambda_runtime::Error>(
-                    handle_batch(event.payload, |message| {
+                    handle_batch(event.payload, dead_letters.as_deref(), |message| {
                         let id = message.message_id.clone();
                         let result = handler(message, deadline);
                         async move { (id, result.await) }

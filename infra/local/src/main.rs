@@ -112,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
                 http: Some(http),
                 child_env,
                 schedules: true,
+                unpolled_queues: Vec::new(),
             })
             .await?;
             for f in &plane.stack.functions {

@@ -186,6 +186,21 @@ struct Found {
 impl ListWorker {
     pub async fn handle(&self, message: &InboundMessage) -> Result<(), HandleError> {
         let list: ListMessage = decode(&message.body)?;
+        if message.from_dead_letters {
+            let reason = format!(
+                "listing gave up: the lister did not finish the piece after {:?} in its deliveries (it timed out or crashed; see its logs)",
+                list.start_after.as_deref().unwrap_or("the start")
+            );
+            let execution = match self.store.get_execution(list.execution_id).await {
+                Ok(e) => e,
+                Err(StoreError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(retry(e)),
+            };
+            if execution.status.is_final() {
+                return Ok(());
+            }
+            return self.fail(list.execution_id, &reason).await;
+        }
         let span = tracing::info_span!(
             "list",
             message_id = %message.message_id,

@@ -56,6 +56,9 @@ impl TransferWorker {
         deadline: Option<std::time::Instant>,
     ) -> Result<(), HandleError> {
         let transfer: TransferMessage = decode(&message.body)?;
+        if message.from_dead_letters {
+            return self.given_up(&transfer, message.receive_count).await;
+        }
         let span = tracing::info_span!(
             "transfer",
             message_id = %message.message_id,
@@ -262,6 +265,32 @@ impl TransferWorker {
                 .await
             }
         }
+    }
+
+    /// A message whose deliveries ran out without the task ending (the function timed out or
+    /// crashed each time): the task fails with that reason, so none stays InProgress.
+    async fn given_up(&self, m: &TransferMessage, receives: u32) -> Result<(), HandleError> {
+        let task = match self.store.get_task(m.execution_id, m.task_id).await {
+            Ok(t) => t,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(retry(e)),
+        };
+        if task.status.is_final() {
+            return Ok(());
+        }
+        let reason = format!(
+            "gave up: the transfer function did not finish this task in any of its deliveries (it timed out or crashed; see its logs); {receives} receives in all"
+        );
+        tracing::warn!(reason, "task given up from the dead-letter queue");
+        self.end(
+            m,
+            task.status,
+            TaskStatus::Failed,
+            &reason,
+            None,
+            vec![reason.clone()],
+        )
+        .await
     }
 
     async fn copy(
