@@ -297,25 +297,16 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
         tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
     }
     let (parts, body) = request.into_parts();
-    let mut outgoing = shared
-        .http
-        .request(
-            parts.method.clone(),
-            format!("{}{path_and_query}", shared.upstream),
-        )
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
-    for (name, value) in &parts.headers {
-        if name != http::header::HOST && name != http::header::AUTHORIZATION {
-            outgoing = outgoing.header(name, value);
-        }
-    }
-    let upstream = match outgoing.send().await {
+    let upstream = match pass_on(
+        &shared,
+        &parts,
+        &path_and_query,
+        reqwest::Body::wrap_stream(body.into_data_stream()),
+    )
+    .await
+    {
         Ok(r) => r,
-        Err(e) => {
-            let mut response = Response::new(Body::from(e.to_string()));
-            *response.status_mut() = StatusCode::BAD_GATEWAY;
-            return response;
-        }
+        Err(bad_gateway) => return bad_gateway,
     };
     let mut response = Response::builder().status(upstream.status().as_u16());
     for (name, value) in upstream.headers() {
@@ -344,6 +335,33 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
+/// Sends the request on to the registry behind (its headers but Host and Authorization); a
+/// 502 answer when the registry cannot be reached.
+async fn pass_on(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    path_and_query: &str,
+    body: reqwest::Body,
+) -> Result<reqwest::Response, Response<Body>> {
+    let mut outgoing = shared
+        .http
+        .request(
+            parts.method.clone(),
+            format!("{}{path_and_query}", shared.upstream),
+        )
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST && name != http::header::AUTHORIZATION {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    outgoing.send().await.map_err(|e| {
+        let mut response = Response::new(Body::from(e.to_string()));
+        *response.status_mut() = StatusCode::BAD_GATEWAY;
+        response
+    })
+}
+
 /// A manifest PUT through a proxy with the Referrers API: passed on whole, and listed under its
 /// subject (with the `OCI-Subject` answer header) once the registry accepted it.
 async fn put_manifest_with_subject(shared: Shared, request: Request<Body>) -> Response<Body> {
@@ -354,22 +372,9 @@ async fn put_manifest_with_subject(shared: Shared, request: Request<Body>) -> Re
         return refused;
     };
     let path = parts.uri.path().to_string();
-    let mut outgoing = shared
-        .http
-        .put(format!("{}{path}", shared.upstream))
-        .body(bytes.clone());
-    for (name, value) in &parts.headers {
-        if name != http::header::HOST && name != http::header::AUTHORIZATION {
-            outgoing = outgoing.header(name, value);
-        }
-    }
-    let upstream = match outgoing.send().await {
+    let upstream = match pass_on(&shared, &parts, &path, reqwest::Body::from(bytes.clone())).await {
         Ok(r) => r,
-        Err(e) => {
-            let mut response = Response::new(Body::from(e.to_string()));
-            *response.status_mut() = StatusCode::BAD_GATEWAY;
-            return response;
-        }
+        Err(bad_gateway) => return bad_gateway,
     };
     let status = upstream.status();
     let mut response = Response::builder().status(status.as_u16());

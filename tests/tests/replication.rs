@@ -44,6 +44,12 @@ fn policy_body(name: &str, src: i64, dst: i64, extra: Value) -> Value {
     body
 }
 
+async fn create_policy(api: &ApiClient, name: &str, src: i64, dst: i64, extra: Value) -> i64 {
+    api.post("/replication/policies", &policy_body(name, src, dst, extra))
+        .await
+        .created_id()
+}
+
 async fn schedule(stack: &LocalStack, policy_id: i64) -> Option<(String, String)> {
     let found = aws_sdk_scheduler::Client::new(&stack.adapters.sdk)
         .get_schedule()
@@ -109,18 +115,14 @@ async fn a_scheduled_policy_has_its_schedule_fires_once_per_firing_and_skips_whi
     assert!(refused.error().contains("trigger.trigger_settings.cron"));
 
     // Every minute: the schedule exists on the emulator in EventBridge's syntax and fires.
-    let policy = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "every-minute",
-                src,
-                dst,
-                json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 */1 * * * *"}}}),
-            ),
-        )
-        .await
-        .created_id();
+    let policy = create_policy(
+        &api,
+        "every-minute",
+        src,
+        dst,
+        json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 */1 * * * *"}}}),
+    )
+    .await;
     assert_eq!(
         schedule(&stack, policy).await,
         Some(("cron(*/1 * * * ? *)".into(), "ENABLED".into()))
@@ -233,18 +235,14 @@ async fn a_scheduled_policy_has_its_schedule_fires_once_per_firing_and_skips_whi
         200
     );
     assert_eq!(schedule(&stack, policy).await, None);
-    let nightly = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "nightly",
-                src,
-                dst,
-                json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}}),
-            ),
-        )
-        .await
-        .created_id();
+    let nightly = create_policy(
+        &api,
+        "nightly",
+        src,
+        dst,
+        json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}}),
+    )
+    .await;
     assert!(schedule(&stack, nightly).await.is_some());
     assert_eq!(
         api.delete(&format!("/replication/policies/{nightly}"))
@@ -299,20 +297,16 @@ async fn pushes_and_deletes_at_the_source_replicate_through_its_webhook() {
         .expect("post");
     assert_eq!(garbled.status(), 400);
 
-    let policy = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "on-push",
-                src,
-                dst,
-                json!({"trigger": {"type": "event_based"}, "replicate_deletion": true,
+    let policy = create_policy(
+        &api,
+        "on-push",
+        src,
+        dst,
+        json!({"trigger": {"type": "event_based"}, "replicate_deletion": true,
                        "filters": [{"type": "name", "value": "apps/**"},
                                    {"type": "tag", "value": "v*"}]}),
-            ),
-        )
-        .await
-        .created_id();
+    )
+    .await;
     source.notify(&hook_url, &authorization);
     let http_source = source.http();
 
@@ -492,20 +486,16 @@ async fn a_filtered_policy_replicates_a_large_source_exactly_and_again_moves_not
     let (stack, api) = start("large").await;
     let src = add_registry(&api, "src", &source.url()).await;
     let dst = add_registry(&api, "dst", &destination.url()).await;
-    let policy = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "mirror-v1",
-                src,
-                dst,
-                json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0,
+    let policy = create_policy(
+        &api,
+        "mirror-v1",
+        src,
+        dst,
+        json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0,
                        "filters": [{"type": "name", "value": "{org,multi,charts,signed}/**"},
                                    {"type": "tag", "value": "v1.*"}]}),
-            ),
-        )
-        .await
-        .created_id();
+    )
+    .await;
     let first = run(&api, policy).await;
     // 50 repositories x 2 tags, the index, the chart and the signed image.
     assert_eq!(first["status"], "Succeed", "{first}");
@@ -593,20 +583,16 @@ async fn a_filtered_policy_replicates_a_large_source_exactly_and_again_moves_not
     );
 
     // The resource filter and the label filter, from media types and annotations.
-    let charts_only = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "charts-only",
-                src,
-                dst,
-                json!({"dest_namespace": "kinds", "dest_namespace_replace_count": 0,
+    let charts_only = create_policy(
+        &api,
+        "charts-only",
+        src,
+        dst,
+        json!({"dest_namespace": "kinds", "dest_namespace_replace_count": 0,
                        "filters": [{"type": "name", "value": "{charts,labelled,multi}/**"},
                                    {"type": "resource", "value": "chart"}]}),
-            ),
-        )
-        .await
-        .created_id();
+    )
+    .await;
     let charts_run = run(&api, charts_only).await;
     assert_eq!(
         (charts_run["status"].as_str(), charts_run["total"].as_i64()),
@@ -618,20 +604,16 @@ async fn a_filtered_policy_replicates_a_large_source_exactly_and_again_moves_not
         .manifest_digest("kinds/charts/demo", "v1.0")
         .await
         .is_some());
-    let by_label = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "payments",
-                src,
-                dst,
-                json!({"dest_namespace": "labels", "dest_namespace_replace_count": 0,
+    let by_label = create_policy(
+        &api,
+        "payments",
+        src,
+        dst,
+        json!({"dest_namespace": "labels", "dest_namespace_replace_count": 0,
                        "filters": [{"type": "name", "value": "{charts,labelled,multi}/**"},
                                    {"type": "label", "value": ["team=payments"]}]}),
-            ),
-        )
-        .await
-        .created_id();
+    )
+    .await;
     let label_run = run(&api, by_label).await;
     assert_eq!(
         (label_run["status"].as_str(), label_run["total"].as_i64()),
@@ -687,19 +669,11 @@ async fn stopping_a_100_task_execution_leaves_no_task_running_and_retry_copies_o
     let slow_dst = add_registry(&api, "slow", &slow.url()).await;
     let refusing_dst = add_registry(&api, "refusing", &refusing.url()).await;
 
-    let policy = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "hundred",
+    let policy = create_policy(&api, "hundred",
                 src,
                 slow_dst,
                 json!({"dest_namespace": "stop", "dest_namespace_replace_count": 0,
-                       "filters": [{"type": "name", "value": "org/**"}, {"type": "tag", "value": "v1.*"}]}),
-            ),
-        )
-        .await
-        .created_id();
+                       "filters": [{"type": "name", "value": "org/**"}, {"type": "tag", "value": "v1.*"}]})).await;
     let execution = api
         .post("/replication/executions", &json!({"policy_id": policy}))
         .await
@@ -740,19 +714,11 @@ async fn stopping_a_100_task_execution_leaves_no_task_running_and_retry_copies_o
     assert_eq!(record["in_progress"], 0, "{record}");
 
     // Retry: only the failed tasks run again, as a new execution.
-    let policy = api
-        .post(
-            "/replication/policies",
-            &policy_body(
-                "team1",
+    let policy = create_policy(&api, "team1",
                 src,
                 refusing_dst,
                 json!({"dest_namespace": "retry", "dest_namespace_replace_count": 0,
-                       "filters": [{"type": "name", "value": "org/team1/**"}, {"type": "tag", "value": "v1.*"}]}),
-            ),
-        )
-        .await
-        .created_id();
+                       "filters": [{"type": "name", "value": "org/team1/**"}, {"type": "tag", "value": "v1.*"}]})).await;
     let failed = run(&api, policy).await;
     assert_eq!(failed["status"], "Failed", "{failed}");
     assert_eq!(
@@ -816,13 +782,7 @@ async fn executions_beyond_the_newest_kept_are_swept_with_their_tasks_and_logs()
     let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
     let src = add_registry(&api, "src", &source.url()).await;
     let dst = add_registry(&api, "dst", &destination.url()).await;
-    let policy = api
-        .post(
-            "/replication/policies",
-            &policy_body("swept", src, dst, json!({})),
-        )
-        .await
-        .created_id();
+    let policy = create_policy(&api, "swept", src, dst, json!({})).await;
     let mut ran = Vec::new();
     let mut first_task = None;
     for _ in 0..4 {

@@ -78,34 +78,27 @@ impl PolicySchedules for EventBridgeSchedules {
             }
             Err(e) => return Err(Self::error(policy_id, e)),
         };
+        // Create and update take the same fields through two builders.
+        macro_rules! with_fields {
+            ($builder:expr) => {
+                $builder
+                    .group_name(&self.group)
+                    .name(&name)
+                    .schedule_expression(expression)
+                    .schedule_expression_timezone("UTC")
+                    .flexible_time_window(window)
+                    .target(target)
+                    .state(state)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Self::error(policy_id, e))
+            };
+        }
         if exists {
-            self.client
-                .update_schedule()
-                .group_name(&self.group)
-                .name(&name)
-                .schedule_expression(expression)
-                .schedule_expression_timezone("UTC")
-                .flexible_time_window(window)
-                .target(target)
-                .state(state)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| Self::error(policy_id, e))
+            with_fields!(self.client.update_schedule())
         } else {
-            self.client
-                .create_schedule()
-                .group_name(&self.group)
-                .name(&name)
-                .schedule_expression(expression)
-                .schedule_expression_timezone("UTC")
-                .flexible_time_window(window)
-                .target(target)
-                .state(state)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| Self::error(policy_id, e))
+            with_fields!(self.client.create_schedule())
         }
     }
 
