@@ -143,3 +143,13 @@ pub fn schedules_from_env(
         },
     ))
 }
+
+/// The namespaces a destination kind needs made: Harbor's projects; other kinds have none.
+pub fn namespaces_connector() -> std::sync::Arc<crate::replication::list::NamespacesConnect> {
+    std::sync::Arc::new(|registry| match registry.kind {
+        Some(crate::model::RegistryType::Harbor) => Ok(Some(Box::new(
+            crate::registry::harbor::HarborProjects::new(registry)?,
+        ) as _)),
+        _ => Ok(None),
+    })
+}

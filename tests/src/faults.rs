@@ -45,6 +45,11 @@ struct Shared {
     hits: Arc<Mutex<Vec<String>>>,
     /// When set, the Referrers API: descriptors by (repository, subject digest).
     referrers: Option<Arc<Mutex<Referrers>>>,
+    /// When set, Harbor's projects API for these Basic credentials: the projects there, and
+    /// the bodies of the creations asked for. A project named `forbidden` is refused (403).
+    harbor: Option<(String, String)>,
+    projects: Arc<Mutex<Vec<String>>>,
+    project_requests: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 type Referrers = std::collections::HashMap<(String, String), Vec<serde_json::Value>>;
@@ -57,12 +62,41 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str, faults: Vec<Fault>) -> Self {
-        Self::start_with(upstream, faults, None, false).await
+        Self::start_with(upstream, faults, None, false, None).await
     }
 
     /// A proxy that adds the OCI Referrers API to the registry behind it.
     pub async fn start_with_referrers_api(upstream: &str) -> Self {
-        Self::start_with(upstream, Vec::new(), None, true).await
+        Self::start_with(upstream, Vec::new(), None, true, None).await
+    }
+
+    /// A proxy that gives the registry behind it Harbor's projects API (`HEAD` and `POST
+    /// /api/v2.0/projects`), for `user`/`password`, as a Harbor destination has.
+    pub async fn start_harbor(upstream: &str, user: &str, password: &str) -> Self {
+        Self::start_with(
+            upstream,
+            Vec::new(),
+            None,
+            false,
+            Some((user.to_string(), password.to_string())),
+        )
+        .await
+    }
+
+    /// The Harbor projects that exist, and the creation requests' bodies.
+    pub fn projects(&self) -> (Vec<String>, Vec<serde_json::Value>) {
+        (
+            self.shared
+                .projects
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default(),
+            self.shared
+                .project_requests
+                .lock()
+                .map(|p| p.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// A proxy that asks for Bearer tokens (the token flow), issued for `user`/`password`.
@@ -72,6 +106,7 @@ impl FaultProxy {
             Vec::new(),
             Some((user.to_string(), password.to_string())),
             false,
+            None,
         )
         .await
     }
@@ -81,6 +116,7 @@ impl FaultProxy {
         faults: Vec<Fault>,
         bearer: Option<(String, String)>,
         referrers_api: bool,
+        harbor: Option<(String, String)>,
     ) -> Self {
         let shared = Shared {
             bearer,
@@ -93,6 +129,9 @@ impl FaultProxy {
             faults: Arc::new(Mutex::new(faults)),
             hits: Arc::new(Mutex::new(Vec::new())),
             referrers: referrers_api.then(|| Arc::new(Mutex::new(Referrers::new()))),
+            harbor,
+            projects: Arc::new(Mutex::new(Vec::new())),
+            project_requests: Arc::new(Mutex::new(Vec::new())),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -270,6 +309,9 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
     if let Some(answer) = referrers_answer(&shared, &request) {
         return answer;
     }
+    if shared.harbor.is_some() && request.uri().path() == "/api/v2.0/projects" {
+        return harbor_projects(&shared, request).await;
+    }
     let is_manifest_put =
         request.method() == http::Method::PUT && request.uri().path().contains("/manifests/");
     if shared.referrers.is_some() && is_manifest_put {
@@ -401,4 +443,84 @@ async fn put_manifest_with_subject(shared: Shared, request: Request<Body>) -> Re
     response
         .body(Body::from(body))
         .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Harbor's `HEAD /api/v2.0/projects?project_name=` (200 or 404) and `POST /api/v2.0/projects`
+/// (201, 409 when it exists, 403 for `forbidden`), behind HTTP Basic.
+async fn harbor_projects(shared: &Shared, request: Request<Body>) -> Response<Body> {
+    use base64::Engine;
+    let answer = |status: StatusCode, body: &str| {
+        let mut response = Response::new(Body::from(body.to_string()));
+        *response.status_mut() = status;
+        response
+    };
+    let Some((user, password)) = &shared.harbor else {
+        return answer(StatusCode::NOT_FOUND, "");
+    };
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(expected.as_str());
+    if !authorized {
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized"}]}"#,
+        );
+    }
+    let exists = |name: &str| {
+        shared
+            .projects
+            .lock()
+            .map(|p| p.iter().any(|n| n == name))
+            .unwrap_or(false)
+    };
+    if request.method() == http::Method::HEAD {
+        let name =
+            url::form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "project_name")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+        return answer(
+            if exists(&name) {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            },
+            "",
+        );
+    }
+    let Ok(body) = axum::body::to_bytes(request.into_body(), 64 * 1024).await else {
+        return answer(StatusCode::BAD_REQUEST, "body");
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return answer(StatusCode::BAD_REQUEST, "not JSON");
+    };
+    if let Ok(mut requests) = shared.project_requests.lock() {
+        requests.push(value.clone());
+    }
+    let name = value["project_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if name == "forbidden" {
+        return answer(
+            StatusCode::FORBIDDEN,
+            r#"{"errors":[{"code":"FORBIDDEN","message":"forbidden"}]}"#,
+        );
+    }
+    if exists(&name) {
+        return answer(
+            StatusCode::CONFLICT,
+            r#"{"errors":[{"code":"CONFLICT","message":"exists"}]}"#,
+        );
+    }
+    if let Ok(mut projects) = shared.projects.lock() {
+        projects.push(name);
+    }
+    answer(StatusCode::CREATED, "")
 }

@@ -14,6 +14,7 @@ async fn main() -> Result<(), Error> {
         store: services.store,
         queue: services.queue,
         connect: ferry::config::registry_connector(6)?,
+        namespaces: ferry::config::namespaces_connector(),
         page_size: parsed_or("FERRY_LIST_PAGE_SIZE", 100)?,
         max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
         logs: services.logs,

@@ -149,6 +149,13 @@ pub trait RegistryClient: Send + Sync {
     ) -> Result<(), RegistryError>;
 }
 
+/// The namespaces of a destination kind that needs them made (Harbor's projects).
+#[async_trait]
+pub trait Namespaces: Send + Sync {
+    /// Makes sure `namespace` exists; true when it was created now.
+    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError>;
+}
+
 /// What a mount request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {

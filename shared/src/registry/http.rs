@@ -92,42 +92,13 @@ fn sha256_digest(bytes: &[u8]) -> String {
 impl HttpRegistryClient {
     /// A client for `registry` (its credential, if any, already decrypted).
     pub fn new(registry: &Registry) -> Result<Self, RegistryError> {
-        let invalid = |what: String| RegistryError::Invalid {
-            registry: registry.name.clone(),
-            what,
-        };
-        let mut base = url::Url::parse(&registry.url).map_err(|e| invalid(format!("url: {e}")))?;
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(registry.insecure);
-        if let Some(pem) = registry.ca_certificate.as_deref().filter(|p| !p.is_empty()) {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| invalid(format!("ca_certificate: {e}")))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| invalid(format!("http client: {e}")))?;
-        let basic = registry
-            .credential
-            .as_ref()
-            .filter(|c| !c.access_key.is_empty())
-            .map(|c| {
-                (
-                    c.access_key.clone(),
-                    c.access_secret.clone().unwrap_or_default(),
-                )
-            });
+        let base = base_url(registry)?;
+        let http = http_client(registry)?;
         Ok(Self {
             http,
             name: registry.host().unwrap_or_else(|| registry.url.clone()),
             base,
-            basic,
+            basic: basic_credential(registry),
             tokens: Mutex::new(HashMap::new()),
             backoff: backon::ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(200))
@@ -136,7 +107,58 @@ impl HttpRegistryClient {
                 .with_jitter(),
         })
     }
+}
 
+fn invalid_registry(registry: &Registry, what: String) -> RegistryError {
+    RegistryError::Invalid {
+        registry: registry.name.clone(),
+        what,
+    }
+}
+
+/// The registry's URL, ending in `/` so paths join under it.
+pub(crate) fn base_url(registry: &Registry) -> Result<url::Url, RegistryError> {
+    let mut base = url::Url::parse(&registry.url)
+        .map_err(|e| invalid_registry(registry, format!("url: {e}")))?;
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    Ok(base)
+}
+
+/// The registry's Basic credential (user, secret), when it has one.
+pub(crate) fn basic_credential(registry: &Registry) -> Option<(String, String)> {
+    registry
+        .credential
+        .as_ref()
+        .filter(|c| !c.access_key.is_empty())
+        .map(|c| {
+            (
+                c.access_key.clone(),
+                c.access_secret.clone().unwrap_or_default(),
+            )
+        })
+}
+
+/// An HTTP client with the registry's TLS settings (`insecure`, `ca_certificate`).
+pub(crate) fn http_client(registry: &Registry) -> Result<reqwest::Client, RegistryError> {
+    let invalid = |what: String| invalid_registry(registry, what);
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .danger_accept_invalid_certs(registry.insecure);
+    if let Some(pem) = registry.ca_certificate.as_deref().filter(|p| !p.is_empty()) {
+        let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+            .map_err(|e| invalid(format!("ca_certificate: {e}")))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| invalid(format!("http client: {e}")))
+}
+
+impl HttpRegistryClient {
     /// Retries of a failed request that may heal (default 6, with backoff up to 10 s).
     pub fn with_max_retries(mut self, retries: usize) -> Self {
         self.backoff = self.backoff.with_max_times(retries);

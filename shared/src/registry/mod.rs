@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod delete;
+pub mod harbor;
 pub mod http;
 pub mod media;
 pub mod pool;

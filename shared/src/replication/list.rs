@@ -25,12 +25,24 @@ use super::fanout::{fan_out, TaskBatch};
 use super::naming::destination_repository;
 use super::source::{DistributionSource, ListedArtifact, SourceAdapter, Wanted};
 use super::transfer::Connect;
+
+/// Namespaces of a destination registry whose secret is decrypted; None when its kind has none
+/// to make.
+pub type NamespacesConnect = dyn Fn(
+        &crate::model::Registry,
+    ) -> Result<
+        Option<Box<dyn crate::ports::registry::Namespaces>>,
+        crate::ports::registry::RegistryError,
+    > + Send
+    + Sync;
 use super::HandleError;
 
 pub struct ListWorker {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn MessageQueue>,
     pub connect: Arc<Connect>,
+    /// The destination's namespaces, for kinds that need them made (None for the others).
+    pub namespaces: Arc<NamespacesConnect>,
     /// Repositories per list piece.
     pub page_size: usize,
     /// Deliveries of a list message before its DLQ takes it; the last one fails the execution
@@ -265,7 +277,7 @@ impl ListWorker {
             Ok(c) => c,
             Err(e) => return self.fail(m.execution_id, &e.to_string()).await,
         };
-        let destination = match self.destination(&policy).await {
+        let (destination_registry, destination) = match self.destination(&policy).await {
             Ok(d) => d,
             Err(ListFailure::Retry(e)) => return Err(retry(e)),
             Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
@@ -332,6 +344,13 @@ impl ListWorker {
             unchanged(destination.as_ref(), &found).await
         };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
+        if !deletion {
+            match self.prepare(&destination_registry, &resources).await {
+                Ok(()) => {}
+                Err(ListFailure::Retry(e)) => return Err(retry(e)),
+                Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
+            }
+        }
         fan_out(
             self.store.as_ref(),
             self.queue.as_ref(),
@@ -384,7 +403,7 @@ impl ListWorker {
     async fn destination(
         &self,
         policy: &ReplicationPolicy,
-    ) -> Result<Box<dyn RegistryClient>, ListFailure> {
+    ) -> Result<(crate::model::Registry, Box<dyn RegistryClient>), ListFailure> {
         let registry = match self
             .store
             .get_registry_with_secret(policy.dest_registry_id())
@@ -398,7 +417,40 @@ impl ListWorker {
             }
             Err(e) => return Err(ListFailure::Retry(e.to_string())),
         };
-        (self.connect)(&registry).map_err(|e| ListFailure::Fail(e.to_string()))
+        let client = (self.connect)(&registry).map_err(|e| ListFailure::Fail(e.to_string()))?;
+        Ok((registry, client))
+    }
+
+    /// Creates the namespaces the destination kind needs (Harbor's projects: the first
+    /// component of each repository) before any task is written, so a destination that refuses
+    /// fails the execution at once with the reason, not every task.
+    async fn prepare(
+        &self,
+        registry: &crate::model::Registry,
+        resources: &[Resource],
+    ) -> Result<(), ListFailure> {
+        let namespaces = match (self.namespaces)(registry) {
+            Ok(Some(n)) => n,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(ListFailure::Fail(e.to_string())),
+        };
+        let projects: std::collections::BTreeSet<&str> = resources
+            .iter()
+            .filter_map(|r| r.dst.repository.split('/').next())
+            .collect();
+        for project in projects {
+            match namespaces.ensure(project).await {
+                Ok(true) => tracing::info!(project, "destination project created"),
+                Ok(false) => {}
+                Err(e) if e.is_transient() => return Err(ListFailure::Retry(e.to_string())),
+                Err(e) => {
+                    return Err(ListFailure::Fail(format!(
+                        "preparing the destination failed: project {project:?}: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn artifacts(
