@@ -678,6 +678,25 @@ mod tests {
     }
 
     #[test]
+    fn name_and_tag_filters_match_and_exclude() {
+        let selection = Selection::of(&policy(serde_json::json!([
+            {"type": "name", "value": "library/**"},
+            {"type": "name", "value": "library/internal/**", "decoration": "excludes"},
+            {"type": "tag", "value": "1.?"},
+            {"type": "tag", "value": "1.9", "decoration": "excludes"},
+        ])))
+        .expect("filters");
+        assert!(selection.repository("library/hello-world"));
+        assert!(selection.repository("library/my/hello-world"));
+        assert!(!selection.repository("library/internal/tool"));
+        assert!(!selection.repository("google/hello-world"));
+        assert!(selection.tag("1.0"));
+        assert!(!selection.tag("1.01"));
+        assert!(!selection.tag("1.9"));
+        assert_eq!(selection.literal_name, None);
+    }
+
+    #[test]
     fn only_a_literal_matches_name_goes_straight_to_its_repository() {
         let literal = |filters| {
             Selection::of(&policy(filters))
