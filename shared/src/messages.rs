@@ -6,7 +6,7 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::model::Resource;
+use crate::model::{Checkpoint, CopyOptions, Operation, Resource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
@@ -88,7 +88,7 @@ pub struct ListMessage {
 }
 
 /// A push or a delete at a source registry, as its webhook told it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactEvent {
     pub repository: String,
     /// The tag pushed or deleted, or the digest when the event names no tag.
@@ -101,17 +101,6 @@ impl Versioned for ListMessage {
     const VERSION: u32 = 1;
 }
 
-/// Copy options a task takes from its policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct CopyOptions {
-    #[serde(rename = "override")]
-    pub override_: bool,
-    pub copy_by_chunk: bool,
-    /// KiB/s; 0 or less is unlimited.
-    pub speed: i32,
-}
-
 /// Asks transfer to copy one artifact for one task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferMessage {
@@ -120,7 +109,7 @@ pub struct TransferMessage {
     pub resource: Resource,
     /// Copy, or delete at the destination (a replicated deletion).
     #[serde(default = "copy_operation")]
-    pub operation: crate::model::Operation,
+    pub operation: Operation,
     #[serde(default)]
     pub options: CopyOptions,
     /// Platforms to keep in multi-arch indexes; empty keeps all.
@@ -128,11 +117,11 @@ pub struct TransferMessage {
     pub platforms: Vec<String>,
     /// Where an earlier invocation left off, when it ran out of time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<crate::registry::copy::Checkpoint>,
+    pub checkpoint: Option<Checkpoint>,
 }
 
-fn copy_operation() -> crate::model::Operation {
-    crate::model::Operation::Copy
+fn copy_operation() -> Operation {
+    Operation::Copy
 }
 
 impl Versioned for TransferMessage {
@@ -171,7 +160,7 @@ mod tests {
                 src: location(1, "library/nginx"),
                 dst: location(2, "mirror/nginx"),
             },
-            operation: crate::model::Operation::Copy,
+            operation: Operation::Copy,
             options: CopyOptions {
                 override_: true,
                 copy_by_chunk: false,

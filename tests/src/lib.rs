@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use ferry::aws::dynamo::{DynamoStore, TableNames};
-use ferry::aws::kms::KmsSecretCipher;
-use ferry::aws::s3::S3TaskLogs;
-use ferry::aws::sqs::{QueueUrls, SqsQueue};
+use ferry::adapters::aws::dynamo::{DynamoStore, TableNames};
+use ferry::adapters::aws::kms::KmsSecretCipher;
+use ferry::adapters::aws::s3::S3TaskLogs;
+use ferry::adapters::aws::sqs::{QueueUrls, SqsQueue};
 use ferry_local::stack::{BootstrapOptions, Stack};
 use ferry_local::template::{StackSettings, Template};
 use ferry_local::{FunctionsFrom, Plane, PlaneConfig};
@@ -157,7 +157,7 @@ impl Adapters {
                 },
             )),
             logs: Arc::new(S3TaskLogs::new(
-                ferry::aws::s3_client(sdk),
+                ferry::adapters::aws::s3_client(sdk),
                 var("FERRY_LOG_BUCKET"),
             )),
             sdk: sdk.clone(),

@@ -3,7 +3,8 @@
 //! through `lister` and `transfer` to a finished execution.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use ferry::messages::{CopyOptions, TransferMessage};
+use ferry::messages::TransferMessage;
+use ferry::model::CopyOptions;
 use ferry::model::{
     ArtifactLocation, Execution, ExecutionStatus, Operation, Registry, RegistryType,
     ReplicationPolicy, Resource, ResourceType, Task, TaskStatus, TriggerType,

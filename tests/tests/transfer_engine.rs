@@ -1,11 +1,11 @@
 //! The copy engine against real registries, through a fault-injecting proxy: resets mid-blob,
 //! 5xx, 429 with Retry-After slow a copy down; it still ends byte-exact.
 
-use ferry::messages::CopyOptions;
-use ferry::model::{Credential, CredentialType, Registry, RegistryType};
-use ferry::ports::registry::{BlobLocations, RegistryClient, RegistryError};
-use ferry::registry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
-use ferry::registry::http::HttpRegistryClient;
+use ferry::adapters::registry::distribution::HttpRegistryClient;
+use ferry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome, SkipReason};
+use ferry::model::{CopyOptions, Credential, CredentialType, Registry, RegistryType};
+use ferry::oci::{Digest, Reference, Repository};
+use ferry::ports::registry::{BlobLocations, Referrers, RegistryClient, RegistryError};
 use ferry_tests::faults::{Action, Fault, FaultProxy};
 use ferry_tests::images::{digest_of, layer};
 use ferry_tests::registry::TestRegistry;
@@ -50,13 +50,15 @@ async fn copy_to(
     same_registry: bool,
 ) -> (Result<CopyOutcome, CopyError>, Vec<String>) {
     let mut log = Vec::new();
+    let (src_repository, dst_repository) = (repository(src_repository), repository(dst_repository));
+    let reference = Reference::parse(reference).expect("reference");
     let job = CopyJob {
         src,
-        src_repository,
-        src_reference: reference,
+        src_repository: &src_repository,
+        src_reference: &reference,
         dst,
-        dst_repository,
-        dst_reference: reference,
+        dst_repository: &dst_repository,
+        dst_reference: &reference,
         options,
         stop: None,
         locations,
@@ -68,6 +70,14 @@ async fn copy_to(
         slots: None,
     };
     (copy_artifact(&job, &mut log).await, log)
+}
+
+fn repository(name: &str) -> Repository {
+    Repository::parse(name).expect("repository")
+}
+
+fn digest(value: &str) -> Digest {
+    Digest::parse(value).expect("digest")
 }
 
 fn figures(outcome: Result<CopyOutcome, CopyError>) -> ferry::model::TransferFigures {
@@ -178,9 +188,13 @@ async fn copy_by_chunk_override_and_skips() {
 
     // The same digest again: skipped, nothing written.
     let (outcome, _) = copy(&src, &dst, "lib/app", "v1", CopyOptions::default()).await;
-    assert!(
-        matches!(outcome.expect("copy"), CopyOutcome::Skipped { ref reason, .. } if reason.contains("same digest"))
-    );
+    assert!(matches!(
+        outcome.expect("copy"),
+        CopyOutcome::Skipped {
+            reason: SkipReason::SameDigest,
+            ..
+        }
+    ));
 
     // Another digest under the tag at the source: left alone without override, replaced with it.
     let second = source
@@ -189,9 +203,13 @@ async fn copy_by_chunk_override_and_skips() {
         .await;
     assert_ne!(first, second);
     let (outcome, _) = copy(&src, &dst, "lib/app", "v1", CopyOptions::default()).await;
-    assert!(
-        matches!(outcome.expect("copy"), CopyOutcome::Skipped { ref reason, .. } if reason.contains("override is off"))
-    );
+    assert!(matches!(
+        outcome.expect("copy"),
+        CopyOutcome::Skipped {
+            reason: SkipReason::HeldOtherwise { .. },
+            ..
+        }
+    ));
     assert_eq!(
         destination.http().manifest_digest("lib/app", "v1").await,
         Some(first)
@@ -447,7 +465,9 @@ async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
     // A stale record: the registry answers 202 (not mounted) and the blob is copied instead.
     let c = http.push_image("lib/c", "v1", &[layer(93, 3000)]).await;
     let c_layer = digest_of(&layer(93, 3000));
-    locations.record_blob(2, &c_layer, "nowhere/at-all").await;
+    locations
+        .record_blob(2, &digest(&c_layer), &repository("nowhere/at-all"))
+        .await;
     let third = figures(
         copy_to(
             &src,
@@ -737,10 +757,13 @@ async fn referrers_follow_through_the_referrers_api_and_the_fallback_tag_is_kept
         "{log:#?}"
     );
     assert_eq!(
-        dst.list_referrers("api/app", &image)
+        dst.list_referrers(&repository("api/app"), &digest(&image))
             .await
             .expect("referrers")
-            .map(|r| r.into_iter().map(|r| r.digest).collect::<Vec<_>>()),
+            .map(|r| r
+                .into_iter()
+                .map(|r| r.digest.to_string())
+                .collect::<Vec<_>>()),
         Some(vec![sbom.clone()])
     );
     assert_eq!(
@@ -808,14 +831,16 @@ async fn a_copy_out_of_time_leaves_a_checkpoint_and_resumes_from_it() {
         copy_by_chunk: true,
         ..CopyOptions::default()
     };
+    let (resume, v1) = (repository("resume"), Reference::parse("v1").expect("tag"));
     for (dst_repository, options) in [("streamed", streamed), ("chunked", chunked)] {
+        let dst_name = repository(dst_repository);
         let base = CopyJob {
             src: &src,
-            src_repository: "resume",
-            src_reference: "v1",
+            src_repository: &resume,
+            src_reference: &v1,
             dst: &dst,
-            dst_repository,
-            dst_reference: "v1",
+            dst_repository: &dst_name,
+            dst_reference: &v1,
             options,
             stop: None,
             locations: None,

@@ -2,25 +2,13 @@
 
 use std::sync::Arc;
 
-use ferry::api::{AdminPassword, Api};
-use ferry::config::{parsed_or, Services};
+use ferry::api::Api;
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
-    let config = ferry::aws::load_config().await;
-    let services = Services::from_env(&config)?;
-    let home: i64 = parsed_or("FERRY_HOME_REGISTRY_ID", 0)?;
-    let api = Arc::new(Api {
-        admin: AdminPassword::from_env(&config).await?,
-        store: services.store,
-        queue: services.queue,
-        logs: services.logs,
-        connect: ferry::config::registry_connector(1)?,
-        schedules: ferry::config::schedules_from_env(&config)?,
-        home_registry: (home > 0).then_some(home),
-    });
+    let api = Arc::new(ferry::wiring::Services::from_env().await?.api().await?);
     run(service_fn(move |request: Request| {
         let api = Arc::clone(&api);
         async move { handle(&api, request).await }

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use ferry::config::Services;
 use ferry::model::TriggerType;
 use ferry::replication::start::{start_execution, StartError, Started};
+use ferry::wiring::Services;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,7 @@ struct Outcome {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
-    let services = Arc::new(Services::from_env(&ferry::aws::load_config().await)?);
+    let services = Arc::new(Services::from_env().await?);
     run(service_fn(move |event: LambdaEvent<ScheduleEvent>| {
         let services = Arc::clone(&services);
         async move {

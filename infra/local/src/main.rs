@@ -61,7 +61,7 @@ fn parse_count(text: &str) -> Result<(String, usize), String> {
 async fn main() -> anyhow::Result<()> {
     ferry::telemetry::init();
     let cli = Cli::parse();
-    let sdk = ferry::aws::load_config().await;
+    let sdk = ferry::adapters::aws::load_config().await;
     let template = Template::load(&cli.template)?;
     let mut parameters = template.parameter_defaults();
     parameters.extend(cli.params);

@@ -251,7 +251,7 @@ pub async fn bootstrap(
         queue_urls.insert(decl.logical_id.clone(), url);
     }
 
-    let s3 = ferry::aws::s3_client(config);
+    let s3 = ferry::adapters::aws::s3_client(config);
     for decl in declarations.iter().filter(|d| d.kind == Kind::Bucket) {
         let name = &names[&decl.logical_id];
         if let Err(e) = s3.create_bucket().bucket(name).send().await {

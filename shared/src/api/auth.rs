@@ -1,16 +1,13 @@
-//! HTTP Basic for the admin. The password comes from Secrets Manager in AWS (read once per cold
-//! start) or from `FERRY_ADMIN_PASSWORD` locally; it is compared in constant time.
+//! HTTP Basic for the admin, compared in constant time, and the registries' webhook tokens
+//! derived from the same password. Where the password comes from is the wiring's concern.
 
 use base64::Engine;
 use http::{header, HeaderMap};
 use subtle::ConstantTimeEq;
 
 use super::errors::ApiError;
-use crate::config::ConfigError;
 
 pub const ADMIN_USER: &str = "admin";
-pub const ADMIN_PASSWORD_ENV: &str = "FERRY_ADMIN_PASSWORD";
-pub const ADMIN_SECRET_ARN_ENV: &str = "FERRY_ADMIN_SECRET_ARN";
 
 #[derive(Clone)]
 pub struct AdminPassword(Option<String>);
@@ -28,37 +25,6 @@ impl std::fmt::Debug for AdminPassword {
 impl AdminPassword {
     pub fn new(password: Option<String>) -> Self {
         Self(password.filter(|p| !p.is_empty()))
-    }
-
-    /// `FERRY_ADMIN_PASSWORD` if set, else the Secrets Manager secret `FERRY_ADMIN_SECRET_ARN`
-    /// names; with neither, every authenticated request is refused.
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        if let Ok(password) = std::env::var(ADMIN_PASSWORD_ENV) {
-            if !password.is_empty() {
-                return Ok(Self::new(Some(password)));
-            }
-        }
-        let Some(arn) = std::env::var(ADMIN_SECRET_ARN_ENV)
-            .ok()
-            .filter(|a| !a.is_empty())
-        else {
-            tracing::warn!(
-                "no admin password configured: authenticated routes refuse every request"
-            );
-            return Ok(Self::new(None));
-        };
-        let client = aws_sdk_secretsmanager::Client::new(config);
-        let secret = client
-            .get_secret_value()
-            .secret_id(&arn)
-            .send()
-            .await
-            .map_err(|e| ConfigError::Invalid {
-                name: ADMIN_SECRET_ARN_ENV,
-                value: arn.clone(),
-                reason: crate::aws::describe(&e),
-            })?;
-        Ok(Self::new(secret.secret_string().map(str::to_string)))
     }
 
     /// The webhook token of a registry: an HMAC of its id under the admin password, so each

@@ -88,3 +88,32 @@ impl From<crate::ports::store::StoreError> for ApiError {
         }
     }
 }
+
+impl From<crate::replication::registries::RegistryRefused> for ApiError {
+    fn from(e: crate::replication::registries::RegistryRefused) -> Self {
+        use crate::replication::registries::RegistryRefused as R;
+        match e {
+            R::Invalid(v) => v.into(),
+            R::Store(s) => s.into(),
+            R::Unsupported(_) | R::Unhealthy(_) => Self::bad_request(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::replication::policies::PolicyRefused> for ApiError {
+    fn from(e: crate::replication::policies::PolicyRefused) -> Self {
+        use crate::replication::policies::PolicyRefused as P;
+        match e {
+            P::Invalid(v) => v.into(),
+            P::Store(s) => s.into(),
+            P::Schedule { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, "SCHEDULER_ERROR", e.to_string())
+            }
+            P::Running { .. } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION",
+                e.to_string(),
+            ),
+        }
+    }
+}

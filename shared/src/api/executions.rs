@@ -5,38 +5,28 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 
 use super::errors::ApiError;
-use super::listing::{page_response, params, Paging, Sort};
+use super::listing::{ListRequest, ListSpec};
 use super::{created, json, parse_body, Api};
 use crate::model::{ExecutionStatus, TriggerType};
+use crate::ports::store::collect_pages;
 use crate::replication::retry::{retry_execution, RetryError};
 use crate::replication::start::{start_execution, StartError, Started};
 
-const EXECUTION_SORT: &[&str] = &["id", "start_time", "end_time", "status", "policy_id"];
-const TASK_SORT: &[&str] = &["id", "start_time", "end_time", "status", "resource_type"];
+const EXECUTIONS: ListSpec = ListSpec {
+    query: None,
+    sort: &["id", "start_time", "end_time", "status", "policy_id"],
+    default_sort: "-id",
+};
+const TASKS: ListSpec = ListSpec {
+    query: None,
+    sort: &["id", "start_time", "end_time", "status", "resource_type"],
+    default_sort: "id",
+};
 
 #[derive(Deserialize)]
 struct StartReplicationExecution {
     #[serde(default)]
     policy_id: Option<i64>,
-}
-
-fn filter_param<'a>(
-    params: &'a super::listing::Params,
-    name: &str,
-    allowed: &[&str],
-) -> Result<Option<&'a str>, ApiError> {
-    match params
-        .get(name)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-    {
-        None => Ok(None),
-        Some(v) if allowed.contains(&v) => Ok(Some(v)),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "{name}: {v:?} is not one of {}",
-            allowed.join(", ")
-        ))),
-    }
 }
 
 impl Api {
@@ -77,39 +67,28 @@ impl Api {
         query: Option<&str>,
         path: &str,
     ) -> Result<Response<Bytes>, ApiError> {
-        let params = params(query);
-        let paging = Paging::from(&params)?;
-        let sort = Sort::parse(
-            params.get("sort").map(String::as_str),
-            EXECUTION_SORT,
-            "-id",
-        )?;
-        let policy_id = match params.get("policy_id").filter(|v| !v.is_empty()) {
+        let request = ListRequest::parse(query, &EXECUTIONS)?;
+        let policy_id = match request.param("policy_id") {
             Some(v) => Some(v.parse::<i64>().map_err(|_| {
                 ApiError::bad_request(format!("policy_id: {v:?} is not an integer"))
             })?),
             None => None,
         };
-        let status = filter_param(
-            &params,
-            "status",
-            &["InProgress", "Succeed", "Failed", "Stopped"],
-        )?;
-        let trigger = filter_param(&params, "trigger", &["manual", "scheduled", "event_based"])?;
-        let executions = super::collect_all(|cursor| async move {
+        let status = request.one_of("status", &["InProgress", "Succeed", "Failed", "Stopped"])?;
+        let trigger = request.one_of("trigger", &["manual", "scheduled", "event_based"])?;
+        let executions = collect_pages(|cursor| async move {
             self.store
                 .list_executions(policy_id, cursor.as_deref(), 1000)
                 .await
         })
         .await?;
-        let mut items: Vec<serde_json::Value> = executions
-            .into_iter()
-            .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
-            .filter(|e| trigger.is_none_or(|t| e.trigger.as_str() == t))
-            .map(|e| serde_json::to_value(e).unwrap_or_default())
-            .collect();
-        sort.apply(&mut items);
-        Ok(page_response(items, paging, path, &params))
+        Ok(request.answer(
+            executions
+                .into_iter()
+                .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
+                .filter(|e| trigger.is_none_or(|t| e.trigger.as_str() == t)),
+            path,
+        ))
     }
 
     pub(super) async fn get_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
@@ -144,29 +123,24 @@ impl Api {
         query: Option<&str>,
         path: &str,
     ) -> Result<Response<Bytes>, ApiError> {
-        let params = params(query);
-        let paging = Paging::from(&params)?;
-        let sort = Sort::parse(params.get("sort").map(String::as_str), TASK_SORT, "id")?;
-        let status = filter_param(
-            &params,
+        let request = ListRequest::parse(query, &TASKS)?;
+        let status = request.one_of(
             "status",
             &["Pending", "InProgress", "Succeed", "Failed", "Stopped"],
         )?;
-        let resource_type =
-            filter_param(&params, "resource_type", &["image", "artifact", "chart"])?;
+        let resource_type = request.one_of("resource_type", &["image", "artifact", "chart"])?;
         self.store.get_execution(id).await?;
-        let tasks = super::collect_all(|cursor| async move {
+        let tasks = collect_pages(|cursor| async move {
             self.store.list_tasks(id, cursor.as_deref(), 1000).await
         })
         .await?;
-        let mut items: Vec<serde_json::Value> = tasks
-            .into_iter()
-            .filter(|t| status.is_none_or(|s| t.status.as_str() == s))
-            .map(|t| serde_json::to_value(t).unwrap_or_default())
-            .filter(|t| resource_type.is_none_or(|r| t["resource_type"] == r))
-            .collect();
-        sort.apply(&mut items);
-        Ok(page_response(items, paging, path, &params))
+        Ok(request.answer(
+            tasks
+                .into_iter()
+                .filter(|t| status.is_none_or(|s| t.status.as_str() == s))
+                .filter(|t| resource_type.is_none_or(|r| t.resource_type.as_str() == r)),
+            path,
+        ))
     }
 
     pub(super) async fn task_log(

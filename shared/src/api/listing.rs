@@ -296,6 +296,79 @@ pub fn page_response(
     response
 }
 
+/// What a list route accepts: the fields `q` may name (None: it reads no `q`), the fields
+/// `sort` may name, and the order when none is asked for.
+pub struct ListSpec {
+    pub query: Option<&'static [&'static str]>,
+    pub sort: &'static [&'static str],
+    pub default_sort: &'static str,
+}
+
+/// A list request's parameters, checked against its route's [`ListSpec`]: every list route
+/// reads, filters, sorts and pages the same way.
+pub struct ListRequest {
+    params: Params,
+    paging: Paging,
+    query: Option<Query>,
+    sort: Sort,
+}
+
+impl ListRequest {
+    pub fn parse(query: Option<&str>, spec: &ListSpec) -> Result<Self, ApiError> {
+        let params = params(query);
+        let q = params.get("q").map(String::as_str);
+        Ok(Self {
+            paging: Paging::from(&params)?,
+            query: spec
+                .query
+                .map(|fields| Query::parse(q, fields))
+                .transpose()?,
+            sort: Sort::parse(
+                params.get("sort").map(String::as_str),
+                spec.sort,
+                spec.default_sort,
+            )?,
+            params,
+        })
+    }
+
+    /// A parameter given with a value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A parameter that must be one of `allowed` when given.
+    pub fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<&str>, ApiError> {
+        match self.param(name) {
+            None => Ok(None),
+            Some(v) if allowed.contains(&v) => Ok(Some(v)),
+            Some(v) => Err(bad(
+                name,
+                format!("{v:?} is not one of {}", allowed.join(", ")),
+            )),
+        }
+    }
+
+    /// The page of `items` that `q`, `sort`, `page` and `page_size` ask for, with Harbor's
+    /// headers, items as clients see them (their JSON).
+    pub fn answer<T: serde::Serialize>(
+        &self,
+        items: impl IntoIterator<Item = T>,
+        path: &str,
+    ) -> http::Response<bytes::Bytes> {
+        let mut values: Vec<Value> = items
+            .into_iter()
+            .map(|item| serde_json::to_value(item).unwrap_or_default())
+            .filter(|value| self.query.as_ref().is_none_or(|q| q.matches(value)))
+            .collect();
+        self.sort.apply(&mut values);
+        page_response(values, self.paging, path, &self.params)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod listing;
 pub mod openapi;
 mod policies;
 pub mod registries;
+mod routes;
 
 use std::sync::Arc;
 
@@ -17,336 +18,30 @@ use serde::de::DeserializeOwned;
 
 pub use auth::AdminPassword;
 pub use errors::ApiError;
+pub use routes::{Endpoint, Route, ROUTES};
 
+use crate::ports::connect::Connect;
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
+use crate::ports::schedules::PolicySchedules;
 use crate::ports::store::Store;
-use crate::replication::transfer::Connect;
+use routes::match_path;
 
 pub const BASE_PATH: &str = "/api/v2.0";
 pub const REQUEST_ID: &str = "x-request-id";
 /// Bodies over this are refused with 413: no Harbor request comes near it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What a route does; the router dispatches on it and the OpenAPI description documents it,
-/// both from [`ROUTES`], so neither can name a route the other lacks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Ping,
-    SystemInfo,
-    OpenApi,
-    ListRegistries,
-    CreateRegistry,
-    PingRegistry,
-    GetRegistry,
-    UpdateRegistry,
-    DeleteRegistry,
-    RegistryInfo,
-    RegistryWebhook,
-    ReceiveWebhook,
-    ListAdapters,
-    ListAdapterInfos,
-    ListPolicies,
-    CreatePolicy,
-    GetPolicy,
-    UpdatePolicy,
-    DeletePolicy,
-    ListExecutions,
-    StartExecution,
-    GetExecution,
-    StopExecution,
-    RetryExecution,
-    ListTasks,
-    TaskLog,
-}
-
-pub struct Route {
-    pub method: &'static str,
-    /// Under [`BASE_PATH`], with `{id}` and `{task_id}` for path parameters.
-    pub path: &'static str,
-    pub endpoint: Endpoint,
-    /// Harbor's operationId, so generated clients keep their method names.
-    pub operation_id: &'static str,
-    pub summary: &'static str,
-    pub public: bool,
-}
-
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    endpoint: Endpoint,
-    operation_id: &'static str,
-    summary: &'static str,
-) -> Route {
-    Route {
-        method,
-        path,
-        endpoint,
-        operation_id,
-        summary,
-        public: false,
-    }
-}
-
-const fn public(
-    method: &'static str,
-    path: &'static str,
-    endpoint: Endpoint,
-    operation_id: &'static str,
-    summary: &'static str,
-) -> Route {
-    Route {
-        method,
-        path,
-        endpoint,
-        operation_id,
-        summary,
-        public: true,
-    }
-}
-
-/// Every route the API serves.
-pub const ROUTES: &[Route] = &[
-    public("GET", "/ping", Endpoint::Ping, "getPing", "Answers Pong"),
-    public(
-        "GET",
-        "/systeminfo",
-        Endpoint::SystemInfo,
-        "getSystemInfo",
-        "Ferry's version",
-    ),
-    public(
-        "GET",
-        "/openapi.json",
-        Endpoint::OpenApi,
-        "getOpenApi",
-        "This description",
-    ),
-    // Authenticated by the registry's own webhook token, not the admin password.
-    public(
-        "POST",
-        "/replication/webhooks/{id}",
-        Endpoint::ReceiveWebhook,
-        "receiveReplicationWebhook",
-        "Ferry's addition: a source registry's push and delete notifications (CNCF distribution or Harbor payloads), with `Authorization: Bearer <the registry's webhook token>`",
-    ),
-    route(
-        "GET",
-        "/registries/{id}/webhook",
-        Endpoint::RegistryWebhook,
-        "getRegistryWebhook",
-        "Ferry's addition: where and with which token this registry sends its notifications",
-    ),
-    route(
-        "GET",
-        "/registries",
-        Endpoint::ListRegistries,
-        "listRegistries",
-        "List registries",
-    ),
-    route(
-        "POST",
-        "/registries",
-        Endpoint::CreateRegistry,
-        "createRegistry",
-        "Add a registry after checking its health",
-    ),
-    route(
-        "POST",
-        "/registries/ping",
-        Endpoint::PingRegistry,
-        "pingRegistry",
-        "Check a registry's health",
-    ),
-    route(
-        "GET",
-        "/registries/{id}",
-        Endpoint::GetRegistry,
-        "getRegistry",
-        "Read a registry",
-    ),
-    route(
-        "PUT",
-        "/registries/{id}",
-        Endpoint::UpdateRegistry,
-        "updateRegistry",
-        "Update a registry",
-    ),
-    route(
-        "DELETE",
-        "/registries/{id}",
-        Endpoint::DeleteRegistry,
-        "deleteRegistry",
-        "Delete a registry no policy uses",
-    ),
-    route(
-        "GET",
-        "/registries/{id}/info",
-        Endpoint::RegistryInfo,
-        "getRegistryInfo",
-        "A registry's capabilities",
-    ),
-    route(
-        "GET",
-        "/replication/adapters",
-        Endpoint::ListAdapters,
-        "listRegistryProviderTypes",
-        "Registry kinds Ferry supports",
-    ),
-    route(
-        "GET",
-        "/replication/adapterinfos",
-        Endpoint::ListAdapterInfos,
-        "listRegistryProviderInfos",
-        "Endpoint and credential patterns per kind",
-    ),
-    route(
-        "GET",
-        "/replication/policies",
-        Endpoint::ListPolicies,
-        "listReplicationPolicies",
-        "List policies",
-    ),
-    route(
-        "POST",
-        "/replication/policies",
-        Endpoint::CreatePolicy,
-        "createReplicationPolicy",
-        "Create a policy",
-    ),
-    route(
-        "GET",
-        "/replication/policies/{id}",
-        Endpoint::GetPolicy,
-        "getReplicationPolicy",
-        "Read a policy",
-    ),
-    route(
-        "PUT",
-        "/replication/policies/{id}",
-        Endpoint::UpdatePolicy,
-        "updateReplicationPolicy",
-        "Replace a policy",
-    ),
-    route(
-        "DELETE",
-        "/replication/policies/{id}",
-        Endpoint::DeletePolicy,
-        "deleteReplicationPolicy",
-        "Delete a policy with no running execution",
-    ),
-    route(
-        "GET",
-        "/replication/executions",
-        Endpoint::ListExecutions,
-        "listReplicationExecutions",
-        "List executions",
-    ),
-    route(
-        "POST",
-        "/replication/executions",
-        Endpoint::StartExecution,
-        "startReplication",
-        "Start an execution of a policy",
-    ),
-    route(
-        "GET",
-        "/replication/executions/{id}",
-        Endpoint::GetExecution,
-        "getReplicationExecution",
-        "Read an execution",
-    ),
-    route(
-        "PUT",
-        "/replication/executions/{id}",
-        Endpoint::StopExecution,
-        "stopReplication",
-        "Stop an execution",
-    ),
-    route(
-        "POST",
-        "/replication/executions/{id}/retry",
-        Endpoint::RetryExecution,
-        "retryReplication",
-        "Ferry's addition: run the failed tasks of an ended execution again, as a new execution",
-    ),
-    route(
-        "GET",
-        "/replication/executions/{id}/tasks",
-        Endpoint::ListTasks,
-        "listReplicationTasks",
-        "List an execution's tasks",
-    ),
-    route(
-        "GET",
-        "/replication/executions/{id}/tasks/{task_id}/log",
-        Endpoint::TaskLog,
-        "getReplicationLog",
-        "A task's log, as text",
-    ),
-];
-
-/// Path parameters of a matched route.
-#[derive(Debug, Default)]
-struct PathParams {
-    id: Option<i64>,
-    task_id: Option<i64>,
-}
-
-impl PathParams {
-    fn id(&self) -> Result<i64, ApiError> {
-        self.id
-            .ok_or_else(|| ApiError::internal("route without {id}"))
-    }
-
-    fn task_id(&self) -> Result<i64, ApiError> {
-        self.task_id
-            .ok_or_else(|| ApiError::internal("route without {task_id}"))
-    }
-}
-
-/// Matches a path against a template; Ok(None) when it does not fit, Err for a bad parameter.
-fn match_path(template: &str, segments: &[&str]) -> Result<Option<PathParams>, ApiError> {
-    let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-    if parts.len() != segments.len()
-        || parts
-            .iter()
-            .zip(segments)
-            .any(|(t, s)| !t.starts_with('{') && t != s)
-    {
-        return Ok(None);
-    }
-    let mut params = PathParams::default();
-    for (part, segment) in parts.iter().zip(segments) {
-        match *part {
-            "{id}" => params.id = Some(id("id", segment)?),
-            "{task_id}" => params.task_id = Some(id("task_id", segment)?),
-            _ => {}
-        }
-    }
-    Ok(Some(params))
-}
-
 pub struct Api {
     pub admin: AdminPassword,
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn MessageQueue>,
     pub logs: Arc<dyn TaskLogSink>,
-    pub connect: Arc<Connect>,
-    /// The EventBridge schedules of scheduled policies.
-    pub schedules: Arc<dyn crate::ports::schedules::PolicySchedules>,
+    pub connect: Arc<dyn Connect>,
+    /// The schedules of scheduled policies.
+    pub schedules: Arc<dyn PolicySchedules>,
     /// The registry an empty policy side stands for.
     pub home_registry: Option<i64>,
-}
-
-fn id(field: &str, segment: &str) -> Result<i64, ApiError> {
-    segment
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("{field}: {segment:?} is not a positive integer"))
-        })
 }
 
 /// Parses a JSON body, naming the field that does not fit; unknown fields are ignored.
@@ -365,26 +60,6 @@ pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
         };
         ApiError::bad_request(format!("{field}: {inner}"))
     })
-}
-
-/// Every item of a cursor-paged store listing, page after page.
-pub(crate) async fn collect_all<T, F, Fut>(mut page: F) -> Result<Vec<T>, ApiError>
-where
-    F: FnMut(Option<String>) -> Fut,
-    Fut: std::future::Future<
-        Output = Result<crate::ports::store::Page<T>, crate::ports::store::StoreError>,
-    >,
-{
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let next = page(cursor.take()).await?;
-        all.extend(next.items);
-        match next.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
 }
 
 /// 201 with the new resource's `Location`.

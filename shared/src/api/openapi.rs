@@ -250,10 +250,7 @@ pub fn document() -> OpenApi {
         .schema(ReplicationPolicy::name(), ReplicationPolicy::schema())
         .schema(Execution::name(), Execution::schema())
         .schema(Task::name(), Task::schema())
-        .schema(
-            "RegistryUpdate",
-            super::registries::RegistryUpdate::schema(),
-        )
+        .schema("RegistryUpdate", crate::model::RegistryUpdate::schema())
         .schema("RegistryPing", super::registries::RegistryPing::schema())
         .schema("Errors", errors)
         .security_scheme(

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::policy::TriggerType;
+use super::task::{EndCounter, TaskChange};
 use super::time_format;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -65,4 +66,31 @@ pub struct Execution {
     pub succeed: i64,
     pub in_progress: i64,
     pub stopped: i64,
+}
+
+impl Execution {
+    /// The status to end with now, or None while anything is open: a task pending or
+    /// running, a list piece not done, or the execution ended already.
+    pub fn final_status(&self, listings_pending: i64) -> Option<ExecutionStatus> {
+        (!self.status.is_final() && self.in_progress <= 0 && listings_pending <= 0)
+            .then(|| ExecutionStatus::aggregate(self.in_progress, self.failed, self.stopped))
+    }
+
+    /// Counts a task's status change into the execution's counters.
+    pub fn count(&mut self, change: TaskChange) {
+        if let Some(counter) = change.ends {
+            self.in_progress -= 1;
+            *match counter {
+                EndCounter::Succeed => &mut self.succeed,
+                EndCounter::Failed => &mut self.failed,
+                EndCounter::Stopped => &mut self.stopped,
+            } += 1;
+        }
+    }
+
+    /// Counts new tasks in: pending ones are in progress, as Harbor counts them.
+    pub fn add_tasks(&mut self, count: i64) {
+        self.total += count;
+        self.in_progress += count;
+    }
 }

@@ -1,22 +1,26 @@
-//! The replication domain with Harbor's v2.0 names: registries, policies, executions, tasks.
+//! The replication domain with Harbor's v2.0 names: registries, policies and their filters,
+//! executions and tasks with the rules of their lifecycle, and how destination names are made.
 
 pub mod execution;
+pub mod filters;
+pub mod naming;
 pub mod policy;
 pub mod registry;
 pub mod resource;
 pub mod task;
 pub mod time_format;
+pub mod transfer;
 pub mod validation;
 
 pub use execution::{Execution, ExecutionStatus};
-pub use policy::{
-    Decoration, Filter, FilterType, ReplicationPolicy, Trigger, TriggerSettings, TriggerType,
-};
+pub use filters::{Decoration, Filter, FilterType, Selection};
+pub use policy::{ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
 pub use registry::{
-    Credential, CredentialType, Registry, RegistryStatus, RegistryType, SECRET_MASK,
+    Credential, CredentialType, Registry, RegistryStatus, RegistryType, RegistryUpdate, SECRET_MASK,
 };
-pub use resource::{ArtifactLocation, Resource};
-pub use task::{Operation, ResourceType, Task, TaskStatus, TransferFigures};
+pub use resource::{ArtifactLocation, Resource, ResourceType};
+pub use task::{EndCounter, Operation, Task, TaskChange, TaskStatus, TransitionError};
+pub use transfer::{Checkpoint, CopyOptions, TransferFigures};
 pub use validation::ValidationError;
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::filters::{Filter, Selection};
 use super::registry::Registry;
 use super::time_format;
+use super::transfer::CopyOptions;
 use super::validation::{require_name, Validated, ValidationError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -55,100 +57,6 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FilterType {
-    Name,
-    Tag,
-    Label,
-    Resource,
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Decoration {
-    #[default]
-    Matches,
-    Excludes,
-}
-
-/// The kinds of artifact a `resource` filter selects.
-pub const RESOURCE_KINDS: [&str; 3] = ["image", "chart", "artifact"];
-
-/// Harbor's `ReplicationFilter`: `value` is a string, or for labels an array of strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Filter {
-    #[serde(rename = "type")]
-    pub kind: FilterType,
-    #[serde(default)]
-    pub value: serde_json::Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decoration: Option<Decoration>,
-}
-
-impl Filter {
-    pub fn decoration(&self) -> Decoration {
-        self.decoration.unwrap_or_default()
-    }
-
-    fn validate(&self, field: &str) -> Validated {
-        let value_field = format!("{field}.value");
-        match self.kind {
-            FilterType::Name | FilterType::Tag => {
-                let pattern = self.value.as_str().ok_or_else(|| {
-                    ValidationError::new(&value_field, "must be a string pattern")
-                })?;
-                compile_pattern(pattern)
-                    .map(|_| ())
-                    .map_err(|reason| ValidationError::new(&value_field, reason))
-            }
-            FilterType::Resource => {
-                let kind = self
-                    .value
-                    .as_str()
-                    .ok_or_else(|| ValidationError::new(&value_field, "must be a string"))?;
-                if kind.is_empty() || RESOURCE_KINDS.contains(&kind) {
-                    Ok(())
-                } else {
-                    Err(ValidationError::new(
-                        &value_field,
-                        format!("must be one of image, chart, artifact, not {kind:?}"),
-                    ))
-                }
-            }
-            FilterType::Label => {
-                let labels = self.value.as_array().ok_or_else(|| {
-                    ValidationError::new(&value_field, "must be an array of label names")
-                })?;
-                for (i, label) in labels.iter().enumerate() {
-                    if label.as_str().is_none_or(str::is_empty) {
-                        return Err(ValidationError::new(
-                            format!("{value_field}[{i}]"),
-                            "must be a non-empty string",
-                        ));
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Compiles a filter pattern with doublestar semantics: `*` and `?` stop at `/`, `**` crosses it,
-/// `{a,b}` and `[a-z]` as usual, the whole string must match. An empty pattern matches anything.
-pub fn compile_pattern(pattern: &str) -> Result<globset::GlobMatcher, String> {
-    let pattern = if pattern.is_empty() { "**" } else { pattern };
-    globset::GlobBuilder::new(pattern)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .empty_alternates(true)
-        .build()
-        .map(|glob| glob.compile_matcher())
-        .map_err(|e| format!("is not a valid pattern: {}", e.kind()))
-}
-
 /// Harbor's cron: six fields, seconds first; seconds must be a fixed value and minutes not `*`,
 /// so that a schedule fires at most once a minute.
 pub fn validate_cron(field: &str, expression: &str) -> Validated {
@@ -182,28 +90,9 @@ pub fn validate_cron(field: &str, expression: &str) -> Validated {
 
 /// A repository path as the distribution spec allows it: lower-case components separated by `/`.
 pub fn validate_repository_path(field: &str, path: &str) -> Validated {
-    static COMPONENT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let component = COMPONENT.get_or_init(|| {
-        regex::Regex::new(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$").expect("static regex")
-    });
-    if path.len() > 255 {
-        return Err(ValidationError::new(
-            field,
-            "must be at most 255 characters",
-        ));
-    }
-    for part in path.split('/') {
-        if !component.is_match(part) {
-            return Err(ValidationError::new(
-                field,
-                format!(
-                    "{part:?} is not a valid path component: lower-case letters and digits, \
-                     separated by '.', '_', '__' or '-'"
-                ),
-            ));
-        }
-    }
-    Ok(())
+    crate::oci::Repository::parse(path)
+        .map(|_| ())
+        .map_err(|e| ValidationError::new(field, e.reason))
 }
 
 /// Harbor's `ReplicationPolicy`. Registries are referred to by `id`; reads embed the whole
@@ -291,6 +180,15 @@ impl ReplicationPolicy {
         self.dest_registry.as_ref().map_or(0, |r| r.id)
     }
 
+    /// The copy options each of the policy's tasks carries.
+    pub fn copy_options(&self) -> CopyOptions {
+        CopyOptions {
+            override_: self.override_,
+            copy_by_chunk: self.copy_by_chunk,
+            speed: self.speed,
+        }
+    }
+
     pub fn trigger_type(&self) -> TriggerType {
         self.trigger
             .as_ref()
@@ -333,13 +231,9 @@ impl ReplicationPolicy {
                 "must be -1 (flatten to the last component) or at least 0",
             ));
         }
+        let selection = Selection::of(&self.filters)?;
         // A literal name filter names the source path, so the count can be checked now.
-        if let Some(path) = self.filters.iter().find_map(|f| {
-            let pattern = f.value.as_str()?;
-            let literal = !pattern.is_empty() && !pattern.contains(['*', '?', '[', '{', '\\']);
-            (f.kind == FilterType::Name && f.decoration() == Decoration::Matches && literal)
-                .then_some(pattern)
-        }) {
+        if let Some(path) = selection.literal_name() {
             let components = path.split('/').count();
             if self.dest_namespace_replace_count >= 0
                 && self.dest_namespace_replace_count as usize >= components
@@ -374,25 +268,9 @@ impl ReplicationPolicy {
                 }
             }
         }
-        for (i, filter) in self.filters.iter().enumerate() {
-            filter.validate(&format!("filters[{i}]"))?;
-        }
-        for kind in [FilterType::Name, FilterType::Resource] {
-            if self.filters.iter().filter(|f| f.kind == kind).count() > 1 {
-                return Err(ValidationError::new(
-                    "filters",
-                    format!("at most one {kind:?} filter is allowed").to_lowercase(),
-                ));
-            }
-        }
         for (i, platform) in self.platforms.iter().enumerate() {
-            let parts: Vec<&str> = platform.split('/').collect();
-            if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-                return Err(ValidationError::new(
-                    format!("platforms[{i}]"),
-                    format!("{platform:?} is not os/arch or os/arch/variant"),
-                ));
-            }
+            crate::oci::Platform::parse(platform)
+                .map_err(|reason| ValidationError::new(format!("platforms[{i}]"), reason))?;
         }
         if self.speed < -1 {
             return Err(ValidationError::new(

@@ -258,3 +258,118 @@ pub fn validate_endpoint_url(field: &str, value: &str) -> Validated {
     }
     Ok(())
 }
+
+/// Harbor's `RegistryUpdate`: flat, every field optional.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+pub struct RegistryUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub credential_type: Option<CredentialType>,
+    pub access_key: Option<String>,
+    pub access_secret: Option<String>,
+    pub insecure: Option<bool>,
+    pub ca_certificate: Option<String>,
+}
+
+impl RegistryUpdate {
+    /// Applies the update as Harbor does: a new URL without a new secret drops the stored
+    /// secret, so a credential is never sent to a host it was not given for.
+    pub fn apply(&self, registry: &mut Registry) {
+        if let Some(name) = &self.name {
+            registry.name = name.clone();
+        }
+        if let Some(description) = &self.description {
+            registry.description = description.clone();
+        }
+        let url_changed = self.url.as_ref().is_some_and(|u| *u != registry.url);
+        if let Some(url) = &self.url {
+            registry.url = url.clone();
+        }
+        if let Some(insecure) = self.insecure {
+            registry.insecure = insecure;
+        }
+        if let Some(ca) = &self.ca_certificate {
+            registry.ca_certificate = Some(ca.clone()).filter(|c| !c.is_empty());
+        }
+        let touches_credential = self.credential_type.is_some()
+            || self.access_key.is_some()
+            || self.access_secret.is_some()
+            || url_changed;
+        if touches_credential {
+            let mut credential = registry.credential.clone().unwrap_or_default();
+            if let Some(kind) = self.credential_type {
+                credential.kind = kind;
+            }
+            if let Some(key) = &self.access_key {
+                credential.access_key = key.clone();
+            }
+            match &self.access_secret {
+                Some(secret) if secret != SECRET_MASK => {
+                    credential.access_secret = Some(secret.clone())
+                }
+                _ if url_changed => credential.access_secret = None,
+                _ => {}
+            }
+            registry.credential = (!credential.is_empty()).then_some(credential);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> Registry {
+        Registry {
+            name: "r".into(),
+            kind: Some(RegistryType::Harbor),
+            url: "https://old.example".into(),
+            credential: Some(Credential {
+                kind: CredentialType::Basic,
+                access_key: "u".into(),
+                access_secret: Some(SECRET_MASK.into()),
+            }),
+            ..Registry::default()
+        }
+    }
+
+    #[test]
+    fn a_new_url_without_a_new_secret_clears_the_secret() {
+        let mut r = stored();
+        RegistryUpdate {
+            url: Some("https://new.example".into()),
+            ..RegistryUpdate::default()
+        }
+        .apply(&mut r);
+        assert_eq!(
+            r.credential.as_ref().and_then(|c| c.access_secret.clone()),
+            None
+        );
+
+        let mut r = stored();
+        RegistryUpdate {
+            description: Some("d".into()),
+            ..RegistryUpdate::default()
+        }
+        .apply(&mut r);
+        assert_eq!(
+            r.credential.and_then(|c| c.access_secret).as_deref(),
+            Some(SECRET_MASK),
+            "kept"
+        );
+
+        let mut r = stored();
+        RegistryUpdate {
+            url: Some("https://new.example".into()),
+            access_secret: Some("fresh".into()),
+            ..RegistryUpdate::default()
+        }
+        .apply(&mut r);
+        assert_eq!(
+            r.credential.and_then(|c| c.access_secret).as_deref(),
+            Some("fresh")
+        );
+    }
+}

@@ -1,10 +1,45 @@
-//! The artifact a task copies: where it is read and where it is written.
+//! The artifact a task copies: its kind, where it is read and where it is written.
 
 use serde::{Deserialize, Serialize};
 
-use super::validation::{Validated, ValidationError};
+use crate::oci::{media, NameError, Reference, Repository};
 
-/// An artifact in a registry: a repository and a tag or a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceType {
+    Image,
+    Artifact,
+    Chart,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Artifact => "artifact",
+            Self::Chart => "chart",
+        }
+    }
+
+    /// The kind of artifact a manifest is, from its media types, as Harbor's resource filter
+    /// sees it: Helm charts by their config, images (and multi-arch indexes of them), the rest.
+    pub fn of_manifest(manifest: &[u8], media_type: &str) -> Self {
+        let parsed: serde_json::Value = serde_json::from_slice(manifest).unwrap_or_default();
+        let config = parsed["config"]["mediaType"].as_str().unwrap_or_default();
+        if config == media::HELM_CONFIG {
+            Self::Chart
+        } else if parsed["artifactType"].is_string() {
+            Self::Artifact
+        } else if media::is_index(media_type) || media::is_image_config(config) {
+            Self::Image
+        } else {
+            Self::Artifact
+        }
+    }
+}
+
+/// An artifact in a registry: a repository and a tag or a digest. Stored and sent as the
+/// strings they are; [`Self::repository`] and [`Self::reference`] validate them for use.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ArtifactLocation {
     pub registry_id: i64,
@@ -27,37 +62,56 @@ impl ArtifactLocation {
         }
     }
 
-    pub fn validate(&self, field: &str) -> Validated {
-        super::policy::validate_repository_path(&format!("{field}.repository"), &self.repository)?;
-        validate_reference(&format!("{field}.reference"), &self.reference)
+    pub fn repository(&self) -> Result<Repository, NameError> {
+        Repository::parse(&self.repository)
     }
-}
 
-/// A tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) or a digest (`algorithm:hex`).
-pub fn validate_reference(field: &str, reference: &str) -> Validated {
-    static TAG: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    static DIGEST: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let tag = TAG.get_or_init(|| {
-        regex::Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$").expect("static regex")
-    });
-    let digest = DIGEST.get_or_init(|| {
-        regex::Regex::new(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
-            .expect("static regex")
-    });
-    if tag.is_match(reference) || digest.is_match(reference) {
-        Ok(())
-    } else {
-        Err(ValidationError::new(
-            field,
-            format!("{reference:?} is neither a tag nor a digest"),
-        ))
+    pub fn reference(&self) -> Result<Reference, NameError> {
+        Reference::parse(&self.reference)
     }
 }
 
 /// What one task copies: the source artifact and the destination it is written to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Resource {
-    pub resource_type: super::task::ResourceType,
+    pub resource_type: ResourceType,
     pub src: ArtifactLocation,
     pub dst: ArtifactLocation,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_media_types() {
+        let image = br#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json"}}"#;
+        let docker =
+            br#"{"config":{"mediaType":"application/vnd.docker.container.image.v1+json"}}"#;
+        let chart = br#"{"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json"}}"#;
+        let sbom = br#"{"artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json"}}"#;
+        let wasm = br#"{"config":{"mediaType":"application/vnd.wasm.config.v0+json"}}"#;
+        let kind = ResourceType::of_manifest;
+        assert_eq!(kind(image, media::OCI_MANIFEST), ResourceType::Image);
+        assert_eq!(kind(docker, media::DOCKER_MANIFEST), ResourceType::Image);
+        assert_eq!(kind(chart, media::OCI_MANIFEST), ResourceType::Chart);
+        assert_eq!(kind(sbom, media::OCI_MANIFEST), ResourceType::Artifact);
+        assert_eq!(kind(wasm, media::OCI_MANIFEST), ResourceType::Artifact);
+        assert_eq!(kind(b"{}", media::OCI_INDEX), ResourceType::Image);
+    }
+
+    #[test]
+    fn locations_are_validated_for_use() {
+        let location = |repository: &str, reference: &str| ArtifactLocation {
+            registry_id: 1,
+            repository: repository.into(),
+            reference: reference.into(),
+        };
+        assert!(location("library/nginx", "1.25").reference().is_ok());
+        assert_eq!(location("a", "v1").display(), "a:v1");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(location("a", &digest).display(), format!("a@{digest}"));
+        assert!(location("a", "-bad").reference().is_err());
+        assert!(location("../victim", "v1").repository().is_err());
+    }
 }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::resource::{Resource, ResourceType};
 use super::time_format;
+use super::transfer::TransferFigures;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum TaskStatus {
@@ -29,6 +31,68 @@ impl TaskStatus {
     pub fn is_final(self) -> bool {
         matches!(self, Self::Succeed | Self::Failed | Self::Stopped)
     }
+
+    /// What moving to `to` writes. A task goes Pending, then InProgress, then ends once
+    /// (Succeed, Failed or Stopped); a pending task may also end without running.
+    pub fn change_to(self, to: TaskStatus) -> Result<TaskChange, TransitionError> {
+        let refused = TransitionError { from: self, to };
+        match (self, to) {
+            (from, _) if from.is_final() => Err(refused),
+            (Self::Pending, Self::InProgress) => Ok(TaskChange {
+                starts: true,
+                ends: None,
+            }),
+            (_, Self::Succeed) => Ok(TaskChange::ending(EndCounter::Succeed)),
+            (_, Self::Failed) => Ok(TaskChange::ending(EndCounter::Failed)),
+            (_, Self::Stopped) => Ok(TaskChange::ending(EndCounter::Stopped)),
+            _ => Err(refused),
+        }
+    }
+}
+
+/// The execution counter a task's end moves up (as `in_progress` moves down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndCounter {
+    Succeed,
+    Failed,
+    Stopped,
+}
+
+impl EndCounter {
+    /// The execution's field, as Harbor names it.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Succeed => "succeed",
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// What a task's status change writes besides the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskChange {
+    /// The task starts now: its `start_time` is set.
+    pub starts: bool,
+    /// The task ends now: its `end_time` is set, and the execution's `in_progress` moves down
+    /// by one and this counter up by one, in the same write.
+    pub ends: Option<EndCounter>,
+}
+
+impl TaskChange {
+    fn ending(counter: EndCounter) -> Self {
+        Self {
+            starts: false,
+            ends: Some(counter),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a task does not go from {} to {}", .from.as_str(), .to.as_str())]
+pub struct TransitionError {
+    pub from: TaskStatus,
+    pub to: TaskStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -36,24 +100,6 @@ impl TaskStatus {
 pub enum Operation {
     Copy,
     Deletion,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ResourceType {
-    Image,
-    Artifact,
-    Chart,
-}
-
-/// What a transfer did, beyond the status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(default)]
-pub struct TransferFigures {
-    pub bytes_copied: i64,
-    pub blobs_copied: i64,
-    pub blobs_skipped: i64,
-    pub blobs_mounted: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -79,5 +125,18 @@ pub struct Task {
     pub continuations: u32,
     /// What the task copies, with the registries' ids (Ferry's addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<super::resource::Resource>,
+    pub resource: Option<Resource>,
+}
+
+impl Task {
+    /// Applies a status change at `now`, as the store writes it.
+    pub fn apply(&mut self, to: TaskStatus, change: TaskChange, now: OffsetDateTime) {
+        self.status = to;
+        if change.starts {
+            self.start_time = Some(now);
+        }
+        if change.ends.is_some() {
+            self.end_time = Some(now);
+        }
+    }
 }

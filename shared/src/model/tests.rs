@@ -264,7 +264,7 @@ fn policy_validation_names_the_field() {
 
 #[test]
 fn patterns_follow_doublestar() {
-    let m = |p: &str, s: &str| policy::compile_pattern(p).expect("compiles").is_match(s);
+    let m = |p: &str, s: &str| filters::compile_pattern(p).expect("compiles").is_match(s);
     assert!(m("library/*", "library/nginx"));
     assert!(!m("library/*", "library/a/nginx"));
     assert!(m("library/**", "library/a/nginx"));
@@ -286,12 +286,57 @@ fn execution_status_follows_harbors_aggregation() {
 }
 
 #[test]
-fn reference_validation() {
-    use resource::validate_reference;
-    assert!(validate_reference("r", "v1.2.3").is_ok());
-    assert!(validate_reference("r", &format!("sha256:{}", "a".repeat(64))).is_ok());
-    assert!(validate_reference("r", "-bad").is_err());
-    assert!(validate_reference("r", "").is_err());
+fn a_task_goes_pending_running_then_ends_once_and_counts_once() {
+    use TaskStatus::*;
+    let start = Pending.change_to(InProgress).expect("starts");
+    assert!(start.starts && start.ends.is_none());
+    let done = InProgress.change_to(Succeed).expect("ends");
+    assert_eq!(done.ends, Some(EndCounter::Succeed));
+    assert!(!done.starts);
+    assert_eq!(
+        Pending.change_to(Stopped).map(|c| c.ends),
+        Ok(Some(EndCounter::Stopped))
+    );
+    assert!(
+        Succeed.change_to(Failed).is_err(),
+        "an ended task does not change"
+    );
+    assert!(InProgress.change_to(Pending).is_err());
+    assert!(Pending.change_to(Pending).is_err());
+
+    let mut execution = Execution {
+        id: 1,
+        policy_id: 1,
+        status: ExecutionStatus::InProgress,
+        trigger: TriggerType::Manual,
+        start_time: time::OffsetDateTime::UNIX_EPOCH,
+        end_time: None,
+        status_text: String::new(),
+        total: 0,
+        failed: 0,
+        succeed: 0,
+        in_progress: 0,
+        stopped: 0,
+    };
+    assert_eq!(execution.final_status(1), None, "a list piece is open");
+    assert_eq!(
+        execution.final_status(0),
+        Some(ExecutionStatus::Succeed),
+        "nothing to do"
+    );
+    execution.add_tasks(2);
+    assert_eq!((execution.total, execution.in_progress), (2, 2));
+    execution.count(start);
+    execution.count(done);
+    assert_eq!(execution.final_status(0), None, "one task still open");
+    execution.count(InProgress.change_to(Failed).expect("fails"));
+    assert_eq!(
+        (execution.in_progress, execution.succeed, execution.failed),
+        (0, 1, 1)
+    );
+    assert_eq!(execution.final_status(0), Some(ExecutionStatus::Failed));
+    execution.status = ExecutionStatus::Failed;
+    assert_eq!(execution.final_status(0), None, "ended already");
 }
 
 fn time_strategy() -> impl Strategy<Value = time::OffsetDateTime> {

@@ -1,17 +1,28 @@
-//! One trait per external boundary. Each has one real implementation under `crate::aws` or
-//! `crate::registry`; the domain code depends only on these traits.
+//! One trait per external boundary: the store, the queues, task logs, secrets, schedules,
+//! and registries (the distribution API, source listing, namespaces, blob locations). The real
+//! implementations are under `crate::adapters`; `fakes` holds in-memory ones for unit tests of
+//! the use cases. Nothing here imports an adapter.
 
+pub mod connect;
 pub mod logs;
 pub mod queue;
 pub mod registry;
 pub mod schedules;
 pub mod secrets;
+pub mod source;
 pub mod store;
 
+#[cfg(test)]
+pub mod fakes;
+
+pub use connect::Connect;
 pub use logs::{LogError, TaskLogSink};
 pub use queue::{MessageQueue, QueueError};
+pub use registry::{BlobLocations, Namespaces, RegistryClient, RegistryError};
+pub use schedules::{PolicySchedules, ScheduleError};
 pub use secrets::{SecretCipher, SecretError};
+pub use source::{ListedArtifact, SourceAdapter, Wanted};
 pub use store::{
-    ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, Store, StoreError, TaskStore,
-    TaskTransition,
+    collect_pages, ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, Store, StoreError,
+    TaskStore, TaskTransition,
 };

@@ -1,8 +1,18 @@
-//! The OCI distribution API of one registry, as the copy logic needs it.
+//! A registry as the copy and the lister use it: the OCI distribution API, one trait per
+//! resource (manifests, blobs, uploads, catalog, referrers); the namespaces a destination kind
+//! needs made; where Ferry saw blobs.
+//!
+//! Every name a method takes is a validated [`Repository`], [`Reference`] or [`Digest`], so
+//! no unchecked string reaches a URL. What comes back from outside (catalog entries, tags) is
+//! returned as it was sent, for the caller to validate where it can say what was wrong.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+
+use crate::oci::{Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -23,7 +33,7 @@ pub enum RegistryError {
         path: String,
         message: String,
         /// How long the registry asked us to wait (`Retry-After`).
-        retry_after: Option<std::time::Duration>,
+        retry_after: Option<Duration>,
     },
     #[error("{registry}: {what}")]
     Invalid { registry: String, what: String },
@@ -34,7 +44,7 @@ impl RegistryError {
         matches!(self, Self::Transient { .. })
     }
 
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Transient { retry_after, .. } => *retry_after,
             _ => None,
@@ -42,75 +52,62 @@ impl RegistryError {
     }
 }
 
-/// A manifest exactly as the registry served it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawManifest {
-    pub media_type: String,
-    pub digest: String,
-    pub bytes: Bytes,
-}
-
 pub type BlobStream = BoxStream<'static, Result<Bytes, RegistryError>>;
 
+/// `/v2/<name>/manifests/<reference>`.
 #[async_trait]
-pub trait RegistryClient: Send + Sync {
-    /// A name for messages: the registry's host.
-    fn name(&self) -> &str;
-    /// `GET /v2/` with the configured credential: Ok when the API answers and accepts it.
-    async fn check(&self) -> Result<(), RegistryError>;
-    /// One page of the catalog: up to `page_size` repositories after `last`, and the name to
-    /// continue after when there are more.
-    async fn list_repositories(
-        &self,
-        page_size: usize,
-        last: Option<&str>,
-    ) -> Result<(Vec<String>, Option<String>), RegistryError>;
-    /// Every tag of a repository.
-    async fn list_tags(&self, repository: &str) -> Result<Vec<String>, RegistryError>;
-    /// What refers to `digest` through the OCI Referrers API; None when the registry has no
-    /// such API (then the `sha256-<hex>` fallback tag holds the list).
-    async fn list_referrers(
-        &self,
-        repository: &str,
-        digest: &str,
-    ) -> Result<Option<Vec<crate::registry::media::Referrer>>, RegistryError>;
+pub trait Manifests: Send + Sync {
     /// The manifest's digest and media type, or None when there is none under `reference`.
     async fn head_manifest(
         &self,
-        repository: &str,
-        reference: &str,
-    ) -> Result<Option<(String, String)>, RegistryError>;
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<Option<(Digest, String)>, RegistryError>;
     async fn get_manifest(
         &self,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
     ) -> Result<RawManifest, RegistryError>;
     async fn put_manifest(
         &self,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
         manifest: &RawManifest,
     ) -> Result<(), RegistryError>;
     /// Deletes the manifest under `reference` (a digest, or a tag where the registry allows
     /// deleting tags); false when there was none.
     async fn delete_manifest(
         &self,
-        repository: &str,
-        reference: &str,
+        repository: &Repository,
+        reference: &Reference,
     ) -> Result<bool, RegistryError>;
-    async fn blob_exists(&self, repository: &str, digest: &str) -> Result<bool, RegistryError>;
+}
+
+/// `/v2/<name>/blobs/<digest>`.
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    async fn blob_exists(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError>;
     /// The blob from byte `offset` on (a `Range` request when `offset` > 0).
     async fn get_blob_from(
         &self,
-        repository: &str,
-        digest: &str,
+        repository: &Repository,
+        digest: &Digest,
         offset: u64,
     ) -> Result<BlobStream, RegistryError>;
+}
+
+/// `/v2/<name>/blobs/uploads/`: monolithic, mounted and chunked uploads.
+#[async_trait]
+pub trait Uploads: Send + Sync {
     /// Uploads a blob of `size` bytes in one streamed request and commits it under `digest`.
     async fn put_blob(
         &self,
-        repository: &str,
-        digest: &str,
+        repository: &Repository,
+        digest: &Digest,
         size: u64,
         body: BlobStream,
     ) -> Result<(), RegistryError>;
@@ -118,12 +115,12 @@ pub trait RegistryClient: Send + Sync {
     /// copying it.
     async fn mount_blob(
         &self,
-        repository: &str,
-        digest: &str,
-        from: &str,
+        repository: &Repository,
+        digest: &Digest,
+        from: &Repository,
     ) -> Result<Mount, RegistryError>;
     /// Opens an upload session for chunks.
-    async fn start_upload(&self, repository: &str) -> Result<UploadSession, RegistryError>;
+    async fn start_upload(&self, repository: &Repository) -> Result<UploadSession, RegistryError>;
     /// Sends `chunk` at `offset`; the session moves to the location the registry answers.
     async fn upload_chunk(
         &self,
@@ -145,15 +142,43 @@ pub trait RegistryClient: Send + Sync {
     async fn finish_upload(
         &self,
         session: &UploadSession,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<(), RegistryError>;
 }
 
-/// The namespaces of a destination kind that needs them made (Harbor's projects).
+/// `/v2/_catalog` and `/v2/<name>/tags/list`.
 #[async_trait]
-pub trait Namespaces: Send + Sync {
-    /// Makes sure `namespace` exists; true when it was created now.
-    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError>;
+pub trait Catalog: Send + Sync {
+    /// One page of the catalog: up to `page_size` repositories after `last`, and the name to
+    /// continue after when there are more. Names as the registry sent them.
+    async fn list_repositories(
+        &self,
+        page_size: usize,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError>;
+    /// Every tag of a repository, as the registry sent them; none when it does not exist.
+    async fn list_tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError>;
+}
+
+/// `/v2/<name>/referrers/<digest>` (OCI 1.1).
+#[async_trait]
+pub trait Referrers: Send + Sync {
+    /// What refers to `digest` through the OCI Referrers API; None when the registry has no
+    /// such API (then the `sha256-<hex>` fallback tag holds the list).
+    async fn list_referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Referrer>>, RegistryError>;
+}
+
+/// The whole distribution API of one registry.
+#[async_trait]
+pub trait RegistryClient: Manifests + Blobs + Uploads + Catalog + Referrers {
+    /// A name for messages: the registry's host.
+    fn name(&self) -> &str;
+    /// `GET /v2/` with the configured credential: Ok when the API answers and accepts it.
+    async fn check(&self) -> Result<(), RegistryError>;
 }
 
 /// What a mount request did.
@@ -164,20 +189,17 @@ pub enum Mount {
     NotMounted(UploadSession),
 }
 
+/// The namespaces of a destination kind that needs them made (Harbor's projects).
+#[async_trait]
+pub trait Namespaces: Send + Sync {
+    /// Makes sure `namespace` exists; true when it was created now.
+    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError>;
+}
+
 /// Where a registry already holds a blob, as Ferry recorded it: a repository to mount from.
 #[async_trait]
 pub trait BlobLocations: Send + Sync {
-    async fn find_blob(&self, registry_id: i64, digest: &str) -> Option<String>;
+    async fn find_blob(&self, registry_id: i64, digest: &Digest) -> Option<Repository>;
     /// Records a repository holding the blob; failures only cost a later mount.
-    async fn record_blob(&self, registry_id: i64, digest: &str, repository: &str);
-}
-
-/// An open chunked upload; it travels in a checkpoint to the next invocation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct UploadSession {
-    pub repository: String,
-    /// The absolute URL the next request goes to.
-    pub location: String,
-    /// `OCI-Chunk-Min-Length`: no chunk but the last may be smaller.
-    pub min_chunk: u64,
+    async fn record_blob(&self, registry_id: i64, digest: &Digest, repository: &Repository);
 }

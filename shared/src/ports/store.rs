@@ -4,6 +4,8 @@
 //! read, task status changes name the status they leave, and execution counters move in the same
 //! transaction as the task whose status changed, so a duplicate delivery changes nothing twice.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 
 use crate::model::{
@@ -41,11 +43,36 @@ pub enum StoreError {
     Secret(#[from] super::secrets::SecretError),
 }
 
+impl StoreError {
+    /// Whether trying again may succeed: the backend failed or writers kept colliding.
+    pub fn may_heal(&self) -> bool {
+        matches!(self, Self::Backend { .. } | Self::Conflict { .. })
+    }
+}
+
 /// One page of a listing; `next` is an opaque cursor for the following page.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
+}
+
+/// Every item of a cursor-paged listing, page after page: `page(cursor)` asks for one.
+pub async fn collect_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let next = page(cursor.take()).await?;
+        all.extend(next.items);
+        match next.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
 }
 
 #[async_trait]
@@ -104,6 +131,28 @@ pub struct NewTask {
     pub dst_resource: String,
     /// What it copies; kept with the task so a repeated batch sends the same messages.
     pub resource: Option<crate::model::Resource>,
+}
+
+impl NewTask {
+    /// The task as it is created: Pending, with Harbor's job id.
+    pub fn pending(&self, execution_id: i64, id: i64) -> Task {
+        Task {
+            id,
+            execution_id,
+            job_id: format!("{execution_id}-{id}"),
+            status: TaskStatus::Pending,
+            status_text: String::new(),
+            operation: self.operation,
+            resource_type: self.resource_type,
+            src_resource: self.src_resource.clone(),
+            dst_resource: self.dst_resource.clone(),
+            start_time: None,
+            end_time: None,
+            figures: TransferFigures::default(),
+            continuations: 0,
+            resource: self.resource.clone(),
+        }
+    }
 }
 
 /// A status change of one task, with what the transfer did.

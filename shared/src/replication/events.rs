@@ -5,10 +5,10 @@
 use serde::Deserialize;
 
 use crate::messages::ArtifactEvent;
-use crate::model::{ReplicationPolicy, TriggerType};
+use crate::model::{ReplicationPolicy, Selection, TriggerType};
+use crate::oci::{media, Reference, Repository};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::Store;
-use crate::registry::media;
 
 use super::start::{start_execution, StartError, Started};
 
@@ -73,23 +73,28 @@ struct HarborRepository {
     repo_full_name: String,
 }
 
-fn is_manifest(media_type: &str) -> bool {
-    media_type.is_empty()
-        || media_type == media::OCI_MANIFEST
-        || media_type == media::DOCKER_MANIFEST
-        || media::is_index(media_type)
+/// The pushes of tags and the deletes a webhook body tells of; other events (pulls, blob
+/// pushes, pushes by digest alone) are none of replication's business. A repository, tag or
+/// digest that is not a valid name refuses the whole body, naming it.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
+    let events = read_webhook(body)?;
+    for source in &events {
+        Repository::parse(&source.event.repository).map_err(|e| e.to_string())?;
+        Reference::parse(&source.event.reference).map_err(|e| e.to_string())?;
+    }
+    Ok(events)
 }
 
-/// The pushes of tags and the deletes a webhook body tells of; other events (pulls, blob
-/// pushes, pushes by digest alone) are none of replication's business.
-pub fn parse_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
+fn read_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
         return Ok(envelope
             .events
             .into_iter()
             .filter_map(|e| {
                 let deleted = match e.action.as_str() {
-                    "push" if !e.target.tag.is_empty() && is_manifest(&e.target.media_type) => {
+                    "push"
+                        if !e.target.tag.is_empty() && media::is_manifest(&e.target.media_type) =>
+                    {
                         false
                     }
                     "delete" => true,
@@ -158,9 +163,10 @@ pub fn concerns(policy: &ReplicationPolicy, registry_id: i64, event: &ArtifactEv
             .is_some_and(|t| t.kind == TriggerType::EventBased)
         && policy.src_registry_id() == registry_id
         && (!event.deleted || policy.replicates_deletion())
-        && super::list::names_accept(policy, &event.repository)
-        && (event.reference.starts_with("sha256:")
-            || super::list::tags_accept(policy, &event.reference))
+        && Selection::of(&policy.filters).is_ok_and(|s| {
+            s.repository(&event.repository)
+                && (event.reference.contains(':') || s.tag(&event.reference))
+        })
 }
 
 /// Starts an execution of each policy the events concern, once per event and policy; the ids
@@ -205,11 +211,11 @@ mod tests {
     #[test]
     fn distribution_notifications_become_tag_pushes_and_deletes() {
         let body = br#"{"events":[
-            {"id":"1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","repository":"team/app","tag":"v1"}},
-            {"id":"2","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:b","repository":"team/app"}},
-            {"id":"3","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","repository":"team/app","tag":"v1"}},
-            {"id":"4","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:c","repository":"team/app"}},
-            {"id":"5","action":"delete","target":{"digest":"sha256:a","repository":"team/app"}}
+            {"id":"1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"team/app","tag":"v1"}},
+            {"id":"2","action":"push","target":{"mediaType":"application/octet-stream","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","repository":"team/app"}},
+            {"id":"3","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"team/app","tag":"v1"}},
+            {"id":"4","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","repository":"team/app"}},
+            {"id":"5","action":"delete","target":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","repository":"team/app"}}
         ]}"#;
         let events = parse_webhook(body).expect("parsed");
         assert_eq!(
@@ -227,7 +233,7 @@ mod tests {
                     id: "5".into(),
                     event: ArtifactEvent {
                         repository: "team/app".into(),
-                        reference: "sha256:a".into(),
+                        reference: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
                         deleted: true
                     }
                 },
@@ -238,7 +244,7 @@ mod tests {
     #[test]
     fn harbor_payloads_become_tag_pushes_and_deletes() {
         let body = br#"{"type":"DELETE_ARTIFACT","occur_at":1700000000,"operator":"admin",
-            "event_data":{"resources":[{"digest":"sha256:d","tag":"1.0","resource_url":"h/library/app:1.0"}],
+            "event_data":{"resources":[{"digest":"sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","tag":"1.0","resource_url":"h/library/app:1.0"}],
             "repository":{"name":"app","namespace":"library","repo_full_name":"library/app","repo_type":"private"}}}"#;
         let events = parse_webhook(body).expect("parsed");
         assert_eq!(events.len(), 1);
@@ -256,5 +262,16 @@ mod tests {
         .expect("parsed")
         .is_empty());
         assert!(parse_webhook(b"not json").is_err());
+    }
+
+    #[test]
+    fn names_that_are_not_valid_refuse_the_body() {
+        let bad_tag = br#"{"events":[{"id":"1","action":"delete","target":{"repository":"team/app","tag":"../../../victim/app/manifests/latest"}}]}"#;
+        let error = parse_webhook(bad_tag).expect_err("refused");
+        assert!(error.contains("tag"), "{error}");
+        let bad_repository = br#"{"events":[{"id":"1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"../victim","tag":"v1"}}]}"#;
+        assert!(parse_webhook(bad_repository)
+            .expect_err("refused")
+            .contains("repository"));
     }
 }

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
-use crate::messages::{CopyOptions, TransferMessage};
+use crate::messages::TransferMessage;
 use crate::model::{Operation, ReplicationPolicy, Resource, TaskStatus, TransferFigures};
+use crate::oci::Digest;
 use crate::ports::queue::{MessageQueue, QueueError};
 use crate::ports::store::{NewTask, Store, StoreError, TaskTransition, MAX_TASKS_PER_BATCH};
 
@@ -14,15 +15,6 @@ pub enum FanOutError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-}
-
-/// The copy options a policy gives each of its tasks.
-pub fn copy_options(policy: &ReplicationPolicy) -> CopyOptions {
-    CopyOptions {
-        override_: policy.override_,
-        copy_by_chunk: policy.copy_by_chunk,
-        speed: policy.speed,
-    }
 }
 
 /// Which execution the tasks belong to, under which key they are written, and what they do.
@@ -43,14 +35,14 @@ pub async fn fan_out(
     batch: TaskBatch<'_>,
     policy: &ReplicationPolicy,
     resources: &[Resource],
-    unchanged: &HashMap<String, String>,
+    unchanged: &HashMap<String, Digest>,
 ) -> Result<(), FanOutError> {
     let TaskBatch {
         execution_id,
         piece,
         operation,
     } = batch;
-    let options = copy_options(policy);
+    let options = policy.copy_options();
     for (batch_index, batch) in resources.chunks(MAX_TASKS_PER_BATCH).enumerate() {
         let tasks: Vec<NewTask> = batch
             .iter()

@@ -1,198 +1,65 @@
-//! The list stage: list (a piece of) the source, filter, name the destinations, write one task
-//! per artifact and send one transfer message per task.
+//! The list stage: list (a piece of) the source, filter, name the destinations, prepare the
+//! destination's namespaces, write one task per artifact and send one transfer message per task.
 //!
 //! A source is listed in pieces of `page_size` repositories; each piece is its own list
 //! message, opened before the current piece closes, so the execution knows listing is complete
 //! exactly when its count of open pieces reaches zero. Tasks are written in batches keyed by
 //! piece and position, so a redelivered piece creates nothing twice.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use tracing::Instrument;
 
+use super::fanout::{fan_out, TaskBatch};
+use super::{Failure, HandleError};
 use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage};
-use crate::model::policy::compile_pattern;
 use crate::model::{
-    ArtifactLocation, Decoration, ExecutionStatus, FilterType, Operation, ReplicationPolicy,
-    Resource, ResourceType,
+    ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
+    ResourceType, Selection,
 };
+use crate::oci::{Digest, Reference, Repository, Tag};
+use crate::ports::connect::Connect;
+use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
+use crate::ports::source::{SourceAdapter, Wanted};
 use crate::ports::store::{Store, StoreError};
-use futures::StreamExt;
 
-use super::fanout::{fan_out, TaskBatch};
-use super::naming::destination_repository;
-use super::source::{DistributionSource, ListedArtifact, SourceAdapter, Wanted};
-use super::transfer::Connect;
-
-/// Namespaces of a destination registry whose secret is decrypted; None when its kind has none
-/// to make.
-pub type NamespacesConnect = dyn Fn(
-        &crate::model::Registry,
-    ) -> Result<
-        Option<Box<dyn crate::ports::registry::Namespaces>>,
-        crate::ports::registry::RegistryError,
-    > + Send
-    + Sync;
-use super::HandleError;
+/// Destination HEADs at once while listing.
+const UNCHANGED_PARALLELISM: usize = 8;
 
 pub struct ListWorker {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn MessageQueue>,
-    pub connect: Arc<Connect>,
-    /// The destination's namespaces, for kinds that need them made (None for the others).
-    pub namespaces: Arc<NamespacesConnect>,
+    pub connect: Arc<dyn Connect>,
     /// Repositories per list piece.
     pub page_size: usize,
     /// Deliveries of a list message before its DLQ takes it; the last one fails the execution
     /// with the reason instead, so none waits forever on a piece that will never be listed.
     pub max_receives: u32,
     /// To sweep task logs with old executions.
-    pub logs: Arc<dyn crate::ports::logs::TaskLogSink>,
+    pub logs: Arc<dyn TaskLogSink>,
     /// Executions kept per policy; older ones are swept when one finishes.
     pub keep_executions: usize,
-}
-
-fn retry(e: impl std::fmt::Display) -> HandleError {
-    HandleError::Retry(e.to_string())
-}
-
-/// A name or tag filter, compiled.
-struct PatternFilter {
-    matcher: globset::GlobMatcher,
-    decoration: Decoration,
-}
-
-impl PatternFilter {
-    fn accepts(&self, candidate: &str) -> bool {
-        self.matcher.is_match(candidate) == (self.decoration == Decoration::Matches)
-    }
-}
-
-struct Selection {
-    names: Vec<PatternFilter>,
-    tags: Vec<PatternFilter>,
-    /// The kind asked for, and whether it is kept (`matches`) or left out (`excludes`).
-    resource: Option<(ResourceType, Decoration)>,
-    labels: Vec<(Vec<String>, Decoration)>,
-    /// A `matches` name filter without wildcards: the one repository to look at.
-    literal_name: Option<String>,
-}
-
-impl Selection {
-    /// Compiles the policy's filters (Harbor's semantics: every filter must accept).
-    fn of(policy: &ReplicationPolicy) -> Result<Self, String> {
-        let mut selection = Self {
-            names: Vec::new(),
-            tags: Vec::new(),
-            resource: None,
-            labels: Vec::new(),
-            literal_name: None,
-        };
-        for filter in &policy.filters {
-            let pattern = filter.value.as_str().unwrap_or_default();
-            let compiled = || -> Result<PatternFilter, String> {
-                Ok(PatternFilter {
-                    matcher: compile_pattern(pattern)
-                        .map_err(|e| format!("filter {pattern:?} {e}"))?,
-                    decoration: filter.decoration(),
-                })
-            };
-            match filter.kind {
-                FilterType::Name => {
-                    if filter.decoration() == Decoration::Matches
-                        && !pattern.is_empty()
-                        && !pattern.contains(['*', '?', '[', '{', '\\'])
-                    {
-                        selection.literal_name = Some(pattern.to_string());
-                    }
-                    selection.names.push(compiled()?)
-                }
-                FilterType::Tag => selection.tags.push(compiled()?),
-                FilterType::Resource => {
-                    let kind = match pattern {
-                        "" => continue,
-                        "image" => ResourceType::Image,
-                        "chart" => ResourceType::Chart,
-                        "artifact" => ResourceType::Artifact,
-                        other => {
-                            return Err(format!(
-                                "resource filter {other:?} is not image, chart or artifact"
-                            ))
-                        }
-                    };
-                    selection.resource = Some((kind, filter.decoration()));
-                }
-                FilterType::Label => {
-                    let labels: Vec<String> = filter
-                        .value
-                        .as_array()
-                        .map(|values| {
-                            values
-                                .iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    if !labels.is_empty() {
-                        selection.labels.push((labels, filter.decoration()));
-                    }
-                }
-            }
-        }
-        Ok(selection)
-    }
-
-    fn wanted(&self) -> Wanted {
-        Wanted {
-            kind: self.resource.is_some(),
-            labels: !self.labels.is_empty(),
-        }
-    }
-
-    fn repository(&self, name: &str) -> bool {
-        self.names.iter().all(|f| f.accepts(name))
-    }
-
-    fn tag(&self, tag: &str) -> bool {
-        self.tags.iter().all(|f| f.accepts(tag))
-    }
-
-    /// The resource and label filters, on what the source said of the artifact: `matches` a
-    /// label list keeps artifacts with all of them, `excludes` leaves out those with any.
-    fn artifact(&self, artifact: &ListedArtifact) -> bool {
-        let kind_ok = match self.resource {
-            Some((kind, Decoration::Matches)) => artifact.resource_type == kind,
-            Some((kind, Decoration::Excludes)) => artifact.resource_type != kind,
-            None => true,
-        };
-        kind_ok
-            && self
-                .labels
-                .iter()
-                .all(|(labels, decoration)| match decoration {
-                    Decoration::Matches => labels.iter().all(|l| artifact.labels.contains(l)),
-                    Decoration::Excludes => !labels.iter().any(|l| artifact.labels.contains(l)),
-                })
-    }
-}
-
-/// Whether the policy's name filters accept `repository` (a policy whose filters do not compile
-/// accepts nothing).
-pub fn names_accept(policy: &ReplicationPolicy, repository: &str) -> bool {
-    Selection::of(policy).is_ok_and(|s| s.repository(repository))
-}
-
-/// Whether the policy's tag filters accept `tag`.
-pub fn tags_accept(policy: &ReplicationPolicy, tag: &str) -> bool {
-    Selection::of(policy).is_ok_and(|s| s.tag(tag))
 }
 
 /// What the listing found for one artifact, before tasks are written.
 struct Found {
     resource: Resource,
-    src_digest: String,
+    /// The source's digest, when it came with the listing: a destination holding it under the
+    /// same tag makes the task a skip.
+    src_digest: Option<Digest>,
+}
+
+/// What a piece reads before it lists: the policy, its filters, and both ends.
+struct Context {
+    policy: ReplicationPolicy,
+    selection: Selection,
+    source: Box<dyn SourceAdapter>,
+    destination_registry: Registry,
+    destination: Box<dyn RegistryClient>,
 }
 
 impl ListWorker {
@@ -203,14 +70,6 @@ impl ListWorker {
                 "listing gave up: the lister did not finish the piece after {:?} in its deliveries (it timed out or crashed; see its logs)",
                 list.start_after.as_deref().unwrap_or("the start")
             );
-            let execution = match self.store.get_execution(list.execution_id).await {
-                Ok(e) => e,
-                Err(StoreError::NotFound { .. }) => return Ok(()),
-                Err(e) => return Err(retry(e)),
-            };
-            if execution.status.is_final() {
-                return Ok(());
-            }
             return self.fail(list.execution_id, &reason).await;
         }
         let span = tracing::info_span!(
@@ -220,155 +79,90 @@ impl ListWorker {
             policy_id = list.policy_id,
         );
         match self.run(&list).instrument(span).await {
-            Err(HandleError::Retry(reason)) if message.receive_count >= self.max_receives => {
+            Ok(()) => Ok(()),
+            Err(Failure::Retry(reason)) if message.receive_count < self.max_receives => {
+                Err(HandleError::Retry(reason))
+            }
+            Err(Failure::Retry(reason)) => {
                 let reason = format!(
                     "listing failed after {} attempts: {reason}",
                     message.receive_count
                 );
                 self.fail(list.execution_id, &reason).await
             }
-            other => other,
+            Err(Failure::Fail(reason)) => self.fail(list.execution_id, &reason).await,
         }
     }
 
-    async fn run(&self, m: &ListMessage) -> Result<(), HandleError> {
+    async fn run(&self, m: &ListMessage) -> Result<(), Failure> {
         let piece = m.start_after.clone().unwrap_or_default();
         let execution = match self.store.get_execution(m.execution_id).await {
             Ok(e) => e,
             Err(StoreError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(retry(e)),
+            Err(e) => return Err(Failure::Retry(e.to_string())),
         };
         if execution.status.is_final() {
             return Ok(());
         }
-        let policy = match self.store.get_policy(m.policy_id).await {
-            Ok(p) => p,
-            Err(StoreError::NotFound { .. }) => {
-                return self
-                    .fail(
-                        m.execution_id,
-                        &format!("policy {} no longer exists", m.policy_id),
-                    )
-                    .await
-            }
-            Err(e) => return Err(retry(e)),
-        };
-        let selection = match Selection::of(&policy) {
-            Ok(s) => s,
-            Err(reason) => return self.fail(m.execution_id, &reason).await,
-        };
-        let source = match self
-            .store
-            .get_registry_with_secret(policy.src_registry_id())
-            .await
-        {
-            Ok(registry) => registry,
-            Err(StoreError::NotFound { id, .. }) => {
-                return self
-                    .fail(
-                        m.execution_id,
-                        &format!("source registry {id} does not exist"),
-                    )
-                    .await
-            }
-            Err(e) => return Err(retry(e)),
-        };
-        let client = match (self.connect)(&source) {
-            Ok(c) => c,
-            Err(e) => return self.fail(m.execution_id, &e.to_string()).await,
-        };
-        let (destination_registry, destination) = match self.destination(&policy).await {
-            Ok(d) => d,
-            Err(ListFailure::Retry(e)) => return Err(retry(e)),
-            Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
-        };
-        let adapter = DistributionSource {
-            client: Arc::from(client),
-        };
+        let cx = self.context(m.policy_id).await?;
         // An event names its repository; a literal name needs no catalog either: the one
         // repository it names, in the first piece.
-        let (repositories, next) = match (&m.event, &selection.literal_name) {
+        let (repositories, next) = match (&m.event, cx.selection.literal_name()) {
             (Some(event), _) => (vec![event.repository.clone()], None),
-            (None, literal) => match literal {
-                Some(name) if m.start_after.is_none() => (vec![name.clone()], None),
-                Some(_) => (Vec::new(), None),
-                None => match adapter
-                    .repositories(self.page_size, m.start_after.as_deref())
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(e) if e.is_transient() => return Err(retry(e)),
-                    Err(e) => {
-                        return self
-                            .fail(m.execution_id, &format!("listing the source failed: {e}"))
-                            .await
-                    }
-                },
-            },
+            (None, Some(name)) if m.start_after.is_none() => (vec![name.to_string()], None),
+            (None, Some(_)) => (Vec::new(), None),
+            (None, None) => cx
+                .source
+                .repositories(self.page_size, m.start_after.as_deref())
+                .await
+                .map_err(|e| Failure::from(e).context("listing the source failed"))?,
         };
         if let Some(next) = &next {
-            self.store
-                .open_listing(m.execution_id, next)
-                .await
-                .map_err(retry)?;
+            self.store.open_listing(m.execution_id, next).await?;
             let more = ListMessage {
                 execution_id: m.execution_id,
                 policy_id: m.policy_id,
                 start_after: Some(next.clone()),
                 event: None,
             };
-            self.queue.send_list(&[more]).await.map_err(retry)?;
+            self.queue.send_list(&[more]).await?;
         }
         let mut found = Vec::new();
-        for repository in repositories.iter().filter(|r| selection.repository(r)) {
-            match self
-                .artifacts(
-                    &adapter,
-                    destination.as_ref(),
-                    &policy,
-                    &selection,
-                    repository,
-                    m.event.as_ref(),
-                )
-                .await
-            {
-                Ok(more) => found.extend(more),
-                Err(ListFailure::Retry(e)) => return Err(retry(e)),
-                Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
-            }
+        for name in repositories.iter().filter(|r| cx.selection.repository(r)) {
+            let repository = Repository::parse(name)
+                .map_err(|e| Failure::Fail(format!("the source lists {e}")))?;
+            found.extend(self.artifacts(&cx, &repository, m.event.as_ref()).await?);
         }
         let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
         let unchanged = if deletion {
-            Default::default()
+            HashMap::new()
         } else {
-            unchanged(destination.as_ref(), &found).await
+            unchanged(cx.destination.as_ref(), &found).await
         };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
         if !deletion {
-            match self.prepare(&destination_registry, &resources).await {
-                Ok(()) => {}
-                Err(ListFailure::Retry(e)) => return Err(retry(e)),
-                Err(ListFailure::Fail(reason)) => return self.fail(m.execution_id, &reason).await,
-            }
+            self.prepare(&cx.destination_registry, &resources).await?;
         }
+        let operation = if deletion {
+            Operation::Deletion
+        } else {
+            Operation::Copy
+        };
+        let batch = TaskBatch {
+            execution_id: m.execution_id,
+            piece: &piece,
+            operation,
+        };
         fan_out(
             self.store.as_ref(),
             self.queue.as_ref(),
-            TaskBatch {
-                execution_id: m.execution_id,
-                piece: &piece,
-                operation: if deletion {
-                    Operation::Deletion
-                } else {
-                    Operation::Copy
-                },
-            },
-            &policy,
+            batch,
+            &cx.policy,
             &resources,
             &unchanged,
         )
         .await
-        .map_err(retry)?;
+        .map_err(|e| Failure::Retry(e.to_string()))?;
         tracing::info!(
             repositories = repositories.len(),
             artifacts = resources.len(),
@@ -376,17 +170,8 @@ impl ListWorker {
             more = next.is_some(),
             "listed"
         );
-        self.store
-            .close_listing(m.execution_id, &piece)
-            .await
-            .map_err(retry)?;
-        if self
-            .store
-            .finish_if_done(m.execution_id)
-            .await
-            .map_err(retry)?
-            .is_some()
-        {
+        self.store.close_listing(m.execution_id, &piece).await?;
+        if self.store.finish_if_done(m.execution_id).await?.is_some() {
             // Every task ended while listing (all unchanged, or none matched).
             super::sweep::sweep_after(
                 self.store.as_ref(),
@@ -399,42 +184,52 @@ impl ListWorker {
         Ok(())
     }
 
-    /// A client of the policy's destination, to see what it holds already.
-    async fn destination(
-        &self,
-        policy: &ReplicationPolicy,
-    ) -> Result<(crate::model::Registry, Box<dyn RegistryClient>), ListFailure> {
-        let registry = match self
+    /// The policy, its filters compiled, the source's adapter and a client of the destination.
+    async fn context(&self, policy_id: i64) -> Result<Context, Failure> {
+        let policy = self
             .store
-            .get_registry_with_secret(policy.dest_registry_id())
+            .get_policy(policy_id)
             .await
-        {
-            Ok(r) => r,
-            Err(StoreError::NotFound { id, .. }) => {
-                return Err(ListFailure::Fail(format!(
-                    "destination registry {id} does not exist"
-                )))
-            }
-            Err(e) => return Err(ListFailure::Retry(e.to_string())),
-        };
-        let client = (self.connect)(&registry).map_err(|e| ListFailure::Fail(e.to_string()))?;
-        Ok((registry, client))
+            .map_err(|e| missing_or(e, format!("policy {policy_id} no longer exists")))?;
+        let selection = Selection::of(&policy.filters).map_err(|e| Failure::Fail(e.to_string()))?;
+        let source = self.registry(policy.src_registry_id(), "source").await?;
+        let destination_registry = self
+            .registry(policy.dest_registry_id(), "destination")
+            .await?;
+        Ok(Context {
+            source: self
+                .connect
+                .source(&source)
+                .map_err(|e| Failure::Fail(e.to_string()))?,
+            destination: self
+                .connect
+                .client(&destination_registry)
+                .map_err(|e| Failure::Fail(e.to_string()))?,
+            destination_registry,
+            policy,
+            selection,
+        })
+    }
+
+    async fn registry(&self, id: i64, side: &str) -> Result<Registry, Failure> {
+        self.store
+            .get_registry_with_secret(id)
+            .await
+            .map_err(|e| missing_or(e, format!("{side} registry {id} does not exist")))
     }
 
     /// Creates the namespaces the destination kind needs (Harbor's projects: the first
     /// component of each repository) before any task is written, so a destination that refuses
     /// fails the execution at once with the reason, not every task.
-    async fn prepare(
-        &self,
-        registry: &crate::model::Registry,
-        resources: &[Resource],
-    ) -> Result<(), ListFailure> {
-        let namespaces = match (self.namespaces)(registry) {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(ListFailure::Fail(e.to_string())),
+    async fn prepare(&self, registry: &Registry, resources: &[Resource]) -> Result<(), Failure> {
+        let Some(namespaces) = self
+            .connect
+            .namespaces(registry)
+            .map_err(|e| Failure::Fail(e.to_string()))?
+        else {
+            return Ok(());
         };
-        let projects: std::collections::BTreeSet<&str> = resources
+        let projects: BTreeSet<&str> = resources
             .iter()
             .filter_map(|r| r.dst.repository.split('/').next())
             .collect();
@@ -442,10 +237,9 @@ impl ListWorker {
             match namespaces.ensure(project).await {
                 Ok(true) => tracing::info!(project, "destination project created"),
                 Ok(false) => {}
-                Err(e) if e.is_transient() => return Err(ListFailure::Retry(e.to_string())),
                 Err(e) => {
-                    return Err(ListFailure::Fail(format!(
-                        "preparing the destination failed: project {project:?}: {e}"
+                    return Err(Failure::from(e).context(format!(
+                        "preparing the destination failed: project {project:?}"
                     )))
                 }
             }
@@ -455,50 +249,46 @@ impl ListWorker {
 
     async fn artifacts(
         &self,
-        source: &dyn SourceAdapter,
-        destination: &dyn RegistryClient,
-        policy: &ReplicationPolicy,
-        selection: &Selection,
-        repository: &str,
+        cx: &Context,
+        repository: &Repository,
         event: Option<&ArtifactEvent>,
-    ) -> Result<Vec<Found>, ListFailure> {
+    ) -> Result<Vec<Found>, Failure> {
+        let destination = cx
+            .policy
+            .destination_of(repository.as_str())
+            .map_err(Failure::Fail)?;
         if let Some(deleted) = event.filter(|e| e.deleted) {
-            return deleted_within_filters(destination, policy, selection, repository, deleted)
-                .await;
+            return deleted_within_filters(cx, repository, &destination, deleted).await;
         }
         let only = event.map(|e| e.reference.as_str());
-        let keep = |tag: &str| selection.tag(tag) && only.is_none_or(|only| only == tag);
-        let listed = source
-            .artifacts(repository, &keep, selection.wanted())
+        let keep = |tag: &str| cx.selection.tag(tag) && only.is_none_or(|only| only == tag);
+        let wanted = Wanted {
+            kind: cx.selection.needs_kind(),
+            labels: cx.selection.needs_labels(),
+        };
+        let listed = cx
+            .source
+            .artifacts(repository, &keep, wanted)
             .await
             .map_err(|e| {
-                if e.is_transient() {
-                    ListFailure::Retry(e.to_string())
-                } else {
-                    ListFailure::Fail(format!("listing artifacts of {repository} failed: {e}"))
-                }
+                Failure::from(e).context(format!("listing artifacts of {repository} failed"))
             })?;
-        let destination = destination_of(policy, repository)?;
         Ok(listed
             .into_iter()
-            .filter(|a| selection.artifact(a))
+            .filter(|a| cx.selection.artifact(a.resource_type, &a.labels))
             .map(|artifact| Found {
                 // Referrers under tags may be new though the artifact is not: copy to see.
-                src_digest: if artifact.referrer_tags {
-                    String::new()
-                } else {
-                    artifact.digest
-                },
+                src_digest: artifact.digest.filter(|_| !artifact.referrer_tags),
                 resource: Resource {
                     resource_type: artifact.resource_type,
                     src: ArtifactLocation {
-                        registry_id: policy.src_registry_id(),
+                        registry_id: cx.policy.src_registry_id(),
                         repository: repository.to_string(),
                         reference: artifact.tag.clone(),
                     },
                     dst: ArtifactLocation {
-                        registry_id: policy.dest_registry_id(),
-                        repository: destination.clone(),
+                        registry_id: cx.policy.dest_registry_id(),
+                        repository: destination.to_string(),
                         reference: artifact.tag,
                     },
                 },
@@ -506,14 +296,25 @@ impl ListWorker {
             .collect())
     }
 
-    /// Ends the execution Failed with the reason; nothing is retried.
+    /// Ends the execution Failed with the reason, unless it ended already; nothing is retried.
     async fn fail(&self, execution_id: i64, reason: &str) -> Result<(), HandleError> {
         tracing::warn!(reason, "execution failed while listing");
-        self.store
+        match self
+            .store
             .end_execution(execution_id, ExecutionStatus::Failed, reason)
             .await
-            .map_err(retry)?;
-        Ok(())
+        {
+            Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A record that is gone fails the execution with `gone`; anything else may heal.
+fn missing_or(e: StoreError, gone: String) -> Failure {
+    match e {
+        StoreError::NotFound { .. } => Failure::Fail(gone),
+        other => Failure::from(other),
     }
 }
 
@@ -522,204 +323,87 @@ impl ListWorker {
 /// when every destination tag on it passes them. Labels and kinds of a deleted artifact cannot
 /// be read any more, so a policy filtering on them replicates no deletion: never beyond.
 async fn deleted_within_filters(
-    destination: &dyn RegistryClient,
-    policy: &ReplicationPolicy,
-    selection: &Selection,
-    repository: &str,
+    cx: &Context,
+    repository: &Repository,
+    destination: &Repository,
     event: &ArtifactEvent,
-) -> Result<Vec<Found>, ListFailure> {
-    if !selection.labels.is_empty() || selection.resource.is_some() {
+) -> Result<Vec<Found>, Failure> {
+    if cx.selection.needs_labels() || cx.selection.needs_kind() {
         return Ok(Vec::new());
     }
-    let dst_repository = destination_of(policy, repository)?;
-    let within = if event.reference.starts_with("sha256:") {
-        let digest = &event.reference;
-        let may_heal = |e: crate::ports::registry::RegistryError| {
-            if e.is_transient() {
-                ListFailure::Retry(e.to_string())
-            } else {
-                ListFailure::Fail(format!(
-                    "reading {dst_repository} at the destination failed: {e}"
-                ))
-            }
-        };
-        let mut all_pass = true;
-        for tag in destination
-            .list_tags(&dst_repository)
+    let within = match Reference::parse(&event.reference) {
+        Ok(Reference::Digest(digest)) => every_tag_on_passes(cx, destination, &digest)
             .await
-            .map_err(may_heal)?
-        {
-            let held = destination
-                .head_manifest(&dst_repository, &tag)
-                .await
-                .map_err(may_heal)?;
-            if held.is_some_and(|(d, _)| &d == digest) && !selection.tag(&tag) {
-                all_pass = false;
-            }
-        }
-        all_pass
-    } else {
-        selection.tag(&event.reference)
+            .map_err(|e| {
+                Failure::from(e).context(format!("reading {destination} at the destination failed"))
+            })?,
+        Ok(Reference::Tag(tag)) => cx.selection.tag(tag.as_str()),
+        Err(_) => false,
     };
     if !within {
         return Ok(Vec::new());
     }
     Ok(vec![Found {
-        src_digest: String::new(),
+        src_digest: None,
         resource: Resource {
             resource_type: ResourceType::Image,
             src: ArtifactLocation {
-                registry_id: policy.src_registry_id(),
+                registry_id: cx.policy.src_registry_id(),
                 repository: repository.to_string(),
                 reference: event.reference.clone(),
             },
             dst: ArtifactLocation {
-                registry_id: policy.dest_registry_id(),
-                repository: dst_repository,
+                registry_id: cx.policy.dest_registry_id(),
+                repository: destination.to_string(),
                 reference: event.reference.clone(),
             },
         },
     }])
 }
 
-/// The destination repository of a source repository, checked against the path rules.
-fn destination_of(policy: &ReplicationPolicy, repository: &str) -> Result<String, ListFailure> {
-    let destination = destination_repository(
-        &policy.dest_namespace,
-        policy.dest_namespace_replace_count,
-        repository,
-    )
-    .map_err(|e| ListFailure::Fail(format!("{repository}: {e}")))?;
-    crate::model::policy::validate_repository_path("dest_namespace", &destination)
-        .map_err(|e| ListFailure::Fail(format!("{repository} -> {destination}: {e}")))?;
-    Ok(destination)
-}
-
-enum ListFailure {
-    Retry(String),
-    Fail(String),
+/// Whether every tag that names `digest` at the destination passes the tag filters (a tag
+/// that is not a valid name cannot be asked about: then not).
+async fn every_tag_on_passes(
+    cx: &Context,
+    destination: &Repository,
+    digest: &Digest,
+) -> Result<bool, crate::ports::registry::RegistryError> {
+    for listed in cx.destination.list_tags(destination).await? {
+        let Ok(tag) = Tag::parse(&listed) else {
+            return Ok(false);
+        };
+        let held = cx
+            .destination
+            .head_manifest(destination, &Reference::Tag(tag))
+            .await?;
+        if held.is_some_and(|(d, _)| &d == digest) && !cx.selection.tag(&listed) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Artifacts the destination holds already with the source's digest, by destination: each costs
 /// one HEAD there (the source's digest came with the listing). An answer that is not a clear
 /// "same digest" leaves the artifact to its transfer, which reports what went wrong.
-async fn unchanged(
-    destination: &dyn RegistryClient,
-    found: &[Found],
-) -> std::collections::HashMap<String, String> {
-    futures::stream::iter(found.iter().filter(|f| !f.src_digest.is_empty()))
-        .map(|f| async move {
-            let dst = &f.resource.dst;
-            match destination
-                .head_manifest(&dst.repository, &dst.reference)
-                .await
-            {
-                Ok(Some((digest, _))) if digest == f.src_digest => Some((dst.display(), digest)),
-                _ => None,
-            }
-        })
-        .buffer_unordered(UNCHANGED_PARALLELISM)
-        .filter_map(|held| async move { held })
-        .collect()
-        .await
-}
-
-/// Destination HEADs at once while listing.
-const UNCHANGED_PARALLELISM: usize = 8;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::policy::Filter;
-
-    fn policy(filters: serde_json::Value) -> ReplicationPolicy {
-        ReplicationPolicy {
-            filters: serde_json::from_value::<Vec<Filter>>(filters).expect("filters"),
-            ..ReplicationPolicy::default()
+async fn unchanged(destination: &dyn RegistryClient, found: &[Found]) -> HashMap<String, Digest> {
+    futures::stream::iter(found.iter().filter_map(|f| {
+        let dst = &f.resource.dst;
+        Some((
+            f.src_digest.as_ref()?,
+            dst,
+            dst.repository().ok()?,
+            dst.reference().ok()?,
+        ))
+    }))
+    .map(|(src_digest, dst, repository, reference)| async move {
+        match destination.head_manifest(&repository, &reference).await {
+            Ok(Some((digest, _))) if &digest == src_digest => Some((dst.display(), digest)),
+            _ => None,
         }
-    }
-
-    fn artifact(kind: ResourceType, labels: &[&str]) -> ListedArtifact {
-        ListedArtifact {
-            tag: "v1".into(),
-            digest: "sha256:0".into(),
-            resource_type: kind,
-            labels: labels.iter().map(|l| l.to_string()).collect(),
-            referrer_tags: false,
-        }
-    }
-
-    #[test]
-    fn resource_and_label_filters_follow_harbor() {
-        let charts = Selection::of(&policy(serde_json::json!([
-            {"type": "resource", "value": "chart"},
-            {"type": "label", "value": ["team=payments", "stable"]},
-            {"type": "label", "value": ["deprecated"], "decoration": "excludes"},
-        ])))
-        .expect("filters");
-        assert!(charts.wanted().kind && charts.wanted().labels);
-        assert!(charts.artifact(&artifact(
-            ResourceType::Chart,
-            &["team=payments", "team", "stable"]
-        )));
-        assert!(!charts.artifact(&artifact(ResourceType::Image, &["team=payments", "stable"])));
-        assert!(!charts.artifact(&artifact(ResourceType::Chart, &["team=payments"])));
-        assert!(!charts.artifact(&artifact(
-            ResourceType::Chart,
-            &["team=payments", "stable", "deprecated"]
-        )));
-        let no_images = Selection::of(&policy(serde_json::json!([
-            {"type": "resource", "value": "image", "decoration": "excludes"},
-        ])))
-        .expect("filters");
-        assert!(!no_images.artifact(&artifact(ResourceType::Image, &[])));
-        assert!(no_images.artifact(&artifact(ResourceType::Artifact, &[])));
-        assert!(!no_images.wanted().labels);
-    }
-
-    #[test]
-    fn name_and_tag_filters_match_and_exclude() {
-        let selection = Selection::of(&policy(serde_json::json!([
-            {"type": "name", "value": "library/**"},
-            {"type": "name", "value": "library/internal/**", "decoration": "excludes"},
-            {"type": "tag", "value": "1.?"},
-            {"type": "tag", "value": "1.9", "decoration": "excludes"},
-        ])))
-        .expect("filters");
-        assert!(selection.repository("library/hello-world"));
-        assert!(selection.repository("library/my/hello-world"));
-        assert!(!selection.repository("library/internal/tool"));
-        assert!(!selection.repository("google/hello-world"));
-        assert!(selection.tag("1.0"));
-        assert!(!selection.tag("1.01"));
-        assert!(!selection.tag("1.9"));
-        assert_eq!(selection.literal_name, None);
-    }
-
-    #[test]
-    fn only_a_literal_matches_name_goes_straight_to_its_repository() {
-        let literal = |filters| {
-            Selection::of(&policy(filters))
-                .expect("filters")
-                .literal_name
-        };
-        assert_eq!(
-            literal(serde_json::json!([{"type": "name", "value": "library/nginx"}])),
-            Some("library/nginx".into())
-        );
-        assert_eq!(
-            literal(serde_json::json!([{"type": "name", "value": "library/*"}])),
-            None
-        );
-        assert_eq!(
-            literal(serde_json::json!([{"type": "name", "value": "{a,b}/c"}])),
-            None
-        );
-        assert_eq!(
-            literal(
-                serde_json::json!([{"type": "name", "value": "library/nginx", "decoration": "excludes"}])
-            ),
-            None
-        );
-    }
+    })
+    .buffer_unordered(UNCHANGED_PARALLELISM)
+    .filter_map(|held| async move { held })
+    .collect()
+    .await
 }

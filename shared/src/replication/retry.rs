@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::model::{Execution, ExecutionStatus, Operation, Resource, TaskStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{collect_pages, Store, StoreError};
 
 use super::fanout::{fan_out, FanOutError, TaskBatch};
 
@@ -32,23 +32,14 @@ pub async fn retry_execution(
     if !original.status.is_final() {
         return Err(RetryError::Running(execution_id));
     }
-    let mut failed: Vec<(Operation, Resource)> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list_tasks(execution_id, cursor.as_deref(), 500)
-            .await?;
-        failed.extend(
-            page.items
-                .into_iter()
-                .filter(|t| t.status == TaskStatus::Failed)
-                .filter_map(|t| t.resource.map(|r| (t.operation, r))),
-        );
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let failed: Vec<(Operation, Resource)> = collect_pages(|cursor| async move {
+        store.list_tasks(execution_id, cursor.as_deref(), 500).await
+    })
+    .await?
+    .into_iter()
+    .filter(|t| t.status == TaskStatus::Failed)
+    .filter_map(|t| t.resource.map(|r| (t.operation, r)))
+    .collect();
     if failed.is_empty() {
         return Err(RetryError::NothingFailed(execution_id));
     }

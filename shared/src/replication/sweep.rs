@@ -2,7 +2,7 @@
 //! tasks and task logs, as Harbor's execution sweeper does.
 
 use crate::ports::logs::TaskLogSink;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{collect_pages, Store, StoreError};
 
 /// Executions kept per policy when nothing else is configured.
 pub const DEFAULT_KEEP: usize = 50;
@@ -15,25 +15,19 @@ pub async fn sweep_executions(
     policy_id: i64,
     keep: usize,
 ) -> Result<usize, StoreError> {
-    let mut seen = 0usize;
-    let mut old = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        // Newest first.
-        let page = store
+    // Newest first.
+    let executions = collect_pages(|cursor| async move {
+        store
             .list_executions(Some(policy_id), cursor.as_deref(), 100)
-            .await?;
-        for execution in page.items {
-            seen += 1;
-            if seen > keep && execution.status.is_final() {
-                old.push(execution.id);
-            }
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+            .await
+    })
+    .await?;
+    let old: Vec<i64> = executions
+        .into_iter()
+        .skip(keep)
+        .filter(|e| e.status.is_final())
+        .map(|e| e.id)
+        .collect();
     for id in &old {
         if let Err(e) = logs.delete_execution(*id).await {
             tracing::warn!(execution_id = id, error = %e, "task logs not swept");

@@ -6,46 +6,43 @@
 //! reason instead, so no task is left InProgress when its message is exhausted.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use super::{Failure, HandleError};
+use crate::copy::delete::delete_artifact;
+use crate::copy::{copy_artifact, CachedLocations, CopyError, CopyJob, CopyOutcome, RegistryPool};
 use crate::messages::{decode, InboundMessage, TransferMessage};
-use crate::model::{ExecutionStatus, TaskStatus, TransferFigures};
+use crate::model::{ExecutionStatus, Operation, TaskStatus, TransferFigures};
+use crate::oci::{NameError, Platform};
 use crate::ports::logs::TaskLogSink;
+use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
 use crate::ports::store::{Store, StoreError, TaskTransition};
-use crate::registry::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
-
-use super::HandleError;
 
 /// Invocations one copy may continue into before its task fails: a copy that makes no
 /// progress must not go round for ever.
 const MAX_CONTINUATIONS: u32 = 100;
 
-pub use crate::registry::pool::Connect;
-
 pub struct TransferWorker {
     pub store: Arc<dyn Store>,
     /// To continue a copy in another invocation when this one runs out of time.
-    pub queue: Arc<dyn crate::ports::queue::MessageQueue>,
+    pub queue: Arc<dyn MessageQueue>,
     /// Time kept back from the invocation's deadline to save a checkpoint and re-enqueue.
-    pub deadline_margin: std::time::Duration,
+    pub deadline_margin: Duration,
     /// At most this long per invocation, whatever the deadline (tests use it to force a
     /// continuation); None for no limit but the deadline.
-    pub time_budget: Option<std::time::Duration>,
+    pub time_budget: Option<Duration>,
     pub logs: Arc<dyn TaskLogSink>,
     /// Clients and blob slots per registry, kept for the life of the process.
-    pub registries: crate::registry::pool::RegistryPool,
+    pub registries: RegistryPool,
     /// Where blobs were seen, remembered here in front of the store.
-    pub locations: Arc<crate::registry::pool::CachedLocations>,
+    pub locations: Arc<CachedLocations>,
     /// Deliveries of a message before its DLQ takes it; the last one fails the task instead.
     pub max_receives: u32,
     /// Executions kept per policy; older ones are swept when one finishes.
     pub keep_executions: usize,
-}
-
-fn retry(e: StoreError) -> HandleError {
-    HandleError::Retry(e.to_string())
 }
 
 impl TransferWorker {
@@ -53,7 +50,7 @@ impl TransferWorker {
     pub async fn handle(
         &self,
         message: &InboundMessage,
-        deadline: Option<std::time::Instant>,
+        deadline: Option<Instant>,
     ) -> Result<(), HandleError> {
         let transfer: TransferMessage = decode(&message.body)?;
         if message.from_dead_letters {
@@ -66,7 +63,7 @@ impl TransferWorker {
             task_id = transfer.task_id,
             receive = message.receive_count,
         );
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let stop_at = [
             deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(started)),
             self.time_budget.map(|budget| started + budget),
@@ -83,7 +80,7 @@ impl TransferWorker {
         &self,
         m: &TransferMessage,
         receive_count: u32,
-        stop_at: Option<std::time::Instant>,
+        stop_at: Option<Instant>,
     ) -> Result<(), HandleError> {
         let (execution_id, task_id) = (m.execution_id, m.task_id);
         let execution = match self.store.get_execution(execution_id).await {
@@ -92,7 +89,7 @@ impl TransferWorker {
                 tracing::warn!("execution is gone; nothing to do");
                 return Ok(());
             }
-            Err(e) => return Err(retry(e)),
+            Err(e) => return Err(e.into()),
         };
         let task = match self.store.get_task(execution_id, task_id).await {
             Ok(t) => t,
@@ -100,7 +97,7 @@ impl TransferWorker {
                 tracing::warn!("task is gone; nothing to do");
                 return Ok(());
             }
-            Err(e) => return Err(retry(e)),
+            Err(e) => return Err(e.into()),
         };
         if task.status.is_final() {
             tracing::info!(
@@ -141,8 +138,7 @@ impl TransferWorker {
                     status_text: None,
                     figures: None,
                 })
-                .await
-                .map_err(retry)?;
+                .await?;
             if !started {
                 // Another delivery is running it. Come back later rather than drop the message:
                 // if that delivery fails, this one is what brings the task back.
@@ -152,18 +148,22 @@ impl TransferWorker {
             }
         }
         let mut log = vec![match m.operation {
-            crate::model::Operation::Copy => format!(
+            Operation::Copy => format!(
                 "attempt {receive_count}: copy {} -> {}",
                 m.resource.src.display(),
                 m.resource.dst.display()
             ),
-            crate::model::Operation::Deletion => format!(
+            Operation::Deletion => format!(
                 "attempt {receive_count}: {} was deleted at the source; delete {}",
                 m.resource.src.display(),
                 m.resource.dst.display()
             ),
         }];
-        match self.copy(m, &mut log, stop_at).await {
+        let copied = match self.copy(m, &mut log, stop_at).await {
+            Ok(copied) => copied,
+            Err(failure) => return self.failed(m, failure, receive_count, log).await,
+        };
+        match copied {
             Ok(CopyOutcome::Copied { digest, figures }) => {
                 log.push(format!(
                     "done: {digest}, {} blobs copied ({} bytes), {} already there",
@@ -181,7 +181,10 @@ impl TransferWorker {
             }
             Ok(CopyOutcome::Skipped { digest, reason }) => {
                 let text = format!("skipped: {reason}");
-                log.push(format!("{text} ({digest})"));
+                log.push(match digest {
+                    Some(digest) => format!("{text} ({digest})"),
+                    None => text.clone(),
+                });
                 self.end(
                     m,
                     TaskStatus::InProgress,
@@ -192,50 +195,8 @@ impl TransferWorker {
                 )
                 .await
             }
-            Err(TransferError::Copy(CopyError::OutOfTime(mut checkpoint))) => {
-                let current = m.checkpoint.as_ref().map_or(0, |c| c.continuations);
-                checkpoint.continuations = current + 1;
-                // One continuation per invocation, however often this message was delivered.
-                if !self
-                    .store
-                    .advance_continuation(m.execution_id, m.task_id, current)
-                    .await
-                    .map_err(retry)?
-                {
-                    tracing::info!("another delivery continues this copy");
-                    return Ok(());
-                }
-                if checkpoint.continuations > MAX_CONTINUATIONS {
-                    let text =
-                        format!("gave up after {MAX_CONTINUATIONS} invocations without finishing");
-                    log.push(text.clone());
-                    return self
-                        .end(
-                            m,
-                            TaskStatus::InProgress,
-                            TaskStatus::Failed,
-                            &text,
-                            None,
-                            log,
-                        )
-                        .await;
-                }
-                log.push(format!(
-                    "out of time: continuing in another invocation ({} uploads under way)",
-                    checkpoint.uploads.len()
-                ));
-                let next = TransferMessage {
-                    checkpoint: Some(checkpoint),
-                    ..m.clone()
-                };
-                self.queue
-                    .send_transfer(&[next])
-                    .await
-                    .map_err(|e| HandleError::Retry(e.to_string()))?;
-                self.append_log(m, &log).await;
-                Ok(())
-            }
-            Err(TransferError::Copy(CopyError::Stopped)) => {
+            Err(CopyError::OutOfTime(checkpoint)) => self.continue_later(m, checkpoint, log).await,
+            Err(CopyError::Stopped) => {
                 log.push("stopped: the execution was stopped".into());
                 self.end(
                     m,
@@ -247,18 +208,82 @@ impl TransferWorker {
                 )
                 .await
             }
-            Err(e) if e.may_heal() && receive_count < self.max_receives => {
-                log.push(format!("attempt {receive_count} failed, will retry: {e}"));
+            Err(e) => self.failed(m, e.into(), receive_count, log).await,
+        }
+    }
+
+    /// Saves the uploads under way in a new message for the next invocation, once per
+    /// invocation however often this message was delivered.
+    async fn continue_later(
+        &self,
+        m: &TransferMessage,
+        mut checkpoint: crate::model::Checkpoint,
+        mut log: Vec<String>,
+    ) -> Result<(), HandleError> {
+        let current = m.checkpoint.as_ref().map_or(0, |c| c.continuations);
+        checkpoint.continuations = current + 1;
+        if !self
+            .store
+            .advance_continuation(m.execution_id, m.task_id, current)
+            .await?
+        {
+            tracing::info!("another delivery continues this copy");
+            return Ok(());
+        }
+        if checkpoint.continuations > MAX_CONTINUATIONS {
+            let text = format!("gave up after {MAX_CONTINUATIONS} invocations without finishing");
+            log.push(text.clone());
+            return self
+                .end(
+                    m,
+                    TaskStatus::InProgress,
+                    TaskStatus::Failed,
+                    &text,
+                    None,
+                    log,
+                )
+                .await;
+        }
+        log.push(format!(
+            "out of time: continuing in another invocation ({} uploads under way)",
+            checkpoint.uploads.len()
+        ));
+        let next = TransferMessage {
+            checkpoint: Some(checkpoint),
+            ..m.clone()
+        };
+        self.queue
+            .send_transfer(&[next])
+            .await
+            .map_err(|e| HandleError::Retry(e.to_string()))?;
+        self.append_log(m, &log).await;
+        Ok(())
+    }
+
+    /// A failure that may heal is retried by redelivery until the last receive; then, and for
+    /// one that will not heal, the task fails with the reason.
+    async fn failed(
+        &self,
+        m: &TransferMessage,
+        failure: Failure,
+        receive_count: u32,
+        mut log: Vec<String>,
+    ) -> Result<(), HandleError> {
+        match failure {
+            Failure::Retry(reason) if receive_count < self.max_receives => {
+                log.push(format!(
+                    "attempt {receive_count} failed, will retry: {reason}"
+                ));
                 self.append_log(m, &log).await;
-                Err(HandleError::Retry(e.to_string()))
+                Err(HandleError::Retry(reason))
             }
-            Err(e) => {
-                log.push(format!("failed: {e}"));
+            Failure::Retry(reason) | Failure::Fail(reason) => {
+                log.push(format!("failed: {reason}"));
                 self.end(
                     m,
                     TaskStatus::InProgress,
                     TaskStatus::Failed,
-                    &e.to_string(),
+                    &reason,
                     None,
                     log,
                 )
@@ -273,7 +298,7 @@ impl TransferWorker {
         let task = match self.store.get_task(m.execution_id, m.task_id).await {
             Ok(t) => t,
             Err(StoreError::NotFound { .. }) => return Ok(()),
-            Err(e) => return Err(retry(e)),
+            Err(e) => return Err(e.into()),
         };
         if task.status.is_final() {
             return Ok(());
@@ -293,28 +318,36 @@ impl TransferWorker {
         .await
     }
 
+    /// The copy (or deletion) of the task's artifact: Err for what kept it from starting (a
+    /// registry gone, a name that is not valid), Ok with what the copy itself came to.
     async fn copy(
         &self,
         m: &TransferMessage,
         log: &mut Vec<String>,
-        stop_at: Option<std::time::Instant>,
-    ) -> Result<CopyOutcome, TransferError> {
-        if m.operation == crate::model::Operation::Deletion {
-            let dst = self.client(m.resource.dst.registry_id).await?;
-            let dst_location = &m.resource.dst;
-            return Ok(crate::registry::delete::delete_artifact(
-                dst.as_ref(),
-                &dst_location.repository,
-                &dst_location.reference,
-                log,
-            )
-            .await?);
+        stop_at: Option<Instant>,
+    ) -> Result<Result<CopyOutcome, CopyError>, Failure> {
+        let invalid = |e: NameError| Failure::Fail(format!("the task names {e}"));
+        let (src, dst) = (&m.resource.src, &m.resource.dst);
+        let dst_repository = dst.repository().map_err(invalid)?;
+        let dst_reference = dst.reference().map_err(invalid)?;
+        let dst_client = self.client(dst.registry_id).await?;
+        if m.operation == Operation::Deletion {
+            return Ok(
+                delete_artifact(dst_client.as_ref(), &dst_repository, &dst_reference, log).await,
+            );
         }
-        let src = self.client(m.resource.src.registry_id).await?;
-        let dst = self.client(m.resource.dst.registry_id).await?;
+        let src_repository = src.repository().map_err(invalid)?;
+        let src_reference = src.reference().map_err(invalid)?;
+        let platforms = m
+            .platforms
+            .iter()
+            .map(|p| Platform::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| Failure::Fail(format!("the task's platforms: {reason}")))?;
+        let src_client = self.client(src.registry_id).await?;
         let slots = self
             .registries
-            .blob_slots(&[m.resource.src.registry_id, m.resource.dst.registry_id]);
+            .blob_slots(&[src.registry_id, dst.registry_id]);
         let store = Arc::clone(&self.store);
         let execution_id = m.execution_id;
         let stop = move || -> futures::future::BoxFuture<'static, bool> {
@@ -327,25 +360,25 @@ impl TransferWorker {
             stop: Some(&stop),
             locations: Some(self.locations.as_ref()),
             slots: Some(&slots),
-            dst_registry_id: m.resource.dst.registry_id,
-            same_registry: m.resource.src.registry_id == m.resource.dst.registry_id,
+            dst_registry_id: dst.registry_id,
+            same_registry: src.registry_id == dst.registry_id,
             deadline: stop_at,
             resume: m.checkpoint.as_ref(),
-            platforms: &m.platforms,
-            src: src.as_ref(),
-            src_repository: &m.resource.src.repository,
-            src_reference: &m.resource.src.reference,
-            dst: dst.as_ref(),
-            dst_repository: &m.resource.dst.repository,
-            dst_reference: &m.resource.dst.reference,
+            platforms: &platforms,
+            src: src_client.as_ref(),
+            src_repository: &src_repository,
+            src_reference: &src_reference,
+            dst: dst_client.as_ref(),
+            dst_repository: &dst_repository,
+            dst_reference: &dst_reference,
             options: m.options,
         };
-        Ok(copy_artifact(&job, log).await?)
+        Ok(copy_artifact(&job, log).await)
     }
 
-    async fn client(&self, registry_id: i64) -> Result<Arc<dyn RegistryClient>, TransferError> {
+    async fn client(&self, registry_id: i64) -> Result<Arc<dyn RegistryClient>, Failure> {
         let registry = self.store.get_registry_with_secret(registry_id).await?;
-        Ok(self.registries.client(&registry).map_err(CopyError::from)?)
+        Ok(self.registries.client(&registry)?)
     }
 
     async fn end(
@@ -368,17 +401,11 @@ impl TransferWorker {
                 status_text: Some(status_text.to_string()),
                 figures,
             })
-            .await
-            .map_err(retry)?;
+            .await?;
         if changed {
             tracing::info!(status = to.as_str(), status_text, "task ended");
         }
-        if let Some(status) = self
-            .store
-            .finish_if_done(m.execution_id)
-            .await
-            .map_err(retry)?
-        {
+        if let Some(status) = self.store.finish_if_done(m.execution_id).await? {
             tracing::info!(status = status.as_str(), "execution finished");
             super::sweep::sweep_after(
                 self.store.as_ref(),
@@ -395,24 +422,6 @@ impl TransferWorker {
     async fn append_log(&self, m: &TransferMessage, lines: &[String]) {
         if let Err(e) = self.logs.append(m.execution_id, m.task_id, lines).await {
             tracing::warn!(error = %e, "task log not written");
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum TransferError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Copy(#[from] CopyError),
-}
-
-impl TransferError {
-    fn may_heal(&self) -> bool {
-        match self {
-            Self::Store(StoreError::Backend { .. } | StoreError::Conflict { .. }) => true,
-            Self::Store(_) => false,
-            Self::Copy(e) => e.is_transient(),
         }
     }
 }

@@ -10,12 +10,12 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferry::messages::CopyOptions;
-use ferry::model::{Registry, RegistryType};
-use ferry::ports::registry::{BlobLocations, RegistryClient};
-use ferry::registry::copy::{copy_artifact, CopyJob, CopyOutcome};
-use ferry::registry::http::HttpRegistryClient;
-use ferry::registry::pool::{BlobSlots, CachedLocations, RegistryPool};
+use ferry::adapters::registry::distribution::HttpRegistryClient;
+use ferry::adapters::registry::Registries;
+use ferry::copy::{copy_artifact, BlobSlots, CachedLocations, CopyJob, CopyOutcome, RegistryPool};
+use ferry::model::{CopyOptions, Registry, RegistryType};
+use ferry::oci::{Reference, Repository};
+use ferry::ports::registry::BlobLocations;
 use ferry_tests::images::{digest_of, layer};
 use ferry_tests::registry::TestRegistry;
 use futures::StreamExt;
@@ -73,13 +73,15 @@ async fn copy(
     tag: &str,
     shared: Option<&Shared>,
 ) {
+    let name = Repository::parse(repository).expect("repository");
+    let reference = Reference::parse(tag).expect("tag");
     let job = CopyJob {
         src,
-        src_repository: repository,
-        src_reference: tag,
+        src_repository: &name,
+        src_reference: &reference,
         dst,
-        dst_repository: repository,
-        dst_reference: tag,
+        dst_repository: &name,
+        dst_reference: &reference,
         options: CopyOptions::default(),
         stop: None,
         locations: shared.map(|s| &s.locations as &dyn BlobLocations),
@@ -296,12 +298,7 @@ async fn main() {
     let skopeo_time = started.elapsed();
     let (src, dst) = (client(&source.url()), client(&ferry_dst.url()));
     // As in the transfer function: per-registry blob slots and remembered blob locations.
-    let pool = RegistryPool::new(
-        std::sync::Arc::new(|registry: &Registry| {
-            Ok(Box::new(HttpRegistryClient::new(registry)?) as Box<dyn RegistryClient>)
-        }),
-        8,
-    );
+    let pool = RegistryPool::new(std::sync::Arc::new(Registries { retries: 6 }), 8);
     let shared = Shared {
         slots: pool.blob_slots(&[1, 2]),
         locations: CachedLocations::new(None),

@@ -1,0 +1,266 @@
+//! Execution records: Harbor's counters, moved atomically with the tasks; the count of list
+//! pieces still open; one-time claims of firings and events. An execution is finished once,
+//! by a write conditional on the counters it read.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::Update;
+use serde::{Deserialize, Serialize};
+
+use super::paging::PageQuery;
+use super::{
+    backend, is_condition_failure, is_transient_conflict, key_id, key_pk, n, now_text, optimistic,
+    put, s, to_item, update, DynamoStore, LIST_KEY,
+};
+use crate::model::{time_format, Execution, ExecutionStatus, Task, TriggerType};
+use crate::ports::store::{collect_pages, ExecutionStore, Page, StoreError};
+
+#[derive(Serialize, Deserialize)]
+struct ExecutionItem {
+    #[serde(flatten)]
+    execution: Execution,
+    list_key: String,
+    listings_pending: i64,
+}
+
+impl DynamoStore {
+    async fn execution_item(&self, id: i64) -> Result<ExecutionItem, StoreError> {
+        self.get_item(&self.tables.executions, key_id(id))
+            .await?
+            .ok_or(StoreError::NotFound {
+                entity: "execution",
+                id,
+            })
+    }
+
+    /// Moves `listings_pending` by `delta` together with a marker, so a repeat changes nothing.
+    async fn count_listing(&self, id: i64, marker: &str, delta: i64) -> Result<(), StoreError> {
+        let table = &self.tables.executions;
+        let items = vec![
+            put(
+                &self.tables.meta,
+                key_pk(marker),
+                "attribute_not_exists(pk)",
+                vec![],
+            )?,
+            update(
+                table,
+                Update::builder()
+                    .set_key(Some(key_id(id)))
+                    .update_expression("ADD listings_pending :d")
+                    .condition_expression("attribute_exists(id)")
+                    .expression_attribute_values(":d", n(delta)),
+            )?,
+        ];
+        match self.transact(table, items).await? {
+            Ok(()) => Ok(()),
+            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound {
+                entity: "execution",
+                id,
+            }),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for DynamoStore {
+    async fn create_execution(
+        &self,
+        policy_id: i64,
+        trigger: TriggerType,
+        listings: i64,
+    ) -> Result<Execution, StoreError> {
+        let id = self.allocate_ids("execution", 1).await?;
+        let item = ExecutionItem {
+            execution: Execution {
+                id,
+                policy_id,
+                status: ExecutionStatus::InProgress,
+                trigger,
+                start_time: time_format::now(),
+                end_time: None,
+                status_text: String::new(),
+                total: 0,
+                failed: 0,
+                succeed: 0,
+                in_progress: 0,
+                stopped: 0,
+            },
+            list_key: LIST_KEY.into(),
+            listings_pending: listings,
+        };
+        let table = &self.tables.executions;
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_item(table, &item)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(|e| backend(table, "PutItem", e))?;
+        Ok(item.execution)
+    }
+
+    async fn get_execution(&self, id: i64) -> Result<Execution, StoreError> {
+        Ok(self.execution_item(id).await?.execution)
+    }
+
+    async fn list_executions(
+        &self,
+        policy_id: Option<i64>,
+        cursor: Option<&str>,
+        limit: i32,
+    ) -> Result<Page<Execution>, StoreError> {
+        let table = &self.tables.executions;
+        let query = match policy_id {
+            Some(policy_id) => PageQuery::of_policy(table, policy_id),
+            None => PageQuery::all(table, false),
+        };
+        let page: Page<ExecutionItem> = self.query_page(query, cursor, limit).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|i| i.execution).collect(),
+            next: page.next,
+        })
+    }
+
+    async fn claim_once(&self, key: &str) -> Result<bool, StoreError> {
+        let table = &self.tables.meta;
+        match self
+            .client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(format!("claim#{key}")))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend(table, "PutItem", e)),
+        }
+    }
+
+    async fn release_claim(&self, key: &str) -> Result<(), StoreError> {
+        let table = &self.tables.meta;
+        self.client
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key_pk(&format!("claim#{key}"))))
+            .send()
+            .await
+            .map_err(|e| backend(table, "DeleteItem", e))?;
+        Ok(())
+    }
+
+    async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
+        self.count_listing(id, &format!("listing-open#{id}#{piece}"), 1)
+            .await
+    }
+
+    async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
+        self.count_listing(id, &format!("listing-done#{id}#{piece}"), -1)
+            .await
+    }
+
+    async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
+        let table = &self.tables.executions;
+        optimistic("execution", id, || async move {
+            let item = self.execution_item(id).await?;
+            let e = &item.execution;
+            let Some(status) = e.final_status(item.listings_pending) else {
+                return Ok(Some(None));
+            };
+            // Written only if nothing moved since the read: the counters the status came from.
+            let result = self
+                .client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(key_id(id)))
+                .update_expression("SET #status = :final, end_time = :end")
+                .condition_expression(
+                    "#status = :running AND in_progress = :zero AND listings_pending = :zero \
+                     AND #failed = :failed AND #stopped = :stopped",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#failed", "failed")
+                .expression_attribute_names("#stopped", "stopped")
+                .expression_attribute_values(":final", s(status.as_str()))
+                .expression_attribute_values(":end", s(now_text(table)?))
+                .expression_attribute_values(":running", s(ExecutionStatus::InProgress.as_str()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":failed", n(e.failed))
+                .expression_attribute_values(":stopped", n(e.stopped))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Some(Some(status))),
+                Err(err) if is_condition_failure(&err) || is_transient_conflict(&err) => Ok(None),
+                Err(err) => Err(backend(table, "UpdateItem", err)),
+            }
+        })
+        .await
+    }
+
+    async fn end_execution(
+        &self,
+        id: i64,
+        status: ExecutionStatus,
+        status_text: &str,
+    ) -> Result<bool, StoreError> {
+        let table = &self.tables.executions;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .update_expression("SET #status = :final, end_time = :end, status_text = :text")
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":final", s(status.as_str()))
+            .expression_attribute_values(":end", s(now_text(table)?))
+            .expression_attribute_values(":text", s(status_text))
+            .expression_attribute_values(":running", s(ExecutionStatus::InProgress.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => {
+                self.execution_item(id).await?;
+                Ok(false)
+            }
+            Err(err) => Err(backend(table, "UpdateItem", err)),
+        }
+    }
+
+    async fn delete_execution(&self, id: i64) -> Result<(), StoreError> {
+        let tasks_table = &self.tables.tasks;
+        let tasks: Vec<Task> = collect_pages(|cursor| async move {
+            self.query_page(
+                PageQuery::of_execution(tasks_table, id),
+                cursor.as_deref(),
+                100,
+            )
+            .await
+        })
+        .await?;
+        for task in &tasks {
+            self.client
+                .delete_item()
+                .table_name(tasks_table)
+                .key("execution_id", n(id))
+                .key("id", n(task.id))
+                .send()
+                .await
+                .map_err(|e| backend(tasks_table, "DeleteItem", e))?;
+        }
+        let table = &self.tables.executions;
+        self.client
+            .delete_item()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .send()
+            .await
+            .map_err(|e| backend(table, "DeleteItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! `/v2/<name>/blobs/<digest>`: whether a blob is there, and its bytes as a stream, from an
+//! offset when a copy resumes.
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::header::RANGE;
+use reqwest::{Method, StatusCode};
+
+use super::{pull, HttpRegistryClient};
+use crate::adapters::registry::transport::Call;
+use crate::oci::{Digest, Repository};
+use crate::ports::registry::{BlobStream, Blobs, RegistryError};
+
+fn blob_path(repository: &Repository, digest: &Digest) -> String {
+    format!("/v2/{repository}/blobs/{digest}")
+}
+
+#[async_trait]
+impl Blobs for HttpRegistryClient {
+    async fn blob_exists(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let path = blob_path(repository, digest);
+        let scope = pull(repository);
+        let call = Call::new(Method::HEAD, self.t.url(&path)?, &path, &scope);
+        self.t
+            .send(&call, |response| async {
+                match response.status() {
+                    s if s.is_success() => Ok(true),
+                    StatusCode::NOT_FOUND => Ok(false),
+                    _ => Err(self.t.unexpected("HEAD", &path, response).await),
+                }
+            })
+            .await
+    }
+
+    async fn get_blob_from(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
+        let path = blob_path(repository, digest);
+        let scope = pull(repository);
+        let mut call = Call::new(Method::GET, self.t.url(&path)?, &path, &scope);
+        if offset > 0 {
+            call = call.header(RANGE, format!("bytes={offset}-"));
+        }
+        let response = self
+            .t
+            .send(&call, |response| async {
+                if response.status().is_success() {
+                    Ok(response)
+                } else {
+                    Err(self.t.unexpected("GET", &path, response).await)
+                }
+            })
+            .await?;
+        // A registry that ignores Range sends the whole blob: skip what we have.
+        let skip = if offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT {
+            offset
+        } else {
+            0
+        };
+        let name = self.t.name().to_string();
+        let stream = response
+            .bytes_stream()
+            .map_err(move |e| RegistryError::Transient {
+                registry: name.clone(),
+                method: "GET",
+                path: path.clone(),
+                message: e.to_string(),
+                retry_after: None,
+            });
+        if skip == 0 {
+            return Ok(stream.boxed());
+        }
+        let mut remaining = skip;
+        Ok(stream
+            .try_filter_map(move |mut chunk| {
+                let drop = remaining.min(chunk.len() as u64);
+                remaining -= drop;
+                let rest = chunk.split_off(drop as usize);
+                futures::future::ready(Ok((!rest.is_empty()).then_some(rest)))
+            })
+            .boxed())
+    }
+}

@@ -1,0 +1,316 @@
+//! One registry's HTTP transport (reqwest with rustls), shared by the distribution API and the
+//! registry kinds' own APIs: every request goes through [`Transport::send`], which answers an
+//! auth challenge, classifies the answer (connection errors, timeouts, 5xx, 408 and 429 may
+//! heal; other 4xx will not) and tries again with backoff or after the registry's
+//! `Retry-After`.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+use super::auth::{Auth, Challenge};
+use crate::model::Registry;
+use crate::ports::registry::RegistryError;
+
+/// Characters of an error answer's body kept for the message.
+const ERROR_BODY_CHARS: usize = 300;
+/// Retries of a request that may heal, unless the wiring says otherwise.
+const DEFAULT_RETRIES: usize = 6;
+/// The longest wait a registry's `Retry-After` can ask for.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    base: url::Url,
+    name: String,
+    auth: Auth,
+    backoff: backon::ExponentialBuilder,
+}
+
+/// One request, as it is built again for a retry or after a challenge.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub url: url::Url,
+    /// The path asked for, for messages.
+    pub path: &'a str,
+    /// The token scopes it needs, space-separated (none: empty).
+    pub scope: &'a str,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, url: url::Url, path: &'a str, scope: &'a str) -> Self {
+        Self {
+            method,
+            url,
+            path,
+            scope,
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: HeaderName, value: impl TryInto<HeaderValue>) -> Self {
+        if let Ok(value) = value.try_into() {
+            self.headers.insert(name, value);
+        }
+        self
+    }
+
+    pub fn body(mut self, body: Bytes) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn build(&self, http: &reqwest::Client) -> RequestBuilder {
+        let request = http
+            .request(self.method.clone(), self.url.clone())
+            .headers(self.headers.clone());
+        match &self.body {
+            Some(body) => request.body(body.clone()),
+            None => request,
+        }
+    }
+}
+
+/// The method's name as messages carry it.
+pub(crate) fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "request",
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date; capped so a registry cannot park a task for long.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let wait = match value.trim().parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value.trim())
+            .ok()?
+            .duration_since(SystemTime::now())
+            .unwrap_or_default(),
+    };
+    Some(wait.min(RETRY_AFTER_MAX))
+}
+
+/// Answers that may be different if asked again.
+fn may_heal(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+impl Transport {
+    /// A transport for `registry` (its credential, if any, already decrypted), retrying what
+    /// may heal six times, with backoff up to 10 s.
+    pub fn new(registry: &Registry) -> Result<Self, RegistryError> {
+        let invalid = |what: String| RegistryError::Invalid {
+            registry: registry.name.clone(),
+            what,
+        };
+        let mut base = url::Url::parse(&registry.url).map_err(|e| invalid(format!("url: {e}")))?;
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(registry.insecure);
+        if let Some(pem) = registry.ca_certificate.as_deref().filter(|p| !p.is_empty()) {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| invalid(format!("ca_certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        Ok(Self {
+            http: builder
+                .build()
+                .map_err(|e| invalid(format!("http client: {e}")))?,
+            name: registry.host().unwrap_or_else(|| registry.url.clone()),
+            base,
+            auth: Auth::new(registry),
+            backoff: backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(10))
+                .with_max_times(DEFAULT_RETRIES)
+                .with_jitter(),
+        })
+    }
+
+    /// Retries of a request that may heal.
+    pub fn with_retries(mut self, retries: usize) -> Self {
+        self.backoff = self.backoff.with_max_times(retries);
+        self
+    }
+
+    /// The registry's host, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `path` under the registry's URL; an absolute URL (a `Location`) stays as it is.
+    pub fn url(&self, path: &str) -> Result<url::Url, RegistryError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| self.invalid(format!("path {path}: {e}")))
+    }
+
+    pub fn invalid(&self, what: String) -> RegistryError {
+        RegistryError::Invalid {
+            registry: self.name.clone(),
+            what,
+        }
+    }
+
+    pub fn transient(
+        &self,
+        method: &'static str,
+        path: &str,
+        message: impl std::fmt::Display,
+    ) -> RegistryError {
+        RegistryError::Transient {
+            registry: self.name.clone(),
+            method,
+            path: path.to_string(),
+            message: message.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// Sends `call` and reads the answer with `read`, again while either fails in a way that
+    /// may heal: exponential backoff with jitter, or the registry's own `Retry-After`.
+    pub async fn send<T, F, Fut>(&self, call: &Call<'_>, read: F) -> Result<T, RegistryError>
+    where
+        F: Fn(Response) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        use backon::Retryable;
+        (|| async { read(self.attempt(call).await?).await })
+            .retry(self.backoff)
+            .when(RegistryError::is_transient)
+            .adjust(|error: &RegistryError, delay: Option<Duration>| {
+                delay.map(|d| error.retry_after().unwrap_or(d))
+            })
+            .notify(|error: &RegistryError, delay: Duration| {
+                tracing::warn!(error = %error, ?delay, "retrying");
+            })
+            .await
+    }
+
+    /// One attempt, not retried: an auth challenge is answered once with a token for the
+    /// call's scope; an answer that may heal is an error, every other answer is the caller's.
+    pub async fn attempt(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
+        let method = method_name(&call.method);
+        let cached = self.auth.cached(call.scope).await;
+        let mut response = self
+            .auth
+            .authorize(call.build(&self.http), cached.as_deref())
+            .send()
+            .await
+            .map_err(|e| self.transient(method, call.path, e))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            if let Some(challenge) = Challenge::of(response.headers()) {
+                let token = self.token(&challenge, call.scope).await?;
+                self.auth.remember(call.scope, token.clone()).await;
+                response = self
+                    .auth
+                    .authorize(call.build(&self.http), Some(&token))
+                    .send()
+                    .await
+                    .map_err(|e| self.transient(method, call.path, e))?;
+            }
+        }
+        if may_heal(response.status()) {
+            return Err(self.unexpected(method, call.path, response).await);
+        }
+        Ok(response)
+    }
+
+    async fn token(&self, challenge: &Challenge, scope: &str) -> Result<String, RegistryError> {
+        let realm = &challenge.realm;
+        let response = self
+            .auth
+            .token_request(self.http.get(realm).query(&challenge.query(scope)))
+            .send()
+            .await
+            .map_err(|e| self.transient("GET", realm, e))?;
+        if !response.status().is_success() {
+            return Err(self.unexpected("GET", realm, response).await);
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transient("GET", realm, e))?;
+        Auth::token_of(&body)
+            .ok_or_else(|| self.invalid(format!("token service {realm} answered without a token")))
+    }
+
+    /// One attempt with a body that streams once, so it is neither retried nor replayed after a
+    /// challenge: the token the earlier requests of the same scope obtained is used as it is.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        url: url::Url,
+        path: &str,
+        scope: &str,
+        headers: HeaderMap,
+        body: reqwest::Body,
+    ) -> Result<Response, RegistryError> {
+        let name = method_name(&method);
+        let token = self.auth.cached(scope).await;
+        let request = self.http.request(method, url).headers(headers).body(body);
+        self.auth
+            .authorize(request, token.as_deref())
+            .send()
+            .await
+            .map_err(|e| self.transient(name, path, e))
+    }
+
+    /// The error for an answer the caller did not expect: may heal (5xx, 408, 429, with the
+    /// registry's `Retry-After`) or not (the other statuses), with the start of its body.
+    pub async fn unexpected(
+        &self,
+        method: &'static str,
+        path: &str,
+        response: Response,
+    ) -> RegistryError {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.text().await.unwrap_or_default();
+        let message: String = body.chars().take(ERROR_BODY_CHARS).collect();
+        if may_heal(status) {
+            RegistryError::Transient {
+                registry: self.name.clone(),
+                method,
+                path: path.to_string(),
+                message: format!("{status}: {message}"),
+                retry_after,
+            }
+        } else {
+            RegistryError::Refused {
+                registry: self.name.clone(),
+                method,
+                path: path.to_string(),
+                status: status.as_u16(),
+                message: if message.is_empty() {
+                    status.canonical_reason().unwrap_or_default().to_string()
+                } else {
+                    message
+                },
+            }
+        }
+    }
+}

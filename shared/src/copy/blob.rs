@@ -1,0 +1,139 @@
+//! One blob: mounted from where the destination registry holds it already, skipped when the
+//! repository has it, otherwise streamed from the source, in one request when small enough.
+
+use super::interruptions::{pause, BLOB_ATTEMPTS};
+use super::job::{CopyError, CopyJob, Counters};
+use super::throttle::paced;
+use super::upload::copy_in_chunks;
+use crate::oci::{media, Descriptor, Repository};
+use crate::ports::registry::Mount;
+
+/// Blobs up to this size go in one streamed PUT, unless the policy asks for chunks.
+const MONOLITHIC_MAX: u64 = 32 * 1024 * 1024;
+
+/// Copies one blob of the artifact; the line for the task log says what was done.
+pub(super) async fn copy_blob(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<String, CopyError> {
+    job.check_stop().await?;
+    if media::is_foreign_layer(&blob.media_type) {
+        return Ok(format!(
+            "blob {} is a foreign layer: not copied",
+            blob.digest
+        ));
+    }
+    let _slots = match job.slots {
+        Some(slots) => slots.acquire().await,
+        None => Vec::new(),
+    };
+    // A blob Ferry saw in another repository of the destination is mounted straight away: one
+    // request whether or not the repository has it already. Otherwise a HEAD says whether to copy.
+    let from = mount_source(job, blob).await;
+    if from.is_none()
+        && job
+            .dst
+            .blob_exists(job.dst_repository, &blob.digest)
+            .await?
+    {
+        counters.skipped();
+        return Ok(format!("blob {} exists at the destination", blob.digest));
+    }
+    if let Some(from) = from {
+        match job
+            .dst
+            .mount_blob(job.dst_repository, &blob.digest, &from)
+            .await
+        {
+            Ok(Mount::Mounted) => {
+                counters.mounted();
+                record(job, blob).await;
+                return Ok(format!("blob {} mounted from {from}", blob.digest));
+            }
+            // 202: not mounted; the session it opened is left to expire, the copy opens its own.
+            Ok(Mount::NotMounted(_)) => {}
+            Err(e) => tracing::info!(error = %e, digest = %blob.digest, "mount failed; copying"),
+        }
+        if job
+            .dst
+            .blob_exists(job.dst_repository, &blob.digest)
+            .await?
+        {
+            counters.skipped();
+            return Ok(format!("blob {} exists at the destination", blob.digest));
+        }
+    }
+    let how = if blob.size <= MONOLITHIC_MAX && !job.options.copy_by_chunk {
+        copy_whole(job, blob, counters).await?
+    } else {
+        copy_in_chunks(job, blob, counters).await?
+    };
+    counters.copied(blob.size);
+    record(job, blob).await;
+    Ok(format!(
+        "blob {} copied ({} bytes, {how})",
+        blob.digest, blob.size
+    ))
+}
+
+/// A repository of the destination registry that holds the blob: the source repository when
+/// both are one registry, else where Ferry recorded it (never the destination repository).
+async fn mount_source(job: &CopyJob<'_>, blob: &Descriptor) -> Option<Repository> {
+    if job.same_registry && job.src_repository != job.dst_repository {
+        return Some(job.src_repository.clone());
+    }
+    let found = job
+        .locations?
+        .find_blob(job.dst_registry_id, &blob.digest)
+        .await?;
+    (&found != job.dst_repository).then_some(found)
+}
+
+async fn record(job: &CopyJob<'_>, blob: &Descriptor) {
+    if let Some(locations) = job.locations {
+        locations
+            .record_blob(job.dst_registry_id, &blob.digest, job.dst_repository)
+            .await;
+    }
+}
+
+/// One streamed GET into one streamed PUT; an interruption starts the blob over.
+async fn copy_whole(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<&'static str, CopyError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match job
+            .src
+            .get_blob_from(job.src_repository, &blob.digest, 0)
+            .await
+        {
+            Ok(stream) => {
+                let stream = paced(stream, counters.throttle.clone());
+                job.dst
+                    .put_blob(job.dst_repository, &blob.digest, blob.size, stream)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => return Ok("whole"),
+            Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
+                pause(attempt, &e).await;
+                // The upload may have landed before the answer was lost.
+                if job
+                    .dst
+                    .blob_exists(job.dst_repository, &blob.digest)
+                    .await?
+                {
+                    return Ok("whole");
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

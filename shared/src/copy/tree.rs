@@ -1,0 +1,146 @@
+//! One manifest and everything it references: an index's children first (by digest), an
+//! image's blobs, then the manifest itself. Manifests travel as the raw bytes read, so every
+//! digest at the destination is the source's; the tag is written last.
+
+use futures::StreamExt;
+
+use super::blob::copy_blob;
+use super::job::{CopyError, CopyJob, CopyOutcome, Counters, SkipReason};
+use crate::oci::{filter_platforms, Descriptor, RawManifest, Reference};
+
+/// Blobs of one artifact copied at once (and, across artifacts, no more than the registries'
+/// blob slots allow).
+const BLOB_PARALLELISM: usize = 4;
+/// Indexes nested deeper than this are refused.
+const INDEX_DEPTH: usize = 4;
+
+/// The manifest under `job.src_reference` and its blobs (and children), without referrers.
+pub(super) async fn copy_one(
+    job: &CopyJob<'_>,
+    log: &mut Vec<String>,
+) -> Result<CopyOutcome, CopyError> {
+    // The source manifest and what the destination holds under the tag, in one round trip.
+    let (read, held) = tokio::join!(
+        job.src.get_manifest(job.src_repository, job.src_reference),
+        job.dst.head_manifest(job.dst_repository, job.dst_reference)
+    );
+    let read = read?;
+    let original = read.digest.clone();
+    let source = filter_platforms(read, job.platforms)?;
+    if source.digest != original {
+        let platforms: Vec<String> = job.platforms.iter().map(ToString::to_string).collect();
+        log.push(format!(
+            "index {original} filtered to {}: {}",
+            platforms.join(", "),
+            source.digest
+        ));
+    }
+    log.push(format!(
+        "source {}/{}:{} is {} ({})",
+        job.src.name(),
+        job.src_repository,
+        job.src_reference,
+        source.digest,
+        source.media_type
+    ));
+    if let Some((existing, _)) = held? {
+        if existing == source.digest {
+            return Ok(CopyOutcome::Skipped {
+                digest: Some(existing),
+                reason: SkipReason::SameDigest,
+            });
+        }
+        if !job.options.override_ {
+            return Ok(CopyOutcome::Skipped {
+                digest: Some(source.digest),
+                reason: SkipReason::HeldOtherwise { held: existing },
+            });
+        }
+        log.push(format!("destination holds {existing}: overriding"));
+    }
+    let counters = Counters::with_speed(job.options.speed);
+    copy_tree(job, &source, &counters, log, 0).await?;
+    job.dst
+        .put_manifest(job.dst_repository, job.dst_reference, &source)
+        .await?;
+    log.push(format!(
+        "pushed manifest {} as {}/{}:{}",
+        source.digest,
+        job.dst.name(),
+        job.dst_repository,
+        job.dst_reference
+    ));
+    Ok(CopyOutcome::Copied {
+        digest: source.digest,
+        figures: counters.figures(),
+    })
+}
+
+/// Copies everything `manifest` references, children first; not the manifest itself.
+async fn copy_tree(
+    job: &CopyJob<'_>,
+    manifest: &RawManifest,
+    counters: &Counters,
+    log: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), CopyError> {
+    if depth > INDEX_DEPTH {
+        return Err(CopyError::Unsupported(format!(
+            "{}: indexes nested too deeply",
+            manifest.digest
+        )));
+    }
+    if crate::oci::media::is_schema1(&manifest.media_type) {
+        return Err(CopyError::Unsupported(format!(
+            "{} is a Docker schema1 manifest, which Ferry does not copy; convert it to schema2 or OCI",
+            manifest.digest
+        )));
+    }
+    let refs = manifest.references().map_err(|e| {
+        CopyError::Unsupported(format!(
+            "{} is not a manifest Ferry can read: {e}",
+            manifest.digest
+        ))
+    })?;
+    if manifest.is_index() || !refs.manifests.is_empty() {
+        for child in &refs.manifests {
+            let by_digest = Reference::Digest(child.digest.clone());
+            let child_manifest = job.src.get_manifest(job.src_repository, &by_digest).await?;
+            Box::pin(copy_tree(job, &child_manifest, counters, log, depth + 1)).await?;
+            job.dst
+                .put_manifest(job.dst_repository, &by_digest, &child_manifest)
+                .await?;
+            log.push(format!("pushed child manifest {}", child.digest));
+        }
+        return Ok(());
+    }
+    let blobs: Vec<&Descriptor> = refs.config.iter().chain(refs.layers.iter()).collect();
+    let results: Vec<Result<String, CopyError>> = futures::stream::iter(blobs)
+        .map(|blob| copy_blob(job, blob, counters))
+        .buffer_unordered(BLOB_PARALLELISM)
+        .collect()
+        .await;
+    // Out of time everywhere it failed: one checkpoint with every upload under way.
+    let mut lines = Vec::new();
+    let mut checkpoint: Option<crate::model::Checkpoint> = None;
+    let mut failure: Option<CopyError> = None;
+    for result in results {
+        match result {
+            Ok(line) => lines.push(line),
+            Err(CopyError::OutOfTime(part)) => checkpoint
+                .get_or_insert_with(Default::default)
+                .uploads
+                .extend(part.uploads),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    lines.sort();
+    log.extend(lines);
+    match (failure, checkpoint) {
+        (Some(e), _) => Err(e),
+        (None, Some(checkpoint)) => Err(CopyError::OutOfTime(checkpoint)),
+        (None, None) => Ok(()),
+    }
+}

@@ -1,0 +1,239 @@
+//! Resumable uploads: a session that survives interruptions on either side (the source read
+//! again from the offset the destination holds) and the end of an invocation (the session
+//! goes into a checkpoint).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+
+use super::interruptions::{pause, BLOB_ATTEMPTS};
+use super::job::{CopyError, CopyJob, Counters};
+use super::throttle::paced;
+use crate::model::Checkpoint;
+use crate::oci::{Descriptor, UploadSession};
+use crate::ports::registry::{BlobStream, RegistryError};
+
+/// Chunk size of chunked uploads (raised to the registry's `OCI-Chunk-Min-Length`).
+const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+
+/// An upload session that resumes: after an interruption on either side the source is read
+/// again from the offset the destination reports holding (`Range`), into the same session.
+/// Sent as fixed-size chunks when the policy asks for them (`copy_by_chunk`), otherwise as one
+/// streamed request, which is as fast as a pipe and still resumable.
+pub(super) async fn copy_in_chunks(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+) -> Result<&'static str, CopyError> {
+    let resumed = job
+        .resume
+        .and_then(|c| c.uploads.get(&blob.digest))
+        .cloned();
+    let (mut session, mut offset) = match resumed {
+        Some(session) => match job.dst.upload_offset(&session).await {
+            Ok(held) if held > 0 => {
+                tracing::info!(digest = %blob.digest, held, location = %session.location, "resuming an upload");
+                (session, held)
+            }
+            _ => (job.dst.start_upload(job.dst_repository).await?, 0),
+        },
+        None => (job.dst.start_upload(job.dst_repository).await?, 0),
+    };
+    let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
+    let mut interruptions = 0;
+    while offset < blob.size {
+        let sent = if job.options.copy_by_chunk {
+            send_from(job, blob, &mut session, &mut offset, chunk_size, counters).await
+        } else {
+            stream_from(job, blob, &mut session, &mut offset, counters).await
+        };
+        let interruption = match sent {
+            Ok(()) => break,
+            Err(CopyError::Registry(e)) if e.is_transient() => e,
+            // Out of time: the next invocation goes on with this session.
+            Err(CopyError::OutOfTime(_)) => {
+                let mut checkpoint = Checkpoint::default();
+                checkpoint.uploads.insert(blob.digest.clone(), session);
+                return Err(CopyError::OutOfTime(checkpoint));
+            }
+            Err(e) => return Err(e),
+        };
+        interruptions += 1;
+        if interruptions >= BLOB_ATTEMPTS {
+            return Err(interruption.into());
+        }
+        pause(interruptions, &interruption).await;
+        offset = match job.dst.upload_offset(&session).await {
+            Ok(held) if held > 0 => held,
+            // Nothing held, or the session is gone: a new session from the beginning.
+            Ok(_) | Err(RegistryError::Refused { .. }) => {
+                session = job.dst.start_upload(job.dst_repository).await?;
+                0
+            }
+            Err(e) => return Err(e.into()),
+        };
+    }
+    job.dst.finish_upload(&session, &blob.digest).await?;
+    Ok(if interruptions > 0 {
+        "chunked, resumed"
+    } else {
+        "chunked"
+    })
+}
+
+/// Streams the source from `offset` and sends it in chunks, moving `offset` past every chunk
+/// the destination accepted.
+async fn send_from(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    session: &mut UploadSession,
+    offset: &mut u64,
+    chunk_size: usize,
+    counters: &Counters,
+) -> Result<(), CopyError> {
+    let stream = job
+        .src
+        .get_blob_from(job.src_repository, &blob.digest, *offset)
+        .await?;
+    let mut reader = ChunkReader {
+        stream: paced(stream, counters.throttle.clone()),
+        carry: BytesMut::new(),
+        chunk_size,
+    };
+    // Pipelined: the next chunk is read from the source while this one goes to the
+    // destination, so neither side waits for the other (two chunks in memory at most).
+    let mut chunk = reader.next_chunk().await?;
+    // Every invocation sends at least one chunk before it may run out of time: progress is
+    // certain, however short the time left.
+    let mut sent_here = false;
+    while !chunk.is_empty() {
+        job.check_stop().await?;
+        if sent_here && job.out_of_time() {
+            return Err(CopyError::OutOfTime(Checkpoint::default()));
+        }
+        let length = chunk.len() as u64;
+        let (sent, next) = tokio::join!(
+            job.dst.upload_chunk(session, *offset, chunk),
+            reader.next_chunk()
+        );
+        sent?;
+        *offset += length;
+        sent_here = true;
+        chunk = next?;
+    }
+    if *offset != blob.size {
+        return Err(RegistryError::Invalid {
+            registry: job.src.name().to_string(),
+            what: format!(
+                "blob {} ended at {} of {} bytes",
+                blob.digest, offset, blob.size
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// How often a streamed upload looks at the deadline, and every how many looks at the stop flag.
+const STREAM_WATCH: Duration = Duration::from_millis(100);
+const STOP_EVERY_WATCHES: u32 = 20;
+
+/// Streams the source from `offset` into the session in one request, moving `offset` to what the
+/// destination holds. The stream is cut short (at a piece boundary, so the session stays sound)
+/// when the execution is stopped or the invocation runs out of time, once at least one chunk's
+/// worth went through in this invocation, so progress is certain.
+async fn stream_from(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    session: &mut UploadSession,
+    offset: &mut u64,
+    counters: &Counters,
+) -> Result<(), CopyError> {
+    job.check_stop().await?;
+    let stream = job
+        .src
+        .get_blob_from(job.src_repository, &blob.digest, *offset)
+        .await?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let (cut, cut_here) = tokio::sync::oneshot::channel::<()>();
+    let counted = Arc::clone(&sent);
+    let body = paced(stream, counters.throttle.clone())
+        .inspect(move |piece| {
+            if let Ok(piece) = piece {
+                counted.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
+        })
+        .take_until(cut_here)
+        .boxed();
+    let mut why: Option<CopyError> = None;
+    let held = {
+        let upload = job.dst.upload_stream(session, body);
+        tokio::pin!(upload);
+        let mut cut = Some(cut);
+        let mut watches = 0u32;
+        loop {
+            tokio::select! {
+                held = &mut upload => break held?,
+                () = tokio::time::sleep(STREAM_WATCH), if cut.is_some() => {
+                    watches += 1;
+                    if sent.load(Ordering::Relaxed) < CHUNK_BYTES as u64 {
+                        continue;
+                    }
+                    if job.out_of_time() {
+                        why = Some(CopyError::OutOfTime(Checkpoint::default()));
+                    } else if watches % STOP_EVERY_WATCHES == 0 {
+                        if let Err(stopped) = job.check_stop().await {
+                            why = Some(stopped);
+                        }
+                    }
+                    if why.is_some() {
+                        if let Some(cut) = cut.take() {
+                            let _ = cut.send(());
+                        }
+                    }
+                }
+            }
+        }
+    };
+    *offset = held;
+    if *offset >= blob.size {
+        return Ok(());
+    }
+    match why {
+        Some(reason) => Err(reason),
+        None => Err(RegistryError::Transient {
+            registry: job.dst.name().to_string(),
+            method: "PATCH",
+            path: session.location.clone(),
+            message: format!(
+                "blob {} upload ended at {} of {} bytes",
+                blob.digest, offset, blob.size
+            ),
+            retry_after: None,
+        }
+        .into()),
+    }
+}
+
+/// Cuts a blob stream into chunks of `chunk_size` bytes (the last one shorter, then empty).
+struct ChunkReader {
+    stream: BlobStream,
+    carry: BytesMut,
+    chunk_size: usize,
+}
+
+impl ChunkReader {
+    async fn next_chunk(&mut self) -> Result<bytes::Bytes, RegistryError> {
+        while self.carry.len() < self.chunk_size {
+            match self.stream.next().await {
+                Some(piece) => self.carry.extend_from_slice(&piece?),
+                None => break,
+            }
+        }
+        let take = self.carry.len().min(self.chunk_size);
+        Ok(self.carry.split_to(take).freeze())
+    }
+}

@@ -1,0 +1,327 @@
+//! A policy's filters, Harbor's `ReplicationFilter`, and the selection they make once compiled:
+//! which repositories, tags, kinds and labels a policy replicates. Validation and the lister
+//! both read filters through [`Selection::of`], so they cannot disagree.
+
+use serde::{Deserialize, Serialize};
+
+use super::resource::ResourceType;
+use super::validation::ValidationError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterType {
+    Name,
+    Tag,
+    Label,
+    Resource,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoration {
+    #[default]
+    Matches,
+    Excludes,
+}
+
+/// Harbor's `ReplicationFilter`: `value` is a string, or for labels an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Filter {
+    #[serde(rename = "type")]
+    pub kind: FilterType,
+    #[serde(default)]
+    pub value: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoration: Option<Decoration>,
+}
+
+impl Filter {
+    pub fn decoration(&self) -> Decoration {
+        self.decoration.unwrap_or_default()
+    }
+}
+
+/// Compiles a filter pattern with doublestar semantics: `*` and `?` stop at `/`, `**` crosses it,
+/// `{a,b}` and `[a-z]` as usual, the whole string must match. An empty pattern matches anything.
+pub fn compile_pattern(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    let pattern = if pattern.is_empty() { "**" } else { pattern };
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .empty_alternates(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|e| format!("is not a valid pattern: {}", e.kind()))
+}
+
+/// A name or tag filter, compiled.
+#[derive(Debug, Clone)]
+struct PatternFilter {
+    matcher: globset::GlobMatcher,
+    decoration: Decoration,
+}
+
+impl PatternFilter {
+    fn accepts(&self, candidate: &str) -> bool {
+        self.matcher.is_match(candidate) == (self.decoration == Decoration::Matches)
+    }
+}
+
+/// What a policy's filters select; every filter must accept (Harbor's semantics).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    name: Option<PatternFilter>,
+    tags: Vec<PatternFilter>,
+    /// The kind asked for, and whether it is kept (`matches`) or left out (`excludes`).
+    resource: Option<(ResourceType, Decoration)>,
+    labels: Vec<(Vec<String>, Decoration)>,
+    /// A `matches` name filter without wildcards: the one repository to look at.
+    literal_name: Option<String>,
+}
+
+impl Selection {
+    /// Compiles filters, naming the first one that does not compile (`filters[i].value`). At
+    /// most one name and one resource filter: two of either could only contradict each other.
+    pub fn of(filters: &[Filter]) -> Result<Self, ValidationError> {
+        let mut selection = Self::default();
+        for (i, filter) in filters.iter().enumerate() {
+            let field = format!("filters[{i}].value");
+            let text = || {
+                filter
+                    .value
+                    .as_str()
+                    .ok_or_else(|| ValidationError::new(&field, "must be a string"))
+            };
+            let compiled = |pattern: &str| {
+                compile_pattern(pattern)
+                    .map(|matcher| PatternFilter {
+                        matcher,
+                        decoration: filter.decoration(),
+                    })
+                    .map_err(|reason| ValidationError::new(&field, reason))
+            };
+            match filter.kind {
+                FilterType::Name => {
+                    if selection.name.is_some() {
+                        return Err(ValidationError::new(
+                            "filters",
+                            "at most one name filter is allowed",
+                        ));
+                    }
+                    let pattern = text()?;
+                    if filter.decoration() == Decoration::Matches && is_literal(pattern) {
+                        selection.literal_name = Some(pattern.to_string());
+                    }
+                    selection.name = Some(compiled(pattern)?);
+                }
+                FilterType::Tag => selection.tags.push(compiled(text()?)?),
+                FilterType::Resource => {
+                    if selection.resource.is_some() {
+                        return Err(ValidationError::new(
+                            "filters",
+                            "at most one resource filter is allowed",
+                        ));
+                    }
+                    let kind = match text()? {
+                        "" => continue,
+                        "image" => ResourceType::Image,
+                        "chart" => ResourceType::Chart,
+                        "artifact" => ResourceType::Artifact,
+                        other => {
+                            return Err(ValidationError::new(
+                                &field,
+                                format!("must be one of image, chart, artifact, not {other:?}"),
+                            ))
+                        }
+                    };
+                    selection.resource = Some((kind, filter.decoration()));
+                }
+                FilterType::Label => {
+                    let values = filter.value.as_array().ok_or_else(|| {
+                        ValidationError::new(&field, "must be an array of label names")
+                    })?;
+                    let mut labels = Vec::new();
+                    for (j, label) in values.iter().enumerate() {
+                        match label.as_str().filter(|l| !l.is_empty()) {
+                            Some(label) => labels.push(label.to_string()),
+                            None => {
+                                return Err(ValidationError::new(
+                                    format!("{field}[{j}]"),
+                                    "must be a non-empty string",
+                                ))
+                            }
+                        }
+                    }
+                    if !labels.is_empty() {
+                        selection.labels.push((labels, filter.decoration()));
+                    }
+                }
+            }
+        }
+        Ok(selection)
+    }
+
+    pub fn repository(&self, name: &str) -> bool {
+        self.name.as_ref().is_none_or(|f| f.accepts(name))
+    }
+
+    pub fn tag(&self, tag: &str) -> bool {
+        self.tags.iter().all(|f| f.accepts(tag))
+    }
+
+    /// The resource and label filters, on what the source said of an artifact: `matches` a
+    /// label list keeps artifacts with all of them, `excludes` leaves out those with any.
+    pub fn artifact(&self, kind: ResourceType, labels: &[String]) -> bool {
+        let kind_ok = match self.resource {
+            Some((wanted, Decoration::Matches)) => kind == wanted,
+            Some((unwanted, Decoration::Excludes)) => kind != unwanted,
+            None => true,
+        };
+        let has = |label: &String| labels.contains(label);
+        kind_ok
+            && self
+                .labels
+                .iter()
+                .all(|(listed, decoration)| match decoration {
+                    Decoration::Matches => listed.iter().all(has),
+                    Decoration::Excludes => !listed.iter().any(has),
+                })
+    }
+
+    /// The kind of each artifact is needed (a resource filter).
+    pub fn needs_kind(&self) -> bool {
+        self.resource.is_some()
+    }
+
+    /// The labels of each artifact are needed (a label filter).
+    pub fn needs_labels(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
+    /// The one repository a literal `matches` name filter names.
+    pub fn literal_name(&self) -> Option<&str> {
+        self.literal_name.as_deref()
+    }
+}
+
+fn is_literal(pattern: &str) -> bool {
+    !pattern.is_empty() && !pattern.contains(['*', '?', '[', '{', '\\'])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn selection(filters: serde_json::Value) -> Result<Selection, ValidationError> {
+        Selection::of(&serde_json::from_value::<Vec<Filter>>(filters).expect("filters"))
+    }
+
+    fn labels(names: &[&str]) -> Vec<String> {
+        names.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn resource_and_label_filters_follow_harbor() {
+        let charts = selection(serde_json::json!([
+            {"type": "resource", "value": "chart"},
+            {"type": "label", "value": ["team=payments", "stable"]},
+            {"type": "label", "value": ["deprecated"], "decoration": "excludes"},
+        ]))
+        .expect("filters");
+        assert!(charts.needs_kind() && charts.needs_labels());
+        assert!(charts.artifact(
+            ResourceType::Chart,
+            &labels(&["team=payments", "team", "stable"])
+        ));
+        assert!(!charts.artifact(ResourceType::Image, &labels(&["team=payments", "stable"])));
+        assert!(!charts.artifact(ResourceType::Chart, &labels(&["team=payments"])));
+        assert!(!charts.artifact(
+            ResourceType::Chart,
+            &labels(&["team=payments", "stable", "deprecated"])
+        ));
+        let no_images = selection(serde_json::json!([
+            {"type": "resource", "value": "image", "decoration": "excludes"},
+        ]))
+        .expect("filters");
+        assert!(!no_images.artifact(ResourceType::Image, &[]));
+        assert!(no_images.artifact(ResourceType::Artifact, &[]));
+        assert!(!no_images.needs_labels());
+    }
+
+    #[test]
+    fn name_and_tag_filters_match_and_exclude() {
+        let included = selection(serde_json::json!([
+            {"type": "name", "value": "library/**"},
+            {"type": "tag", "value": "1.?"},
+            {"type": "tag", "value": "1.9", "decoration": "excludes"},
+        ]))
+        .expect("filters");
+        assert!(included.repository("library/hello-world"));
+        assert!(included.repository("library/my/hello-world"));
+        assert!(!included.repository("google/hello-world"));
+        assert!(included.tag("1.0"));
+        assert!(!included.tag("1.01"));
+        assert!(!included.tag("1.9"));
+        assert_eq!(included.literal_name(), None);
+        let excluded = selection(serde_json::json!([
+            {"type": "name", "value": "library/internal/**", "decoration": "excludes"},
+        ]))
+        .expect("filters");
+        assert!(excluded.repository("library/app"));
+        assert!(!excluded.repository("library/internal/tool"));
+    }
+
+    #[test]
+    fn only_a_literal_matches_name_goes_straight_to_its_repository() {
+        let literal = |filters| selection(filters).expect("filters").literal_name;
+        assert_eq!(
+            literal(serde_json::json!([{"type": "name", "value": "library/nginx"}])),
+            Some("library/nginx".into())
+        );
+        assert_eq!(
+            literal(serde_json::json!([{"type": "name", "value": "library/*"}])),
+            None
+        );
+        assert_eq!(
+            literal(serde_json::json!([{"type": "name", "value": "{a,b}/c"}])),
+            None
+        );
+        assert_eq!(
+            literal(serde_json::json!([
+                {"type": "name", "value": "library/nginx", "decoration": "excludes"}
+            ])),
+            None
+        );
+    }
+
+    #[test]
+    fn what_does_not_compile_is_named() {
+        let field = |filters| selection(filters).expect_err("refused").field;
+        assert_eq!(
+            field(serde_json::json!([{"type": "tag", "value": "[a"}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "tag", "value": 3}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(
+                serde_json::json!([{"type": "tag", "value": "v*"}, {"type": "resource", "value": "vm"}])
+            ),
+            "filters[1].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "label", "value": ["a", ""]}])),
+            "filters[0].value[1]"
+        );
+        assert_eq!(
+            field(
+                serde_json::json!([{"type": "name", "value": "a"}, {"type": "name", "value": "b"}])
+            ),
+            "filters"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! [`FakeRegistries`]: registry ids connected to [`MemoryRegistry`]s, with a source adapter
+//! over each and namespaces for the ones that need them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::registry::MemoryRegistry;
+use super::{lock, Faults, Injected};
+use crate::model::{Registry, ResourceType};
+use crate::oci::referrers::is_referrer_tag;
+use crate::oci::{Reference, Repository, Tag};
+use crate::ports::connect::Connect;
+use crate::ports::registry::{Catalog, Manifests, Namespaces, RegistryClient, RegistryError};
+use crate::ports::source::{ListedArtifact, SourceAdapter, Wanted};
+
+/// A source over a [`MemoryRegistry`]: its catalog, its tags (referrer tags left out), a HEAD
+/// per tag, and the manifest for the kind and the annotations as labels when they are asked for.
+struct MemorySource(MemoryRegistry);
+
+#[async_trait]
+impl SourceAdapter for MemorySource {
+    async fn repositories(
+        &self,
+        page_size: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        self.0.list_repositories(page_size, after).await
+    }
+
+    async fn artifacts(
+        &self,
+        repository: &Repository,
+        keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
+        wanted: Wanted,
+    ) -> Result<Vec<ListedArtifact>, RegistryError> {
+        let mut listed = Vec::new();
+        for tag in self.0.list_tags(repository).await? {
+            if is_referrer_tag(&tag) || !keep(&tag) {
+                continue;
+            }
+            let Ok(reference) = Tag::parse(&tag).map(Reference::Tag) else {
+                listed.push(ListedArtifact {
+                    tag,
+                    digest: None,
+                    resource_type: ResourceType::Image,
+                    labels: Vec::new(),
+                    referrer_tags: false,
+                });
+                continue;
+            };
+            let manifest = self.0.get_manifest(repository, &reference).await?;
+            let annotations: serde_json::Value =
+                serde_json::from_slice::<serde_json::Value>(&manifest.bytes).unwrap_or_default()
+                    ["annotations"]
+                    .clone();
+            listed.push(ListedArtifact {
+                tag,
+                resource_type: if wanted.kind {
+                    ResourceType::of_manifest(&manifest.bytes, &manifest.media_type)
+                } else {
+                    ResourceType::Image
+                },
+                labels: annotations
+                    .as_object()
+                    .filter(|_| wanted.labels)
+                    .map(|map| map.keys().cloned().collect())
+                    .unwrap_or_default(),
+                digest: Some(manifest.digest),
+                referrer_tags: false,
+            });
+        }
+        Ok(listed)
+    }
+}
+
+/// A destination's namespaces in memory: the ones made, and failures to inject.
+#[derive(Default)]
+pub struct MemoryNamespaces {
+    made: Mutex<Vec<String>>,
+    pub faults: Faults,
+}
+
+impl MemoryNamespaces {
+    pub fn made(&self) -> Vec<String> {
+        lock(&self.made).clone()
+    }
+}
+
+struct SharedNamespaces(Arc<MemoryNamespaces>);
+
+#[async_trait]
+impl Namespaces for SharedNamespaces {
+    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError> {
+        if let Some(how) = self.0.faults.take("ensure") {
+            let path = "/api/v2.0/projects".to_string();
+            return Err(match how {
+                Injected::Transient => RegistryError::Transient {
+                    registry: "namespaces".into(),
+                    method: "POST",
+                    path,
+                    message: "503: injected".into(),
+                    retry_after: None,
+                },
+                Injected::Refused(status) => RegistryError::Refused {
+                    registry: "namespaces".into(),
+                    method: "POST",
+                    path,
+                    status,
+                    message: "refused".into(),
+                },
+            });
+        }
+        let mut made = lock(&self.0.made);
+        if made.iter().any(|n| n == namespace) {
+            return Ok(false);
+        }
+        made.push(namespace.to_string());
+        Ok(true)
+    }
+}
+
+/// Registries by id: each a [`MemoryRegistry`], some with namespaces to make.
+#[derive(Default)]
+pub struct FakeRegistries {
+    registries: Mutex<HashMap<i64, MemoryRegistry>>,
+    namespaces: Mutex<HashMap<i64, Arc<MemoryNamespaces>>>,
+}
+
+impl FakeRegistries {
+    pub fn add(&self, id: i64, registry: MemoryRegistry) {
+        lock(&self.registries).insert(id, registry);
+    }
+
+    pub fn add_namespaces(&self, id: i64) -> Arc<MemoryNamespaces> {
+        let namespaces = Arc::new(MemoryNamespaces::default());
+        lock(&self.namespaces).insert(id, Arc::clone(&namespaces));
+        namespaces
+    }
+
+    fn registry(&self, registry: &Registry) -> Result<MemoryRegistry, RegistryError> {
+        lock(&self.registries)
+            .get(&registry.id)
+            .cloned()
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: registry.name.clone(),
+                what: format!("no fake registry {}", registry.id),
+            })
+    }
+}
+
+impl Connect for FakeRegistries {
+    fn client(&self, registry: &Registry) -> Result<Box<dyn RegistryClient>, RegistryError> {
+        Ok(Box::new(self.registry(registry)?))
+    }
+
+    fn source(&self, registry: &Registry) -> Result<Box<dyn SourceAdapter>, RegistryError> {
+        Ok(Box::new(MemorySource(self.registry(registry)?)))
+    }
+
+    fn namespaces(
+        &self,
+        registry: &Registry,
+    ) -> Result<Option<Box<dyn Namespaces>>, RegistryError> {
+        Ok(lock(&self.namespaces)
+            .get(&registry.id)
+            .map(|n| Box::new(SharedNamespaces(Arc::clone(n))) as Box<dyn Namespaces>))
+    }
+}

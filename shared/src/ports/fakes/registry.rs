@@ -1,0 +1,538 @@
+//! A registry in memory, as CNCF distribution behaves: blobs checked against their digest,
+//! manifests refused while a blob or child they reference is missing, deletes by digest only,
+//! mounts from repositories that hold the blob, resumable upload sessions; a Referrers API
+//! when asked for.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::{lock, Faults, Injected};
+use crate::oci::{media, Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
+use crate::ports::registry::{
+    BlobStream, Blobs, Catalog, Manifests, Mount, Referrers, RegistryClient, RegistryError, Uploads,
+};
+
+#[derive(Default)]
+struct Repo {
+    tags: BTreeMap<String, Digest>,
+    manifests: HashMap<Digest, RawManifest>,
+    blobs: HashSet<Digest>,
+}
+
+#[derive(Default)]
+struct State {
+    repos: BTreeMap<String, Repo>,
+    blobs: HashMap<Digest, Bytes>,
+    /// Upload sessions by location: the repository and the bytes received.
+    uploads: HashMap<String, (Repository, Vec<u8>)>,
+    next_upload: u64,
+}
+
+struct Inner {
+    name: String,
+    state: Mutex<State>,
+    faults: Faults,
+    referrers_api: bool,
+}
+
+/// A registry in memory; clones share it.
+#[derive(Clone)]
+pub struct MemoryRegistry(Arc<Inner>);
+
+impl MemoryRegistry {
+    pub fn new(name: &str) -> Self {
+        Self::build(name, false)
+    }
+
+    /// One that answers the OCI Referrers API.
+    pub fn with_referrers_api(name: &str) -> Self {
+        Self::build(name, true)
+    }
+
+    fn build(name: &str, referrers_api: bool) -> Self {
+        Self(Arc::new(Inner {
+            name: name.to_string(),
+            state: Mutex::default(),
+            faults: Faults::default(),
+            referrers_api,
+        }))
+    }
+
+    /// The next `times` calls of `operation` (a method of the registry port) fail.
+    pub fn fail(&self, operation: &'static str, times: u32, how: Injected) {
+        self.0.faults.fail(operation, times, how);
+    }
+
+    /// Pushes an OCI image of these layers (and a small config) under `tag`; its digest.
+    pub fn push_image(&self, repository: &str, tag: &str, layers: &[&[u8]]) -> Digest {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","tag":"{tag}"}}"#);
+        let mut descriptors = Vec::new();
+        for layer in layers {
+            descriptors.push(self.put_blob_bytes(repository, Bytes::copy_from_slice(layer)));
+        }
+        let config = self.put_blob_bytes(repository, Bytes::from(config));
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+            "layers": descriptors.iter().map(|(digest, size)| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size,
+            })).collect::<Vec<_>>(),
+        });
+        self.push_manifest(repository, tag, media::OCI_MANIFEST, &manifest)
+    }
+
+    /// Stores a manifest document as given and tags it.
+    pub fn push_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        media_type: &str,
+        manifest: &serde_json::Value,
+    ) -> Digest {
+        let raw = RawManifest::new(media_type, serde_json::to_vec(manifest).unwrap_or_default());
+        let digest = raw.digest.clone();
+        let mut state = lock(&self.0.state);
+        let repo = state.repos.entry(repository.to_string()).or_default();
+        repo.manifests.insert(digest.clone(), raw);
+        repo.tags.insert(tag.to_string(), digest.clone());
+        digest
+    }
+
+    fn put_blob_bytes(&self, repository: &str, bytes: Bytes) -> (String, usize) {
+        let digest = Digest::sha256(&bytes);
+        let size = bytes.len();
+        let mut state = lock(&self.0.state);
+        state.blobs.insert(digest.clone(), bytes);
+        state
+            .repos
+            .entry(repository.to_string())
+            .or_default()
+            .blobs
+            .insert(digest.clone());
+        (digest.to_string(), size)
+    }
+
+    /// What `repository:tag` names here, if anything.
+    pub fn tagged(&self, repository: &str, tag: &str) -> Option<Digest> {
+        lock(&self.0.state)
+            .repos
+            .get(repository)?
+            .tags
+            .get(tag)
+            .cloned()
+    }
+
+    /// Whether `repository` holds the blob.
+    pub fn holds_blob(&self, repository: &str, digest: &Digest) -> bool {
+        lock(&self.0.state)
+            .repos
+            .get(repository)
+            .is_some_and(|r| r.blobs.contains(digest))
+    }
+
+    fn check(&self, operation: &'static str, path: &str) -> Result<(), RegistryError> {
+        match self.0.faults.take(operation) {
+            None => Ok(()),
+            Some(Injected::Transient) => Err(self.transient(operation, path)),
+            Some(Injected::Refused(status)) => {
+                Err(self.refused(operation, path, status, "refused"))
+            }
+        }
+    }
+
+    fn transient(&self, operation: &'static str, path: &str) -> RegistryError {
+        RegistryError::Transient {
+            registry: self.0.name.clone(),
+            method: operation,
+            path: path.to_string(),
+            message: "503: injected".into(),
+            retry_after: None,
+        }
+    }
+
+    fn refused(
+        &self,
+        method: &'static str,
+        path: &str,
+        status: u16,
+        message: &str,
+    ) -> RegistryError {
+        RegistryError::Refused {
+            registry: self.0.name.clone(),
+            method,
+            path: path.to_string(),
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    fn lookup(&self, repository: &Repository, reference: &Reference) -> Option<RawManifest> {
+        let state = lock(&self.0.state);
+        let repo = state.repos.get(repository.as_str())?;
+        let digest = match reference {
+            Reference::Digest(digest) => digest.clone(),
+            Reference::Tag(tag) => repo.tags.get(tag.as_str())?.clone(),
+        };
+        repo.manifests.get(&digest).cloned()
+    }
+
+    /// The digests a manifest needs present first: its blobs, or its children.
+    fn missing_references(repo: &Repo, manifest: &RawManifest) -> Result<Vec<Digest>, String> {
+        let refs = manifest.references().map_err(|e| e.to_string())?;
+        let mut missing: Vec<Digest> = refs
+            .manifests
+            .iter()
+            .map(|c| &c.digest)
+            .filter(|d| !repo.manifests.contains_key(*d))
+            .cloned()
+            .collect();
+        missing.extend(
+            refs.config
+                .iter()
+                .chain(refs.layers.iter())
+                .filter(|b| !media::is_foreign_layer(&b.media_type))
+                .map(|b| &b.digest)
+                .filter(|d| !repo.blobs.contains(*d))
+                .cloned(),
+        );
+        Ok(missing)
+    }
+
+    fn commit_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        bytes: Vec<u8>,
+        path: &str,
+    ) -> Result<(), RegistryError> {
+        if &Digest::sha256(&bytes) != digest {
+            return Err(self.refused("PUT", path, 400, "DIGEST_INVALID"));
+        }
+        let mut state = lock(&self.0.state);
+        state.blobs.insert(digest.clone(), Bytes::from(bytes));
+        state
+            .repos
+            .entry(repository.to_string())
+            .or_default()
+            .blobs
+            .insert(digest.clone());
+        Ok(())
+    }
+
+    fn session(&self, repository: &Repository) -> UploadSession {
+        let mut state = lock(&self.0.state);
+        state.next_upload += 1;
+        let location = format!("memory://{}/uploads/{}", self.0.name, state.next_upload);
+        state
+            .uploads
+            .insert(location.clone(), (repository.clone(), Vec::new()));
+        UploadSession {
+            repository: repository.clone(),
+            location,
+            min_chunk: 0,
+        }
+    }
+
+    fn append(&self, session: &UploadSession, bytes: &[u8]) -> Result<u64, RegistryError> {
+        let mut state = lock(&self.0.state);
+        let (_, held) = state
+            .uploads
+            .get_mut(&session.location)
+            .ok_or_else(|| self.refused("PATCH", &session.location, 404, "BLOB_UPLOAD_UNKNOWN"))?;
+        held.extend_from_slice(bytes);
+        Ok(held.len() as u64)
+    }
+}
+
+async fn collect(mut body: BlobStream) -> Result<Vec<u8>, RegistryError> {
+    let mut bytes = Vec::new();
+    while let Some(piece) = body.next().await {
+        bytes.extend_from_slice(&piece?);
+    }
+    Ok(bytes)
+}
+
+#[async_trait]
+impl Manifests for MemoryRegistry {
+    async fn head_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<Option<(Digest, String)>, RegistryError> {
+        self.check("head_manifest", repository.as_str())?;
+        Ok(self
+            .lookup(repository, reference)
+            .map(|m| (m.digest, m.media_type)))
+    }
+
+    async fn get_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<RawManifest, RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        self.check("get_manifest", &path)?;
+        self.lookup(repository, reference)
+            .ok_or_else(|| self.refused("GET", &path, 404, "MANIFEST_UNKNOWN"))
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+        manifest: &RawManifest,
+    ) -> Result<(), RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        self.check("put_manifest", &path)?;
+        let mut state = lock(&self.0.state);
+        let repo = state.repos.entry(repository.to_string()).or_default();
+        let missing = Self::missing_references(repo, manifest)
+            .map_err(|e| self.refused("PUT", &path, 400, &format!("MANIFEST_INVALID: {e}")))?;
+        if let Some(digest) = missing.first() {
+            return Err(self.refused(
+                "PUT",
+                &path,
+                400,
+                &format!("MANIFEST_BLOB_UNKNOWN {digest}"),
+            ));
+        }
+        match reference {
+            Reference::Digest(digest) if digest != &manifest.digest => {
+                return Err(self.refused("PUT", &path, 400, "DIGEST_INVALID"))
+            }
+            Reference::Digest(_) => {}
+            Reference::Tag(tag) => {
+                repo.tags.insert(tag.to_string(), manifest.digest.clone());
+            }
+        }
+        repo.manifests
+            .insert(manifest.digest.clone(), manifest.clone());
+        Ok(())
+    }
+
+    async fn delete_manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        self.check("delete_manifest", &path)?;
+        let Reference::Digest(digest) = reference else {
+            return Err(self.refused("DELETE", &path, 405, "UNSUPPORTED"));
+        };
+        let mut state = lock(&self.0.state);
+        let Some(repo) = state.repos.get_mut(repository.as_str()) else {
+            return Ok(false);
+        };
+        repo.tags.retain(|_, d| d != digest);
+        Ok(repo.manifests.remove(digest).is_some())
+    }
+}
+
+#[async_trait]
+impl Blobs for MemoryRegistry {
+    async fn blob_exists(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        self.check("blob_exists", repository.as_str())?;
+        Ok(self.holds_blob(repository.as_str(), digest))
+    }
+
+    async fn get_blob_from(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        self.check("get_blob_from", &path)?;
+        let state = lock(&self.0.state);
+        let bytes = state
+            .repos
+            .get(repository.as_str())
+            .filter(|r| r.blobs.contains(digest))
+            .and_then(|_| state.blobs.get(digest))
+            .cloned()
+            .ok_or_else(|| self.refused("GET", &path, 404, "BLOB_UNKNOWN"))?;
+        let rest = bytes.slice(
+            usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len())..,
+        );
+        Ok(futures::stream::iter([Ok(rest)]).boxed())
+    }
+}
+
+#[async_trait]
+impl Uploads for MemoryRegistry {
+    async fn put_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        size: u64,
+        body: BlobStream,
+    ) -> Result<(), RegistryError> {
+        let path = format!("/v2/{repository}/blobs/uploads/");
+        self.check("put_blob", &path)?;
+        let bytes = collect(body).await?;
+        if bytes.len() as u64 != size {
+            return Err(self.refused("PUT", &path, 400, "SIZE_INVALID"));
+        }
+        self.commit_blob(repository, digest, bytes, &path)
+    }
+
+    async fn mount_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        from: &Repository,
+    ) -> Result<Mount, RegistryError> {
+        self.check("mount_blob", repository.as_str())?;
+        if !self.holds_blob(from.as_str(), digest) {
+            return Ok(Mount::NotMounted(self.session(repository)));
+        }
+        lock(&self.0.state)
+            .repos
+            .entry(repository.to_string())
+            .or_default()
+            .blobs
+            .insert(digest.clone());
+        Ok(Mount::Mounted)
+    }
+
+    async fn start_upload(&self, repository: &Repository) -> Result<UploadSession, RegistryError> {
+        self.check("start_upload", repository.as_str())?;
+        Ok(self.session(repository))
+    }
+
+    async fn upload_chunk(
+        &self,
+        session: &mut UploadSession,
+        offset: u64,
+        chunk: Bytes,
+    ) -> Result<(), RegistryError> {
+        self.check("upload_chunk", &session.location)?;
+        if self.upload_offset(session).await? != offset {
+            return Err(self.refused("PATCH", &session.location, 416, "RANGE_INVALID"));
+        }
+        self.append(session, &chunk).map(|_| ())
+    }
+
+    async fn upload_stream(
+        &self,
+        session: &mut UploadSession,
+        body: BlobStream,
+    ) -> Result<u64, RegistryError> {
+        self.check("upload_stream", &session.location)?;
+        let bytes = collect(body).await?;
+        self.append(session, &bytes)
+    }
+
+    async fn upload_offset(&self, session: &UploadSession) -> Result<u64, RegistryError> {
+        self.check("upload_offset", &session.location)?;
+        lock(&self.0.state)
+            .uploads
+            .get(&session.location)
+            .map(|(_, held)| held.len() as u64)
+            .ok_or_else(|| self.refused("GET", &session.location, 404, "BLOB_UPLOAD_UNKNOWN"))
+    }
+
+    async fn finish_upload(
+        &self,
+        session: &UploadSession,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        self.check("finish_upload", &session.location)?;
+        let (repository, bytes) = lock(&self.0.state)
+            .uploads
+            .remove(&session.location)
+            .ok_or_else(|| self.refused("PUT", &session.location, 404, "BLOB_UPLOAD_UNKNOWN"))?;
+        self.commit_blob(&repository, digest, bytes, &session.location)
+    }
+}
+
+#[async_trait]
+impl Catalog for MemoryRegistry {
+    async fn list_repositories(
+        &self,
+        page_size: usize,
+        last: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        self.check("list_repositories", "/v2/_catalog")?;
+        let state = lock(&self.0.state);
+        let after: Vec<String> = state
+            .repos
+            .keys()
+            .filter(|name| last.is_none_or(|last| name.as_str() > last))
+            .cloned()
+            .collect();
+        let page: Vec<String> = after.iter().take(page_size).cloned().collect();
+        let next = (after.len() > page.len())
+            .then(|| page.last().cloned())
+            .flatten();
+        Ok((page, next))
+    }
+
+    async fn list_tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
+        self.check("list_tags", repository.as_str())?;
+        Ok(lock(&self.0.state)
+            .repos
+            .get(repository.as_str())
+            .map(|r| r.tags.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl Referrers for MemoryRegistry {
+    async fn list_referrers(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+    ) -> Result<Option<Vec<Referrer>>, RegistryError> {
+        self.check("list_referrers", repository.as_str())?;
+        if !self.0.referrers_api {
+            return Ok(None);
+        }
+        let state = lock(&self.0.state);
+        let Some(repo) = state.repos.get(repository.as_str()) else {
+            return Ok(Some(Vec::new()));
+        };
+        Ok(Some(
+            repo.manifests
+                .values()
+                .filter(|m| {
+                    m.references()
+                        .ok()
+                        .and_then(|r| r.subject)
+                        .is_some_and(|s| &s.digest == digest)
+                })
+                .map(|m| Referrer {
+                    media_type: m.media_type.clone(),
+                    digest: m.digest.clone(),
+                    size: m.bytes.len() as u64,
+                    artifact_type: None,
+                    annotations: None,
+                })
+                .collect(),
+        ))
+    }
+}
+
+#[async_trait]
+impl RegistryClient for MemoryRegistry {
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn check(&self) -> Result<(), RegistryError> {
+        MemoryRegistry::check(self, "check", "/v2/")
+    }
+}

@@ -1,0 +1,106 @@
+//! A registry's lifecycle: it is stored (created or changed) only once it is valid, of a kind
+//! Ferry can talk to, and answers the distribution API with its credential.
+
+use crate::model::{Registry, RegistryStatus, RegistryType, RegistryUpdate, ValidationError};
+use crate::ports::connect::Connect;
+use crate::ports::store::{RegistryStore, StoreError};
+
+/// The registry kinds Ferry can talk to today: both speak the distribution API for listing
+/// and copying. Others are refused at creation rather than accepted and failing later.
+pub const SUPPORTED_TYPES: [RegistryType; 2] = [RegistryType::DockerRegistry, RegistryType::Harbor];
+
+/// Why a registry was not stored; each names the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryRefused {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("type: {0}")]
+    Unsupported(String),
+    #[error("url: {0}")]
+    Unhealthy(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn check_supported(registry: &Registry) -> Result<(), RegistryRefused> {
+    match registry.kind {
+        Some(kind) if SUPPORTED_TYPES.contains(&kind) => Ok(()),
+        Some(kind) => Err(RegistryRefused::Unsupported(format!(
+            "{} is not supported by Ferry yet; supported: {}",
+            kind.as_str(),
+            SUPPORTED_TYPES.map(RegistryType::as_str).join(", ")
+        ))),
+        None => Err(ValidationError::new("type", "is required").into()),
+    }
+}
+
+/// Valid, supported, and answering the `/v2/` API with its credential.
+pub async fn check_registry(
+    connect: &dyn Connect,
+    registry: &Registry,
+) -> Result<(), RegistryRefused> {
+    registry.validate()?;
+    check_supported(registry)?;
+    let client = connect
+        .client(registry)
+        .map_err(|e| RegistryRefused::Unhealthy(e.to_string()))?;
+    client.check().await.map_err(|e| {
+        RegistryRefused::Unhealthy(format!(
+            "the registry at {} is unhealthy: {e}",
+            registry.url
+        ))
+    })
+}
+
+/// Stores a registry that passed [`check_registry`], marked healthy.
+pub async fn create_registry(
+    store: &dyn RegistryStore,
+    connect: &dyn Connect,
+    mut registry: Registry,
+) -> Result<Registry, RegistryRefused> {
+    check_registry(connect, &registry).await?;
+    registry.status = RegistryStatus::Healthy;
+    Ok(store.create_registry(&registry).await?)
+}
+
+/// Applies Harbor's `RegistryUpdate` once the registry it makes passes [`check_registry`].
+pub async fn update_registry(
+    store: &dyn RegistryStore,
+    connect: &dyn Connect,
+    id: i64,
+    update: &RegistryUpdate,
+) -> Result<Registry, RegistryRefused> {
+    let mut effective = store.get_registry_with_secret(id).await?;
+    update.apply(&mut effective);
+    check_registry(connect, &effective).await?;
+    Ok(store
+        .update_registry(id, &|registry: &mut Registry| {
+            update.apply(registry);
+            registry.status = RegistryStatus::Healthy;
+            registry.validate()
+        })
+        .await?)
+}
+
+/// Checks a registry as it would be with `update` (an existing one by `id`, with its stored
+/// secret, or one described in full), without storing anything.
+pub async fn ping_registry(
+    store: &dyn RegistryStore,
+    connect: &dyn Connect,
+    id: Option<i64>,
+    kind: Option<RegistryType>,
+    update: &RegistryUpdate,
+) -> Result<(), RegistryRefused> {
+    let mut registry = match id.filter(|id| *id != 0) {
+        Some(id) => store.get_registry_with_secret(id).await?,
+        None => Registry {
+            name: "ping".into(),
+            ..Registry::default()
+        },
+    };
+    if kind.is_some() {
+        registry.kind = kind;
+    }
+    update.apply(&mut registry);
+    check_registry(connect, &registry).await
+}

@@ -1,0 +1,307 @@
+use super::{counts, inbound, statuses, World, MAX_RECEIVES};
+use crate::messages::ListMessage;
+use crate::model::{ExecutionStatus, TaskStatus, TriggerType};
+use crate::ports::fakes::Injected;
+use crate::ports::store::ExecutionStore;
+use crate::replication::HandleError;
+
+/// Three images in two repositories of the source, and one the policy leaves out.
+fn fleet(world: &World) {
+    world
+        .source
+        .push_image("team/app", "1.0", &[b"base", b"app 1.0"]);
+    world
+        .source
+        .push_image("team/app", "1.1", &[b"base", b"app 1.1"]);
+    world
+        .source
+        .push_image("team/web", "1.0", &[b"base", b"web"]);
+    world.source.push_image("other/tool", "1.0", &[b"tool"]);
+}
+
+/// An execution of `policy` created, and its first list message (not yet delivered).
+async fn started(world: &World, policy_id: i64) -> ListMessage {
+    let execution = world
+        .store
+        .create_execution(policy_id, TriggerType::Manual, 1)
+        .await
+        .expect("execution");
+    ListMessage {
+        execution_id: execution.id,
+        policy_id,
+        start_after: None,
+        event: None,
+    }
+}
+
+#[tokio::test]
+async fn listing_writes_one_task_and_one_message_per_artifact_within_the_filters() {
+    let world = World::new().await;
+    fleet(&world);
+    let policy = world
+        .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/**"}], "dest_namespace": "mirror", "dest_namespace_replace_count": 0}))
+        .await;
+    let message = started(&world, policy.id).await;
+    world
+        .list_worker(100)
+        .handle(&inbound(&message, 1))
+        .await
+        .expect("listed");
+    let tasks = world.tasks(message.execution_id);
+    let mut copies: Vec<String> = tasks.iter().map(|t| t.dst_resource.clone()).collect();
+    copies.sort();
+    assert_eq!(
+        copies,
+        vec![
+            "mirror/team/app:1.0",
+            "mirror/team/app:1.1",
+            "mirror/team/web:1.0"
+        ]
+    );
+    assert_eq!(world.queue.take_transfer().len(), 3);
+    let execution = world.execution(message.execution_id).await;
+    assert_eq!(counts(&execution), (3, 0, 0, 0, 3));
+    assert_eq!(world.store.listings_pending(message.execution_id), Some(0));
+}
+
+#[tokio::test]
+async fn what_the_destination_holds_already_is_skipped_without_a_transfer() {
+    let world = World::new().await;
+    fleet(&world);
+    world
+        .destination
+        .push_image("team/app", "1.0", &[b"base", b"app 1.0"]);
+    let policy = world
+        .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/app"}]}))
+        .await;
+    let message = started(&world, policy.id).await;
+    world
+        .list_worker(100)
+        .handle(&inbound(&message, 1))
+        .await
+        .expect("listed");
+    let tasks = world.tasks(message.execution_id);
+    let skipped: Vec<&str> = tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Succeed)
+        .map(|t| t.status_text.as_str())
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].starts_with("skipped: unchanged"), "{skipped:?}");
+    assert_eq!(
+        world.queue.take_transfer().len(),
+        1,
+        "only 1.1 is transferred"
+    );
+}
+
+#[tokio::test]
+async fn a_piece_delivered_twice_creates_its_tasks_once() {
+    let world = World::new().await;
+    fleet(&world);
+    let policy = world.policy(serde_json::json!({})).await;
+    let message = started(&world, policy.id).await;
+    let lister = world.list_worker(100);
+    lister.handle(&inbound(&message, 1)).await.expect("listed");
+    lister
+        .handle(&inbound(&message, 2))
+        .await
+        .expect("listed again");
+    assert_eq!(world.tasks(message.execution_id).len(), 4);
+    let execution = world.execution(message.execution_id).await;
+    assert_eq!(counts(&execution), (4, 0, 0, 0, 4), "counted once");
+    assert_eq!(world.store.listings_pending(message.execution_id), Some(0));
+}
+
+#[tokio::test]
+async fn a_large_source_is_listed_in_pieces_and_complete_only_when_all_are_done() {
+    let world = World::new().await;
+    fleet(&world);
+    let policy = world.policy(serde_json::json!({})).await;
+    let first = started(&world, policy.id).await;
+    let lister = world.list_worker(1);
+    lister
+        .handle(&inbound(&first, 1))
+        .await
+        .expect("first piece");
+    let mut pieces = 1;
+    while let Some(next) = world.queue.take_list().pop() {
+        assert_eq!(
+            world.store.listings_pending(first.execution_id),
+            Some(1),
+            "one open"
+        );
+        lister.handle(&inbound(&next, 1)).await.expect("next piece");
+        pieces += 1;
+    }
+    assert_eq!(pieces, 3, "other/tool, team/app, team/web");
+    assert_eq!(world.tasks(first.execution_id).len(), 4);
+    assert_eq!(world.store.listings_pending(first.execution_id), Some(0));
+}
+
+#[tokio::test]
+async fn a_stopped_execution_is_not_listed() {
+    let world = World::new().await;
+    fleet(&world);
+    let policy = world.policy(serde_json::json!({})).await;
+    let message = started(&world, policy.id).await;
+    world
+        .store
+        .end_execution(
+            message.execution_id,
+            ExecutionStatus::Stopped,
+            "stopped by the user",
+        )
+        .await
+        .expect("stopped");
+    world
+        .list_worker(100)
+        .handle(&inbound(&message, 1))
+        .await
+        .expect("handled");
+    assert!(world.tasks(message.execution_id).is_empty());
+    assert!(world.queue.take_transfer().is_empty());
+}
+
+#[tokio::test]
+async fn a_source_that_fails_for_a_moment_is_listed_on_the_next_delivery() {
+    let world = World::new().await;
+    fleet(&world);
+    let policy = world.policy(serde_json::json!({})).await;
+    let message = started(&world, policy.id).await;
+    world.source.fail("list_tags", 1, Injected::Transient);
+    let lister = world.list_worker(100);
+    assert!(matches!(
+        lister.handle(&inbound(&message, 1)).await,
+        Err(HandleError::Retry(_))
+    ));
+    lister.handle(&inbound(&message, 2)).await.expect("healed");
+    assert_eq!(world.tasks(message.execution_id).len(), 4);
+    assert_eq!(
+        world.execution(message.execution_id).await.status,
+        ExecutionStatus::InProgress
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_or_the_last_delivery_fails_the_execution_with_the_reason() {
+    let world = World::new().await;
+    fleet(&world);
+    let policy = world.policy(serde_json::json!({})).await;
+    let lister = world.list_worker(100);
+
+    let refused = started(&world, policy.id).await;
+    world.source.fail("list_tags", 1, Injected::Refused(403));
+    lister.handle(&inbound(&refused, 1)).await.expect("handled");
+    let execution = world.execution(refused.execution_id).await;
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert!(
+        execution.status_text.contains("listing artifacts of"),
+        "{}",
+        execution.status_text
+    );
+    assert!(
+        execution.status_text.contains("403"),
+        "{}",
+        execution.status_text
+    );
+
+    let exhausted = started(&world, policy.id).await;
+    world
+        .source
+        .fail("list_repositories", 1, Injected::Transient);
+    lister
+        .handle(&inbound(&exhausted, MAX_RECEIVES))
+        .await
+        .expect("handled");
+    let execution = world.execution(exhausted.execution_id).await;
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert!(
+        execution
+            .status_text
+            .starts_with(&format!("listing failed after {MAX_RECEIVES} attempts")),
+        "{}",
+        execution.status_text
+    );
+}
+
+#[tokio::test]
+async fn destination_namespaces_are_made_first_and_a_refusal_fails_before_any_task() {
+    let world = World::new().await;
+    fleet(&world);
+    let namespaces = world.registries.add_namespaces(2);
+    let policy = world
+        .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/**"}]}))
+        .await;
+    let message = started(&world, policy.id).await;
+    world
+        .list_worker(100)
+        .handle(&inbound(&message, 1))
+        .await
+        .expect("listed");
+    assert_eq!(namespaces.made(), vec!["team"]);
+
+    namespaces
+        .faults
+        .fail("ensure", 1, crate::ports::fakes::Injected::Refused(403));
+    let other = world
+        .policy(serde_json::json!({"filters": [{"type": "name", "value": "other/**"}]}))
+        .await;
+    let refused = started(&world, other.id).await;
+    world
+        .list_worker(100)
+        .handle(&inbound(&refused, 1))
+        .await
+        .expect("handled");
+    let execution = world.execution(refused.execution_id).await;
+    assert_eq!(execution.status, ExecutionStatus::Failed);
+    assert!(
+        execution
+            .status_text
+            .contains("preparing the destination failed: project \"other\""),
+        "{}",
+        execution.status_text
+    );
+    assert!(world.tasks(refused.execution_id).is_empty());
+}
+
+#[tokio::test]
+async fn a_tag_that_is_not_a_valid_name_gets_a_task_that_fails_naming_it() {
+    let world = World::new().await;
+    world.source.push_image("team/app", "1.0", &[b"layer"]);
+    let digest = world.source.tagged("team/app", "1.0").expect("pushed");
+    world.source.push_manifest(
+        "team/app",
+        "../../../victim/app/manifests/latest",
+        crate::oci::media::OCI_MANIFEST,
+        &serde_json::json!({"schemaVersion": 2, "digest": digest.to_string()}),
+    );
+    let policy = world.policy(serde_json::json!({})).await;
+    let execution_id = world.listed(&policy).await;
+    world.transfer_all().await;
+    let tasks = world.tasks(execution_id);
+    assert_eq!(
+        statuses(&tasks)
+            .iter()
+            .filter(|s| **s == TaskStatus::Failed)
+            .count(),
+        1
+    );
+    let failed = tasks
+        .iter()
+        .find(|t| t.status == TaskStatus::Failed)
+        .expect("failed");
+    assert!(
+        failed.status_text.contains("tag \"../../../victim"),
+        "{}",
+        failed.status_text
+    );
+    assert_eq!(
+        world.execution(execution_id).await.status,
+        ExecutionStatus::Failed
+    );
+    assert!(
+        world.destination.tagged("team/app", "1.0").is_some(),
+        "the good one went"
+    );
+}

@@ -1,0 +1,272 @@
+use std::time::Instant;
+
+use super::{counts, inbound, World, MAX_RECEIVES};
+use crate::messages::{InboundMessage, TransferMessage};
+use crate::model::{ExecutionStatus, TaskStatus};
+use crate::oci::Digest;
+use crate::ports::fakes::Injected;
+use crate::ports::logs::TaskLogSink;
+use crate::ports::store::ExecutionStore;
+use crate::replication::HandleError;
+
+/// A policy over `team/app` with one image of two layers at the source, listed: its
+/// execution, and the one transfer message (not yet delivered).
+async fn one_task(world: &World, fields: serde_json::Value) -> (i64, TransferMessage) {
+    world
+        .source
+        .push_image("team/app", "1.0", &[b"base layer", b"app layer"]);
+    let mut fields = fields;
+    fields["filters"] = serde_json::json!([{"type": "name", "value": "team/app"}]);
+    let policy = world.policy(fields).await;
+    let execution_id = world.listed(&policy).await;
+    let mut messages = world.queue.take_transfer();
+    assert_eq!(messages.len(), 1);
+    (execution_id, messages.remove(0))
+}
+
+#[tokio::test]
+async fn a_transfer_copies_byte_exact_and_ends_its_task_and_execution() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    world
+        .transfer_worker()
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("copied");
+    let source = world.source.tagged("team/app", "1.0");
+    assert!(source.is_some());
+    assert_eq!(
+        world.destination.tagged("team/app", "1.0"),
+        source,
+        "same digest"
+    );
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Succeed);
+    assert_eq!(
+        (task.figures.blobs_copied, task.figures.bytes_copied > 0),
+        (3, true)
+    );
+    let execution = world.execution(execution_id).await;
+    assert_eq!(execution.status, ExecutionStatus::Succeed);
+    assert_eq!(counts(&execution), (1, 1, 0, 0, 0));
+    let log = world.logs.read(execution_id, task.id).await.expect("log");
+    assert!(log.contains("pushed manifest"), "{log}");
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_changes_nothing_the_second_time() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    let worker = world.transfer_worker();
+    worker
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("copied");
+    worker
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("again");
+    let execution = world.execution(execution_id).await;
+    assert_eq!(counts(&execution), (1, 1, 0, 0, 0), "counted once");
+}
+
+#[tokio::test]
+async fn a_task_of_a_stopped_execution_ends_stopped_without_copying() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    world
+        .store
+        .end_execution(
+            execution_id,
+            ExecutionStatus::Stopped,
+            "stopped by the user",
+        )
+        .await
+        .expect("stopped");
+    world
+        .transfer_worker()
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("handled");
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Stopped);
+    assert_eq!(world.destination.tagged("team/app", "1.0"), None);
+    assert_eq!(
+        counts(&world.execution(execution_id).await),
+        (1, 0, 0, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_destination_that_fails_for_a_moment_gets_the_artifact_on_the_next_delivery() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    world
+        .destination
+        .fail("put_manifest", 1, Injected::Transient);
+    let worker = world.transfer_worker();
+    assert!(matches!(
+        worker.handle(&inbound(&message, 1), None).await,
+        Err(HandleError::Retry(_))
+    ));
+    assert_eq!(world.tasks(execution_id)[0].status, TaskStatus::InProgress);
+    worker
+        .handle(&inbound(&message, 2), None)
+        .await
+        .expect("healed");
+    assert_eq!(world.tasks(execution_id)[0].status, TaskStatus::Succeed);
+    assert_eq!(
+        world.execution(execution_id).await.status,
+        ExecutionStatus::Succeed
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_or_the_last_delivery_fails_the_task_saying_why() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    world
+        .destination
+        .fail("put_manifest", 1, Injected::Refused(403));
+    world
+        .transfer_worker()
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("handled");
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert!(
+        task.status_text.contains("answered 403"),
+        "{}",
+        task.status_text
+    );
+    assert_eq!(
+        world.execution(execution_id).await.status,
+        ExecutionStatus::Failed
+    );
+
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    world
+        .destination
+        .fail("put_manifest", 1, Injected::Transient);
+    world
+        .transfer_worker()
+        .handle(&inbound(&message, MAX_RECEIVES), None)
+        .await
+        .expect("handled");
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert!(
+        task.status_text.contains("may heal"),
+        "{}",
+        task.status_text
+    );
+}
+
+#[tokio::test]
+async fn deliveries_used_up_in_timeouts_fail_the_task_from_the_dead_letters() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    let dead = InboundMessage {
+        from_dead_letters: true,
+        ..inbound(&message, 6)
+    };
+    world
+        .transfer_worker()
+        .handle(&dead, None)
+        .await
+        .expect("handled");
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert!(
+        task.status_text.starts_with("gave up"),
+        "{}",
+        task.status_text
+    );
+    assert_eq!(
+        world.execution(execution_id).await.status,
+        ExecutionStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_copy_out_of_time_continues_in_another_message_once() {
+    let world = World::new().await;
+    // Two chunks of 8 MiB at least: the first goes, then time is up.
+    let big: Vec<u8> = (0..17 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    world.source.push_image("team/big", "1.0", &[&big]);
+    let policy = world
+        .policy(serde_json::json!({"copy_by_chunk": true, "filters": [{"type": "name", "value": "team/big"}]}))
+        .await;
+    let execution_id = world.listed(&policy).await;
+    let message = world.queue.take_transfer().remove(0);
+    let worker = world.transfer_worker();
+    let late = Some(Instant::now());
+    worker
+        .handle(&inbound(&message, 1), late)
+        .await
+        .expect("checkpointed");
+    let next = world.queue.take_transfer();
+    assert_eq!(next.len(), 1);
+    let checkpoint = next[0].checkpoint.clone().expect("checkpoint");
+    assert_eq!((checkpoint.continuations, checkpoint.uploads.len()), (1, 1));
+    // The same message again (a redelivery) continues nothing more.
+    worker
+        .handle(&inbound(&message, 2), late)
+        .await
+        .expect("dropped");
+    assert!(world.queue.take_transfer().is_empty());
+    worker
+        .handle(&inbound(&next[0], 1), None)
+        .await
+        .expect("finished");
+    let big_digest = Digest::sha256(&big);
+    assert!(world.destination.holds_blob("team/big", &big_digest));
+    assert_eq!(world.tasks(execution_id)[0].status, TaskStatus::Succeed);
+    assert_eq!(world.tasks(execution_id)[0].continuations, 1);
+}
+
+#[tokio::test]
+async fn a_replicated_deletion_of_a_digest_deletes_it_and_nothing_else() {
+    let world = World::new().await;
+    let digest = world.destination.push_image("team/app", "1.0", &[b"layer"]);
+    world
+        .destination
+        .push_image("team/app", "1.1", &[b"other layer"]);
+    let policy = world
+        .policy(serde_json::json!({"replicate_deletion": true, "trigger": {"type": "event_based"}}))
+        .await;
+    let event = crate::messages::ArtifactEvent {
+        repository: "team/app".into(),
+        reference: digest.to_string(),
+        deleted: true,
+    };
+    let started = crate::replication::start::start_execution(
+        world.store.as_ref(),
+        world.queue.as_ref(),
+        policy.id,
+        crate::model::TriggerType::EventBased,
+        None,
+        Some(&event),
+    )
+    .await
+    .expect("started");
+    let crate::replication::start::Started::Running(execution) = started else {
+        panic!("not running");
+    };
+    let lister = world.list_worker(100);
+    for list in world.queue.take_list() {
+        lister.handle(&inbound(&list, 1)).await.expect("listed");
+    }
+    world.transfer_all().await;
+    assert_eq!(world.destination.tagged("team/app", "1.0"), None, "deleted");
+    assert!(
+        world.destination.tagged("team/app", "1.1").is_some(),
+        "left alone"
+    );
+    assert_eq!(
+        world.execution(execution.id).await.status,
+        ExecutionStatus::Succeed
+    );
+}

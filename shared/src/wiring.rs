@@ -1,0 +1,224 @@
+//! The composition root: settings from the environment (the SAM template sets them in Lambda;
+//! the local event plane sets the same names from the same template), and the clients, the API
+//! and the workers built from them once per cold start. The functions call only this.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::aws::dynamo::{DynamoStore, TableNames};
+use crate::adapters::aws::kms::KmsSecretCipher;
+use crate::adapters::aws::s3::S3TaskLogs;
+use crate::adapters::aws::scheduler::EventBridgeSchedules;
+use crate::adapters::aws::sqs::{QueueUrls, SqsQueue};
+use crate::adapters::registry::Registries;
+use crate::api::{AdminPassword, Api};
+use crate::copy::{CachedLocations, RegistryPool};
+use crate::ports::registry::BlobLocations;
+use crate::replication::list::ListWorker;
+use crate::replication::sweep::DEFAULT_KEEP;
+use crate::replication::transfer::TransferWorker;
+
+pub const REGISTRIES_TABLE: &str = "FERRY_REGISTRIES_TABLE";
+pub const POLICIES_TABLE: &str = "FERRY_POLICIES_TABLE";
+pub const EXECUTIONS_TABLE: &str = "FERRY_EXECUTIONS_TABLE";
+pub const TASKS_TABLE: &str = "FERRY_TASKS_TABLE";
+pub const META_TABLE: &str = "FERRY_META_TABLE";
+pub const LIST_QUEUE_URL: &str = "FERRY_LIST_QUEUE_URL";
+pub const TRANSFER_QUEUE_URL: &str = "FERRY_TRANSFER_QUEUE_URL";
+pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
+pub const KMS_KEY_ID: &str = "FERRY_KMS_KEY_ID";
+pub const SCHEDULE_GROUP: &str = "FERRY_SCHEDULE_GROUP";
+pub const SCHEDULER_ROLE_ARN: &str = "FERRY_SCHEDULER_ROLE_ARN";
+pub const TRIGGER_FUNCTION_ARN: &str = "FERRY_TRIGGER_FUNCTION_ARN";
+/// How many times SQS delivers a transfer message before its DLQ takes it (the redrive policy).
+pub const TRANSFER_MAX_RECEIVES: &str = "FERRY_TRANSFER_MAX_RECEIVES";
+/// The same for list messages.
+pub const LIST_MAX_RECEIVES: &str = "FERRY_LIST_MAX_RECEIVES";
+/// Retries of a registry request that may heal, within one delivery.
+pub const REGISTRY_MAX_RETRIES: &str = "FERRY_REGISTRY_MAX_RETRIES";
+/// The admin password itself (local runs), or the Secrets Manager secret holding it (AWS).
+pub const ADMIN_PASSWORD: &str = "FERRY_ADMIN_PASSWORD";
+pub const ADMIN_SECRET_ARN: &str = "FERRY_ADMIN_SECRET_ARN";
+/// The registry an empty side of a policy stands for (0: none).
+pub const HOME_REGISTRY_ID: &str = "FERRY_HOME_REGISTRY_ID";
+/// Repositories per list piece.
+pub const LIST_PAGE_SIZE: &str = "FERRY_LIST_PAGE_SIZE";
+/// Executions kept per policy.
+pub const KEEP_EXECUTIONS: &str = "FERRY_KEEP_EXECUTIONS";
+/// Blobs copied from or to one registry at once, across the tasks of an invocation.
+pub const REGISTRY_MAX_BLOBS: &str = "FERRY_REGISTRY_MAX_BLOBS";
+/// Time kept back from a transfer invocation's deadline to checkpoint and re-enqueue.
+pub const TRANSFER_DEADLINE_MARGIN_SECS: &str = "FERRY_TRANSFER_DEADLINE_MARGIN_SECS";
+/// At most this long per transfer invocation (tests force continuations with it); 0: no limit.
+pub const TRANSFER_TIME_BUDGET_MS: &str = "FERRY_TRANSFER_TIME_BUDGET_MS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set")]
+    Missing { name: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing { name })
+}
+
+pub fn parsed_or<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            value,
+            reason: e.to_string(),
+        }),
+        _ => Ok(default),
+    }
+}
+
+impl TableNames {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            registries: required(REGISTRIES_TABLE)?,
+            policies: required(POLICIES_TABLE)?,
+            executions: required(EXECUTIONS_TABLE)?,
+            tasks: required(TASKS_TABLE)?,
+            meta: required(META_TABLE)?,
+        })
+    }
+}
+
+impl QueueUrls {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            list: required(LIST_QUEUE_URL)?,
+            transfer: required(TRANSFER_QUEUE_URL)?,
+        })
+    }
+}
+
+/// The clients every function needs, built once per cold start.
+#[derive(Clone)]
+pub struct Services {
+    pub sdk: aws_config::SdkConfig,
+    pub store: Arc<DynamoStore>,
+    pub queue: Arc<SqsQueue>,
+    pub logs: Arc<S3TaskLogs>,
+}
+
+impl Services {
+    /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL*`) and builds the
+    /// store, the queues and the task logs from the variables above.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::with_config(&crate::adapters::aws::load_config().await)
+    }
+
+    pub fn with_config(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let cipher = Arc::new(KmsSecretCipher::new(
+            aws_sdk_kms::Client::new(config),
+            required(KMS_KEY_ID)?,
+        ));
+        Ok(Self {
+            sdk: config.clone(),
+            store: Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(config),
+                TableNames::from_env()?,
+                cipher,
+            )),
+            queue: Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(config),
+                QueueUrls::from_env()?,
+            )),
+            logs: Arc::new(S3TaskLogs::new(
+                crate::adapters::aws::s3_client(config),
+                required(LOG_BUCKET)?,
+            )),
+        })
+    }
+
+    /// Registries of every kind, retrying what may heal as often as
+    /// `FERRY_REGISTRY_MAX_RETRIES` says, else `default_retries`.
+    fn registries(default_retries: usize) -> Result<Arc<Registries>, ConfigError> {
+        Ok(Arc::new(Registries {
+            retries: parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
+        }))
+    }
+
+    /// The HTTP API. Its registry requests retry once: its caller is waiting.
+    pub async fn api(&self) -> Result<Api, ConfigError> {
+        let home: i64 = parsed_or(HOME_REGISTRY_ID, 0)?;
+        Ok(Api {
+            admin: self.admin_password().await?,
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            logs: self.logs.clone(),
+            connect: Self::registries(1)?,
+            schedules: Arc::new(EventBridgeSchedules {
+                client: aws_sdk_scheduler::Client::new(&self.sdk),
+                group: required(SCHEDULE_GROUP)?,
+                role_arn: required(SCHEDULER_ROLE_ARN)?,
+                trigger_arn: required(TRIGGER_FUNCTION_ARN)?,
+            }),
+            home_registry: (home > 0).then_some(home),
+        })
+    }
+
+    /// `FERRY_ADMIN_PASSWORD` if set, else the Secrets Manager secret `FERRY_ADMIN_SECRET_ARN`
+    /// names; with neither, every authenticated request is refused.
+    async fn admin_password(&self) -> Result<AdminPassword, ConfigError> {
+        if let Ok(password) = required(ADMIN_PASSWORD) {
+            return Ok(AdminPassword::new(Some(password)));
+        }
+        let Ok(arn) = required(ADMIN_SECRET_ARN) else {
+            tracing::warn!(
+                "no admin password configured: authenticated routes refuse every request"
+            );
+            return Ok(AdminPassword::new(None));
+        };
+        let secret = crate::adapters::aws::secrets_manager::read_secret_string(&self.sdk, &arn)
+            .await
+            .map_err(|reason| ConfigError::Invalid {
+                name: ADMIN_SECRET_ARN,
+                value: arn.clone(),
+                reason,
+            })?;
+        Ok(AdminPassword::new(secret))
+    }
+
+    pub fn list_worker(&self) -> Result<ListWorker, ConfigError> {
+        Ok(ListWorker {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            connect: Self::registries(6)?,
+            page_size: parsed_or(LIST_PAGE_SIZE, 100)?,
+            max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
+            logs: self.logs.clone(),
+            keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
+        })
+    }
+
+    pub fn transfer_worker(&self) -> Result<TransferWorker, ConfigError> {
+        let budget: u64 = parsed_or(TRANSFER_TIME_BUDGET_MS, 0)?;
+        let backing: Arc<dyn BlobLocations> = self.store.clone();
+        Ok(TransferWorker {
+            locations: Arc::new(CachedLocations::new(Some(backing))),
+            registries: RegistryPool::new(Self::registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?),
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            logs: self.logs.clone(),
+            max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
+            keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
+            deadline_margin: Duration::from_secs(parsed_or(TRANSFER_DEADLINE_MARGIN_SECS, 30)?),
+            time_budget: (budget > 0).then(|| Duration::from_millis(budget)),
+        })
+    }
+}
