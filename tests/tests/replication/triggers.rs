@@ -1,0 +1,292 @@
+//! Scheduled and event-based policies: schedules that fire once per firing, webhook pushes and
+//! deletes.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_policy_has_its_schedule_fires_once_per_firing_and_skips_while_one_runs() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    source
+        .http()
+        .push_image("cron/app", "1.0", &[layer(400, 3000)])
+        .await;
+    let (stack, api) = start("sched").await;
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+
+    // Harbor's six-field cron that EventBridge cannot express is refused before anything is kept.
+    let refused = api
+        .post(
+            "/replication/policies",
+            &policy_body(
+                "both-days",
+                src,
+                dst,
+                json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 0 1 * 1"}}}),
+            ),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.error().contains("trigger.trigger_settings.cron"));
+
+    // Every minute: the schedule exists on the emulator in EventBridge's syntax and fires.
+    let policy = create_policy(
+        &api,
+        "every-minute",
+        src,
+        dst,
+        json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 */1 * * * *"}}}),
+    )
+    .await;
+    assert_eq!(
+        schedule(&stack, policy).await,
+        Some(("cron(*/1 * * * ? *)".into(), "ENABLED".into()))
+    );
+    let fired = eventually(90, "a scheduled execution to finish", || async {
+        let page = stack
+            .adapters
+            .store
+            .list_executions(Some(policy), None, 10)
+            .await
+            .expect("list");
+        page.items
+            .into_iter()
+            .find(|e| e.trigger == TriggerType::Scheduled && e.status.is_final())
+    })
+    .await;
+    assert_eq!(
+        fired.status,
+        ExecutionStatus::Succeed,
+        "{}",
+        fired.status_text
+    );
+    assert_eq!(
+        destination.http().manifest_digest("cron/app", "1.0").await,
+        source.http().manifest_digest("cron/app", "1.0").await
+    );
+
+    // Daily on weekdays, disabled: the schedule changes and stops firing.
+    let mut changed = policy_body(
+        "every-minute",
+        src,
+        dst,
+        json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 30 2 * * 1-5"}},
+               "enabled": false, "single_active_replication": true}),
+    );
+    assert_eq!(
+        api.put(&format!("/replication/policies/{policy}"), &changed)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        schedule(&stack, policy).await,
+        Some(("cron(30 2 ? * MON-FRI *)".into(), "DISABLED".into()))
+    );
+    changed["enabled"] = json!(true);
+    assert_eq!(
+        api.put(&format!("/replication/policies/{policy}"), &changed)
+            .await
+            .status,
+        200
+    );
+
+    // One firing delivered twice starts one execution.
+    let before = stack
+        .adapters
+        .store
+        .list_executions(Some(policy), None, 100)
+        .await
+        .expect("list")
+        .items
+        .len();
+    let first = fire(&stack, policy, "2026-11-23T02:30:00Z").await;
+    let again = fire(&stack, policy, "2026-11-23T02:30:00Z").await;
+    assert!(first["execution_id"].as_i64().is_some(), "{first}");
+    assert_eq!(again["execution_id"], Value::Null, "{again}");
+    let after = stack
+        .adapters
+        .store
+        .list_executions(Some(policy), None, 100)
+        .await
+        .expect("list")
+        .items
+        .len();
+    assert_eq!(after, before + 1);
+
+    // single_active_replication: while an execution runs, a firing records a skipped one.
+    let running = stack
+        .adapters
+        .store
+        .create_execution(policy, TriggerType::Manual, 1)
+        .await
+        .expect("running execution");
+    let skipped = fire(&stack, policy, "2026-11-24T02:30:00Z").await;
+    let skipped_id = skipped["execution_id"].as_i64().expect("skipped execution");
+    let record = api
+        .get(&format!("/replication/executions/{skipped_id}"))
+        .await
+        .json();
+    assert_eq!(record["status"], "Stopped", "{record}");
+    assert_eq!(record["trigger"], "scheduled");
+    let text = record["status_text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("single_active_replication") && text.contains(&running.id.to_string()),
+        "{text}"
+    );
+    stack
+        .adapters
+        .store
+        .end_execution(running.id, ExecutionStatus::Stopped, "test over")
+        .await
+        .expect("end");
+
+    // A manual trigger deletes the schedule, as does deleting the policy.
+    let manual = policy_body("every-minute", src, dst, json!({}));
+    assert_eq!(
+        api.put(&format!("/replication/policies/{policy}"), &manual)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(schedule(&stack, policy).await, None);
+    let nightly = create_policy(
+        &api,
+        "nightly",
+        src,
+        dst,
+        json!({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}}),
+    )
+    .await;
+    assert!(schedule(&stack, nightly).await.is_some());
+    assert_eq!(
+        api.delete(&format!("/replication/policies/{nightly}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(schedule(&stack, nightly).await, None);
+    assert!(stack.adapters.store.get_policy(nightly).await.is_err());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_and_deletes_at_the_source_replicate_through_its_webhook() {
+    let mut source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let (stack, api) = start("events").await;
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+    let hook = api.get(&format!("/registries/{src}/webhook")).await.json();
+    let origin = stack
+        .api
+        .split("/api/v2.0")
+        .next()
+        .expect("origin")
+        .to_string();
+    let hook_url = format!("{origin}{}", hook["url"].as_str().expect("url"));
+    let authorization = hook["authorization"].as_str().expect("token").to_string();
+
+    // Another registry's token, or none, is refused.
+    let http = reqwest::Client::new();
+    let other = api.get(&format!("/registries/{dst}/webhook")).await.json();
+    for wrong in [
+        other["authorization"].as_str().expect("token"),
+        "Bearer nope",
+    ] {
+        let refused = http
+            .post(&hook_url)
+            .header("authorization", wrong)
+            .body(r#"{"events":[]}"#)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(refused.status(), 401);
+    }
+    let garbled = http
+        .post(&hook_url)
+        .header("authorization", &authorization)
+        .body("not an event")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(garbled.status(), 400);
+
+    let policy = create_policy(
+        &api,
+        "on-push",
+        src,
+        dst,
+        json!({"trigger": {"type": "event_based"}, "replicate_deletion": true,
+                       "filters": [{"type": "name", "value": "apps/**"},
+                                   {"type": "tag", "value": "v*"}]}),
+    )
+    .await;
+    source.notify(&hook_url, &authorization);
+    let http_source = source.http();
+
+    // Outside the filters: a tag, a repository. Then one inside, which arrives within seconds.
+    http_source
+        .push_image("apps/web", "dev", &[layer(500, 2000)])
+        .await;
+    http_source
+        .push_image("other/tool", "v1", &[layer(501, 2000)])
+        .await;
+    let pushed = http_source
+        .push_image("apps/web", "v1", &[layer(502, 2000)])
+        .await;
+    let arrived = std::time::Instant::now();
+    eventually(30, "the pushed tag at the destination", || async {
+        destination.http().manifest_digest("apps/web", "v1").await
+    })
+    .await;
+    assert!(arrived.elapsed() < std::time::Duration::from_secs(30));
+    assert_eq!(
+        destination.http().manifest_digest("apps/web", "v1").await,
+        Some(pushed.clone())
+    );
+    let executions = eventually(30, "the event execution to finish", || async {
+        let page = stack
+            .adapters
+            .store
+            .list_executions(Some(policy), None, 10)
+            .await
+            .expect("list");
+        page.items
+            .iter()
+            .all(|e| e.status.is_final())
+            .then_some(page.items)
+    })
+    .await;
+    assert_eq!(executions.len(), 1, "only the tag within the filters");
+    assert_eq!(executions[0].trigger, TriggerType::EventBased);
+    assert_eq!((executions[0].total, executions[0].succeed), (1, 1));
+    assert_eq!(
+        destination.http().manifest_digest("apps/web", "dev").await,
+        None
+    );
+    assert_eq!(
+        destination.http().manifest_digest("other/tool", "v1").await,
+        None
+    );
+
+    // A delete at the source deletes at the destination: the destination's only tag on that
+    // digest is within the filters.
+    let deleted = http
+        .delete(format!("{}/v2/apps/web/manifests/{pushed}", source.url()))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 202);
+    eventually(30, "the deletion at the destination", || async {
+        destination
+            .http()
+            .manifest_digest("apps/web", "v1")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    stack.stop().await;
+}
