@@ -69,6 +69,24 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// A new execution: in progress, nothing counted yet.
+    pub fn new(id: i64, policy_id: i64, trigger: TriggerType, start_time: OffsetDateTime) -> Self {
+        Self {
+            id,
+            policy_id,
+            status: ExecutionStatus::InProgress,
+            trigger,
+            start_time,
+            end_time: None,
+            status_text: String::new(),
+            total: 0,
+            failed: 0,
+            succeed: 0,
+            in_progress: 0,
+            stopped: 0,
+        }
+    }
+
     /// The status to end with now, or None while anything is open: a task pending or
     /// running, a list piece not done, or the execution ended already.
     pub fn final_status(&self, listings_pending: i64) -> Option<ExecutionStatus> {

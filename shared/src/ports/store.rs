@@ -241,6 +241,20 @@ pub trait TaskStore: Send + Sync {
 /// The largest number of tasks [`TaskStore::create_tasks`] takes in one call.
 pub const MAX_TASKS_PER_BATCH: usize = 98;
 
+/// Refuses a batch over [`MAX_TASKS_PER_BATCH`].
+pub fn check_batch_size(tasks: &[NewTask]) -> Result<(), StoreError> {
+    if tasks.len() > MAX_TASKS_PER_BATCH {
+        return Err(StoreError::Invalid(ValidationError::new(
+            "tasks",
+            format!(
+                "at most {MAX_TASKS_PER_BATCH} tasks a batch, not {}",
+                tasks.len()
+            ),
+        )));
+    }
+    Ok(())
+}
+
 /// A change applied to a registry read from the store, before it is written back.
 pub type RegistryChange<'c> =
     dyn for<'a> Fn(&'a mut Registry) -> Result<(), ValidationError> + Send + Sync + 'c;

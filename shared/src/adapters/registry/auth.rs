@@ -2,6 +2,7 @@
 //! a `WWW-Authenticate` challenge asks for, with tokens cached by scope.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use reqwest::RequestBuilder;
@@ -38,8 +39,11 @@ impl Challenge {
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))?;
         // key="value" pairs; values may contain commas (scopes).
-        let re = regex::Regex::new(r#"(\w+)="([^"]*)""#).ok()?;
-        let mut params: HashMap<String, String> = re
+        static PAIR: OnceLock<Option<regex::Regex>> = OnceLock::new();
+        let pair = PAIR
+            .get_or_init(|| regex::Regex::new(r#"(\w+)="([^"]*)""#).ok())
+            .as_ref()?;
+        let mut params: HashMap<String, String> = pair
             .captures_iter(rest)
             .map(|cap| (cap[1].to_string(), cap[2].to_string()))
             .collect();

@@ -15,8 +15,8 @@ use crate::model::{
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::BlobLocations;
 use crate::ports::store::{
-    ExecutionStore, NewTask, Page, PolicyChange, PolicyStore, RegistryChange, RegistryStore,
-    StoreError, TaskStore, TaskTransition, MAX_TASKS_PER_BATCH,
+    check_batch_size, ExecutionStore, NewTask, Page, PolicyChange, PolicyStore, RegistryChange,
+    RegistryStore, StoreError, TaskStore, TaskTransition,
 };
 
 #[derive(Default)]
@@ -331,20 +331,7 @@ impl ExecutionStore for MemoryStore {
     ) -> Result<Execution, StoreError> {
         self.check("create_execution")?;
         let mut state = lock(&self.state);
-        let execution = Execution {
-            id: state.id(),
-            policy_id,
-            status: ExecutionStatus::InProgress,
-            trigger,
-            start_time: time_format::now(),
-            end_time: None,
-            status_text: String::new(),
-            total: 0,
-            failed: 0,
-            succeed: 0,
-            in_progress: 0,
-            stopped: 0,
-        };
+        let execution = Execution::new(state.id(), policy_id, trigger, time_format::now());
         state
             .executions
             .insert(execution.id, (execution.clone(), listings));
@@ -452,15 +439,7 @@ impl TaskStore for MemoryStore {
         tasks: &[NewTask],
     ) -> Result<Vec<Task>, StoreError> {
         self.check("create_tasks")?;
-        if tasks.len() > MAX_TASKS_PER_BATCH {
-            return Err(StoreError::Invalid(ValidationError::new(
-                "tasks",
-                format!(
-                    "at most {MAX_TASKS_PER_BATCH} tasks a batch, not {}",
-                    tasks.len()
-                ),
-            )));
-        }
+        check_batch_size(tasks)?;
         let mut state = lock(&self.state);
         let key = format!("{execution_id}#{batch_key}");
         if let Some(ids) = state.batches.get(&key) {

@@ -1,10 +1,10 @@
 use std::collections::HashMap;
 
 use super::World;
-use crate::model::{ArtifactLocation, Operation, Resource, ResourceType};
+use crate::model::{ArtifactLocation, Operation, ReplicationPolicy, Resource, ResourceType};
 use crate::ports::fakes::Injected;
 use crate::ports::store::{ExecutionStore, MAX_TASKS_PER_BATCH};
-use crate::replication::fanout::{fan_out, TaskBatch};
+use crate::replication::fanout::{fan_out, FanOutError, TaskBatch};
 
 fn resources(count: usize) -> Vec<Resource> {
     (0..count)
@@ -23,43 +23,47 @@ fn resources(count: usize) -> Vec<Resource> {
         .collect()
 }
 
-#[tokio::test]
-async fn many_tasks_go_in_batches_and_a_repeated_fan_out_writes_none_twice() {
-    let world = World::new().await;
+/// A policy and an execution of it, to fan tasks out into.
+async fn setup(world: &World) -> (ReplicationPolicy, i64) {
     let policy = world.policy(serde_json::json!({})).await;
     let execution = world
         .store
         .create_execution(policy.id, crate::model::TriggerType::Manual, 1)
         .await
         .expect("execution");
+    (policy, execution.id)
+}
+
+/// Fans `resources` out into the execution's first piece.
+async fn fan(
+    world: &World,
+    policy: &ReplicationPolicy,
+    execution_id: i64,
+    resources: &[Resource],
+) -> Result<(), FanOutError> {
     let batch = TaskBatch {
-        execution_id: execution.id,
+        execution_id,
         piece: "",
         operation: Operation::Copy,
     };
+    let unchanged = HashMap::new();
+    let (store, queue) = (world.store.as_ref(), world.queue.as_ref());
+    fan_out(store, queue, batch, policy, resources, &unchanged).await
+}
+
+#[tokio::test]
+async fn many_tasks_go_in_batches_and_a_repeated_fan_out_writes_none_twice() {
+    let world = World::new().await;
+    let (policy, execution_id) = setup(&world).await;
     let many = resources(MAX_TASKS_PER_BATCH + 52);
-    fan_out(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        batch,
-        &policy,
-        &many,
-        &HashMap::new(),
-    )
-    .await
-    .expect("fanned out");
-    fan_out(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        batch,
-        &policy,
-        &many,
-        &HashMap::new(),
-    )
-    .await
-    .expect("again");
-    assert_eq!(world.tasks(execution.id).len(), many.len());
-    assert_eq!(world.execution(execution.id).await.total, many.len() as i64);
+    fan(&world, &policy, execution_id, &many)
+        .await
+        .expect("fanned out");
+    fan(&world, &policy, execution_id, &many)
+        .await
+        .expect("again");
+    assert_eq!(world.tasks(execution_id).len(), many.len());
+    assert_eq!(world.execution(execution_id).await.total, many.len() as i64);
     assert_eq!(
         world.queue.take_transfer().len(),
         2 * many.len(),
@@ -70,47 +74,38 @@ async fn many_tasks_go_in_batches_and_a_repeated_fan_out_writes_none_twice() {
 #[tokio::test]
 async fn a_queue_failure_fails_the_fan_out_and_a_redelivery_sends_what_is_missing() {
     let world = World::new().await;
-    let policy = world.policy(serde_json::json!({})).await;
-    let execution = world
-        .store
-        .create_execution(policy.id, crate::model::TriggerType::Manual, 1)
-        .await
-        .expect("execution");
-    let batch = TaskBatch {
-        execution_id: execution.id,
-        piece: "",
-        operation: Operation::Copy,
-    };
+    let (policy, execution_id) = setup(&world).await;
     let few = resources(3);
     world
         .queue
         .faults
         .fail("send_transfer", 1, Injected::Transient);
-    assert!(fan_out(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        batch,
-        &policy,
-        &few,
-        &HashMap::new()
-    )
-    .await
-    .is_err());
+    assert!(fan(&world, &policy, execution_id, &few).await.is_err());
     assert!(world.queue.take_transfer().is_empty());
-    fan_out(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        batch,
-        &policy,
-        &few,
-        &HashMap::new(),
-    )
-    .await
-    .expect("healed");
+    fan(&world, &policy, execution_id, &few)
+        .await
+        .expect("healed");
     assert_eq!(world.queue.take_transfer().len(), 3);
     assert_eq!(
-        world.execution(execution.id).await.total,
+        world.execution(execution_id).await.total,
         3,
         "tasks written once"
     );
+}
+
+#[tokio::test]
+async fn an_execution_that_is_gone_takes_no_tasks() {
+    let world = World::new().await;
+    let (policy, _) = setup(&world).await;
+    let refused = fan(&world, &policy, 999, &resources(2)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(FanOutError::Store(
+                crate::ports::store::StoreError::NotFound { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert!(world.queue.take_transfer().is_empty());
 }

@@ -42,11 +42,7 @@ async fn listing_writes_one_task_and_one_message_per_artifact_within_the_filters
         .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/**"}], "dest_namespace": "mirror", "dest_namespace_replace_count": 0}))
         .await;
     let message = started(&world, policy.id).await;
-    world
-        .list_worker(100)
-        .handle(&inbound(&message, 1))
-        .await
-        .expect("listed");
+    world.list(&message).await;
     let tasks = world.tasks(message.execution_id);
     let mut copies: Vec<String> = tasks.iter().map(|t| t.dst_resource.clone()).collect();
     copies.sort();
@@ -75,11 +71,7 @@ async fn what_the_destination_holds_already_is_skipped_without_a_transfer() {
         .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/app"}]}))
         .await;
     let message = started(&world, policy.id).await;
-    world
-        .list_worker(100)
-        .handle(&inbound(&message, 1))
-        .await
-        .expect("listed");
+    world.list(&message).await;
     let tasks = world.tasks(message.execution_id);
     let skipped: Vec<&str> = tasks
         .iter()
@@ -154,11 +146,7 @@ async fn a_stopped_execution_is_not_listed() {
         )
         .await
         .expect("stopped");
-    world
-        .list_worker(100)
-        .handle(&inbound(&message, 1))
-        .await
-        .expect("handled");
+    world.list(&message).await;
     assert!(world.tasks(message.execution_id).is_empty());
     assert!(world.queue.take_transfer().is_empty());
 }
@@ -234,11 +222,7 @@ async fn destination_namespaces_are_made_first_and_a_refusal_fails_before_any_ta
         .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/**"}]}))
         .await;
     let message = started(&world, policy.id).await;
-    world
-        .list_worker(100)
-        .handle(&inbound(&message, 1))
-        .await
-        .expect("listed");
+    world.list(&message).await;
     assert_eq!(namespaces.made(), vec!["team"]);
 
     namespaces
@@ -248,11 +232,7 @@ async fn destination_namespaces_are_made_first_and_a_refusal_fails_before_any_ta
         .policy(serde_json::json!({"filters": [{"type": "name", "value": "other/**"}]}))
         .await;
     let refused = started(&world, other.id).await;
-    world
-        .list_worker(100)
-        .handle(&inbound(&refused, 1))
-        .await
-        .expect("handled");
+    world.list(&refused).await;
     let execution = world.execution(refused.execution_id).await;
     assert_eq!(execution.status, ExecutionStatus::Failed);
     assert!(

@@ -135,6 +135,23 @@ impl World {
         execution.id
     }
 
+    /// Delivers a list message once, as its first delivery.
+    async fn list(&self, message: &crate::messages::ListMessage) {
+        self.list_worker(100)
+            .handle(&inbound(message, 1))
+            .await
+            .expect("listed");
+    }
+
+    /// The one task of an execution that ended Failed with it, and why it failed.
+    async fn failed_alone(&self, execution_id: i64) -> String {
+        let tasks = self.tasks(execution_id);
+        assert_eq!(statuses(&tasks), vec![TaskStatus::Failed]);
+        let execution = self.execution(execution_id).await;
+        assert_eq!(execution.status, crate::model::ExecutionStatus::Failed);
+        tasks[0].status_text.clone()
+    }
+
     /// Delivers every transfer message sent so far (and those they send) once.
     async fn transfer_all(&self) {
         let worker = self.transfer_worker();

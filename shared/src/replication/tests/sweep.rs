@@ -50,3 +50,41 @@ async fn executions_beyond_the_newest_kept_go_with_their_logs_and_running_ones_s
         0
     );
 }
+
+#[tokio::test]
+async fn a_sweep_the_store_interrupts_is_finished_by_the_next_one() {
+    let world = World::new().await;
+    let policy = world.policy(serde_json::json!({})).await;
+    for _ in 0..3 {
+        let execution = world
+            .store
+            .create_execution(policy.id, TriggerType::Manual, 0)
+            .await
+            .expect("execution");
+        world
+            .store
+            .end_execution(execution.id, ExecutionStatus::Failed, "")
+            .await
+            .expect("ended");
+    }
+    world.store.faults.fail(
+        "delete_execution",
+        1,
+        crate::ports::fakes::Injected::Transient,
+    );
+    assert!(
+        sweep_executions(world.store.as_ref(), world.logs.as_ref(), policy.id, 1)
+            .await
+            .is_err()
+    );
+    let swept = sweep_executions(world.store.as_ref(), world.logs.as_ref(), policy.id, 1)
+        .await
+        .expect("swept");
+    assert_eq!(swept, 2);
+    let left = world
+        .store
+        .list_executions(Some(policy.id), None, 10)
+        .await
+        .expect("listed");
+    assert_eq!(left.items.len(), 1);
+}

@@ -133,17 +133,8 @@ async fn a_refusal_or_the_last_delivery_fails_the_task_saying_why() {
         .handle(&inbound(&message, 1), None)
         .await
         .expect("handled");
-    let task = &world.tasks(execution_id)[0];
-    assert_eq!(task.status, TaskStatus::Failed);
-    assert!(
-        task.status_text.contains("answered 403"),
-        "{}",
-        task.status_text
-    );
-    assert_eq!(
-        world.execution(execution_id).await.status,
-        ExecutionStatus::Failed
-    );
+    let reason = world.failed_alone(execution_id).await;
+    assert!(reason.contains("answered 403"), "{reason}");
 
     let world = World::new().await;
     let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
@@ -155,13 +146,8 @@ async fn a_refusal_or_the_last_delivery_fails_the_task_saying_why() {
         .handle(&inbound(&message, MAX_RECEIVES), None)
         .await
         .expect("handled");
-    let task = &world.tasks(execution_id)[0];
-    assert_eq!(task.status, TaskStatus::Failed);
-    assert!(
-        task.status_text.contains("may heal"),
-        "{}",
-        task.status_text
-    );
+    let reason = world.failed_alone(execution_id).await;
+    assert!(reason.contains("may heal"), "{reason}");
 }
 
 #[tokio::test]
@@ -177,17 +163,8 @@ async fn deliveries_used_up_in_timeouts_fail_the_task_from_the_dead_letters() {
         .handle(&dead, None)
         .await
         .expect("handled");
-    let task = &world.tasks(execution_id)[0];
-    assert_eq!(task.status, TaskStatus::Failed);
-    assert!(
-        task.status_text.starts_with("gave up"),
-        "{}",
-        task.status_text
-    );
-    assert_eq!(
-        world.execution(execution_id).await.status,
-        ExecutionStatus::Failed
-    );
+    let reason = world.failed_alone(execution_id).await;
+    assert!(reason.starts_with("gave up"), "{reason}");
 }
 
 #[tokio::test]

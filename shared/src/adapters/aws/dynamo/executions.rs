@@ -72,20 +72,7 @@ impl ExecutionStore for DynamoStore {
     ) -> Result<Execution, StoreError> {
         let id = self.allocate_ids("execution", 1).await?;
         let item = ExecutionItem {
-            execution: Execution {
-                id,
-                policy_id,
-                status: ExecutionStatus::InProgress,
-                trigger,
-                start_time: time_format::now(),
-                end_time: None,
-                status_text: String::new(),
-                total: 0,
-                failed: 0,
-                succeed: 0,
-                in_progress: 0,
-                stopped: 0,
-            },
+            execution: Execution::new(id, policy_id, trigger, time_format::now()),
             list_key: LIST_KEY.into(),
             listings_pending: listings,
         };

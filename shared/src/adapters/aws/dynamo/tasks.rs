@@ -14,9 +14,7 @@ use super::{
     DynamoStore,
 };
 use crate::model::{Task, TaskStatus, TransferFigures, ValidationError};
-use crate::ports::store::{
-    NewTask, Page, StoreError, TaskStore, TaskTransition, MAX_TASKS_PER_BATCH,
-};
+use crate::ports::store::{check_batch_size, NewTask, Page, StoreError, TaskStore, TaskTransition};
 
 /// Which ids a batch of tasks got, so that a repeated batch returns the same tasks.
 #[derive(Serialize, Deserialize)]
@@ -62,15 +60,7 @@ impl TaskStore for DynamoStore {
         batch_key: &str,
         tasks: &[NewTask],
     ) -> Result<Vec<Task>, StoreError> {
-        if tasks.len() > MAX_TASKS_PER_BATCH {
-            return Err(StoreError::Invalid(ValidationError::new(
-                "tasks",
-                format!(
-                    "at most {MAX_TASKS_PER_BATCH} tasks a batch, not {}",
-                    tasks.len()
-                ),
-            )));
-        }
+        check_batch_size(tasks)?;
         let marker_key = format!("task-batch#{execution_id}#{batch_key}");
         if let Some(marker) = self
             .get_item::<TaskBatchMarker>(&self.tables.meta, key_pk(&marker_key))
