@@ -5,6 +5,7 @@ use super::interruptions::{pause, BLOB_ATTEMPTS};
 use super::job::{CopyError, CopyJob, Counters};
 use super::throttle::paced;
 use super::upload::copy_in_chunks;
+use super::verify::Verifier;
 use crate::oci::{media, Descriptor, Repository};
 use crate::ports::registry::Mount;
 
@@ -24,9 +25,11 @@ pub(super) async fn copy_blob(
             blob.digest
         ));
     }
-    let _slots = match job.slots {
-        Some(slots) => slots.acquire().await,
-        None => Vec::new(),
+    // One upload of this blob to the destination at a time in this process; then a slot at
+    // each registry. Taken in that order, so a copy waiting for a blob holds no slot.
+    let (_flight, _slots) = match job.slots {
+        Some(slots) => (slots.one_upload(&blob.digest).await, slots.acquire().await),
+        None => (None, Vec::new()),
     };
     // A blob Ferry saw in another repository of the destination is mounted straight away: one
     // request whether or not the repository has it already. Otherwise a HEAD says whether to copy.
@@ -98,7 +101,8 @@ async fn record(job: &CopyJob<'_>, blob: &Descriptor) {
     }
 }
 
-/// One streamed GET into one streamed PUT; an interruption starts the blob over.
+/// One streamed GET into one streamed PUT, its bytes checked on the way; an interruption
+/// starts the blob over.
 async fn copy_whole(
     job: &CopyJob<'_>,
     blob: &Descriptor,
@@ -107,19 +111,26 @@ async fn copy_whole(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let verifier = Verifier::new(blob);
         let result = match job
             .src
             .get_blob_from(job.src_repository, &blob.digest, 0)
             .await
         {
             Ok(stream) => {
-                let stream = paced(stream, counters.throttle.clone());
+                let stream =
+                    verifier.check(paced(stream, counters.throttle.clone()), job.src.name());
                 job.dst
                     .put_blob(job.dst_repository, &blob.digest, blob.size, stream)
                     .await
             }
             Err(e) => Err(e),
         };
+        // Bytes that did not match their digest broke the request on purpose: that is the
+        // failure, not the broken request.
+        if let (Err(_), Some(refused)) = (&result, verifier.refused()) {
+            return Err(refused);
+        }
         match result {
             Ok(()) => return Ok("whole"),
             Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {

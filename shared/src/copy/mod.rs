@@ -5,23 +5,29 @@
 //! - `tree`: a manifest tree (an index's children first, blobs before their manifest, the tag
 //!   last), byte-exact;
 //! - `blob` and `upload`: blobs mounted, skipped or streamed, resumable across interruptions
-//!   (`interruptions`) and invocations; `throttle`: the policy's speed;
+//!   (`interruptions`) and invocations, their bytes checked against their digest as they go
+//!   (`verify`); `throttle`: the policy's speed;
 //! - `referrers`: signatures, attestations, SBOMs follow their artifact;
 //! - `delete`: replicated deletions, never beyond what was deleted;
-//! - `pool`: what a warm function keeps between copies (clients, blob slots, blob locations).
+//! - `pool`: what a warm function keeps between copies (clients, blob slots, one upload of a
+//!   blob at a time: `flights`); `locations`: where blobs were seen.
 
 mod artifact;
 mod blob;
 pub mod delete;
+mod flights;
 mod interruptions;
 mod job;
+mod locations;
 pub mod pool;
 mod referrers;
 mod throttle;
 mod tree;
 mod upload;
+mod verify;
 
 pub use artifact::copy_artifact;
 pub use job::{CopyError, CopyJob, CopyOutcome, SkipReason, StopCheck};
-pub use pool::{BlobSlots, CachedLocations, RegistryPool};
+pub use locations::CachedLocations;
+pub use pool::{BlobSlots, RegistryPool};
 pub use throttle::Throttle;

@@ -1,18 +1,17 @@
 //! What a warm function keeps between the artifacts it copies: one client per registry (its
 //! connections and tokens reused), one bound on the blobs copied at once per registry (shared
-//! by every task of the invocation), and a cache of where blobs were seen, in front of the store.
+//! by every task of the invocation), and one upload at a time of each blob per destination.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_trait::async_trait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::flights::{Flight, UploadFlights};
 use crate::model::Registry;
-use crate::oci::{Digest, Repository};
+use crate::oci::Digest;
 use crate::ports::connect::Connect;
-use crate::ports::registry::{BlobLocations, RegistryClient, RegistryError};
+use crate::ports::registry::{RegistryClient, RegistryError};
 
 struct Pooled {
     /// What the client was made from: a registry that changed gets a new client.
@@ -25,6 +24,7 @@ pub struct RegistryPool {
     blobs_per_registry: usize,
     clients: Mutex<HashMap<i64, Pooled>>,
     slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    flights: Arc<UploadFlights>,
 }
 
 impl RegistryPool {
@@ -35,6 +35,7 @@ impl RegistryPool {
             blobs_per_registry: blobs_per_registry.max(1),
             clients: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
+            flights: Arc::default(),
         }
     }
 
@@ -69,9 +70,10 @@ impl RegistryPool {
         Ok(client)
     }
 
-    /// The bound on blob copies touching the given registries (source and destination).
-    pub fn blob_slots(&self, registry_ids: &[i64]) -> BlobSlots {
-        let mut ids = registry_ids.to_vec();
+    /// The bound on blob copies between two registries, and the uploads under way to the
+    /// destination.
+    pub fn blob_slots(&self, source: i64, destination: i64) -> BlobSlots {
+        let mut ids = vec![source, destination];
         // Always taken in the order of registry ids, once per registry, so two tasks going
         // opposite ways between two registries can never hold one slot each and wait.
         ids.sort_unstable();
@@ -88,17 +90,28 @@ impl RegistryPool {
                     )
                 })
                 .collect(),
+            uploads: Some((Arc::clone(&self.flights), destination)),
         }
     }
 }
 
-/// Slots of the registries one copy touches; a blob copy holds one of each while it runs.
+/// Slots of the registries one copy touches (a blob copy holds one of each while it runs) and
+/// the uploads under way to its destination.
 #[derive(Clone, Default)]
 pub struct BlobSlots {
     ordered: Vec<Arc<Semaphore>>,
+    uploads: Option<(Arc<UploadFlights>, i64)>,
 }
 
 impl BlobSlots {
+    /// Waits until no other copy of this process uploads `digest` to the destination, and
+    /// holds that place until the guard goes: a blob shared by many tasks is uploaded once,
+    /// and the others then find or mount it.
+    pub async fn one_upload(&self, digest: &Digest) -> Option<Flight> {
+        let (flights, destination) = self.uploads.as_ref()?;
+        Some(flights.enter(*destination, digest).await)
+    }
+
     /// Waits for a slot at every registry (none: returns at once).
     pub async fn acquire(&self) -> Vec<OwnedSemaphorePermit> {
         let mut permits = Vec::with_capacity(self.ordered.len());
@@ -112,92 +125,18 @@ impl BlobSlots {
     }
 }
 
-/// Blob locations remembered in this process, in front of the store's: a blob seen once is
-/// mounted by every later copy without asking the store, and recorded in the store once.
-pub struct CachedLocations {
-    backing: Option<Arc<dyn BlobLocations>>,
-    seen: Mutex<lru::LruCache<(i64, Digest), Repository>>,
-}
-
-/// Locations kept in memory: about 100 bytes each.
-const LOCATIONS_KEPT: usize = 100_000;
-
-impl CachedLocations {
-    /// `backing` is the store's record that outlives this process; None keeps them here only.
-    pub fn new(backing: Option<Arc<dyn BlobLocations>>) -> Self {
-        Self {
-            backing,
-            seen: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(LOCATIONS_KEPT).unwrap_or(NonZeroUsize::MIN),
-            )),
-        }
-    }
-
-    fn cached(&self, registry_id: i64, digest: &Digest) -> Option<Repository> {
-        self.seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(registry_id, digest.clone()))
-            .cloned()
-    }
-
-    fn remember(&self, registry_id: i64, digest: &Digest, repository: &Repository) -> bool {
-        let previous = self
-            .seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .put((registry_id, digest.clone()), repository.clone());
-        previous.as_ref() != Some(repository)
-    }
-}
-
-#[async_trait]
-impl BlobLocations for CachedLocations {
-    async fn find_blob(&self, registry_id: i64, digest: &Digest) -> Option<Repository> {
-        if let Some(found) = self.cached(registry_id, digest) {
-            return Some(found);
-        }
-        let found = self
-            .backing
-            .as_ref()?
-            .find_blob(registry_id, digest)
-            .await?;
-        self.remember(registry_id, digest, &found);
-        Some(found)
-    }
-
-    async fn record_blob(&self, registry_id: i64, digest: &Digest, repository: &Repository) {
-        if self.remember(registry_id, digest, repository) {
-            if let Some(backing) = &self.backing {
-                backing.record_blob(registry_id, digest, repository).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ports::fakes::FakeRegistries;
 
     #[tokio::test]
-    async fn locations_are_remembered_per_registry() {
-        let locations = CachedLocations::new(None);
-        let digest = Digest::sha256(b"a");
-        let base = Repository::parse("library/base").expect("name");
-        assert_eq!(locations.find_blob(1, &digest).await, None);
-        locations.record_blob(1, &digest, &base).await;
-        assert_eq!(locations.find_blob(1, &digest).await, Some(base));
-        assert_eq!(locations.find_blob(2, &digest).await, None);
-    }
-
-    #[tokio::test]
     async fn slots_bound_each_registry_and_taking_one_registry_twice_is_one_slot() {
         let pool = RegistryPool::new(Arc::new(FakeRegistries::default()), 1);
-        let same = pool.blob_slots(&[3, 3]);
+        let same = pool.blob_slots(3, 3);
         let held = same.acquire().await;
         assert_eq!(held.len(), 1);
-        let other_way = pool.blob_slots(&[7, 3]);
+        let other_way = pool.blob_slots(7, 3);
         let waiting =
             tokio::time::timeout(std::time::Duration::from_millis(50), other_way.acquire()).await;
         assert!(waiting.is_err(), "registry 3 has one slot, held");

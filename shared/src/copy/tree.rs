@@ -6,13 +6,15 @@ use futures::StreamExt;
 
 use super::blob::copy_blob;
 use super::job::{CopyError, CopyJob, CopyOutcome, Counters, SkipReason};
-use crate::oci::{filter_platforms, Descriptor, RawManifest, Reference};
+use crate::oci::{filter_platforms, media, Descriptor, RawManifest, Reference};
 
 /// Blobs of one artifact copied at once (and, across artifacts, no more than the registries'
 /// blob slots allow).
 const BLOB_PARALLELISM: usize = 4;
 /// Indexes nested deeper than this are refused.
 const INDEX_DEPTH: usize = 4;
+/// Times a manifest refused for a missing blob is written again after its blobs are checked.
+const MANIFEST_HEALS: u32 = 3;
 
 /// The manifest under `job.src_reference` and its blobs (and children), without referrers.
 pub(super) async fn copy_one(
@@ -60,9 +62,7 @@ pub(super) async fn copy_one(
     }
     let counters = Counters::with_speed(job.options.speed);
     copy_tree(job, &source, &counters, log, 0).await?;
-    job.dst
-        .put_manifest(job.dst_repository, job.dst_reference, &source)
-        .await?;
+    put_manifest(job, job.dst_reference, &source, &counters, log).await?;
     log.push(format!(
         "pushed manifest {} as {}/{}:{}",
         source.digest,
@@ -90,7 +90,7 @@ async fn copy_tree(
             manifest.digest
         )));
     }
-    if crate::oci::media::is_schema1(&manifest.media_type) {
+    if media::is_schema1(&manifest.media_type) {
         return Err(CopyError::Unsupported(format!(
             "{} is a Docker schema1 manifest, which Ferry does not copy; convert it to schema2 or OCI",
             manifest.digest
@@ -107,9 +107,7 @@ async fn copy_tree(
             let by_digest = Reference::Digest(child.digest.clone());
             let child_manifest = job.src.get_manifest(job.src_repository, &by_digest).await?;
             Box::pin(copy_tree(job, &child_manifest, counters, log, depth + 1)).await?;
-            job.dst
-                .put_manifest(job.dst_repository, &by_digest, &child_manifest)
-                .await?;
+            put_manifest(job, &by_digest, &child_manifest, counters, log).await?;
             log.push(format!("pushed child manifest {}", child.digest));
         }
         return Ok(());
@@ -143,4 +141,87 @@ async fn copy_tree(
         (None, Some(checkpoint)) => Err(CopyError::OutOfTime(checkpoint)),
         (None, None) => Ok(()),
     }
+}
+
+/// Writes a manifest. A registry that refuses it because something it references is missing
+/// (another process's upload of a shared blob was not committed when this copy found or
+/// mounted it) gets its blobs checked again: what is missing is copied, not mounted from the
+/// location that led here, and the manifest is written again, a bounded number of times.
+async fn put_manifest(
+    job: &CopyJob<'_>,
+    reference: &Reference,
+    manifest: &RawManifest,
+    counters: &Counters,
+    log: &mut Vec<String>,
+) -> Result<(), CopyError> {
+    let mut heals = 0;
+    loop {
+        match job
+            .dst
+            .put_manifest(job.dst_repository, reference, manifest)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if heals < MANIFEST_HEALS
+                    && e.code().is_some_and(|code| code.is_missing_reference()) =>
+            {
+                heals += 1;
+                log.push(format!(
+                    "manifest {} refused ({e}); checking what it references again",
+                    manifest.digest
+                ));
+                copy_missing(job, manifest, counters, log).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Copies again what `manifest` references and the destination repository lacks: blobs (their
+/// recorded locations forgotten first) and child manifests.
+async fn copy_missing(
+    job: &CopyJob<'_>,
+    manifest: &RawManifest,
+    counters: &Counters,
+    log: &mut Vec<String>,
+) -> Result<(), CopyError> {
+    let refs = manifest.references().map_err(|e| {
+        CopyError::Unsupported(format!(
+            "{} is not a manifest Ferry can read: {e}",
+            manifest.digest
+        ))
+    })?;
+    for child in &refs.manifests {
+        let by_digest = Reference::Digest(child.digest.clone());
+        if job
+            .dst
+            .head_manifest(job.dst_repository, &by_digest)
+            .await?
+            .is_none()
+        {
+            let child_manifest = job.src.get_manifest(job.src_repository, &by_digest).await?;
+            Box::pin(copy_tree(job, &child_manifest, counters, log, 1)).await?;
+            job.dst
+                .put_manifest(job.dst_repository, &by_digest, &child_manifest)
+                .await?;
+        }
+    }
+    for blob in refs.config.iter().chain(refs.layers.iter()) {
+        if media::is_foreign_layer(&blob.media_type)
+            || job
+                .dst
+                .blob_exists(job.dst_repository, &blob.digest)
+                .await?
+        {
+            continue;
+        }
+        if let Some(locations) = job.locations {
+            locations
+                .forget_blob(job.dst_registry_id, &blob.digest)
+                .await;
+        }
+        log.push(copy_blob(job, blob, counters).await?);
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use super::interruptions::{pause, BLOB_ATTEMPTS};
 use super::job::{CopyError, CopyJob, Counters};
 use super::throttle::paced;
+use super::verify::Verifier;
 use crate::model::Checkpoint;
 use crate::oci::{Descriptor, UploadSession};
 use crate::ports::registry::{BlobStream, RegistryError};
@@ -22,7 +23,9 @@ const CHUNK_BYTES: usize = 8 * 1024 * 1024;
 /// An upload session that resumes: after an interruption on either side the source is read
 /// again from the offset the destination reports holding (`Range`), into the same session.
 /// Sent as fixed-size chunks when the policy asks for them (`copy_by_chunk`), otherwise as one
-/// streamed request, which is as fast as a pipe and still resumable.
+/// streamed request, which is as fast as a pipe and still resumable. The bytes are checked
+/// against the blob's digest before the upload is committed; a session Ferry gives up on
+/// (refused, stopped, bytes that do not match) is cancelled at the destination.
 pub(super) async fn copy_in_chunks(
     job: &CopyJob<'_>,
     blob: &Descriptor,
@@ -42,23 +45,43 @@ pub(super) async fn copy_in_chunks(
         },
         None => (job.dst.start_upload(job.dst_repository).await?, 0),
     };
+    match upload(job, blob, counters, &mut session, &mut offset).await {
+        Err(CopyError::OutOfTime(_)) => {
+            // The next invocation goes on with this session.
+            let mut checkpoint = Checkpoint::default();
+            checkpoint.uploads.insert(blob.digest.clone(), session);
+            Err(CopyError::OutOfTime(checkpoint))
+        }
+        Err(e) => {
+            if let Err(not_cancelled) = job.dst.cancel_upload(&session).await {
+                tracing::info!(error = %not_cancelled, "upload session not cancelled; it expires");
+            }
+            Err(e)
+        }
+        done => done,
+    }
+}
+
+async fn upload(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    counters: &Counters,
+    session: &mut UploadSession,
+    offset: &mut u64,
+) -> Result<&'static str, CopyError> {
     let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
+    let verifier = Verifier::new(blob);
     let mut interruptions = 0;
-    while offset < blob.size {
+    while *offset < blob.size {
+        verifier.catch_up(job, *offset).await?;
         let sent = if job.options.copy_by_chunk {
-            send_from(job, blob, &mut session, &mut offset, chunk_size, counters).await
+            send_from(job, blob, session, offset, chunk_size, counters, &verifier).await
         } else {
-            stream_from(job, blob, &mut session, &mut offset, counters).await
+            stream_from(job, blob, session, offset, counters, &verifier).await
         };
         let interruption = match sent {
             Ok(()) => break,
             Err(CopyError::Registry(e)) if e.is_transient() => e,
-            // Out of time: the next invocation goes on with this session.
-            Err(CopyError::OutOfTime(_)) => {
-                let mut checkpoint = Checkpoint::default();
-                checkpoint.uploads.insert(blob.digest.clone(), session);
-                return Err(CopyError::OutOfTime(checkpoint));
-            }
             Err(e) => return Err(e),
         };
         interruptions += 1;
@@ -66,17 +89,20 @@ pub(super) async fn copy_in_chunks(
             return Err(interruption.into());
         }
         pause(interruptions, &interruption).await;
-        offset = match job.dst.upload_offset(&session).await {
+        *offset = match job.dst.upload_offset(session).await {
             Ok(held) if held > 0 => held,
             // Nothing held, or the session is gone: a new session from the beginning.
             Ok(_) | Err(RegistryError::Refused { .. }) => {
-                session = job.dst.start_upload(job.dst_repository).await?;
+                *session = job.dst.start_upload(job.dst_repository).await?;
                 0
             }
             Err(e) => return Err(e.into()),
         };
     }
-    job.dst.finish_upload(&session, &blob.digest).await?;
+    // A session that held the whole blob already was not read here: its bytes are hashed now.
+    verifier.catch_up(job, blob.size).await?;
+    verifier.verified(job.src.name())?;
+    job.dst.finish_upload(session, &blob.digest).await?;
     Ok(if interruptions > 0 {
         "chunked, resumed"
     } else {
@@ -93,13 +119,14 @@ async fn send_from(
     offset: &mut u64,
     chunk_size: usize,
     counters: &Counters,
+    verifier: &Verifier,
 ) -> Result<(), CopyError> {
     let stream = job
         .src
         .get_blob_from(job.src_repository, &blob.digest, *offset)
         .await?;
     let mut reader = ChunkReader {
-        stream: paced(stream, counters.throttle.clone()),
+        stream: verifier.check(paced(stream, counters.throttle.clone()), job.src.name()),
         carry: BytesMut::new(),
         chunk_size,
     };
@@ -151,6 +178,7 @@ async fn stream_from(
     session: &mut UploadSession,
     offset: &mut u64,
     counters: &Counters,
+    verifier: &Verifier,
 ) -> Result<(), CopyError> {
     job.check_stop().await?;
     let stream = job
@@ -160,7 +188,8 @@ async fn stream_from(
     let sent = Arc::new(AtomicU64::new(0));
     let (cut, cut_here) = tokio::sync::oneshot::channel::<()>();
     let counted = Arc::clone(&sent);
-    let body = paced(stream, counters.throttle.clone())
+    let body = verifier
+        .check(paced(stream, counters.throttle.clone()), job.src.name())
         .inspect(move |piece| {
             if let Ok(piece) = piece {
                 counted.fetch_add(piece.len() as u64, Ordering::Relaxed);
@@ -176,7 +205,8 @@ async fn stream_from(
         let mut watches = 0u32;
         loop {
             tokio::select! {
-                held = &mut upload => break held?,
+                // Bytes that did not match broke the request on purpose: that is the failure.
+                held = &mut upload => break held.map_err(|e| verifier.refused().unwrap_or(e.into()))?,
                 () = tokio::time::sleep(STREAM_WATCH), if cut.is_some() => {
                     watches += 1;
                     if sent.load(Ordering::Relaxed) < CHUNK_BYTES as u64 {

@@ -23,6 +23,8 @@ pub enum RegistryError {
         method: &'static str,
         path: String,
         status: u16,
+        /// The distribution API's error code, when the answer names one.
+        code: Option<ErrorCode>,
         message: String,
     },
     /// A request that may succeed if tried again: connection errors, timeouts, 5xx, 408, 429.
@@ -39,7 +41,64 @@ pub enum RegistryError {
     Invalid { registry: String, what: String },
 }
 
+/// The distribution spec's error codes that Ferry tells apart (`{"errors":[{"code": ...}]}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    /// A code the spec does not list.
+    Other,
+}
+
+impl ErrorCode {
+    pub fn of(code: &str) -> Self {
+        match code {
+            "BLOB_UNKNOWN" => Self::BlobUnknown,
+            "BLOB_UPLOAD_INVALID" => Self::BlobUploadInvalid,
+            "BLOB_UPLOAD_UNKNOWN" => Self::BlobUploadUnknown,
+            "DIGEST_INVALID" => Self::DigestInvalid,
+            "MANIFEST_BLOB_UNKNOWN" => Self::ManifestBlobUnknown,
+            "MANIFEST_INVALID" => Self::ManifestInvalid,
+            "MANIFEST_UNKNOWN" => Self::ManifestUnknown,
+            "NAME_INVALID" => Self::NameInvalid,
+            "NAME_UNKNOWN" => Self::NameUnknown,
+            "SIZE_INVALID" => Self::SizeInvalid,
+            "UNAUTHORIZED" => Self::Unauthorized,
+            "DENIED" => Self::Denied,
+            "UNSUPPORTED" => Self::Unsupported,
+            _ => Self::Other,
+        }
+    }
+
+    /// A manifest refused because something it references is not (yet) at the registry.
+    pub fn is_missing_reference(self) -> bool {
+        matches!(
+            self,
+            Self::ManifestBlobUnknown | Self::BlobUnknown | Self::DigestInvalid
+        )
+    }
+}
+
 impl RegistryError {
+    /// The error code of a refusal, if it named one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Refused { code, .. } => *code,
+            _ => None,
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient { .. })
     }
@@ -144,6 +203,8 @@ pub trait Uploads: Send + Sync {
         session: &UploadSession,
         digest: &Digest,
     ) -> Result<(), RegistryError>;
+    /// Gives the session up: the registry drops what it holds of it.
+    async fn cancel_upload(&self, session: &UploadSession) -> Result<(), RegistryError>;
 }
 
 /// `/v2/_catalog` and `/v2/<name>/tags/list`.
@@ -200,6 +261,9 @@ pub trait Namespaces: Send + Sync {
 #[async_trait]
 pub trait BlobLocations: Send + Sync {
     async fn find_blob(&self, registry_id: i64, digest: &Digest) -> Option<Repository>;
-    /// Records a repository holding the blob; failures only cost a later mount.
+    /// Records a repository holding the blob (once its upload or mount is committed); failures
+    /// only cost a later copy.
     async fn record_blob(&self, registry_id: i64, digest: &Digest, repository: &Repository);
+    /// Forgets where the blob was: a mount from there led to a refusal.
+    async fn forget_blob(&self, registry_id: i64, digest: &Digest);
 }

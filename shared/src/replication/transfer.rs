@@ -345,9 +345,7 @@ impl TransferWorker {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| Failure::Fail(format!("the task's platforms: {reason}")))?;
         let src_client = self.client(src.registry_id).await?;
-        let slots = self
-            .registries
-            .blob_slots(&[src.registry_id, dst.registry_id]);
+        let slots = self.registries.blob_slots(src.registry_id, dst.registry_id);
         let store = Arc::clone(&self.store);
         let execution_id = m.execution_id;
         let stop = move || -> futures::future::BoxFuture<'static, bool> {

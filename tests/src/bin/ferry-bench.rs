@@ -300,7 +300,7 @@ async fn main() {
     // As in the transfer function: per-registry blob slots and remembered blob locations.
     let pool = RegistryPool::new(std::sync::Arc::new(Registries { retries: 6 }), 8);
     let shared = Shared {
-        slots: pool.blob_slots(&[1, 2]),
+        slots: pool.blob_slots(1, 2),
         locations: CachedLocations::new(None),
     };
     let cpu_before = self_cpu();

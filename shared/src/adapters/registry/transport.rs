@@ -7,16 +7,20 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{Auth, Challenge};
 use crate::model::Registry;
-use crate::ports::registry::RegistryError;
+use crate::ports::registry::{ErrorCode, RegistryError};
 
-/// Characters of an error answer's body kept for the message.
+/// Bytes of an error answer's body read (for its error code), and characters kept for the message.
+const ERROR_BODY_BYTES: usize = 4 * 1024;
 const ERROR_BODY_CHARS: usize = 300;
+/// The largest token service answer read.
+const TOKEN_BYTES: usize = 64 * 1024;
 /// Retries of a request that may heal, unless the wiring says otherwise.
 const DEFAULT_RETRIES: usize = 6;
 /// The longest wait a registry's `Retry-After` can ask for.
@@ -246,10 +250,9 @@ impl Transport {
         if !response.status().is_success() {
             return Err(self.unexpected("GET", realm, response).await);
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transient("GET", realm, e))?;
+        let body = self
+            .read_capped("GET", realm, response, TOKEN_BYTES, "token answer")
+            .await?;
         Auth::token_of(&body)
             .ok_or_else(|| self.invalid(format!("token service {realm} answered without a token")))
     }
@@ -275,8 +278,61 @@ impl Transport {
             .map_err(|e| self.transient(name, path, e))
     }
 
+    /// The whole body, read as it streams and refused as soon as it passes `cap` bytes (or
+    /// announces more): a registry cannot make Ferry buffer what it likes.
+    pub async fn read_capped(
+        &self,
+        method: &'static str,
+        path: &str,
+        response: Response,
+        cap: usize,
+        what: &str,
+    ) -> Result<Bytes, RegistryError> {
+        let too_large = |size: String| {
+            self.invalid(format!(
+                "{method} {path}: the {what} is {size} bytes, over the {cap} byte limit"
+            ))
+        };
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = announced.filter(|l| *l > cap as u64) {
+            return Err(too_large(length.to_string()));
+        }
+        let mut body = BytesMut::new();
+        let mut stream = response.bytes_stream();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| self.transient(method, path, e))?;
+            if body.len() + piece.len() > cap {
+                return Err(too_large(format!("over {}", body.len() + piece.len())));
+            }
+            body.extend_from_slice(&piece);
+        }
+        Ok(body.freeze())
+    }
+
+    /// A JSON body of at most `cap` bytes.
+    pub async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &'static str,
+        path: &str,
+        response: Response,
+        cap: usize,
+        what: &str,
+    ) -> Result<T, RegistryError> {
+        let body = self.read_capped(method, path, response, cap, what).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            self.invalid(format!(
+                "{method} {path}: the {what} is not what the API answers: {e}"
+            ))
+        })
+    }
+
     /// The error for an answer the caller did not expect: may heal (5xx, 408, 429, with the
-    /// registry's `Retry-After`) or not (the other statuses), with the start of its body.
+    /// registry's `Retry-After`) or not (the other statuses), with its error code and the start
+    /// of its body (only the first few KiB are read).
     pub async fn unexpected(
         &self,
         method: &'static str,
@@ -289,8 +345,11 @@ impl Transport {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = response.text().await.unwrap_or_default();
-        let message: String = body.chars().take(ERROR_BODY_CHARS).collect();
+        let body = read_start(response, ERROR_BODY_BYTES).await;
+        let message: String = String::from_utf8_lossy(&body)
+            .chars()
+            .take(ERROR_BODY_CHARS)
+            .collect();
         if may_heal(status) {
             RegistryError::Transient {
                 registry: self.name.clone(),
@@ -305,6 +364,7 @@ impl Transport {
                 method,
                 path: path.to_string(),
                 status: status.as_u16(),
+                code: error_code(&body),
                 message: if message.is_empty() {
                     status.canonical_reason().unwrap_or_default().to_string()
                 } else {
@@ -312,5 +372,61 @@ impl Transport {
                 },
             }
         }
+    }
+}
+
+/// The first `cap` bytes of a body, whatever follows (or however the read ends).
+async fn read_start(response: Response, cap: usize) -> Vec<u8> {
+    let mut start = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(Ok(piece)) = stream.next().await {
+        let room = cap - start.len();
+        start.extend_from_slice(&piece[..piece.len().min(room)]);
+        if start.len() == cap {
+            break;
+        }
+    }
+    start
+}
+
+/// The first error code of a distribution error body: `{"errors":[{"code":"...",...}]}`.
+fn error_code(body: &[u8]) -> Option<ErrorCode> {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: String,
+    }
+    let errors: Errors = serde_json::from_slice(body).ok()?;
+    errors.errors.first().map(|e| ErrorCode::of(&e.code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_come_from_the_body() {
+        let body = br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:..."}]}"#;
+        assert_eq!(error_code(body), Some(ErrorCode::ManifestBlobUnknown));
+        assert_eq!(
+            error_code(br#"{"errors":[{"code":"WHATEVER"}]}"#),
+            Some(ErrorCode::Other)
+        );
+        assert_eq!(error_code(b"<html>bad gateway</html>"), None);
+        assert_eq!(error_code(b""), None);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_capped() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("86400"), Some(RETRY_AFTER_MAX));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -108,6 +108,7 @@ impl Namespaces for SharedNamespaces {
                     method: "POST",
                     path,
                     status,
+                    code: None,
                     message: "refused".into(),
                 },
             });

@@ -13,7 +13,8 @@ use futures::StreamExt;
 use super::{lock, Faults, Injected};
 use crate::oci::{media, Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
 use crate::ports::registry::{
-    BlobStream, Blobs, Catalog, Manifests, Mount, Referrers, RegistryClient, RegistryError, Uploads,
+    BlobStream, Blobs, Catalog, ErrorCode, Manifests, Mount, Referrers, RegistryClient,
+    RegistryError, Uploads,
 };
 
 #[derive(Default)]
@@ -37,6 +38,11 @@ struct Inner {
     state: Mutex<State>,
     faults: Faults,
     referrers_api: bool,
+    /// Answers mounts 201 without linking the blob, as a registry does whose source copy of
+    /// it was not complete yet.
+    lies_on_mounts: std::sync::atomic::AtomicBool,
+    /// Commits blobs without checking their bytes against their digest.
+    trusts_uploads: std::sync::atomic::AtomicBool,
 }
 
 /// A registry in memory; clones share it.
@@ -59,12 +65,28 @@ impl MemoryRegistry {
             state: Mutex::default(),
             faults: Faults::default(),
             referrers_api,
+            lies_on_mounts: Default::default(),
+            trusts_uploads: Default::default(),
         }))
     }
 
     /// The next `times` calls of `operation` (a method of the registry port) fail.
     pub fn fail(&self, operation: &'static str, times: u32, how: Injected) {
         self.0.faults.fail(operation, times, how);
+    }
+
+    /// From now on, mounts answer 201 without linking the blob.
+    pub fn lie_on_mounts(&self) {
+        self.0
+            .lies_on_mounts
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// From now on, uploads are committed without their bytes being checked.
+    pub fn trust_uploads(&self) {
+        self.0
+            .trusts_uploads
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Pushes an OCI image of these layers (and a small config) under `tag`; its digest.
@@ -127,6 +149,18 @@ impl MemoryRegistry {
             .cloned()
     }
 
+    /// Serves other bytes for a blob from now on, as a lying or corrupted registry would.
+    pub fn corrupt_blob(&self, digest: &Digest, bytes: &[u8]) {
+        lock(&self.0.state)
+            .blobs
+            .insert(digest.clone(), Bytes::copy_from_slice(bytes));
+    }
+
+    /// Upload sessions open (neither finished nor cancelled).
+    pub fn open_uploads(&self) -> usize {
+        lock(&self.0.state).uploads.len()
+    }
+
     /// Whether `repository` holds the blob.
     pub fn holds_blob(&self, repository: &str, digest: &Digest) -> bool {
         lock(&self.0.state)
@@ -162,11 +196,14 @@ impl MemoryRegistry {
         status: u16,
         message: &str,
     ) -> RegistryError {
+        // The distribution error code the message starts with, as a registry's body names it.
+        let first = message.split([' ', ':']).next().unwrap_or_default();
         RegistryError::Refused {
             registry: self.0.name.clone(),
             method,
             path: path.to_string(),
             status,
+            code: Some(ErrorCode::of(first)).filter(|c| *c != ErrorCode::Other),
             message: message.to_string(),
         }
     }
@@ -210,7 +247,8 @@ impl MemoryRegistry {
         bytes: Vec<u8>,
         path: &str,
     ) -> Result<(), RegistryError> {
-        if &Digest::sha256(&bytes) != digest {
+        let trusting = self.0.trusts_uploads.load(std::sync::atomic::Ordering::Relaxed);
+        if !trusting && &Digest::sha256(&bytes) != digest {
             return Err(self.refused("PUT", path, 400, "DIGEST_INVALID"));
         }
         let mut state = lock(&self.0.state);
@@ -395,6 +433,13 @@ impl Uploads for MemoryRegistry {
         from: &Repository,
     ) -> Result<Mount, RegistryError> {
         self.check("mount_blob", repository.as_str())?;
+        if self
+            .0
+            .lies_on_mounts
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(Mount::Mounted);
+        }
         if !self.holds_blob(from.as_str(), digest) {
             return Ok(Mount::NotMounted(self.session(repository)));
         }
@@ -455,6 +500,12 @@ impl Uploads for MemoryRegistry {
             .remove(&session.location)
             .ok_or_else(|| self.refused("PUT", &session.location, 404, "BLOB_UPLOAD_UNKNOWN"))?;
         self.commit_blob(&repository, digest, bytes, &session.location)
+    }
+
+    async fn cancel_upload(&self, session: &UploadSession) -> Result<(), RegistryError> {
+        self.check("cancel_upload", &session.location)?;
+        lock(&self.0.state).uploads.remove(&session.location);
+        Ok(())
     }
 }
 

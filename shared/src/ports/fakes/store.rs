@@ -553,4 +553,10 @@ impl BlobLocations for MemoryStore {
             .blobs
             .insert((registry_id, digest.clone()), repository.clone());
     }
+
+    async fn forget_blob(&self, registry_id: i64, digest: &Digest) {
+        lock(&self.state)
+            .blobs
+            .remove(&(registry_id, digest.clone()));
+    }
 }

@@ -247,3 +247,73 @@ async fn a_replicated_deletion_of_a_digest_deletes_it_and_nothing_else() {
         ExecutionStatus::Succeed
     );
 }
+
+#[tokio::test]
+async fn a_manifest_refused_for_a_blob_a_mount_did_not_bring_is_healed() {
+    let world = World::new().await;
+    let layer: &[u8] = b"a shared base layer";
+    let (execution_id, message) = {
+        world.source.push_image("team/app", "1.0", &[layer]);
+        let policy = world
+            .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/app"}]}))
+            .await;
+        let execution_id = world.listed(&policy).await;
+        (execution_id, world.queue.take_transfer().remove(0))
+    };
+    // Ferry recorded the layer elsewhere at the destination, but the mount from there
+    // brings nothing (that copy was not complete): the manifest is refused, then healed.
+    let digest = Digest::sha256(layer);
+    let elsewhere = crate::oci::Repository::parse("team/base").expect("name");
+    crate::ports::registry::BlobLocations::record_blob(
+        world.store.as_ref(),
+        2,
+        &digest,
+        &elsewhere,
+    )
+    .await;
+    world.destination.lie_on_mounts();
+    world
+        .transfer_worker()
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("copied");
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Succeed, "{}", task.status_text);
+    assert!(world.destination.holds_blob("team/app", &digest));
+    let log = world.logs.read(execution_id, task.id).await.expect("log");
+    assert!(log.contains("checking what it references again"), "{log}");
+    let recorded =
+        crate::ports::registry::BlobLocations::find_blob(world.store.as_ref(), 2, &digest).await;
+    assert_eq!(
+        recorded.map(|r| r.to_string()),
+        Some("team/app".to_string()),
+        "the stale record is gone"
+    );
+}
+
+#[tokio::test]
+async fn a_source_that_lies_about_a_blob_fails_the_task_naming_it_and_leaves_nothing() {
+    for chunked in [false, true] {
+        let world = World::new().await;
+        let layer: &[u8] = b"the layer the manifest names";
+        world.source.push_image("team/app", "1.0", &[layer]);
+        let digest = Digest::sha256(layer);
+        world
+            .source
+            .corrupt_blob(&digest, b"the layer the registry sends");
+        let policy = world
+            .policy(serde_json::json!({"copy_by_chunk": chunked}))
+            .await;
+        let execution_id = world.listed(&policy).await;
+        world.transfer_all().await;
+        let reason = world.failed_alone(execution_id).await;
+        assert!(reason.contains(&format!("blob {digest}")), "{reason}");
+        assert!(reason.contains("hashing to"), "{reason}");
+        assert!(
+            !world.destination.holds_blob("team/app", &digest),
+            "chunked: {chunked}"
+        );
+        assert_eq!(world.destination.tagged("team/app", "1.0"), None);
+        assert_eq!(world.destination.open_uploads(), 0, "chunked: {chunked}");
+    }
+}

@@ -42,4 +42,17 @@ impl BlobLocations for DynamoStore {
             tracing::warn!(error = %super::super::describe(&e), %digest, "blob location not recorded");
         }
     }
+
+    async fn forget_blob(&self, registry_id: i64, digest: &Digest) {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.meta)
+            .set_key(Some(key_pk(&blob_key(registry_id, digest))))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %super::super::describe(&e), %digest, "blob location not forgotten");
+        }
+    }
 }

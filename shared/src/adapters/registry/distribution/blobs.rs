@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::RANGE;
+use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::{Method, StatusCode};
 
 use super::{pull, HttpRegistryClient};
@@ -58,12 +58,27 @@ impl Blobs for HttpRegistryClient {
                 }
             })
             .await?;
-        // A registry that ignores Range sends the whole blob: skip what we have.
-        let skip = if offset > 0 && response.status() != StatusCode::PARTIAL_CONTENT {
-            offset
-        } else {
-            0
-        };
+        // A registry that ignores Range sends the whole blob: skip what we have. One that
+        // answers a range must answer the one asked for.
+        let partial = response.status() == StatusCode::PARTIAL_CONTENT;
+        if partial {
+            let range = response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let starts_at = range
+                .trim_start_matches("bytes ")
+                .split('-')
+                .next()
+                .and_then(|start| start.trim().parse::<u64>().ok());
+            if starts_at != Some(offset) {
+                return Err(self.t.invalid(format!(
+                    "GET {path}: asked for bytes from {offset}, answered {range:?}"
+                )));
+            }
+        }
+        let skip = if offset > 0 && !partial { offset } else { 0 };
         let name = self.t.name().to_string();
         let stream = response
             .bytes_stream()

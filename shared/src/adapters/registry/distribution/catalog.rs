@@ -12,6 +12,10 @@ use crate::ports::registry::{Catalog, RegistryError};
 
 /// Tags asked for per page.
 const TAGS_PAGE: &str = "1000";
+/// The largest page body read.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Tags of one repository beyond which the list is refused: no registry holds that many.
+const MAX_TAGS: usize = 100_000;
 
 #[derive(serde::Deserialize)]
 struct CatalogPage {
@@ -46,16 +50,24 @@ impl Catalog for HttpRegistryClient {
                     return Err(self.t.unexpected("GET", path, response).await);
                 }
                 let more = response.headers().contains_key(LINK);
-                let page: CatalogPage = response
-                    .json()
-                    .await
-                    .map_err(|e| self.t.transient("GET", path, e))?;
+                let page: CatalogPage = self
+                    .t
+                    .read_json("GET", path, response, PAGE_BYTES, "catalog page")
+                    .await?;
                 let repositories = page.repositories.unwrap_or_default();
                 let next = if more {
                     repositories.last().cloned()
                 } else {
                     None
                 };
+                // A next page must start after this one, or paging would go round for ever.
+                if let (Some(next), Some(last)) = (&next, last) {
+                    if next.as_str() <= last {
+                        return Err(self.t.invalid(format!(
+                            "GET {path}: the catalog does not advance after {last:?}"
+                        )));
+                    }
+                }
                 Ok((repositories, next))
             })
             .await
@@ -83,18 +95,33 @@ impl Catalog for HttpRegistryClient {
                         return Err(self.t.unexpected("GET", &path, response).await);
                     }
                     let more = response.headers().contains_key(LINK);
-                    let page: TagPage = response
-                        .json()
-                        .await
-                        .map_err(|e| self.t.transient("GET", &path, e))?;
+                    let page: TagPage = self
+                        .t
+                        .read_json("GET", &path, response, PAGE_BYTES, "tag list page")
+                        .await?;
                     Ok(Some((page.tags.unwrap_or_default(), more)))
                 })
                 .await?;
             let Some((page, more)) = page else {
                 return Ok(tags);
             };
+            let previous = last.take();
             last = page.last().cloned();
+            if more
+                && last
+                    .as_ref()
+                    .is_some_and(|l| previous.as_ref().is_some_and(|p| l <= p))
+            {
+                return Err(self.t.invalid(format!(
+                    "GET {path}: the tag list does not advance after {previous:?}"
+                )));
+            }
             tags.extend(page);
+            if tags.len() > MAX_TAGS {
+                return Err(self.t.invalid(format!(
+                    "GET {path}: over {MAX_TAGS} tags; Ferry stops reading an endless list"
+                )));
+            }
             if !more || last.is_none() {
                 return Ok(tags);
             }

@@ -11,8 +11,9 @@ use crate::oci::media::ACCEPT_MANIFESTS;
 use crate::oci::{Digest, ManifestRefs, RawManifest, Reference, Repository};
 use crate::ports::registry::{Manifests, RegistryError};
 
-/// Longest a manifest may be; larger answers are refused rather than buffered.
+/// Longest a manifest may be; a larger answer is refused as it streams, never buffered.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 fn manifest_path(repository: &Repository, reference: &Reference) -> String {
     format!("/v2/{repository}/manifests/{reference}")
@@ -43,7 +44,7 @@ impl Manifests for HttpRegistryClient {
                                 .map(str::to_string)
                         };
                         Ok(Some((
-                            header("docker-content-digest"),
+                            header(DOCKER_CONTENT_DIGEST),
                             header("content-type").unwrap_or_default(),
                         )))
                     }
@@ -76,42 +77,47 @@ impl Manifests for HttpRegistryClient {
         let scope = pull(repository);
         let call = Call::new(Method::GET, self.t.url(&path)?, &path, &scope)
             .header(ACCEPT, ACCEPT_MANIFESTS);
-        let (media_type, bytes) = self
+        let (media_type, announced, bytes) = self
             .t
             .send(&call, |response| async {
                 if !response.status().is_success() {
                     return Err(self.t.unexpected("GET", &path, response).await);
                 }
-                let media_type = response
-                    .headers()
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
+                let header = |name: &str| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let media_type = header(CONTENT_TYPE.as_str())
                     .unwrap_or_default()
                     .split(';')
                     .next()
                     .unwrap_or_default()
                     .trim()
                     .to_string();
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|e| self.t.transient("GET", &path, e))?;
-                Ok((media_type, bytes))
+                let announced = header(DOCKER_CONTENT_DIGEST);
+                let bytes = self
+                    .t
+                    .read_capped("GET", &path, response, MAX_MANIFEST_BYTES, "manifest")
+                    .await?;
+                Ok((media_type, announced, bytes))
             })
             .await?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(self.t.invalid(format!(
-                "{path}: manifest of {} bytes is over the 4 MiB limit",
-                bytes.len()
-            )));
-        }
         let digest = Digest::sha256(&bytes);
-        if let Some(asked) = reference.digest() {
-            if asked != &digest {
-                return Err(self
-                    .t
-                    .invalid(format!("{path}: served bytes hash to {digest}")));
-            }
+        // What was asked for by digest must be that; by tag, the registry's own digest header
+        // (when it gives a sha256 one) must match what it sent.
+        let expected = match reference.digest() {
+            Some(asked) => Some(asked.clone()),
+            None => announced
+                .and_then(|d| Digest::parse(&d).ok())
+                .filter(|d| d.algorithm() == "sha256"),
+        };
+        if let Some(expected) = expected.filter(|e| e != &digest) {
+            return Err(self.t.invalid(format!(
+                "{path}: the served bytes hash to {digest}, not {expected}"
+            )));
         }
         // Fall back to the manifest's own mediaType when the server sends a generic type.
         let media_type = if media_type.is_empty() || media_type == "application/json" {

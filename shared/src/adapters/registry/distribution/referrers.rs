@@ -12,6 +12,8 @@ use crate::ports::registry::{Referrers, RegistryError};
 
 /// Pages followed before a registry whose `Link`s go on is cut off.
 const MAX_PAGES: usize = 100;
+/// The largest page body read.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 #[async_trait]
 impl Referrers for HttpRegistryClient {
@@ -24,7 +26,13 @@ impl Referrers for HttpRegistryClient {
         let scope = pull(repository);
         let mut url = self.t.url(&path)?;
         let mut referrers = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
+            if !seen.insert(url.to_string()) {
+                return Err(self
+                    .t
+                    .invalid(format!("{path}: the referrers' Link leads back to {url}")));
+            }
             let call = Call::new(Method::GET, url, &path, &scope).header(ACCEPT, OCI_INDEX);
             let page = self
                 .t
@@ -46,10 +54,10 @@ impl Referrers for HttpRegistryClient {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_link_header::parse_with_rel(v).ok())
                         .and_then(|links| links.get("next").map(|l| l.raw_uri.clone()));
-                    let page: ReferrerList = response
-                        .json()
-                        .await
-                        .map_err(|e| self.t.transient("GET", &path, e))?;
+                    let page: ReferrerList = self
+                        .t
+                        .read_json("GET", &path, response, PAGE_BYTES, "referrers page")
+                        .await?;
                     Ok(Some((page.manifests, next)))
                 })
                 .await?;

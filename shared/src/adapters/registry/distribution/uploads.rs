@@ -14,6 +14,8 @@ use crate::oci::{Digest, Repository, UploadSession};
 use crate::ports::registry::{BlobStream, Mount, RegistryError, Uploads};
 
 const OCTET_STREAM: &str = "application/octet-stream";
+/// The largest `OCI-Chunk-Min-Length` Ferry accepts: chunks are held in memory.
+const MAX_CHUNK_MIN: u64 = 64 * 1024 * 1024;
 
 fn uploads_path(repository: &Repository) -> String {
     format!("/v2/{repository}/blobs/uploads/")
@@ -76,6 +78,12 @@ impl HttpRegistryClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        if min_chunk > MAX_CHUNK_MIN {
+            return Err(self.t.invalid(format!(
+                "{path}: the registry asks for chunks of at least {min_chunk} bytes \
+                 (OCI-Chunk-Min-Length), over Ferry's {MAX_CHUNK_MIN} byte limit"
+            )));
+        }
         Ok(UploadSession {
             repository: repository.clone(),
             location: self.upload_url(url, path, response)?.to_string(),
@@ -88,6 +96,13 @@ impl HttpRegistryClient {
             self.t
                 .invalid(format!("upload location {:?}: {e}", session.location))
         })
+    }
+
+    /// Cancels a session this client opened itself and will not finish; best effort.
+    async fn give_up(&self, session: &UploadSession) {
+        if let Err(e) = self.cancel_upload(session).await {
+            tracing::info!(error = %e, "upload session not cancelled; it expires");
+        }
     }
 
     /// `POST` for a new session: 202 with its location.
@@ -132,7 +147,7 @@ impl Uploads for HttpRegistryClient {
             .append_pair("digest", digest.as_str());
         let mut headers = octet_stream();
         headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
-        let response = self
+        let sent = self
             .t
             .send_once(
                 Method::PUT,
@@ -142,11 +157,15 @@ impl Uploads for HttpRegistryClient {
                 headers,
                 reqwest::Body::wrap_stream(body),
             )
-            .await?;
-        if response.status() != StatusCode::CREATED {
-            return Err(self.t.unexpected("PUT", &path, response).await);
-        }
-        Ok(())
+            .await;
+        let error = match sent {
+            Ok(response) if response.status() == StatusCode::CREATED => return Ok(()),
+            Ok(response) => self.t.unexpected("PUT", &path, response).await,
+            Err(e) => e,
+        };
+        // Nothing was committed: the session this call opened goes too.
+        self.give_up(&session).await;
+        Err(error)
     }
 
     async fn mount_blob(
@@ -267,6 +286,22 @@ impl Uploads for HttpRegistryClient {
                     Ok(())
                 } else {
                     Err(self.t.unexpected("PUT", &path, response).await)
+                }
+            })
+            .await
+    }
+
+    async fn cancel_upload(&self, session: &UploadSession) -> Result<(), RegistryError> {
+        let url = self.session_url(session)?;
+        let path = url.path().to_string();
+        let scope = push(&session.repository);
+        let call = Call::new(Method::DELETE, url, &path, &scope);
+        self.t
+            .send(&call, |response| async {
+                match response.status() {
+                    // Gone already (finished, expired or cancelled): as good.
+                    s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+                    _ => Err(self.t.unexpected("DELETE", &path, response).await),
                 }
             })
             .await
