@@ -31,6 +31,18 @@ pub enum Action {
     CutBodyAfter(usize),
     /// Pass the request on after this many milliseconds: a slow link.
     Delay(u64),
+    /// Answer this status, headers and body instead of the registry.
+    Answer(u16, Vec<(&'static str, String)>, bytes::Bytes),
+    /// Answer 200 with this many bytes, streamed without a Content-Length: a flood.
+    Flood(u64),
+    /// Answer a tag list page of new tags after the `last` asked for, always with a `Link` to
+    /// more: a list without an end.
+    EndlessTags,
+    /// Pass the request on, and add this header to the answer.
+    AddHeader(&'static str, String),
+    /// Pass the request on, and answer the body with every byte of it changed: a lying blob
+    /// of the right length.
+    Garble,
 }
 
 #[derive(Clone)]
@@ -338,6 +350,9 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
     if let Some(Action::Delay(millis)) = action {
         tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
     }
+    if let Some(answer) = hostile_answer(action.as_ref(), request.uri().query()) {
+        return answer;
+    }
     let (parts, body) = request.into_parts();
     let upstream = match pass_on(
         &shared,
@@ -354,27 +369,91 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
     for (name, value) in upstream.headers() {
         response = response.header(name, value);
     }
+    if let Some(Action::AddHeader(name, value)) = &action {
+        response = response.header(*name, value.as_str());
+    }
     let stream = upstream.bytes_stream();
-    let body = match action {
-        Some(Action::CutBodyAfter(limit)) => {
-            let mut sent = 0usize;
-            Body::from_stream(stream.map(move |piece| {
-                let piece = piece.map_err(std::io::Error::other)?;
-                if sent + piece.len() > limit {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "injected reset",
-                    ));
-                }
-                sent += piece.len();
-                Ok(piece)
-            }))
-        }
-        _ => Body::from_stream(stream),
-    };
+    let body =
+        match action {
+            Some(Action::CutBodyAfter(limit)) => {
+                let mut sent = 0usize;
+                Body::from_stream(stream.map(move |piece| {
+                    let piece = piece.map_err(std::io::Error::other)?;
+                    if sent + piece.len() > limit {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "injected reset",
+                        ));
+                    }
+                    sent += piece.len();
+                    Ok(piece)
+                }))
+            }
+            Some(Action::Garble) => Body::from_stream(stream.map(|piece| {
+                piece.map(|bytes| bytes.iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>())
+            })),
+            _ => Body::from_stream(stream),
+        };
     response
         .body(body)
         .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// What a hostile registry answers in the registry's place, for the actions that do.
+fn hostile_answer(action: Option<&Action>, query: Option<&str>) -> Option<Response<Body>> {
+    let mut response = match action? {
+        Action::Answer(status, headers, body) => {
+            let mut response = Response::new(Body::from(body.clone()));
+            *response.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            for (name, value) in headers {
+                if let Ok(value) = value.parse() {
+                    response.headers_mut().insert(*name, value);
+                }
+            }
+            response
+        }
+        Action::Flood(size) => {
+            const PIECE: usize = 64 * 1024;
+            let pieces = size.div_ceil(PIECE as u64);
+            let stream = futures::stream::iter(0..pieces)
+                .map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'{'; PIECE])));
+            let mut response = Response::new(Body::from_stream(stream));
+            response.headers_mut().insert(
+                "content-type",
+                http::HeaderValue::from_static("application/vnd.oci.image.manifest.v1+json"),
+            );
+            response
+        }
+        Action::EndlessTags => {
+            let last: u64 = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .find(|(k, _)| k == "last")
+                .and_then(|(_, v)| v.trim_start_matches("t").parse().ok())
+                .unwrap_or(0);
+            let tags: Vec<String> = (last + 1..=last + 1000)
+                .map(|n| format!("t{n:012}"))
+                .collect();
+            let mut response = Response::new(Body::from(
+                serde_json::json!({"name": "endless", "tags": tags}).to_string(),
+            ));
+            if let Ok(link) = format!(
+                "</v2/endless/tags/list?n=1000&last={}>; rel=\"next\"",
+                tags[999]
+            )
+            .parse()
+            {
+                response.headers_mut().insert("link", link);
+            }
+            response
+        }
+        _ => return None,
+    };
+    if response.status() == StatusCode::OK && !response.headers().contains_key("content-type") {
+        response.headers_mut().insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    Some(response)
 }
 
 /// Sends the request on to the registry behind (its headers but Host and Authorization); a

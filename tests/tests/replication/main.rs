@@ -4,6 +4,7 @@
 
 mod destinations;
 mod fleets;
+mod names;
 mod triggers;
 
 use ferry::model::{ExecutionStatus, TriggerType};

@@ -2,6 +2,7 @@
 //! 5xx, 429 with Retry-After slow a copy down; it still ends byte-exact.
 
 mod faults;
+mod hostile;
 mod kinds;
 mod mounts;
 mod referrers;

@@ -247,7 +247,10 @@ impl MemoryRegistry {
         bytes: Vec<u8>,
         path: &str,
     ) -> Result<(), RegistryError> {
-        let trusting = self.0.trusts_uploads.load(std::sync::atomic::Ordering::Relaxed);
+        let trusting = self
+            .0
+            .trusts_uploads
+            .load(std::sync::atomic::Ordering::Relaxed);
         if !trusting && &Digest::sha256(&bytes) != digest {
             return Err(self.refused("PUT", path, 400, "DIGEST_INVALID"));
         }
