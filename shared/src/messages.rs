@@ -85,6 +85,17 @@ pub struct ListMessage {
     /// An execution started by an event lists exactly that artifact, not the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<ArtifactEvent>,
+    /// Where an earlier invocation stopped listing this piece, out of time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ListResume>,
+}
+
+/// A piece's listing, part done: it goes on at this repository, after this tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResume {
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_tag: Option<String>,
 }
 
 /// A push or a delete at a source registry, as its webhook told it.
@@ -139,7 +150,27 @@ pub struct InboundMessage {
     /// It comes from the stage's dead-letter queue: its deliveries were used up without the
     /// handler ending it (a timeout or a crash), so what it stands for must end now.
     pub from_dead_letters: bool,
+    /// Where it was received: the queue (its ARN) and the receipt to act on it with, so a
+    /// message to deliver again can be made visible again sooner than the queue's timeout.
+    pub receipt: Option<Receipt>,
 }
+
+/// A message's receipt at its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub queue_arn: String,
+    pub handle: String,
+}
+
+/// How long a message to deliver again stays hidden: seconds for the first retries, growing
+/// with its receives (a fault that heals costs seconds, one that does not backs off), capped
+/// well under a function's timeout.
+pub fn redelivery_delay(receive_count: u32) -> std::time::Duration {
+    let seconds = 2u64.saturating_mul(1 << receive_count.saturating_sub(1).min(6));
+    std::time::Duration::from_secs(seconds.min(REDELIVERY_CAP_SECS))
+}
+
+const REDELIVERY_CAP_SECS: u64 = 60;
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +200,13 @@ mod tests {
             platforms: Vec::new(),
             checkpoint: None,
         }
+    }
+
+    #[test]
+    fn redeliveries_back_off_from_seconds_to_a_minute() {
+        let delays: Vec<u64> = (1..=8).map(|n| redelivery_delay(n).as_secs()).collect();
+        assert_eq!(delays, vec![2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(redelivery_delay(0).as_secs(), 2);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::api::{AdminPassword, Api};
 use crate::copy::{CachedLocations, RegistryPool};
 use crate::ports::registry::BlobLocations;
 use crate::replication::list::ListWorker;
+use crate::replication::registries::CheckLimit;
 use crate::replication::sweep::DEFAULT_KEEP;
 use crate::replication::transfer::TransferWorker;
 
@@ -41,6 +42,8 @@ pub const ADMIN_PASSWORD: &str = "FERRY_ADMIN_PASSWORD";
 pub const ADMIN_SECRET_ARN: &str = "FERRY_ADMIN_SECRET_ARN";
 /// The registry an empty side of a policy stands for (0: none).
 pub const HOME_REGISTRY_ID: &str = "FERRY_HOME_REGISTRY_ID";
+/// Seconds a registry's health check may take in the API.
+pub const REGISTRY_CHECK_SECS: &str = "FERRY_REGISTRY_CHECK_SECS";
 /// Repositories per list piece.
 pub const LIST_PAGE_SIZE: &str = "FERRY_LIST_PAGE_SIZE";
 /// Executions kept per policy.
@@ -51,6 +54,9 @@ pub const REGISTRY_MAX_BLOBS: &str = "FERRY_REGISTRY_MAX_BLOBS";
 pub const TRANSFER_DEADLINE_MARGIN_SECS: &str = "FERRY_TRANSFER_DEADLINE_MARGIN_SECS";
 /// At most this long per transfer invocation (tests force continuations with it); 0: no limit.
 pub const TRANSFER_TIME_BUDGET_MS: &str = "FERRY_TRANSFER_TIME_BUDGET_MS";
+/// The same two for the lister.
+pub const LIST_DEADLINE_MARGIN_SECS: &str = "FERRY_LIST_DEADLINE_MARGIN_SECS";
+pub const LIST_TIME_BUDGET_MS: &str = "FERRY_LIST_TIME_BUDGET_MS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -83,6 +89,12 @@ where
         }),
         _ => Ok(default),
     }
+}
+
+/// A duration in milliseconds, where 0 or unset means none.
+fn millis(name: &'static str) -> Result<Option<Duration>, ConfigError> {
+    let millis: u64 = parsed_or(name, 0)?;
+    Ok((millis > 0).then(|| Duration::from_millis(millis)))
 }
 
 impl TableNames {
@@ -169,6 +181,10 @@ impl Services {
                 trigger_arn: required(TRIGGER_FUNCTION_ARN)?,
             }),
             home_registry: (home > 0).then_some(home),
+            check_limit: CheckLimit(Duration::from_secs(parsed_or(
+                REGISTRY_CHECK_SECS,
+                CheckLimit::default().0.as_secs(),
+            )?)),
         })
     }
 
@@ -203,11 +219,12 @@ impl Services {
             max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
             logs: self.logs.clone(),
             keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
+            deadline_margin: Duration::from_secs(parsed_or(LIST_DEADLINE_MARGIN_SECS, 30)?),
+            time_budget: millis(LIST_TIME_BUDGET_MS)?,
         })
     }
 
     pub fn transfer_worker(&self) -> Result<TransferWorker, ConfigError> {
-        let budget: u64 = parsed_or(TRANSFER_TIME_BUDGET_MS, 0)?;
         let backing: Arc<dyn BlobLocations> = self.store.clone();
         Ok(TransferWorker {
             locations: Arc::new(CachedLocations::new(Some(backing))),
@@ -218,7 +235,7 @@ impl Services {
             max_receives: parsed_or(TRANSFER_MAX_RECEIVES, 5)?,
             keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
             deadline_margin: Duration::from_secs(parsed_or(TRANSFER_DEADLINE_MARGIN_SECS, 30)?),
-            time_budget: (budget > 0).then(|| Duration::from_millis(budget)),
+            time_budget: millis(TRANSFER_TIME_BUDGET_MS)?,
         })
     }
 }

@@ -66,6 +66,12 @@ impl TestRegistry {
         crate::images::RegistryHttp::new(self.url(), self.credentials.clone())
     }
 
+    /// Starts the registry again after [`Self::kill`], on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = serve(&self._storage, self.port, &self.auth, "");
+    }
+
     /// Stops the registry process; its storage stays until the value is dropped.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

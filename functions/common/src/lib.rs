@@ -1,10 +1,14 @@
 //! What the SQS-driven functions share: SQS records to the library's messages, and the
-//! library's results to a partial batch response, so only failed messages are delivered again.
+//! library's results to a partial batch response, so only failed messages are delivered again,
+//! and soon: a message to deliver again is made visible after a short, growing delay rather
+//! than the queue's whole visibility timeout.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use ferry::messages::InboundMessage;
+use ferry::messages::{redelivery_delay, InboundMessage, Receipt};
+use ferry::ports::Redeliveries;
 use ferry::replication::HandleError;
 
 /// The messages of an SQS event. A record without an id cannot be reported or retried
@@ -25,36 +29,50 @@ pub fn inbound(event: SqsEvent, dead_letters: Option<&str>) -> Vec<InboundMessag
                 .unwrap_or(1);
             let from_dead_letters =
                 dead_letters.is_some_and(|arn| record.event_source_arn.as_deref() == Some(arn));
+            let receipt = match (record.event_source_arn, record.receipt_handle) {
+                (Some(queue_arn), Some(handle)) => Some(Receipt { queue_arn, handle }),
+                _ => None,
+            };
             Some(InboundMessage {
                 from_dead_letters,
                 message_id,
                 body: record.body.unwrap_or_default(),
                 receive_count,
+                receipt,
             })
         })
         .collect()
 }
 
-/// Handles every message of a batch concurrently and reports the ones to deliver again.
+/// Handles every message of a batch concurrently and reports the ones to deliver again, each
+/// made visible again after its delay (a message that cannot be read keeps the queue's).
 pub async fn handle_batch<F, Fut>(
     event: SqsEvent,
     dead_letters: Option<&str>,
+    redeliveries: Option<&dyn Redeliveries>,
     handler: F,
 ) -> SqsBatchResponse
 where
     F: Fn(InboundMessage) -> Fut,
-    Fut: Future<Output = (String, Result<(), HandleError>)>,
+    Fut: Future<Output = Result<(), HandleError>>,
 {
     let messages = inbound(event, dead_letters);
-    let results = futures::future::join_all(messages.into_iter().map(handler)).await;
+    let results = futures::future::join_all(messages.iter().cloned().map(handler)).await;
     let mut response = SqsBatchResponse::default();
-    for (message_id, result) in results {
-        if let Err(error) = result {
-            tracing::warn!(message_id = %message_id, error = %error, "message will be delivered again");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message_id;
-            response.batch_item_failures.push(failure);
+    for (message, result) in messages.iter().zip(results) {
+        let Err(error) = result else {
+            continue;
+        };
+        let delay = redelivery_delay(message.receive_count);
+        tracing::warn!(message_id = %message.message_id, error = %error, ?delay, "message will be delivered again");
+        if let (HandleError::Retry(_), Some(redeliveries)) = (&error, redeliveries) {
+            if let Err(e) = redeliveries.redeliver_after(message, delay).await {
+                tracing::warn!(message_id = %message.message_id, error = %e, "redelivery not brought forward");
+            }
         }
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = message.message_id.clone();
+        response.batch_item_failures.push(failure);
     }
     response
 }
@@ -73,9 +91,13 @@ pub fn deadline(context: &lambda_runtime::Context) -> std::time::Instant {
 pub const DEAD_LETTER_QUEUE_ARN: &str = "FERRY_DEAD_LETTER_QUEUE_ARN";
 
 /// Runs an SQS-driven function: each invocation's messages go to `handler` (with the
-/// invocation's deadline) concurrently, and the ones it fails are reported for redelivery.
-/// Messages from the queue named by `FERRY_DEAD_LETTER_QUEUE_ARN` are marked as such.
-pub async fn serve_sqs<F>(handler: F) -> Result<(), lambda_runtime::Error>
+/// invocation's deadline) concurrently, and the ones it fails are reported for redelivery,
+/// brought forward through `redeliveries`. Messages from the queue named by
+/// `FERRY_DEAD_LETTER_QUEUE_ARN` are marked as such.
+pub async fn serve_sqs<F>(
+    redeliveries: Arc<dyn Redeliveries>,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(
             InboundMessage,
@@ -92,13 +114,15 @@ where
             let handler = handler.clone();
             let deadline = deadline(&event.context);
             let dead_letters = dead_letters.clone();
+            let redeliveries = Arc::clone(&redeliveries);
             async move {
                 Ok::<SqsBatchResponse, lambda_runtime::Error>(
-                    handle_batch(event.payload, dead_letters.as_deref(), |message| {
-                        let id = message.message_id.clone();
-                        let result = handler(message, deadline);
-                        async move { (id, result.await) }
-                    })
+                    handle_batch(
+                        event.payload,
+                        dead_letters.as_deref(),
+                        Some(redeliveries.as_ref()),
+                        |message| handler(message, deadline),
+                    )
                     .await,
                 )
             }

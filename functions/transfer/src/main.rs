@@ -7,12 +7,9 @@ use lambda_runtime::Error;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
-    let worker = Arc::new(
-        ferry::wiring::Services::from_env()
-            .await?
-            .transfer_worker()?,
-    );
-    ferry_lambda::serve_sqs(move |message, deadline| {
+    let services = ferry::wiring::Services::from_env().await?;
+    let worker = Arc::new(services.transfer_worker()?);
+    ferry_lambda::serve_sqs(services.queue, move |message, deadline| {
         let worker = Arc::clone(&worker);
         Box::pin(async move { worker.handle(&message, Some(deadline)).await })
     })

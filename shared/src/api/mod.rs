@@ -25,6 +25,7 @@ use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
 use crate::ports::schedules::PolicySchedules;
 use crate::ports::store::Store;
+use crate::replication::registries::CheckLimit;
 use routes::match_path;
 
 pub const BASE_PATH: &str = "/api/v2.0";
@@ -42,6 +43,8 @@ pub struct Api {
     pub schedules: Arc<dyn PolicySchedules>,
     /// The registry an empty policy side stands for.
     pub home_registry: Option<i64>,
+    /// How long a registry's health check may take before the answer is a 400.
+    pub check_limit: CheckLimit,
 }
 
 /// Parses a JSON body, naming the field that does not fit; unknown fields are ignored.

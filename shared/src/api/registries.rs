@@ -75,7 +75,13 @@ impl Api {
 
     pub(super) async fn create_registry(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {
         let registry: Registry = parse_body(body)?;
-        let stored = create_registry(self.store.as_ref(), self.connect.as_ref(), registry).await?;
+        let stored = create_registry(
+            self.store.as_ref(),
+            self.connect.as_ref(),
+            self.check_limit,
+            registry,
+        )
+        .await?;
         Ok(created(&format!("/registries/{}", stored.id)))
     }
 
@@ -89,7 +95,14 @@ impl Api {
         body: &Bytes,
     ) -> Result<Response<Bytes>, ApiError> {
         let update: RegistryUpdate = parse_body(body)?;
-        update_registry(self.store.as_ref(), self.connect.as_ref(), id, &update).await?;
+        update_registry(
+            self.store.as_ref(),
+            self.connect.as_ref(),
+            self.check_limit,
+            id,
+            &update,
+        )
+        .await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 
@@ -112,6 +125,7 @@ impl Api {
         ping_registry(
             self.store.as_ref(),
             self.connect.as_ref(),
+            self.check_limit,
             ping.id,
             ping.kind,
             &update,

@@ -67,7 +67,10 @@ pub(super) async fn copy_blob(
             return Ok(format!("blob {} exists at the destination", blob.digest));
         }
     }
-    let how = if blob.size <= MONOLITHIC_MAX && !job.options.copy_by_chunk {
+    let how = if blob.size <= MONOLITHIC_MAX
+        && !job.options.copy_by_chunk
+        && in_time(job, blob.size, counters)
+    {
         copy_whole(job, blob, counters).await?
     } else {
         copy_in_chunks(job, blob, counters).await?
@@ -78,6 +81,16 @@ pub(super) async fn copy_blob(
         "blob {} copied ({} bytes, {how})",
         blob.digest, blob.size
     ))
+}
+
+/// Whether a blob sent whole, at the task's speed, is done well before the copy's time is up:
+/// one that is not goes into a resumable session instead, which can go on next invocation.
+fn in_time(job: &CopyJob<'_>, size: u64, counters: &Counters) -> bool {
+    let (Some(throttle), Some(deadline)) = (&counters.throttle, job.deadline) else {
+        return true;
+    };
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    throttle.time_for(size) * 2 < left
 }
 
 /// A repository of the destination registry that holds the blob: the source repository when
@@ -134,7 +147,7 @@ async fn copy_whole(
         match result {
             Ok(()) => return Ok("whole"),
             Err(e) if e.is_transient() && attempt < BLOB_ATTEMPTS => {
-                pause(attempt, &e).await;
+                pause(job, attempt, &e).await?;
                 // The upload may have landed before the answer was lost.
                 if job
                     .dst

@@ -26,6 +26,11 @@ impl Throttle {
         })
     }
 
+    /// How long `bytes` take at the rate.
+    pub fn time_for(&self, bytes: u64) -> Duration {
+        Duration::from_secs_f64(bytes as f64 / self.bytes_per_second)
+    }
+
     /// Waits until `bytes` more fit under the rate.
     pub async fn pass(&self, bytes: u64) {
         let due = {

@@ -19,6 +19,23 @@ use crate::ports::registry::{BlobStream, RegistryError};
 
 /// Chunk size of chunked uploads (raised to the registry's `OCI-Chunk-Min-Length`).
 const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+/// What a streamed upload sends at least before it may stop for the invocation's end, so that
+/// every invocation moves the blob on (distribution tells 0 and 1 byte held apart badly).
+const MIN_PROGRESS: u64 = 64 * 1024;
+
+/// Chunks of 8 MiB, or smaller when the task's speed could not send one in half the time
+/// left: every invocation sends at least one chunk, so it must be one it can send.
+fn chunk_size(job: &CopyJob<'_>, counters: &Counters) -> usize {
+    let (Some(throttle), Some(deadline)) = (&counters.throttle, job.deadline) else {
+        return CHUNK_BYTES;
+    };
+    let half = deadline.saturating_duration_since(std::time::Instant::now()) / 2;
+    let affordable = (0..)
+        .map(|shift| CHUNK_BYTES >> shift)
+        .take_while(|size| *size >= MIN_PROGRESS as usize)
+        .find(|size| throttle.time_for(*size as u64) < half);
+    affordable.unwrap_or(MIN_PROGRESS as usize)
+}
 
 /// An upload session that resumes: after an interruption on either side the source is read
 /// again from the offset the destination reports holding (`Range`), into the same session.
@@ -69,7 +86,8 @@ async fn upload(
     session: &mut UploadSession,
     offset: &mut u64,
 ) -> Result<&'static str, CopyError> {
-    let chunk_size = CHUNK_BYTES.max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
+    let chunk_size =
+        chunk_size(job, counters).max(usize::try_from(session.min_chunk).unwrap_or(usize::MAX));
     let verifier = Verifier::new(blob);
     let mut interruptions = 0;
     while *offset < blob.size {
@@ -88,7 +106,7 @@ async fn upload(
         if interruptions >= BLOB_ATTEMPTS {
             return Err(interruption.into());
         }
-        pause(interruptions, &interruption).await;
+        pause(job, interruptions, &interruption).await?;
         *offset = match job.dst.upload_offset(session).await {
             Ok(held) if held > 0 => held,
             // Nothing held, or the session is gone: a new session from the beginning.
@@ -170,8 +188,8 @@ const STOP_EVERY_WATCHES: u32 = 20;
 
 /// Streams the source from `offset` into the session in one request, moving `offset` to what the
 /// destination holds. The stream is cut short (at a piece boundary, so the session stays sound)
-/// when the execution is stopped or the invocation runs out of time, once at least one chunk's
-/// worth went through in this invocation, so progress is certain.
+/// when the execution is stopped, or when the invocation runs out of time once at least
+/// [`MIN_PROGRESS`] went through in this invocation, so progress is certain.
 async fn stream_from(
     job: &CopyJob<'_>,
     blob: &Descriptor,
@@ -209,10 +227,8 @@ async fn stream_from(
                 held = &mut upload => break held.map_err(|e| verifier.refused().unwrap_or(e.into()))?,
                 () = tokio::time::sleep(STREAM_WATCH), if cut.is_some() => {
                     watches += 1;
-                    if sent.load(Ordering::Relaxed) < CHUNK_BYTES as u64 {
-                        continue;
-                    }
-                    if job.out_of_time() {
+                    let progressed = sent.load(Ordering::Relaxed) >= MIN_PROGRESS;
+                    if progressed && job.out_of_time() {
                         why = Some(CopyError::OutOfTime(Checkpoint::default()));
                     } else if watches % STOP_EVERY_WATCHES == 0 {
                         if let Err(stopped) = job.check_stop().await {

@@ -4,6 +4,7 @@
 //! the use cases. Nothing here imports an adapter.
 
 pub mod connect;
+pub mod deadline;
 pub mod logs;
 pub mod queue;
 pub mod registry;
@@ -17,11 +18,11 @@ pub mod fakes;
 
 pub use connect::Connect;
 pub use logs::{LogError, TaskLogSink};
-pub use queue::{MessageQueue, QueueError};
+pub use queue::{MessageQueue, QueueError, Redeliveries};
 pub use registry::{BlobLocations, Namespaces, RegistryClient, RegistryError};
 pub use schedules::{PolicySchedules, ScheduleError};
 pub use secrets::{SecretCipher, SecretError};
-pub use source::{ListedArtifact, SourceAdapter, Wanted};
+pub use source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
 pub use store::{
     collect_pages, ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, Store, StoreError,
     TaskStore, TaskTransition,

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::messages::{ListMessage, TransferMessage};
+use std::time::Duration;
+
+use crate::messages::{InboundMessage, ListMessage, TransferMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -27,4 +29,16 @@ pub enum QueueError {
 pub trait MessageQueue: Send + Sync {
     async fn send_list(&self, messages: &[ListMessage]) -> Result<(), QueueError>;
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError>;
+}
+
+/// Messages a consumer hands back to be delivered again.
+#[async_trait]
+pub trait Redeliveries: Send + Sync {
+    /// Makes `message` visible again after `delay` rather than after the queue's whole
+    /// visibility timeout.
+    async fn redeliver_after(
+        &self,
+        message: &InboundMessage,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
 }

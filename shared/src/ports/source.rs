@@ -26,6 +26,20 @@ pub struct ListedArtifact {
     pub referrer_tags: bool,
 }
 
+/// A window of a repository's tags, in tag order: those after `after`, at most `limit` of them.
+#[derive(Debug, Clone, Copy)]
+pub struct TagWindow<'a> {
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// The artifacts of one window, and the tag the next window starts after (None: the last).
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactPage {
+    pub artifacts: Vec<ListedArtifact>,
+    pub next: Option<String>,
+}
+
 /// What the policy's filters need beyond tag and digest; each costs requests on some kinds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Wanted {
@@ -42,13 +56,15 @@ pub trait SourceAdapter: Send + Sync {
         page_size: usize,
         after: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError>;
-    /// The tagged artifacts of `repository` whose tag `keep` accepts (none when the repository
-    /// does not exist). Tags that only carry referrers of another artifact (cosign's
+    /// The tagged artifacts of `repository` whose tag `keep` accepts, in tag order, one window
+    /// of them (none when the repository does not exist), so a repository of many tags is
+    /// listed a window at a time. Tags that only carry referrers of another artifact (cosign's
     /// `sha256-<hex>.sig` and the like) are left out: they follow their subject.
     async fn artifacts(
         &self,
         repository: &Repository,
+        window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
         wanted: Wanted,
-    ) -> Result<Vec<ListedArtifact>, RegistryError>;
+    ) -> Result<ArtifactPage, RegistryError>;
 }

@@ -3,32 +3,38 @@
 //!
 //! A source is listed in pieces of `page_size` repositories; each piece is its own list
 //! message, opened before the current piece closes, so the execution knows listing is complete
-//! exactly when its count of open pieces reaches zero. Tasks are written in batches keyed by
-//! piece and position, so a redelivered piece creates nothing twice.
+//! exactly when its count of open pieces reaches zero. Within a piece, each repository is read a
+//! window of tags at a time and each window's tasks are written at once, keyed by piece,
+//! repository and window, so a redelivered piece creates nothing twice; a piece that outlasts
+//! its invocation goes on in another from where it stopped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tracing::Instrument;
 
 use super::fanout::{fan_out, TaskBatch};
 use super::{Failure, HandleError};
-use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage};
+use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListResume};
 use crate::model::{
     ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
     ResourceType, Selection,
 };
 use crate::oci::{Digest, Reference, Repository, Tag};
 use crate::ports::connect::Connect;
+use crate::ports::deadline;
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
-use crate::ports::source::{SourceAdapter, Wanted};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::source::{SourceAdapter, TagWindow, Wanted};
+use crate::ports::store::{Store, StoreError, MAX_TASKS_PER_BATCH};
 
 /// Destination HEADs at once while listing.
 const UNCHANGED_PARALLELISM: usize = 8;
+/// Time kept at the end of an invocation to record the outcome after the last wait.
+const SETTLE: Duration = Duration::from_secs(10);
 
 pub struct ListWorker {
     pub store: Arc<dyn Store>,
@@ -43,6 +49,25 @@ pub struct ListWorker {
     pub logs: Arc<dyn TaskLogSink>,
     /// Executions kept per policy; older ones are swept when one finishes.
     pub keep_executions: usize,
+    /// Time kept back from the invocation's deadline to write what was listed and hand the
+    /// rest of the piece to another invocation.
+    pub deadline_margin: Duration,
+    /// At most this long per invocation, whatever the deadline (tests use it to force a
+    /// continuation); None for no limit but the deadline.
+    pub time_budget: Option<Duration>,
+}
+
+/// What an invocation has written so far.
+#[derive(Default)]
+struct Written {
+    artifacts: usize,
+    unchanged: usize,
+    /// The destination's namespaces made (or found) in this invocation.
+    prepared: BTreeSet<String>,
+}
+
+fn out_of_time(stop_at: Option<Instant>) -> bool {
+    stop_at.is_some_and(|at| Instant::now() >= at)
 }
 
 /// What the listing found for one artifact, before tasks are written.
@@ -63,7 +88,12 @@ struct Context {
 }
 
 impl ListWorker {
-    pub async fn handle(&self, message: &InboundMessage) -> Result<(), HandleError> {
+    /// Handles one list message; `deadline` is when the invocation ends.
+    pub async fn handle(
+        &self,
+        message: &InboundMessage,
+        deadline: Option<Instant>,
+    ) -> Result<(), HandleError> {
         let list: ListMessage = decode(&message.body)?;
         if message.from_dead_letters {
             let reason = format!(
@@ -78,7 +108,17 @@ impl ListWorker {
             execution_id = list.execution_id,
             policy_id = list.policy_id,
         );
-        match self.run(&list).instrument(span).await {
+        let started = Instant::now();
+        let stop_at = [
+            deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(started)),
+            self.time_budget.map(|budget| started + budget),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let waits_end = deadline.map(|d| d.checked_sub(SETTLE).unwrap_or(started));
+        let listed = deadline::within(waits_end, self.run(&list, stop_at).instrument(span)).await;
+        match listed {
             Ok(()) => Ok(()),
             Err(Failure::Retry(reason)) if message.receive_count < self.max_receives => {
                 Err(HandleError::Retry(reason))
@@ -94,7 +134,10 @@ impl ListWorker {
         }
     }
 
-    async fn run(&self, m: &ListMessage) -> Result<(), Failure> {
+    /// Lists the piece (from where an earlier invocation stopped, if one did) a window of tags
+    /// at a time, writing each window's tasks as it goes; out of time, the rest of the piece
+    /// goes to another invocation.
+    async fn run(&self, m: &ListMessage, stop_at: Option<Instant>) -> Result<(), Failure> {
         let piece = m.start_after.clone().unwrap_or_default();
         let execution = match self.store.get_execution(m.execution_id).await {
             Ok(e) => e,
@@ -117,56 +160,59 @@ impl ListWorker {
                 .await
                 .map_err(|e| Failure::from(e).context("listing the source failed"))?,
         };
-        if let Some(next) = &next {
+        // The next piece is opened by the piece's first invocation, not by its continuations.
+        if let (Some(next), None) = (&next, &m.resume) {
             self.store.open_listing(m.execution_id, next).await?;
             let more = ListMessage {
                 execution_id: m.execution_id,
                 policy_id: m.policy_id,
                 start_after: Some(next.clone()),
                 event: None,
+                resume: None,
             };
             self.queue.send_list(&[more]).await?;
         }
-        let mut found = Vec::new();
-        for name in repositories.iter().filter(|r| cx.selection.repository(r)) {
+        let resume_at = m.resume.as_ref().map(|r| r.repository.as_str());
+        let wanted: Vec<&String> = repositories
+            .iter()
+            .filter(|r| cx.selection.repository(r))
+            .filter(|r| resume_at.is_none_or(|at| r.as_str() >= at))
+            .collect();
+        let mut written = Written::default();
+        for (index, name) in wanted.iter().enumerate() {
             let repository = Repository::parse(name)
                 .map_err(|e| Failure::Fail(format!("the source lists {e}")))?;
-            found.extend(self.artifacts(&cx, &repository, m.event.as_ref()).await?);
+            let mut after = m
+                .resume
+                .as_ref()
+                .filter(|r| r.repository == **name)
+                .and_then(|r| r.after_tag.clone());
+            loop {
+                let window = TagWindow {
+                    after: after.as_deref(),
+                    limit: MAX_TASKS_PER_BATCH,
+                };
+                let (found, next_tag) = self
+                    .window(&cx, &repository, window, m.event.as_ref())
+                    .await?;
+                let batch = format!("{piece}|{name}|{}", after.as_deref().unwrap_or_default());
+                self.write(&cx, m, &batch, found, &mut written).await?;
+                let Some(tag) = next_tag else {
+                    break;
+                };
+                after = Some(tag);
+                if out_of_time(stop_at) {
+                    return self.continue_later(m, name, after, &written).await;
+                }
+            }
+            if let Some(following) = wanted.get(index + 1).filter(|_| out_of_time(stop_at)) {
+                return self.continue_later(m, following, None, &written).await;
+            }
         }
-        let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
-        let unchanged = if deletion {
-            HashMap::new()
-        } else {
-            unchanged(cx.destination.as_ref(), &found).await
-        };
-        let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
-        if !deletion {
-            self.prepare(&cx.destination_registry, &resources).await?;
-        }
-        let operation = if deletion {
-            Operation::Deletion
-        } else {
-            Operation::Copy
-        };
-        let batch = TaskBatch {
-            execution_id: m.execution_id,
-            piece: &piece,
-            operation,
-        };
-        fan_out(
-            self.store.as_ref(),
-            self.queue.as_ref(),
-            batch,
-            &cx.policy,
-            &resources,
-            &unchanged,
-        )
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?;
         tracing::info!(
-            repositories = repositories.len(),
-            artifacts = resources.len(),
-            unchanged = unchanged.len(),
+            repositories = wanted.len(),
+            artifacts = written.artifacts,
+            unchanged = written.unchanged,
             more = next.is_some(),
             "listed"
         );
@@ -181,6 +227,132 @@ impl ListWorker {
             )
             .await;
         }
+        Ok(())
+    }
+
+    /// Hands the rest of the piece, from `repository` after `after_tag`, to another invocation.
+    async fn continue_later(
+        &self,
+        m: &ListMessage,
+        repository: &str,
+        after_tag: Option<String>,
+        written: &Written,
+    ) -> Result<(), Failure> {
+        tracing::info!(
+            repository,
+            after_tag = after_tag.as_deref().unwrap_or_default(),
+            artifacts = written.artifacts,
+            "out of time: the piece goes on in another invocation"
+        );
+        let rest = ListMessage {
+            resume: Some(ListResume {
+                repository: repository.to_string(),
+                after_tag,
+            }),
+            ..m.clone()
+        };
+        self.queue.send_list(&[rest]).await?;
+        Ok(())
+    }
+
+    /// One window of a repository's artifacts (for a deletion event: the one it names), and
+    /// the tag the next window starts after.
+    async fn window(
+        &self,
+        cx: &Context,
+        repository: &Repository,
+        window: TagWindow<'_>,
+        event: Option<&ArtifactEvent>,
+    ) -> Result<(Vec<Found>, Option<String>), Failure> {
+        let destination = cx
+            .policy
+            .destination_of(repository.as_str())
+            .map_err(Failure::Fail)?;
+        if let Some(deleted) = event.filter(|e| e.deleted) {
+            let found = deleted_within_filters(cx, repository, &destination, deleted).await?;
+            return Ok((found, None));
+        }
+        let only = event.map(|e| e.reference.as_str());
+        let keep = |tag: &str| cx.selection.tag(tag) && only.is_none_or(|only| only == tag);
+        let wanted = Wanted {
+            kind: cx.selection.needs_kind(),
+            labels: cx.selection.needs_labels(),
+        };
+        let page = cx
+            .source
+            .artifacts(repository, window, &keep, wanted)
+            .await
+            .map_err(|e| {
+                Failure::from(e).context(format!("listing artifacts of {repository} failed"))
+            })?;
+        let found = page
+            .artifacts
+            .into_iter()
+            .filter(|a| cx.selection.artifact(a.resource_type, &a.labels))
+            .map(|artifact| Found {
+                // Referrers under tags may be new though the artifact is not: copy to see.
+                src_digest: artifact.digest.filter(|_| !artifact.referrer_tags),
+                resource: Resource {
+                    resource_type: artifact.resource_type,
+                    src: ArtifactLocation {
+                        registry_id: cx.policy.src_registry_id(),
+                        repository: repository.to_string(),
+                        reference: artifact.tag.clone(),
+                    },
+                    dst: ArtifactLocation {
+                        registry_id: cx.policy.dest_registry_id(),
+                        repository: destination.to_string(),
+                        reference: artifact.tag,
+                    },
+                },
+            })
+            .collect();
+        Ok((found, page.next))
+    }
+
+    /// Writes one window's tasks: what the destination holds already ends at once, the
+    /// destination's namespaces are made first, the rest gets transfer messages.
+    async fn write(
+        &self,
+        cx: &Context,
+        m: &ListMessage,
+        batch: &str,
+        found: Vec<Found>,
+        written: &mut Written,
+    ) -> Result<(), Failure> {
+        let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
+        let unchanged = if deletion {
+            HashMap::new()
+        } else {
+            unchanged(cx.destination.as_ref(), &found).await
+        };
+        let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
+        if !deletion {
+            self.prepare(&cx.destination_registry, &resources, &mut written.prepared)
+                .await?;
+        }
+        let operation = if deletion {
+            Operation::Deletion
+        } else {
+            Operation::Copy
+        };
+        let tasks = TaskBatch {
+            execution_id: m.execution_id,
+            piece: batch,
+            operation,
+        };
+        fan_out(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            tasks,
+            &cx.policy,
+            &resources,
+            &unchanged,
+        )
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
+        written.artifacts += resources.len();
+        written.unchanged += unchanged.len();
         Ok(())
     }
 
@@ -219,9 +391,15 @@ impl ListWorker {
     }
 
     /// Creates the namespaces the destination kind needs (Harbor's projects: the first
-    /// component of each repository) before any task is written, so a destination that refuses
-    /// fails the execution at once with the reason, not every task.
-    async fn prepare(&self, registry: &Registry, resources: &[Resource]) -> Result<(), Failure> {
+    /// component of each repository) before any of their tasks is written, so a destination
+    /// that refuses fails the execution at once with the reason, not every task. `prepared`
+    /// holds the ones made already in this invocation.
+    async fn prepare(
+        &self,
+        registry: &Registry,
+        resources: &[Resource],
+        prepared: &mut BTreeSet<String>,
+    ) -> Result<(), Failure> {
         let Some(namespaces) = self
             .connect
             .namespaces(registry)
@@ -232,6 +410,7 @@ impl ListWorker {
         let projects: BTreeSet<&str> = resources
             .iter()
             .filter_map(|r| r.dst.repository.split('/').next())
+            .filter(|project| !prepared.contains(*project))
             .collect();
         for project in projects {
             match namespaces.ensure(project).await {
@@ -243,57 +422,9 @@ impl ListWorker {
                     )))
                 }
             }
+            prepared.insert(project.to_string());
         }
         Ok(())
-    }
-
-    async fn artifacts(
-        &self,
-        cx: &Context,
-        repository: &Repository,
-        event: Option<&ArtifactEvent>,
-    ) -> Result<Vec<Found>, Failure> {
-        let destination = cx
-            .policy
-            .destination_of(repository.as_str())
-            .map_err(Failure::Fail)?;
-        if let Some(deleted) = event.filter(|e| e.deleted) {
-            return deleted_within_filters(cx, repository, &destination, deleted).await;
-        }
-        let only = event.map(|e| e.reference.as_str());
-        let keep = |tag: &str| cx.selection.tag(tag) && only.is_none_or(|only| only == tag);
-        let wanted = Wanted {
-            kind: cx.selection.needs_kind(),
-            labels: cx.selection.needs_labels(),
-        };
-        let listed = cx
-            .source
-            .artifacts(repository, &keep, wanted)
-            .await
-            .map_err(|e| {
-                Failure::from(e).context(format!("listing artifacts of {repository} failed"))
-            })?;
-        Ok(listed
-            .into_iter()
-            .filter(|a| cx.selection.artifact(a.resource_type, &a.labels))
-            .map(|artifact| Found {
-                // Referrers under tags may be new though the artifact is not: copy to see.
-                src_digest: artifact.digest.filter(|_| !artifact.referrer_tags),
-                resource: Resource {
-                    resource_type: artifact.resource_type,
-                    src: ArtifactLocation {
-                        registry_id: cx.policy.src_registry_id(),
-                        repository: repository.to_string(),
-                        reference: artifact.tag.clone(),
-                    },
-                    dst: ArtifactLocation {
-                        registry_id: cx.policy.dest_registry_id(),
-                        repository: destination.to_string(),
-                        reference: artifact.tag,
-                    },
-                },
-            })
-            .collect())
     }
 
     /// Ends the execution Failed with the reason, unless it ended already; nothing is retried.

@@ -1,8 +1,11 @@
 //! A registry's lifecycle: it is stored (created or changed) only once it is valid, of a kind
 //! Ferry can talk to, and answers the distribution API with its credential.
 
+use std::time::{Duration, Instant};
+
 use crate::model::{Registry, RegistryStatus, RegistryType, RegistryUpdate, ValidationError};
 use crate::ports::connect::Connect;
+use crate::ports::deadline;
 use crate::ports::store::{RegistryStore, StoreError};
 
 /// The registry kinds Ferry can talk to today: both speak the distribution API for listing
@@ -34,21 +37,49 @@ fn check_supported(registry: &Registry) -> Result<(), RegistryRefused> {
     }
 }
 
-/// Valid, supported, and answering the `/v2/` API with its credential.
+/// How long a registry's health check may take: its caller is waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckLimit(pub Duration);
+
+impl Default for CheckLimit {
+    fn default() -> Self {
+        Self(Duration::from_secs(10))
+    }
+}
+
+/// Valid, supported, and answering the `/v2/` API with its credential within `limit`.
 pub async fn check_registry(
     connect: &dyn Connect,
     registry: &Registry,
+    limit: CheckLimit,
 ) -> Result<(), RegistryRefused> {
     registry.validate()?;
     check_supported(registry)?;
     let client = connect
         .client(registry)
         .map_err(|e| RegistryRefused::Unhealthy(e.to_string()))?;
-    client.check().await.map_err(|e| {
-        RegistryRefused::Unhealthy(format!(
-            "the registry at {} is unhealthy: {e}",
-            registry.url
-        ))
+    let until = Instant::now() + limit.0;
+    let checked = deadline::within(Some(until), tokio::time::timeout(limit.0, client.check()))
+        .await
+        .map_err(|_| {
+            RegistryRefused::Unhealthy(format!(
+                "the registry at {} did not answer within {:?}",
+                registry.url, limit.0
+            ))
+        })?;
+    checked.map_err(|e| {
+        // A request cut by the limit is the limit's doing, whatever the error says.
+        if Instant::now() + Duration::from_millis(200) >= until {
+            RegistryRefused::Unhealthy(format!(
+                "the registry at {} did not answer within {:?}: {e}",
+                registry.url, limit.0
+            ))
+        } else {
+            RegistryRefused::Unhealthy(format!(
+                "the registry at {} is unhealthy: {e}",
+                registry.url
+            ))
+        }
     })
 }
 
@@ -56,9 +87,10 @@ pub async fn check_registry(
 pub async fn create_registry(
     store: &dyn RegistryStore,
     connect: &dyn Connect,
+    limit: CheckLimit,
     mut registry: Registry,
 ) -> Result<Registry, RegistryRefused> {
-    check_registry(connect, &registry).await?;
+    check_registry(connect, &registry, limit).await?;
     registry.status = RegistryStatus::Healthy;
     Ok(store.create_registry(&registry).await?)
 }
@@ -67,12 +99,13 @@ pub async fn create_registry(
 pub async fn update_registry(
     store: &dyn RegistryStore,
     connect: &dyn Connect,
+    limit: CheckLimit,
     id: i64,
     update: &RegistryUpdate,
 ) -> Result<Registry, RegistryRefused> {
     let mut effective = store.get_registry_with_secret(id).await?;
     update.apply(&mut effective);
-    check_registry(connect, &effective).await?;
+    check_registry(connect, &effective, limit).await?;
     Ok(store
         .update_registry(id, &|registry: &mut Registry| {
             update.apply(registry);
@@ -87,6 +120,7 @@ pub async fn update_registry(
 pub async fn ping_registry(
     store: &dyn RegistryStore,
     connect: &dyn Connect,
+    limit: CheckLimit,
     id: Option<i64>,
     kind: Option<RegistryType>,
     update: &RegistryUpdate,
@@ -102,5 +136,5 @@ pub async fn ping_registry(
         registry.kind = kind;
     }
     update.apply(&mut registry);
-    check_registry(connect, &registry).await
+    check_registry(connect, &registry, limit).await
 }

@@ -101,6 +101,7 @@ async fn start_claimed(
         policy_id,
         start_after: None,
         event: event.cloned(),
+        resume: None,
     };
     if let Err(e) = queue.send_list(&[message]).await {
         let reason = format!("could not queue the listing: {e}");

@@ -16,6 +16,7 @@ use crate::copy::{copy_artifact, CachedLocations, CopyError, CopyJob, CopyOutcom
 use crate::messages::{decode, InboundMessage, TransferMessage};
 use crate::model::{ExecutionStatus, Operation, TaskStatus, TransferFigures};
 use crate::oci::{NameError, Platform};
+use crate::ports::deadline;
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
@@ -24,6 +25,8 @@ use crate::ports::store::{Store, StoreError, TaskTransition};
 /// Invocations one copy may continue into before its task fails: a copy that makes no
 /// progress must not go round for ever.
 const MAX_CONTINUATIONS: u32 = 100;
+/// Time kept at the end of an invocation to record the outcome after the last wait.
+const SETTLE: Duration = Duration::from_secs(10);
 
 pub struct TransferWorker {
     pub store: Arc<dyn Store>,
@@ -71,9 +74,15 @@ impl TransferWorker {
         .into_iter()
         .flatten()
         .min();
-        self.run(&transfer, message.receive_count, stop_at)
-            .instrument(span)
-            .await
+        // No wait below (a retry, a registry's Retry-After, a request) outlasts this: the
+        // worker keeps time to record where the copy stands.
+        let waits_end = deadline.map(|d| d.checked_sub(SETTLE).unwrap_or(started));
+        deadline::within(
+            waits_end,
+            self.run(&transfer, message.receive_count, stop_at)
+                .instrument(span),
+        )
+        .await
     }
 
     async fn run(

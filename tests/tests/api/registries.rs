@@ -232,3 +232,36 @@ async fn registries_routes_statuses_and_bad_input() {
     assert_eq!(api.delete(&format!("/registries/{src}")).await.status, 404);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_that_never_answers_is_refused_within_the_check_limit() {
+    // Connections are taken (the kernel's backlog) and never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        silent.local_addr().expect("address").port()
+    );
+    let stack = LocalStack::start(
+        "silent",
+        LocalStackOptions {
+            extra_env: &[("FERRY_REGISTRY_CHECK_SECS", "2")],
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
+    let started = std::time::Instant::now();
+    let refused = api
+        .post("/registries", &registry_body("silent", &url))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.error().contains("did not answer within 2s"),
+        "{}",
+        refused.text
+    );
+    // A hang guard, not a speed goal: well under the gateway's own limit.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    drop(silent);
+    stack.stop().await;
+}

@@ -282,6 +282,7 @@ async fn what_dies_in_a_dead_letter_queue_ends_failed_with_the_reason() {
         policy_id: 1,
         start_after: None,
         event: None,
+        resume: None,
     };
     sqs.send_message()
         .queue_url(stack.queue_url("ListDeadLetterQueue"))

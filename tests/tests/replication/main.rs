@@ -2,8 +2,10 @@
 //! an exact final status, schedules live on the emulator and fire the trigger, starts are once
 //! per firing, `single_active_replication` skips.
 
+mod concurrency;
 mod destinations;
 mod fleets;
+mod listing;
 mod names;
 mod triggers;
 

@@ -185,6 +185,7 @@ async fn list_messages_go_out_in_batches_and_come_back_typed() {
             execution_id: i,
             policy_id: 1,
             start_after: Some(format!("repo-{i}")),
+            resume: None,
         })
         .collect();
     a.queue.send_list(&messages).await.expect("send");

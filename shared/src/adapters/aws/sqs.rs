@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use crate::messages::{encode, ListMessage, TransferMessage, Versioned};
-use crate::ports::queue::{MessageQueue, QueueError};
+use crate::messages::{encode, InboundMessage, ListMessage, TransferMessage, Versioned};
+use crate::ports::queue::{MessageQueue, QueueError, Redeliveries};
 
 const MAX_BATCH: usize = 10;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -135,5 +135,63 @@ impl MessageQueue for SqsQueue {
 
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError> {
         self.send(&self.urls.transfer, messages).await
+    }
+}
+
+/// The queue URL among `urls` whose name the ARN ends with (`arn:aws:sqs:region:account:name`).
+fn url_of<'a>(urls: &'a QueueUrls, arn: &str) -> Option<&'a str> {
+    let name = arn.rsplit(':').next()?;
+    [urls.list.as_str(), urls.transfer.as_str()]
+        .into_iter()
+        .find(|url| url.rsplit('/').next() == Some(name))
+}
+
+#[async_trait]
+impl Redeliveries for SqsQueue {
+    async fn redeliver_after(
+        &self,
+        message: &InboundMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), QueueError> {
+        // Only the stages' own queues: a dead-letter queue keeps its long timeout.
+        let Some(receipt) = &message.receipt else {
+            return Ok(());
+        };
+        let Some(url) = url_of(&self.urls, &receipt.queue_arn) else {
+            return Ok(());
+        };
+        self.client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(&receipt.handle)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| QueueError::Backend {
+                queue: url.to_string(),
+                operation: "ChangeMessageVisibility",
+                message: super::describe(&e),
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_is_found_by_the_name_its_arn_ends_with() {
+        let urls = QueueUrls {
+            list: "http://127.0.0.1:4566/123456789012/ferry-list".into(),
+            transfer: "http://127.0.0.1:4566/123456789012/ferry-transfer".into(),
+        };
+        let arn = |name: &str| format!("arn:aws:sqs:us-east-1:123456789012:{name}");
+        assert_eq!(
+            url_of(&urls, &arn("ferry-transfer")),
+            Some(urls.transfer.as_str())
+        );
+        assert_eq!(url_of(&urls, &arn("ferry-list")), Some(urls.list.as_str()));
+        assert_eq!(url_of(&urls, &arn("ferry-transfer-dlq")), None);
     }
 }

@@ -14,6 +14,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{Auth, Challenge};
 use crate::model::Registry;
+use crate::ports::deadline;
 use crate::ports::registry::{ErrorCode, RegistryError};
 
 /// Bytes of an error answer's body read (for its error code), and characters kept for the message.
@@ -21,6 +22,11 @@ const ERROR_BODY_BYTES: usize = 4 * 1024;
 const ERROR_BODY_CHARS: usize = 300;
 /// The largest token service answer read.
 const TOKEN_BYTES: usize = 64 * 1024;
+/// The longest a request may take in all (connecting, sending, answering), unless it streams a
+/// blob; and never past the invocation's deadline.
+const REQUEST_LIMIT: Duration = Duration::from_secs(60);
+/// Time a retry must still have before the deadline to be worth waiting for.
+const RETRY_NEEDS: Duration = Duration::from_secs(5);
 /// Retries of a request that may heal, unless the wiring says otherwise.
 const DEFAULT_RETRIES: usize = 6;
 /// The longest wait a registry's `Retry-After` can ask for.
@@ -44,6 +50,8 @@ pub(crate) struct Call<'a> {
     pub scope: &'a str,
     pub headers: HeaderMap,
     pub body: Option<Bytes>,
+    /// Its answer streams a blob: it may take until the deadline, not only [`REQUEST_LIMIT`].
+    pub streams: bool,
 }
 
 impl<'a> Call<'a> {
@@ -55,7 +63,14 @@ impl<'a> Call<'a> {
             scope,
             headers: HeaderMap::new(),
             body: None,
+            streams: false,
         }
+    }
+
+    /// A call whose answer streams a blob.
+    pub fn streaming(mut self) -> Self {
+        self.streams = true;
+        self
     }
 
     pub fn header(mut self, name: HeaderName, value: impl TryInto<HeaderValue>) -> Self {
@@ -71,9 +86,18 @@ impl<'a> Call<'a> {
     }
 
     fn build(&self, http: &reqwest::Client) -> RequestBuilder {
+        let limit = if self.streams {
+            deadline::remaining()
+        } else {
+            Some(deadline::capped(REQUEST_LIMIT))
+        };
         let request = http
             .request(self.method.clone(), self.url.clone())
             .headers(self.headers.clone());
+        let request = match limit {
+            Some(limit) => request.timeout(limit),
+            None => request,
+        };
         match &self.body {
             Some(body) => request.body(body.clone()),
             None => request,
@@ -175,23 +199,32 @@ impl Transport {
         }
     }
 
+    /// A failure that may heal, said with its causes (a timeout, a reset, a refused
+    /// connection), not only the outermost error.
     pub fn transient(
         &self,
         method: &'static str,
         path: &str,
-        message: impl std::fmt::Display,
+        error: impl std::error::Error,
     ) -> RegistryError {
+        let mut message = error.to_string();
+        let mut cause = error.source();
+        while let Some(inner) = cause {
+            message.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
         RegistryError::Transient {
             registry: self.name.clone(),
             method,
             path: path.to_string(),
-            message: message.to_string(),
+            message,
             retry_after: None,
         }
     }
 
     /// Sends `call` and reads the answer with `read`, again while either fails in a way that
-    /// may heal: exponential backoff with jitter, or the registry's own `Retry-After`.
+    /// may heal: exponential backoff with jitter, or the registry's own `Retry-After`; never
+    /// waiting past the invocation's deadline (the error is the answer then).
     pub async fn send<T, F, Fut>(&self, call: &Call<'_>, read: F) -> Result<T, RegistryError>
     where
         F: Fn(Response) -> Fut,
@@ -202,7 +235,9 @@ impl Transport {
             .retry(self.backoff)
             .when(RegistryError::is_transient)
             .adjust(|error: &RegistryError, delay: Option<Duration>| {
-                delay.map(|d| error.retry_after().unwrap_or(d))
+                delay
+                    .map(|d| error.retry_after().unwrap_or(d))
+                    .filter(|wait| deadline::allows(*wait, RETRY_NEEDS))
             })
             .notify(|error: &RegistryError, delay: Duration| {
                 tracing::warn!(error = %error, ?delay, "retrying");
@@ -243,7 +278,12 @@ impl Transport {
         let realm = &challenge.realm;
         let response = self
             .auth
-            .token_request(self.http.get(realm).query(&challenge.query(scope)))
+            .token_request(
+                self.http
+                    .get(realm)
+                    .query(&challenge.query(scope))
+                    .timeout(deadline::capped(REQUEST_LIMIT)),
+            )
             .send()
             .await
             .map_err(|e| self.transient("GET", realm, e))?;
@@ -271,6 +311,11 @@ impl Transport {
         let name = method_name(&method);
         let token = self.auth.cached(scope).await;
         let request = self.http.request(method, url).headers(headers).body(body);
+        // A streamed body may take until the deadline, and no longer.
+        let request = match deadline::remaining() {
+            Some(left) => request.timeout(left),
+            None => request,
+        };
         self.auth
             .authorize(request, token.as_deref())
             .send()

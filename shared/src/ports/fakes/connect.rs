@@ -13,7 +13,7 @@ use crate::oci::referrers::is_referrer_tag;
 use crate::oci::{Reference, Repository, Tag};
 use crate::ports::connect::Connect;
 use crate::ports::registry::{Catalog, Manifests, Namespaces, RegistryClient, RegistryError};
-use crate::ports::source::{ListedArtifact, SourceAdapter, Wanted};
+use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
 
 /// A source over a [`MemoryRegistry`]: its catalog, its tags (referrer tags left out), a HEAD
 /// per tag, and the manifest for the kind and the annotations as labels when they are asked for.
@@ -32,14 +32,24 @@ impl SourceAdapter for MemorySource {
     async fn artifacts(
         &self,
         repository: &Repository,
+        window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
         wanted: Wanted,
-    ) -> Result<Vec<ListedArtifact>, RegistryError> {
+    ) -> Result<ArtifactPage, RegistryError> {
+        let mut tags: Vec<String> = self
+            .0
+            .list_tags(repository)
+            .await?
+            .into_iter()
+            .filter(|t| !is_referrer_tag(t) && keep(t))
+            .filter(|t| window.after.is_none_or(|after| t.as_str() > after))
+            .collect();
+        tags.sort();
+        let limit = window.limit.max(1);
+        let next = (tags.len() > limit).then(|| tags[limit - 1].clone());
+        tags.truncate(limit);
         let mut listed = Vec::new();
-        for tag in self.0.list_tags(repository).await? {
-            if is_referrer_tag(&tag) || !keep(&tag) {
-                continue;
-            }
+        for tag in tags {
             let Ok(reference) = Tag::parse(&tag).map(Reference::Tag) else {
                 listed.push(ListedArtifact {
                     tag,
@@ -71,7 +81,10 @@ impl SourceAdapter for MemorySource {
                 referrer_tags: false,
             });
         }
-        Ok(listed)
+        Ok(ArtifactPage {
+            artifacts: listed,
+            next,
+        })
     }
 }
 

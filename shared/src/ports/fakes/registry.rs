@@ -17,6 +17,9 @@ use crate::ports::registry::{
     RegistryError, Uploads,
 };
 
+/// The size of the pieces a blob is read in.
+const PIECE: usize = 16 * 1024;
+
 #[derive(Default)]
 struct Repo {
     tags: BTreeMap<String, Digest>,
@@ -407,7 +410,12 @@ impl Blobs for MemoryRegistry {
                 .unwrap_or(usize::MAX)
                 .min(bytes.len())..,
         );
-        Ok(futures::stream::iter([Ok(rest)]).boxed())
+        // In pieces, as bytes arrive from a network.
+        let pieces: Vec<Result<Bytes, RegistryError>> = (0..rest.len())
+            .step_by(PIECE)
+            .map(|at| Ok(rest.slice(at..(at + PIECE).min(rest.len()))))
+            .collect();
+        Ok(futures::stream::iter(pieces).boxed())
     }
 }
 

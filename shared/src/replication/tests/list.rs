@@ -31,6 +31,7 @@ async fn started(world: &World, policy_id: i64) -> ListMessage {
         policy_id,
         start_after: None,
         event: None,
+        resume: None,
     }
 }
 
@@ -94,9 +95,12 @@ async fn a_piece_delivered_twice_creates_its_tasks_once() {
     let policy = world.policy(serde_json::json!({})).await;
     let message = started(&world, policy.id).await;
     let lister = world.list_worker(100);
-    lister.handle(&inbound(&message, 1)).await.expect("listed");
     lister
-        .handle(&inbound(&message, 2))
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("listed");
+    lister
+        .handle(&inbound(&message, 2), None)
         .await
         .expect("listed again");
     assert_eq!(world.tasks(message.execution_id).len(), 4);
@@ -113,7 +117,7 @@ async fn a_large_source_is_listed_in_pieces_and_complete_only_when_all_are_done(
     let first = started(&world, policy.id).await;
     let lister = world.list_worker(1);
     lister
-        .handle(&inbound(&first, 1))
+        .handle(&inbound(&first, 1), None)
         .await
         .expect("first piece");
     let mut pieces = 1;
@@ -123,7 +127,10 @@ async fn a_large_source_is_listed_in_pieces_and_complete_only_when_all_are_done(
             Some(1),
             "one open"
         );
-        lister.handle(&inbound(&next, 1)).await.expect("next piece");
+        lister
+            .handle(&inbound(&next, 1), None)
+            .await
+            .expect("next piece");
         pieces += 1;
     }
     assert_eq!(pieces, 3, "other/tool, team/app, team/web");
@@ -160,10 +167,13 @@ async fn a_source_that_fails_for_a_moment_is_listed_on_the_next_delivery() {
     world.source.fail("list_tags", 1, Injected::Transient);
     let lister = world.list_worker(100);
     assert!(matches!(
-        lister.handle(&inbound(&message, 1)).await,
+        lister.handle(&inbound(&message, 1), None).await,
         Err(HandleError::Retry(_))
     ));
-    lister.handle(&inbound(&message, 2)).await.expect("healed");
+    lister
+        .handle(&inbound(&message, 2), None)
+        .await
+        .expect("healed");
     assert_eq!(world.tasks(message.execution_id).len(), 4);
     assert_eq!(
         world.execution(message.execution_id).await.status,
@@ -180,7 +190,10 @@ async fn a_refusal_or_the_last_delivery_fails_the_execution_with_the_reason() {
 
     let refused = started(&world, policy.id).await;
     world.source.fail("list_tags", 1, Injected::Refused(403));
-    lister.handle(&inbound(&refused, 1)).await.expect("handled");
+    lister
+        .handle(&inbound(&refused, 1), None)
+        .await
+        .expect("handled");
     let execution = world.execution(refused.execution_id).await;
     assert_eq!(execution.status, ExecutionStatus::Failed);
     assert!(
@@ -199,7 +212,7 @@ async fn a_refusal_or_the_last_delivery_fails_the_execution_with_the_reason() {
         .source
         .fail("list_repositories", 1, Injected::Transient);
     lister
-        .handle(&inbound(&exhausted, MAX_RECEIVES))
+        .handle(&inbound(&exhausted, MAX_RECEIVES), None)
         .await
         .expect("handled");
     let execution = world.execution(exhausted.execution_id).await;
@@ -284,4 +297,61 @@ async fn a_tag_that_is_not_a_valid_name_gets_a_task_that_fails_naming_it() {
         world.destination.tagged("team/app", "1.0").is_some(),
         "the good one went"
     );
+}
+
+#[tokio::test]
+async fn a_piece_that_outlasts_its_invocation_goes_on_where_it_stopped_and_writes_each_task_once() {
+    let world = World::new().await;
+    fleet(&world);
+    let digest = world
+        .source
+        .push_image("team/many", "0000", &[b"one image"]);
+    let manifest = serde_json::json!({"tagged": digest.to_string()});
+    for n in 1..250 {
+        world.source.push_manifest(
+            "team/many",
+            &format!("{n:04}"),
+            crate::oci::media::OCI_MANIFEST,
+            &manifest,
+        );
+    }
+    let policy = world.policy(serde_json::json!({})).await;
+    let first = started(&world, policy.id).await;
+    // No time at all: every invocation lists one window of tags, then hands the rest on.
+    let lister = crate::replication::list::ListWorker {
+        time_budget: Some(std::time::Duration::ZERO),
+        ..world.list_worker(100)
+    };
+    lister
+        .handle(&inbound(&first, 1), None)
+        .await
+        .expect("listed");
+    let mut invocations = 1;
+    let mut pending = world.queue.take_list();
+    while let Some(rest) = pending.pop() {
+        assert!(rest.resume.is_some(), "a continuation, not a new piece");
+        invocations += 1;
+        assert!(invocations < 20, "no progress");
+        lister
+            .handle(&inbound(&rest, 1), None)
+            .await
+            .expect("went on");
+        let next = world.queue.take_list();
+        // Delivered twice, it hands on the same rest and writes nothing twice.
+        lister
+            .handle(&inbound(&rest, 2), None)
+            .await
+            .expect("again");
+        assert_eq!(world.queue.take_list(), next);
+        pending = next;
+    }
+    let tasks = world.tasks(first.execution_id);
+    let mut names: Vec<&str> = tasks.iter().map(|t| t.dst_resource.as_str()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), tasks.len(), "each task once");
+    assert_eq!(tasks.len(), 4 + 250);
+    assert!(invocations >= 4, "{invocations} invocations");
+    assert_eq!(world.store.listings_pending(first.execution_id), Some(0));
+    assert_eq!(world.execution(first.execution_id).await.total, 254);
 }

@@ -92,6 +92,8 @@ impl World {
             max_receives: MAX_RECEIVES,
             logs: self.logs.clone(),
             keep_executions: 50,
+            deadline_margin: Duration::ZERO,
+            time_budget: None,
         }
     }
 
@@ -130,7 +132,10 @@ impl World {
         };
         let lister = self.list_worker(100);
         for message in self.queue.take_list() {
-            lister.handle(&inbound(&message, 1)).await.expect("listed");
+            lister
+                .handle(&inbound(&message, 1), None)
+                .await
+                .expect("listed");
         }
         execution.id
     }
@@ -138,7 +143,7 @@ impl World {
     /// Delivers a list message once, as its first delivery.
     async fn list(&self, message: &crate::messages::ListMessage) {
         self.list_worker(100)
-            .handle(&inbound(message, 1))
+            .handle(&inbound(message, 1), None)
             .await
             .expect("listed");
     }
@@ -180,6 +185,7 @@ fn inbound<T: Versioned>(message: &T, receive_count: u32) -> InboundMessage {
         body: encode(message).expect("encode"),
         receive_count,
         from_dead_letters: false,
+        receipt: None,
     }
 }
 

@@ -234,7 +234,10 @@ async fn a_replicated_deletion_of_a_digest_deletes_it_and_nothing_else() {
     };
     let lister = world.list_worker(100);
     for list in world.queue.take_list() {
-        lister.handle(&inbound(&list, 1)).await.expect("listed");
+        lister
+            .handle(&inbound(&list, 1), None)
+            .await
+            .expect("listed");
     }
     world.transfer_all().await;
     assert_eq!(world.destination.tagged("team/app", "1.0"), None, "deleted");
@@ -315,5 +318,44 @@ async fn a_source_that_lies_about_a_blob_fails_the_task_naming_it_and_leaves_not
         );
         assert_eq!(world.destination.tagged("team/app", "1.0"), None);
         assert_eq!(world.destination.open_uploads(), 0, "chunked: {chunked}");
+    }
+}
+
+#[tokio::test]
+async fn a_blob_slower_than_an_invocation_still_arrives_across_invocations() {
+    for chunked in [false, true] {
+        let world = World::new().await;
+        let layer = vec![7u8; 256 * 1024];
+        world.source.push_image("team/slow", "1.0", &[&layer]);
+        // 256 KiB at 256 KiB/s: a second, in invocations of a fifth of that.
+        let policy = world
+            .policy(serde_json::json!({"speed": 256, "copy_by_chunk": chunked}))
+            .await;
+        let execution_id = world.listed(&policy).await;
+        let worker = world.transfer_worker();
+        let mut invocations = 0;
+        while let Some(message) = world.queue.take_transfer().pop() {
+            invocations += 1;
+            assert!(invocations < 30, "chunked: {chunked}: no progress");
+            let deadline = Instant::now() + std::time::Duration::from_millis(200);
+            worker
+                .handle(&inbound(&message, 1), Some(deadline))
+                .await
+                .expect("handled");
+        }
+        let task = &world.tasks(execution_id)[0];
+        assert_eq!(
+            task.status,
+            TaskStatus::Succeed,
+            "chunked: {chunked}: {}",
+            task.status_text
+        );
+        assert!(
+            invocations > 2,
+            "chunked: {chunked}: {invocations} invocations"
+        );
+        assert!(world
+            .destination
+            .holds_blob("team/slow", &Digest::sha256(&layer)));
     }
 }

@@ -44,7 +44,7 @@ impl Blobs for HttpRegistryClient {
     ) -> Result<BlobStream, RegistryError> {
         let path = blob_path(repository, digest);
         let scope = pull(repository);
-        let mut call = Call::new(Method::GET, self.t.url(&path)?, &path, &scope);
+        let mut call = Call::new(Method::GET, self.t.url(&path)?, &path, &scope).streaming();
         if offset > 0 {
             call = call.header(RANGE, format!("bytes={offset}-"));
         }

@@ -11,7 +11,7 @@ use crate::model::ResourceType;
 use crate::oci::referrers::{is_referrer_tag, referred_hex};
 use crate::oci::{media, Digest, Reference, Repository, Tag};
 use crate::ports::registry::{RegistryClient, RegistryError};
-use crate::ports::source::{ListedArtifact, SourceAdapter, Wanted};
+use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
 
 /// Artifacts described at once per repository.
 const DESCRIBE_PARALLELISM: usize = 8;
@@ -127,16 +127,21 @@ impl SourceAdapter for DistributionSource {
     async fn artifacts(
         &self,
         repository: &Repository,
+        window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
         wanted: Wanted,
-    ) -> Result<Vec<ListedArtifact>, RegistryError> {
-        let (referrer_tags, tags): (Vec<String>, Vec<String>) = self
+    ) -> Result<ArtifactPage, RegistryError> {
+        let (referrer_tags, mut tags): (Vec<String>, Vec<String>) = self
             .client
             .list_tags(repository)
             .await?
             .into_iter()
             .partition(|t| is_referrer_tag(t));
-        let tags: Vec<String> = tags.into_iter().filter(|t| keep(t)).collect();
+        tags.retain(|t| keep(t) && window.after.is_none_or(|after| t.as_str() > after));
+        tags.sort();
+        let limit = window.limit.max(1);
+        let next = (tags.len() > limit).then(|| tags[limit - 1].clone());
+        tags.truncate(limit);
         let referred: HashSet<&str> = referrer_tags
             .iter()
             .filter_map(|t| referred_hex(t))
@@ -147,7 +152,7 @@ impl SourceAdapter for DistributionSource {
                 .buffered(DESCRIBE_PARALLELISM)
                 .collect()
                 .await;
-        described
+        let artifacts = described
             .into_iter()
             .filter_map(Result::transpose)
             .map(|artifact| {
@@ -158,6 +163,7 @@ impl SourceAdapter for DistributionSource {
                     a
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ArtifactPage { artifacts, next })
     }
 }
