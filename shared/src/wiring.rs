@@ -15,6 +15,7 @@ use crate::api::{AdminPassword, Api};
 use crate::copy::{CachedLocations, RegistryPool};
 use crate::ports::registry::BlobLocations;
 use crate::replication::list::ListWorker;
+use crate::replication::reaper::{Reaper, DEFAULT_STALE};
 use crate::replication::registries::CheckLimit;
 use crate::replication::sweep::DEFAULT_KEEP;
 use crate::replication::transfer::TransferWorker;
@@ -54,6 +55,8 @@ pub const REGISTRY_MAX_BLOBS: &str = "FERRY_REGISTRY_MAX_BLOBS";
 pub const TRANSFER_DEADLINE_MARGIN_SECS: &str = "FERRY_TRANSFER_DEADLINE_MARGIN_SECS";
 /// At most this long per transfer invocation (tests force continuations with it); 0: no limit.
 pub const TRANSFER_TIME_BUDGET_MS: &str = "FERRY_TRANSFER_TIME_BUDGET_MS";
+/// Seconds an execution may stay still before the reaper counts its open work as lost.
+pub const REAPER_STALE_SECS: &str = "FERRY_REAPER_STALE_SECS";
 /// The same two for the lister.
 pub const LIST_DEADLINE_MARGIN_SECS: &str = "FERRY_LIST_DEADLINE_MARGIN_SECS";
 pub const LIST_TIME_BUDGET_MS: &str = "FERRY_LIST_TIME_BUDGET_MS";
@@ -221,6 +224,16 @@ impl Services {
             keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
             deadline_margin: Duration::from_secs(parsed_or(LIST_DEADLINE_MARGIN_SECS, 30)?),
             time_budget: millis(LIST_TIME_BUDGET_MS)?,
+        })
+    }
+
+    pub fn reaper(&self) -> Result<Reaper, ConfigError> {
+        Ok(Reaper {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            logs: self.logs.clone(),
+            keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
+            stale: Duration::from_secs(parsed_or(REAPER_STALE_SECS, DEFAULT_STALE.as_secs())?),
         })
     }
 

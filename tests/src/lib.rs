@@ -8,6 +8,7 @@
 
 pub mod api_client;
 pub mod faults;
+pub mod faulty;
 pub mod fleet;
 pub mod images;
 pub mod moto;

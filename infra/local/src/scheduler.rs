@@ -1,7 +1,8 @@
 //! Fires the EventBridge Scheduler schedules stored on the emulator, which no emulator does:
 //! every second it reads the schedules of the stack's groups and invokes the target function
 //! with the schedule's input (`<aws.scheduler.scheduled-time>` filled in) when an enabled
-//! schedule comes due. Expressions: `cron(...)` (six
+//! schedule comes due; the schedules the template declares on functions (`ScheduleV2`
+//! events, such as the reaper's) fire the same way. Expressions: `cron(...)` (six
 //! fields, minutes first, as EventBridge writes them), `rate(N unit)` and `at(...)`, in UTC.
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::invoke::Invoker;
-use crate::stack::Stack;
+use crate::stack::{FunctionSpec, Stack};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expression {
@@ -91,18 +92,93 @@ pub async fn run(
     stack: Arc<Stack>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut known: HashMap<String, Known> = HashMap::new();
+    let mut known: HashMap<String, HashMap<String, Known>> = HashMap::new();
+    let mut declared: HashMap<String, Known> = HashMap::new();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => return,
         }
         for group in &stack.schedule_groups {
-            if let Err(e) = tick(&scheduler, &invoker, &stack, group, &mut known).await {
+            let known = known.entry(group.clone()).or_default();
+            if let Err(e) = tick(&scheduler, &invoker, &stack, group, known).await {
                 tracing::warn!(group, error = %e, "schedules not read");
             }
         }
+        fire_declared(&invoker, &stack, &mut declared);
     }
+}
+
+/// Fires the schedules the template declares on its functions that are due.
+fn fire_declared(invoker: &Arc<dyn Invoker>, stack: &Stack, known: &mut HashMap<String, Known>) {
+    let now = Utc::now();
+    for function in &stack.functions {
+        for schedule in &function.schedules {
+            let expression = match Expression::parse(&schedule.expression) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(schedule = %schedule.name, error = %e, "schedule not understood");
+                    continue;
+                }
+            };
+            if let Some(due) = comes_due(
+                known,
+                &schedule.name,
+                &schedule.expression,
+                &expression,
+                now,
+            ) {
+                fire(invoker, &schedule.name, function, &schedule.input, due);
+            }
+        }
+    }
+}
+
+/// When the schedule `name` (of expression `text`) is due now: the time it was due, and it
+/// moves on to its next firing.
+fn comes_due(
+    known: &mut HashMap<String, Known>,
+    name: &str,
+    text: &str,
+    expression: &Expression,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let entry = known.entry(name.to_string()).or_insert_with(|| Known {
+        expression: text.to_string(),
+        next: expression.next_after(now, now),
+    });
+    if entry.expression != text {
+        *entry = Known {
+            expression: text.to_string(),
+            next: expression.next_after(now, now),
+        };
+    }
+    let due = entry.next.filter(|due| *due <= now)?;
+    entry.next = expression.next_after(now, due);
+    Some(due)
+}
+
+/// Invokes `function` with `input`, the one context attribute Ferry's schedules use filled
+/// in as EventBridge does.
+fn fire(
+    invoker: &Arc<dyn Invoker>,
+    schedule: &str,
+    function: &FunctionSpec,
+    input: &str,
+    due: DateTime<Utc>,
+) {
+    let payload = input.replace(
+        "<aws.scheduler.scheduled-time>",
+        &due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
+    tracing::info!(schedule, function = %function.binary, "schedule fired");
+    let invoker = Arc::clone(invoker);
+    let function = function.clone();
+    tokio::spawn(async move {
+        if let Err(e) = invoker.invoke(&function, payload.into()).await {
+            tracing::warn!(function = %function.binary, error = %e, "scheduled invocation failed");
+        }
+    });
 }
 
 async fn tick(
@@ -145,21 +221,9 @@ async fn tick(
                 continue;
             }
         };
-        let entry = known.entry(name.clone()).or_insert_with(|| Known {
-            expression: text.clone(),
-            next: expression.next_after(now, now),
-        });
-        if entry.expression != text {
-            *entry = Known {
-                expression: text.clone(),
-                next: expression.next_after(now, now),
-            };
-        }
-        let Some(due) = entry.next else { continue };
-        if due > now {
+        let Some(due) = comes_due(known, &name, &text, &expression, now) else {
             continue;
-        }
-        entry.next = expression.next_after(now, due);
+        };
         if !enabled {
             continue;
         }
@@ -170,19 +234,13 @@ async fn tick(
             tracing::warn!(schedule = %name, arn = target.arn(), "target is not a local function");
             continue;
         };
-        // The one context attribute Ferry's schedules use, filled in as EventBridge does.
-        let payload = target.input().unwrap_or("{}").replace(
-            "<aws.scheduler.scheduled-time>",
-            &due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        fire(
+            invoker,
+            &name,
+            function,
+            target.input().unwrap_or("{}"),
+            due,
         );
-        tracing::info!(schedule = %name, function = %function.binary, "schedule fired");
-        let invoker = Arc::clone(invoker);
-        let function = function.clone();
-        tokio::spawn(async move {
-            if let Err(e) = invoker.invoke(&function, payload.into()).await {
-                tracing::warn!(function = %function.binary, error = %e, "scheduled invocation failed");
-            }
-        });
     }
     Ok(())
 }
@@ -212,5 +270,39 @@ mod tests {
         );
         assert!(Expression::parse("cron(* * *)").is_err());
         assert!(Expression::parse("every day").is_err());
+    }
+
+    #[test]
+    fn a_schedule_comes_due_once_per_period_and_starts_over_when_changed() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap();
+        let text = "rate(5 minutes)";
+        let every = Expression::parse(text).expect("rate");
+        let mut known = HashMap::new();
+        let at = |minutes: i64, seconds: i64| {
+            start + chrono::Duration::minutes(minutes) + chrono::Duration::seconds(seconds)
+        };
+        assert_eq!(comes_due(&mut known, "reaper", text, &every, start), None);
+        assert_eq!(
+            comes_due(&mut known, "reaper", text, &every, at(4, 59)),
+            None
+        );
+        assert_eq!(
+            comes_due(&mut known, "reaper", text, &every, at(5, 1)),
+            Some(at(5, 0))
+        );
+        assert_eq!(
+            comes_due(&mut known, "reaper", text, &every, at(5, 2)),
+            None
+        );
+        assert_eq!(
+            comes_due(&mut known, "reaper", text, &every, at(10, 0)),
+            Some(at(10, 0))
+        );
+        let hourly = Expression::parse("rate(1 hour)").expect("rate");
+        assert_eq!(
+            comes_due(&mut known, "reaper", "rate(1 hour)", &hourly, at(15, 0)),
+            None,
+            "changed: counted from now"
+        );
     }
 }

@@ -35,6 +35,17 @@ pub struct FunctionSpec {
     pub memory_mb: u32,
     pub sqs_sources: Vec<SqsSource>,
     pub http_api: bool,
+    /// The function's `ScheduleV2` events: schedules the template itself declares.
+    pub schedules: Vec<TemplateSchedule>,
+}
+
+/// A schedule the template declares on a function (a SAM `ScheduleV2` event), fired by the
+/// local scheduler as EventBridge Scheduler fires the one SAM makes of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateSchedule {
+    pub name: String,
+    pub expression: String,
+    pub input: String,
 }
 
 #[derive(Debug, Clone)]
@@ -384,6 +395,7 @@ fn functions(
             .extend(eval.variables(prop(decl, "Environment"), &format!("{id}.Environment"))?);
         let mut sqs_sources = Vec::new();
         let mut http_api = false;
+        let mut schedules = Vec::new();
         if let Some(Value::Mapping(events)) = prop(decl, "Events") {
             for (name, event) in events {
                 let at = format!("{id}.Events.{}", name.as_str().unwrap_or_default());
@@ -424,6 +436,24 @@ fn functions(
                         });
                     }
                     Some("HttpApi") => http_api = true,
+                    Some("ScheduleV2") => {
+                        let text = |key: &str| -> anyhow::Result<Option<String>> {
+                            properties
+                                .get(key)
+                                .map(|v| eval.string(v, &format!("{at}.{key}")))
+                                .transpose()
+                                .map_err(anyhow::Error::from)
+                        };
+                        let expression = text("ScheduleExpression")?
+                            .ok_or_else(|| anyhow::anyhow!("{at}: ScheduleExpression"))?;
+                        if text("State")?.as_deref() != Some("DISABLED") {
+                            schedules.push(TemplateSchedule {
+                                name: format!("{id}-{}", name.as_str().unwrap_or_default()),
+                                expression,
+                                input: text("Input")?.unwrap_or_else(|| "{}".into()),
+                            });
+                        }
+                    }
                     other => anyhow::bail!("{at}: event type {other:?} is not run locally"),
                 }
             }
@@ -442,6 +472,7 @@ fn functions(
             memory_mb: u32::try_from(number(decl, "MemorySize", 128)?)?,
             sqs_sources,
             http_api,
+            schedules,
         });
     }
     Ok(out)

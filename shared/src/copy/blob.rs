@@ -54,8 +54,13 @@ pub(super) async fn copy_blob(
                 record(job, blob).await;
                 return Ok(format!("blob {} mounted from {from}", blob.digest));
             }
-            // 202: not mounted; the session it opened is left to expire, the copy opens its own.
-            Ok(Mount::NotMounted(_)) => {}
+            // 202: not mounted. The session it opened is cancelled rather than left to expire
+            // at the destination; the copy opens its own.
+            Ok(Mount::NotMounted(session)) => {
+                if let Err(e) = job.dst.cancel_upload(&session).await {
+                    tracing::info!(error = %e, "upload session not cancelled; it expires");
+                }
+            }
             Err(e) => tracing::info!(error = %e, digest = %blob.digest, "mount failed; copying"),
         }
         if job

@@ -94,6 +94,23 @@ impl Execution {
             .then(|| ExecutionStatus::aggregate(self.in_progress, self.failed, self.stopped))
     }
 
+    /// What the reaper does with this execution, given its open list pieces, whether it was
+    /// launched again already, when anything of it last moved (a counter, a task's lease) and
+    /// how long silence may last before what is open counts as lost.
+    pub fn reaping(&self, listings_pending: i64, relaunched: bool, silence: Silence) -> Reaping {
+        if self.status.is_final() {
+            Reaping::Leave
+        } else if self.final_status(listings_pending).is_some() {
+            Reaping::Finish
+        } else if silence.now_ms.saturating_sub(silence.last_moved_ms) < silence.stale_ms {
+            Reaping::Leave
+        } else if listings_pending > 0 && !relaunched {
+            Reaping::Relaunch
+        } else {
+            Reaping::GiveUp
+        }
+    }
+
     /// Counts a task's status change into the execution's counters.
     pub fn count(&mut self, change: TaskChange) {
         if let Some(counter) = change.ends {
@@ -111,4 +128,28 @@ impl Execution {
         self.total += count;
         self.in_progress += count;
     }
+}
+
+/// How long an execution has been still: when it last moved, now, and how long may pass before
+/// its open work counts as lost (all epoch milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    pub last_moved_ms: i64,
+    pub now_ms: i64,
+    pub stale_ms: i64,
+}
+
+/// The reaper's verdict on an execution still in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaping {
+    /// Ended, or something moved lately: nothing to do.
+    Leave,
+    /// Nothing open: its finish was lost (a crash after its last task); finish it now.
+    Finish,
+    /// Still, with its listing incomplete: launch its first step again, once (its first
+    /// message may never have been sent).
+    Relaunch,
+    /// Still after that too, or with only tasks open: their messages are gone; fail what is
+    /// open, saying why.
+    GiveUp,
 }

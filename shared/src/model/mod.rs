@@ -12,14 +12,16 @@ pub mod time_format;
 pub mod transfer;
 pub mod validation;
 
-pub use execution::{Execution, ExecutionStatus};
+pub use execution::{Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};
 pub use policy::{ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
 pub use registry::{
     Credential, CredentialType, Registry, RegistryStatus, RegistryType, RegistryUpdate, SECRET_MASK,
 };
 pub use resource::{ArtifactLocation, Resource, ResourceType};
-pub use task::{EndCounter, Operation, Task, TaskChange, TaskStatus, TransitionError};
+pub use task::{
+    EndCounter, Operation, Take, Task, TaskChange, TaskLease, TaskStatus, TransitionError,
+};
 pub use transfer::{Checkpoint, CopyOptions, TransferFigures};
 pub use validation::ValidationError;
 

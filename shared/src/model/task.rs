@@ -140,3 +140,56 @@ impl Task {
         }
     }
 }
+
+/// Which delivery runs a task: the continuation it runs (the copy's invocation count), the
+/// last continuation that handed the copy on to a new message, until when the running
+/// delivery holds it (epoch milliseconds: a delivery that dies lets go when its invocation
+/// would have ended anyway; one that lets go sets it to then, so it also tells when the task
+/// was last worked on), and the message that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskLease {
+    pub continuations: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handed_on: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+}
+
+/// What taking a task for a delivery of `continuation` finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// This delivery runs the task until its lease ends or it lets go.
+    Granted,
+    /// Another delivery runs it now: come back later.
+    Held,
+    /// The copy went on past this message (a newer continuation took it, or this one's run
+    /// handed on): the message is spent.
+    Stale,
+    /// The task ended.
+    Ended,
+}
+
+impl TaskLease {
+    /// The rule: one delivery at a time; a message runs while its continuation is the task's
+    /// (or newer: the successor of a run that handed on) and nobody handed on from it yet. The
+    /// message that holds the task takes it again at once: a queue delivers a message again
+    /// only once its earlier delivery is over, so that one failed or died.
+    pub fn take(&self, status: TaskStatus, continuation: u32, now_ms: i64, holder: &str) -> Take {
+        if status.is_final() {
+            Take::Ended
+        } else if continuation < self.continuations
+            || self.handed_on.is_some_and(|from| from >= continuation)
+        {
+            Take::Stale
+        } else if self.lease_until.is_some_and(|until| until > now_ms)
+            && self.holder.as_deref() != Some(holder)
+        {
+            Take::Held
+        } else {
+            Take::Granted
+        }
+    }
+}

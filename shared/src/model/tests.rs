@@ -339,6 +339,93 @@ fn a_task_goes_pending_running_then_ends_once_and_counts_once() {
     assert_eq!(execution.final_status(0), None, "ended already");
 }
 
+#[test]
+fn one_delivery_runs_a_task_at_a_time_and_a_handed_on_message_is_spent() {
+    use TaskStatus::*;
+    let free = TaskLease::default();
+    assert_eq!(free.take(Pending, 0, 1000, "m1"), Take::Granted);
+    assert_eq!(free.take(Succeed, 0, 1000, "m1"), Take::Ended);
+    let held = TaskLease {
+        lease_until: Some(2000),
+        holder: Some("m1".into()),
+        ..free.clone()
+    };
+    assert_eq!(held.take(InProgress, 0, 1000, "m2"), Take::Held);
+    assert_eq!(
+        held.take(InProgress, 0, 1000, "m1"),
+        Take::Granted,
+        "the holder's message again: its earlier delivery is over"
+    );
+    assert_eq!(
+        held.take(InProgress, 0, 2001, "m2"),
+        Take::Granted,
+        "a lease ends"
+    );
+    let handed_on = TaskLease {
+        continuations: 0,
+        handed_on: Some(0),
+        ..free.clone()
+    };
+    assert_eq!(
+        handed_on.take(InProgress, 0, 1000, "m1"),
+        Take::Stale,
+        "the message that handed on"
+    );
+    assert_eq!(
+        handed_on.take(InProgress, 1, 1000, "m2"),
+        Take::Granted,
+        "its successor"
+    );
+    let moved_on = TaskLease {
+        continuations: 2,
+        ..free
+    };
+    assert_eq!(moved_on.take(InProgress, 1, 1000, "m1"), Take::Stale);
+}
+
+#[test]
+fn the_reaper_finishes_what_is_done_relaunches_once_and_gives_up_only_on_silence() {
+    let mut execution = Execution::new(1, 1, TriggerType::Manual, time::OffsetDateTime::UNIX_EPOCH);
+    let still = Silence {
+        last_moved_ms: 0,
+        now_ms: 10_000,
+        stale_ms: 5_000,
+    };
+    let moving = Silence {
+        last_moved_ms: 9_000,
+        ..still
+    };
+    assert_eq!(
+        execution.reaping(0, false, moving),
+        Reaping::Finish,
+        "nothing open"
+    );
+    assert_eq!(
+        execution.reaping(1, false, moving),
+        Reaping::Leave,
+        "listing, lately"
+    );
+    assert_eq!(execution.reaping(1, false, still), Reaping::Relaunch);
+    assert_eq!(
+        execution.reaping(1, true, still),
+        Reaping::GiveUp,
+        "relaunched once"
+    );
+    execution.add_tasks(3);
+    assert_eq!(
+        execution.reaping(0, false, moving),
+        Reaping::Leave,
+        "tasks moving"
+    );
+    assert_eq!(
+        execution.reaping(0, false, still),
+        Reaping::GiveUp,
+        "tasks lost"
+    );
+    execution.status = ExecutionStatus::Failed;
+    assert_eq!(execution.reaping(0, false, still), Reaping::Leave, "ended");
+}
+
 fn time_strategy() -> impl Strategy<Value = time::OffsetDateTime> {
     (0i64..4_000_000_000i64, 0u32..1000).prop_map(|(secs, ms)| {
         time::OffsetDateTime::from_unix_timestamp(secs).expect("in range")

@@ -9,6 +9,11 @@ pub fn now() -> OffsetDateTime {
         .unwrap_or(now)
 }
 
+/// Now, in milliseconds since the epoch (as leases are compared).
+pub fn now_millis() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 pub mod rfc3339 {
     pub use time::serde::rfc3339::*;
 }

@@ -24,6 +24,6 @@ pub use schedules::{PolicySchedules, ScheduleError};
 pub use secrets::{SecretCipher, SecretError};
 pub use source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
 pub use store::{
-    collect_pages, ExecutionStore, NewTask, Page, PolicyStore, RegistryStore, Store, StoreError,
-    TaskStore, TaskTransition,
+    collect_pages, ExecutionStore, Launch, NewTask, Page, PolicyStore, RegistryStore,
+    RunningExecution, Store, StoreError, TaskStore, TaskTransition,
 };

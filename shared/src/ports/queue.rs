@@ -29,6 +29,9 @@ pub enum QueueError {
 pub trait MessageQueue: Send + Sync {
     async fn send_list(&self, messages: &[ListMessage]) -> Result<(), QueueError>;
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError>;
+    /// About how many messages the stages' queues hold, waiting or being handled: while any
+    /// are, an execution that looks still may only be waiting its turn.
+    async fn waiting(&self) -> Result<u64, QueueError>;
 }
 
 /// Messages a consumer hands back to be delivered again.

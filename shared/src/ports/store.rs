@@ -8,9 +8,12 @@ use std::future::Future;
 
 use async_trait::async_trait;
 
+use serde::{Deserialize, Serialize};
+
+use crate::messages::ArtifactEvent;
 use crate::model::{
-    Execution, ExecutionStatus, Operation, Registry, ReplicationPolicy, ResourceType, Task,
-    TaskStatus, TransferFigures, TriggerType, ValidationError,
+    Execution, ExecutionStatus, Operation, Registry, ReplicationPolicy, ResourceType, Take, Task,
+    TaskLease, TaskStatus, TransferFigures, TriggerType, ValidationError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -166,14 +169,42 @@ pub struct TaskTransition {
     pub figures: Option<TransferFigures>,
 }
 
+/// What an execution was started to do, kept with it so its first step can be taken again
+/// when the process that started it died before the step's message was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Launch {
+    /// List the policy's source.
+    #[default]
+    Listing,
+    /// List the one artifact an event named.
+    Event(ArtifactEvent),
+    /// Run the failed tasks of this execution again.
+    RetryOf(i64),
+}
+
+/// An execution still in progress as the reaper sees it: its record, the list pieces still
+/// open, when anything last moved (epoch milliseconds), what it was started to do, and whether
+/// the reaper launched it again already.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunningExecution {
+    pub execution: Execution,
+    pub listings_pending: i64,
+    pub updated_ms: i64,
+    pub launch: Launch,
+    pub relaunched: bool,
+}
+
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
-    /// Creates an execution InProgress with `listings` list pieces outstanding.
+    /// Creates an execution InProgress with `listings` list pieces outstanding, keeping what
+    /// it was launched to do.
     async fn create_execution(
         &self,
         policy_id: i64,
         trigger: TriggerType,
         listings: i64,
+        launch: &Launch,
     ) -> Result<Execution, StoreError>;
     async fn get_execution(&self, id: i64) -> Result<Execution, StoreError>;
     /// Executions of one policy (newest first), or of all policies when `policy_id` is None.
@@ -205,6 +236,19 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes an execution record and its tasks.
     async fn delete_execution(&self, id: i64) -> Result<(), StoreError>;
+    /// Makes `execution_id` the one execution of `policy_id` that runs (a policy with
+    /// `single_active_replication`): None when it is; the one still running otherwise. Two
+    /// starts at once: one of them is the one.
+    async fn claim_active(
+        &self,
+        policy_id: i64,
+        execution_id: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Every execution still in progress, for the reaper.
+    async fn running_executions(&self) -> Result<Vec<RunningExecution>, StoreError>;
+    /// Records that the reaper launched the execution again, as a move: true the first time
+    /// only, so it is launched again once and given time before it is given up.
+    async fn mark_relaunched(&self, id: i64) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -225,14 +269,30 @@ pub trait TaskStore: Send + Sync {
         cursor: Option<&str>,
         limit: i32,
     ) -> Result<Page<Task>, StoreError>;
-    /// Records that a running task's copy continues into invocation `from + 1`; false when
-    /// another delivery did so first (the caller then drops its continuation).
-    async fn advance_continuation(
+    /// Takes the task for one delivery of the message `holder` until `until` (epoch
+    /// milliseconds), by [`TaskLease::take`]'s rule; granted, the task's continuation becomes
+    /// `continuation`.
+    async fn take_task(
         &self,
         execution_id: i64,
         task_id: i64,
-        from: u32,
-    ) -> Result<bool, StoreError>;
+        continuation: u32,
+        until_ms: i64,
+        holder: &str,
+    ) -> Result<Take, StoreError>;
+    /// Lets go of a task the message `holder` took for `continuation` (nothing when another
+    /// took it since); `handed_on` when the run gave the rest of the copy to a new message,
+    /// which makes every other delivery of `continuation` stale.
+    async fn release_task(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        continuation: u32,
+        handed_on: bool,
+        holder: &str,
+    ) -> Result<(), StoreError>;
+    /// The tasks of an execution not ended yet, each with who holds it.
+    async fn open_tasks(&self, execution_id: i64) -> Result<Vec<(Task, TaskLease)>, StoreError>;
     /// Moves a task from `from` to `to` and the execution's counters with it, atomically.
     /// Returns false, changing nothing, when the task is not in `from` (a duplicate delivery).
     async fn transition_task(&self, transition: &TaskTransition) -> Result<bool, StoreError>;

@@ -6,6 +6,7 @@ pub mod events;
 pub mod fanout;
 pub mod list;
 pub mod policies;
+pub mod reaper;
 pub mod registries;
 pub mod retry;
 pub mod schedule;

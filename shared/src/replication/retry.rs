@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::model::{Execution, ExecutionStatus, Operation, Resource, TaskStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
-use crate::ports::store::{collect_pages, Store, StoreError};
+use crate::ports::store::{collect_pages, Launch, Store, StoreError};
 
 use super::fanout::{fan_out, FanOutError, TaskBatch};
 
@@ -32,21 +32,47 @@ pub async fn retry_execution(
     if !original.status.is_final() {
         return Err(RetryError::Running(execution_id));
     }
-    let failed: Vec<(Operation, Resource)> = collect_pages(|cursor| async move {
+    if failed_tasks(store, execution_id).await?.is_empty() {
+        return Err(RetryError::NothingFailed(execution_id));
+    }
+    let retry = store
+        .create_execution(
+            original.policy_id,
+            TriggerType::Manual,
+            1,
+            &Launch::RetryOf(execution_id),
+        )
+        .await?;
+    fan_out_retry(store, queue, &retry, execution_id).await?;
+    Ok(retry)
+}
+
+async fn failed_tasks(
+    store: &dyn Store,
+    execution_id: i64,
+) -> Result<Vec<(Operation, Resource)>, StoreError> {
+    Ok(collect_pages(|cursor| async move {
         store.list_tasks(execution_id, cursor.as_deref(), 500).await
     })
     .await?
     .into_iter()
     .filter(|t| t.status == TaskStatus::Failed)
     .filter_map(|t| t.resource.map(|r| (t.operation, r)))
-    .collect();
-    if failed.is_empty() {
-        return Err(RetryError::NothingFailed(execution_id));
-    }
-    let policy = store.get_policy(original.policy_id).await?;
-    let retry = store
-        .create_execution(policy.id, TriggerType::Manual, 1)
-        .await?;
+    .collect())
+}
+
+/// Writes and sends the tasks of `retry`, one per failed task of `original_id`, then closes
+/// its one listing piece. Every step is keyed, so the reaper runs it again, creating nothing
+/// twice, for a retry whose starter died midway. A message that cannot be sent ends the retry
+/// Failed with the reason.
+pub(crate) async fn fan_out_retry(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    retry: &Execution,
+    original_id: i64,
+) -> Result<(), RetryError> {
+    let failed = failed_tasks(store, original_id).await?;
+    let policy = store.get_policy(retry.policy_id).await?;
     let mut sent = Ok(());
     for (piece, operation) in [
         ("retry", Operation::Copy),
@@ -67,7 +93,7 @@ pub async fn retry_execution(
         }
     }
     if let Err(e) = sent {
-        let reason = format!("retry of execution {execution_id} could not be queued: {e}");
+        let reason = format!("retry of execution {original_id} could not be queued: {e}");
         store
             .end_execution(retry.id, ExecutionStatus::Failed, &reason)
             .await?;
@@ -84,9 +110,9 @@ pub async fn retry_execution(
     store.finish_if_done(retry.id).await?;
     tracing::info!(
         execution_id = retry.id,
-        retried = execution_id,
+        retried = original_id,
         tasks = failed.len(),
         "retry started"
     );
-    Ok(retry)
+    Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::messages::{ArtifactEvent, ListMessage};
 use crate::model::{Execution, ExecutionStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{Launch, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -24,9 +24,6 @@ pub enum Started {
     /// This firing (or event) was handled before: a duplicate delivery.
     Duplicate,
 }
-
-/// Executions looked at for one still running, newest first.
-const RUNNING_LOOKBACK: i32 = 50;
 
 /// Creates an execution of `policy_id` and asks the lister to list its source. When the list
 /// message cannot be sent the execution ends Failed with the reason, so none is left running.
@@ -68,37 +65,51 @@ async fn start_claimed(
     event: Option<&ArtifactEvent>,
 ) -> Result<Started, StartError> {
     let policy_id = policy.id;
-    let running = if policy.single_active_replication {
-        store
-            .list_executions(Some(policy_id), None, RUNNING_LOOKBACK)
-            .await?
-            .items
-            .into_iter()
-            .find(|e| e.status == ExecutionStatus::InProgress)
-    } else {
-        None
-    };
-    let execution = store.create_execution(policy_id, trigger, 1).await?;
-    if let Some(running) = running {
-        let reason = format!(
-            "skipped: execution {} of this policy is still running and the policy allows one at a time (single_active_replication)",
-            running.id
-        );
-        store
-            .end_execution(execution.id, ExecutionStatus::Stopped, &reason)
-            .await?;
-        tracing::info!(
-            execution_id = execution.id,
-            policy_id,
-            running = running.id,
-            "execution skipped"
-        );
-        let skipped = store.get_execution(execution.id).await?;
-        return Ok(Started::Skipped(skipped));
+    let launch = event.map_or(Launch::Listing, |e| Launch::Event(e.clone()));
+    let execution = store
+        .create_execution(policy_id, trigger, 1, &launch)
+        .await?;
+    if policy.single_active_replication {
+        // Claimed after the record exists, so of two starts at once exactly one runs.
+        if let Some(running) = store.claim_active(policy_id, execution.id).await? {
+            let reason = format!(
+                "skipped: execution {running} of this policy is still running and the policy allows one at a time (single_active_replication)"
+            );
+            store
+                .end_execution(execution.id, ExecutionStatus::Stopped, &reason)
+                .await?;
+            tracing::info!(
+                execution_id = execution.id,
+                policy_id,
+                running,
+                "execution skipped"
+            );
+            let skipped = store.get_execution(execution.id).await?;
+            return Ok(Started::Skipped(skipped));
+        }
     }
+    send_first_listing(store, queue, &execution, event).await?;
+    tracing::info!(
+        execution_id = execution.id,
+        policy_id,
+        trigger = trigger.as_str(),
+        "execution started"
+    );
+    Ok(Started::Running(execution))
+}
+
+/// Sends the message that lists an execution's source (or its one event's artifact); when it
+/// cannot be sent the execution ends Failed with the reason. The reaper sends it again for an
+/// execution whose starter died before sending it.
+pub(crate) async fn send_first_listing(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    execution: &Execution,
+    event: Option<&ArtifactEvent>,
+) -> Result<(), StartError> {
     let message = ListMessage {
         execution_id: execution.id,
-        policy_id,
+        policy_id: execution.policy_id,
         start_after: None,
         event: event.cloned(),
         resume: None,
@@ -113,11 +124,5 @@ async fn start_claimed(
             message: e.to_string(),
         });
     }
-    tracing::info!(
-        execution_id = execution.id,
-        policy_id,
-        trigger = trigger.as_str(),
-        "execution started"
-    );
-    Ok(Started::Running(execution))
+    Ok(())
 }

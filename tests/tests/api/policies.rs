@@ -186,7 +186,12 @@ async fn policies_routes_validation_and_swagger_shapes() {
         stack
             .adapters
             .store
-            .create_execution(second, ferry::model::TriggerType::Manual, 1)
+            .create_execution(
+                second,
+                ferry::model::TriggerType::Manual,
+                1,
+                &ferry::ports::store::Launch::Listing,
+            )
             .await
             .expect("execution")
             .id

@@ -274,7 +274,12 @@ async fn what_dies_in_a_dead_letter_queue_ends_failed_with_the_reason() {
 
     // A list piece likewise ends its execution.
     let listing = store
-        .create_execution(1, TriggerType::Manual, 1)
+        .create_execution(
+            1,
+            TriggerType::Manual,
+            1,
+            &ferry::ports::store::Launch::Listing,
+        )
         .await
         .expect("execution");
     let list = ferry::messages::ListMessage {

@@ -43,7 +43,12 @@ async fn one_task(
 ) -> (Execution, Task, TransferMessage) {
     let store = &stack.adapters.store;
     let execution = store
-        .create_execution(1, TriggerType::Manual, 0)
+        .create_execution(
+            1,
+            TriggerType::Manual,
+            0,
+            &ferry::ports::store::Launch::Listing,
+        )
         .await
         .expect("execution");
     let task = store

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod destinations;
+mod failures;
 mod fleets;
 mod listing;
 mod names;

@@ -115,13 +115,31 @@ async fn a_scheduled_policy_has_its_schedule_fires_once_per_firing_and_skips_whi
         .len();
     assert_eq!(after, before + 1);
 
+    let fired = first["execution_id"].as_i64().unwrap_or_default();
+    assert_eq!(finished(&api, fired).await["status"], "Succeed");
+
     // single_active_replication: while an execution runs, a firing records a skipped one.
     let running = stack
         .adapters
         .store
-        .create_execution(policy, TriggerType::Manual, 1)
+        .create_execution(
+            policy,
+            TriggerType::Manual,
+            1,
+            &ferry::ports::store::Launch::Listing,
+        )
         .await
         .expect("running execution");
+    // It runs: it holds the policy's one place, as a start would have made it.
+    assert_eq!(
+        stack
+            .adapters
+            .store
+            .claim_active(policy, running.id)
+            .await
+            .expect("claimed"),
+        None
+    );
     let skipped = fire(&stack, policy, "2026-11-24T02:30:00Z").await;
     let skipped_id = skipped["execution_id"].as_i64().expect("skipped execution");
     let record = api
@@ -288,5 +306,75 @@ async fn pushes_and_deletes_at_the_source_replicate_through_its_webhook() {
             .then_some(())
     })
     .await;
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reaper_is_scheduled_by_the_template_and_relaunches_an_execution_never_listed() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start();
+    let pushed = source
+        .http()
+        .push_image("lost/app", "1.0", &[layer(600, 3000)])
+        .await;
+    let stack = LocalStack::start(
+        "reaper",
+        LocalStackOptions {
+            extra_env: &[("FERRY_REAPER_STALE_SECS", "1")],
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
+    let trigger = stack
+        .plane
+        .stack
+        .function("ferry-trigger")
+        .expect("trigger function");
+    let schedules: Vec<(String, String)> = trigger
+        .schedules
+        .iter()
+        .map(|s| (s.expression.clone(), s.input.clone()))
+        .collect();
+    assert_eq!(
+        schedules,
+        vec![(
+            "rate(5 minutes)".to_string(),
+            r#"{"reap": true}"#.to_string()
+        )]
+    );
+
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+    let policy = create_policy(&api, "lost", src, dst, json!({})).await;
+    // What a start leaves when its process dies between recording the execution and sending
+    // its list message.
+    let orphan = stack
+        .adapters
+        .store
+        .create_execution(
+            policy,
+            TriggerType::Manual,
+            1,
+            &ferry::ports::store::Launch::Listing,
+        )
+        .await
+        .expect("execution");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let answer = stack
+        .plane
+        .invoker
+        .invoke(trigger, json!({"reap": true}).to_string().into())
+        .await
+        .expect("trigger answers");
+    let reaped: Value = serde_json::from_slice(&answer).expect("json");
+    assert_eq!(reaped["relaunched"], 1, "{reaped}");
+    let ended = finished(&api, orphan.id).await;
+    assert_eq!(ended["status"], "Succeed", "{ended}");
+    assert_eq!(ended["total"], 1, "{ended}");
+    assert_eq!(
+        destination.http().manifest_digest("lost/app", "1.0").await,
+        Some(pushed)
+    );
     stack.stop().await;
 }

@@ -7,7 +7,7 @@ async fn fifty_concurrent_counter_updates_add_up_exactly_and_duplicates_change_n
     let (_stack, a) = resources_only("counters").await;
     let execution = a
         .store
-        .create_execution(7, TriggerType::Manual, 1)
+        .create_execution(7, TriggerType::Manual, 1, &Launch::Listing)
         .await
         .expect("execution");
     let mut tasks = a
@@ -115,7 +115,12 @@ async fn executions_by_policy_and_tasks_by_execution() {
     for i in 0..6 {
         let e = a
             .store
-            .create_execution(if i % 2 == 0 { 1 } else { 2 }, TriggerType::Scheduled, 0)
+            .create_execution(
+                if i % 2 == 0 { 1 } else { 2 },
+                TriggerType::Scheduled,
+                0,
+                &Launch::Listing,
+            )
             .await
             .expect("create");
         if i % 2 == 0 {
@@ -145,7 +150,7 @@ async fn executions_by_policy_and_tasks_by_execution() {
 
     let e = a
         .store
-        .create_execution(3, TriggerType::Manual, 0)
+        .create_execution(3, TriggerType::Manual, 0, &Launch::Listing)
         .await
         .expect("create");
     let created = a
@@ -212,17 +217,19 @@ async fn list_messages_go_out_in_batches_and_come_back_typed() {
 }
 
 #[tokio::test]
-async fn task_logs_append_and_read_whole() {
+async fn task_logs_append_in_entry_order_once_and_read_whole() {
     let (_stack, a) = resources_only("logs").await;
     assert_eq!(a.logs.read(1, 2).await.expect("empty"), "");
-    for i in 0..5 {
+    // Written out of order, and the third twice (a retried delivery): read in entry order, once.
+    for i in [4, 0, 2, 1, 3, 2] {
+        let entry = ferry::ports::logs::log_entry(0, i + 1);
         a.logs
-            .append(1, 2, &[format!("line {i}a"), format!("line {i}b")])
+            .append(1, 2, &entry, &[format!("line {i}a"), format!("line {i}b")])
             .await
             .expect("append");
     }
     a.logs
-        .append(1, 3, &["other task".into()])
+        .append(1, 3, "00000-00001", &["other task".into()])
         .await
         .expect("append");
     let text = a.logs.read(1, 2).await.expect("read");
@@ -230,4 +237,183 @@ async fn task_logs_append_and_read_whole() {
     assert_eq!(text, expected);
     a.logs.delete_execution(1).await.expect("delete");
     assert_eq!(a.logs.read(1, 2).await.expect("read"), "");
+}
+
+#[tokio::test]
+async fn of_many_starts_at_once_of_a_one_at_a_time_policy_exactly_one_runs() {
+    use ferry::replication::start::{start_execution, Started};
+    let (_stack, a) = resources_only("one-at-a-time").await;
+    let src = a
+        .store
+        .create_registry(&registry("src"))
+        .await
+        .expect("src");
+    let dest = a
+        .store
+        .create_registry(&registry("dest"))
+        .await
+        .expect("dest");
+    let mut one = policy("one", src.id, dest.id);
+    one.single_active_replication = true;
+    let one = a.store.create_policy(&one).await.expect("policy");
+    let start = || async {
+        start_execution(
+            a.store.as_ref(),
+            a.queue.as_ref(),
+            one.id,
+            TriggerType::Manual,
+            None,
+            None,
+        )
+        .await
+        .expect("start")
+    };
+    let started = futures::future::join_all((0..8).map(|_| start())).await;
+    let running: Vec<i64> = started
+        .iter()
+        .filter_map(|s| match s {
+            Started::Running(e) => Some(e.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(running.len(), 1, "{started:?}");
+    assert_eq!(
+        started
+            .iter()
+            .filter(|s| matches!(s, Started::Skipped(e) if e.status == ExecutionStatus::Stopped))
+            .count(),
+        7
+    );
+    // Ended, it leaves its place to the next start.
+    a.store
+        .end_execution(running[0], ExecutionStatus::Succeed, "")
+        .await
+        .expect("ended");
+    assert!(matches!(start().await, Started::Running(_)));
+}
+
+#[tokio::test]
+async fn the_reaper_sees_what_runs_how_it_was_launched_and_when_its_tasks_last_moved() {
+    let (_stack, a) = resources_only("reaper-view").await;
+    let event = ferry::messages::ArtifactEvent {
+        repository: "team/app".into(),
+        reference: "1.0".into(),
+        deleted: false,
+    };
+    let launch = Launch::Event(event);
+    let execution = a
+        .store
+        .create_execution(4, TriggerType::EventBased, 1, &launch)
+        .await
+        .expect("execution");
+    let ended = a
+        .store
+        .create_execution(4, TriggerType::Manual, 1, &Launch::RetryOf(1))
+        .await
+        .expect("execution");
+    a.store
+        .end_execution(ended.id, ExecutionStatus::Failed, "gone")
+        .await
+        .expect("ended");
+    let running = a.store.running_executions().await.expect("running");
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert_eq!(
+        (
+            running[0].execution.id,
+            &running[0].launch,
+            running[0].relaunched
+        ),
+        (execution.id, &launch, false)
+    );
+    assert!(a.store.mark_relaunched(execution.id).await.expect("mark"));
+    assert!(!a.store.mark_relaunched(execution.id).await.expect("again"));
+    let running = a.store.running_executions().await.expect("running");
+    assert!(running[0].relaunched);
+
+    let tasks = a
+        .store
+        .create_tasks(execution.id, "a", &new_tasks(2))
+        .await
+        .expect("tasks");
+    let before = ferry::model::time_format::now_millis();
+    a.store
+        .take_task(execution.id, tasks[0].id, 0, before + 600_000, "m1")
+        .await
+        .expect("taken");
+    a.store
+        .release_task(execution.id, tasks[0].id, 0, false, "m1")
+        .await
+        .expect("released");
+    let open = a.store.open_tasks(execution.id).await.expect("open");
+    assert_eq!(open.len(), 2);
+    let worked = open[0].1.lease_until.expect("last worked");
+    assert!(
+        (before..before + 60_000).contains(&worked),
+        "let go now, not at the lease's end: {worked} vs {before}"
+    );
+    assert_eq!(open[1].1.lease_until, None, "never taken");
+
+    a.queue
+        .send_list(&[ListMessage {
+            execution_id: execution.id,
+            policy_id: 4,
+            start_after: None,
+            event: None,
+            resume: None,
+        }])
+        .await
+        .expect("sent");
+    assert!(a.queue.waiting().await.expect("waiting") >= 1);
+}
+
+#[tokio::test]
+async fn a_task_is_held_by_one_message_at_a_time_and_its_redelivery_takes_it_again() {
+    use ferry::model::Take;
+    let (_stack, a) = resources_only("leases").await;
+    let execution = a
+        .store
+        .create_execution(5, TriggerType::Manual, 1, &Launch::Listing)
+        .await
+        .expect("execution");
+    let task = a
+        .store
+        .create_tasks(execution.id, "a", &new_tasks(1))
+        .await
+        .expect("tasks")[0]
+        .id;
+    let until = ferry::model::time_format::now_millis() + 600_000;
+    let take = |holder: &'static str| {
+        let store = Arc::clone(&a.store);
+        async move {
+            store
+                .take_task(execution.id, task, 0, until, holder)
+                .await
+                .expect("take")
+        }
+    };
+    assert_eq!(take("m1").await, Take::Granted);
+    assert_eq!(take("m2").await, Take::Held, "another message waits");
+    assert_eq!(take("m1").await, Take::Granted, "m1 delivered again");
+    a.store
+        .release_task(execution.id, task, 0, false, "m2")
+        .await
+        .expect("release");
+    assert_eq!(take("m2").await, Take::Held, "only the holder lets go");
+    a.store
+        .release_task(execution.id, task, 0, true, "m1")
+        .await
+        .expect("release");
+    assert_eq!(
+        take("m2").await,
+        Take::Stale,
+        "handed on from continuation 0"
+    );
+    assert_eq!(
+        a.store
+            .take_task(execution.id, task, 1, until, "m3")
+            .await
+            .expect("take"),
+        Take::Granted,
+        "the successor"
+    );
 }

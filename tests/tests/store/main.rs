@@ -12,8 +12,8 @@ use ferry::model::{
     ReplicationPolicy, ResourceType, TaskStatus, TransferFigures, TriggerType, ValidationError,
 };
 use ferry::ports::{
-    ExecutionStore, MessageQueue, NewTask, PolicyStore, RegistryStore, StoreError, TaskLogSink,
-    TaskStore, TaskTransition,
+    ExecutionStore, Launch, MessageQueue, NewTask, PolicyStore, RegistryStore, StoreError,
+    TaskLogSink, TaskStore, TaskTransition,
 };
 use ferry_tests::resources_only;
 

@@ -1,5 +1,6 @@
 //! Task logs in S3. S3 has no append: each append writes one object under the task's prefix,
-//! named so that keys sort in the order they were written, and a read joins them.
+//! named by its entry (so keys sort in log order) and its lines' hash (so an append repeated
+//! writes the same object), and a read joins them.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -59,21 +60,20 @@ impl TaskLogSink for S3TaskLogs {
         &self,
         execution_id: i64,
         task_id: i64,
+        entry: &str,
         lines: &[String],
     ) -> Result<(), LogError> {
         if lines.is_empty() {
             return Ok(());
         }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        // Time first so that keys sort in append order; a random tail so that two writers
-        // appending in the same nanosecond do not overwrite each other.
-        let key = format!(
-            "{}{now:020}-{}",
-            Self::task_prefix(execution_id, task_id),
-            uuid::Uuid::new_v4().simple()
-        );
         let mut body = lines.join("\n");
         body.push('\n');
+        // The entry first so that keys sort in log order; then the lines' hash, so the same
+        // lines appended again write the same object, and other lines under the same entry
+        // do not overwrite them.
+        use sha2::Digest as _;
+        let hash = hex::encode(&sha2::Sha256::digest(body.as_bytes())[..8]);
+        let key = format!("{}{entry}-{hash}", Self::task_prefix(execution_id, task_id));
         self.client
             .put_object()
             .bucket(&self.bucket)

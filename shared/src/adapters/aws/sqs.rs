@@ -2,7 +2,7 @@
 //! refuses are retried, and what still fails is reported with SQS's reasons.
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 
 use crate::messages::{encode, InboundMessage, ListMessage, TransferMessage, Versioned};
 use crate::ports::queue::{MessageQueue, QueueError, Redeliveries};
@@ -135,6 +135,33 @@ impl MessageQueue for SqsQueue {
 
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError> {
         self.send(&self.urls.transfer, messages).await
+    }
+
+    async fn waiting(&self) -> Result<u64, QueueError> {
+        let mut total = 0;
+        for url in [&self.urls.list, &self.urls.transfer] {
+            let answer = self
+                .client
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                .send()
+                .await
+                .map_err(|e| QueueError::Backend {
+                    queue: url.to_string(),
+                    operation: "GetQueueAttributes",
+                    message: super::describe(&e),
+                })?;
+            total += answer
+                .attributes()
+                .into_iter()
+                .flat_map(|attributes| attributes.values())
+                .filter_map(|count| count.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        Ok(total)
     }
 }
 

@@ -55,11 +55,21 @@ impl MessageQueue for MemoryQueue {
         lock(&self.transfer).extend_from_slice(messages);
         Ok(())
     }
+
+    async fn waiting(&self) -> Result<u64, QueueError> {
+        self.check("waiting", "list")?;
+        Ok((lock(&self.list).len() + lock(&self.transfer).len()) as u64)
+    }
 }
+
+/// One task's log: its entries in order, each with its lines; the same append twice is there
+/// once.
+type TaskLog = std::collections::BTreeSet<(String, Vec<String>)>;
 
 #[derive(Default)]
 pub struct MemoryLogs {
-    lines: Mutex<HashMap<(i64, i64), Vec<String>>>,
+    /// Each task's log, by execution and task.
+    entries: Mutex<HashMap<(i64, i64), TaskLog>>,
     pub faults: Faults,
 }
 
@@ -69,6 +79,7 @@ impl TaskLogSink for MemoryLogs {
         &self,
         execution_id: i64,
         task_id: i64,
+        entry: &str,
         lines: &[String],
     ) -> Result<(), LogError> {
         if self.faults.take("append").is_some() {
@@ -78,22 +89,29 @@ impl TaskLogSink for MemoryLogs {
                 message: "injected failure".into(),
             });
         }
-        lock(&self.lines)
-            .entry((execution_id, task_id))
-            .or_default()
-            .extend_from_slice(lines);
+        if !lines.is_empty() {
+            lock(&self.entries)
+                .entry((execution_id, task_id))
+                .or_default()
+                .insert((entry.to_string(), lines.to_vec()));
+        }
         Ok(())
     }
 
     async fn read(&self, execution_id: i64, task_id: i64) -> Result<String, LogError> {
-        Ok(lock(&self.lines)
+        Ok(lock(&self.entries)
             .get(&(execution_id, task_id))
-            .map(|lines| lines.iter().map(|l| format!("{l}\n")).collect())
+            .map(|entries| {
+                entries
+                    .iter()
+                    .flat_map(|(_, lines)| lines.iter().map(|l| format!("{l}\n")))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
     async fn delete_execution(&self, execution_id: i64) -> Result<(), LogError> {
-        lock(&self.lines).retain(|(execution, _), _| *execution != execution_id);
+        lock(&self.entries).retain(|(execution, _), _| *execution != execution_id);
         Ok(())
     }
 }

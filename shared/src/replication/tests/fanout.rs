@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use super::World;
 use crate::model::{ArtifactLocation, Operation, ReplicationPolicy, Resource, ResourceType};
 use crate::ports::fakes::Injected;
-use crate::ports::store::{ExecutionStore, MAX_TASKS_PER_BATCH};
+use crate::ports::store::{ExecutionStore, Launch, MAX_TASKS_PER_BATCH};
 use crate::replication::fanout::{fan_out, FanOutError, TaskBatch};
 
 fn resources(count: usize) -> Vec<Resource> {
@@ -28,7 +28,12 @@ async fn setup(world: &World) -> (ReplicationPolicy, i64) {
     let policy = world.policy(serde_json::json!({})).await;
     let execution = world
         .store
-        .create_execution(policy.id, crate::model::TriggerType::Manual, 1)
+        .create_execution(
+            policy.id,
+            crate::model::TriggerType::Manual,
+            1,
+            &Launch::Listing,
+        )
         .await
         .expect("execution");
     (policy, execution.id)

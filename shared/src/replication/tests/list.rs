@@ -2,7 +2,7 @@ use super::{counts, inbound, statuses, World, MAX_RECEIVES};
 use crate::messages::ListMessage;
 use crate::model::{ExecutionStatus, TaskStatus, TriggerType};
 use crate::ports::fakes::Injected;
-use crate::ports::store::ExecutionStore;
+use crate::ports::store::{ExecutionStore, Launch};
 use crate::replication::HandleError;
 
 /// Three images in two repositories of the source, and one the policy leaves out.
@@ -23,7 +23,7 @@ fn fleet(world: &World) {
 async fn started(world: &World, policy_id: i64) -> ListMessage {
     let execution = world
         .store
-        .create_execution(policy_id, TriggerType::Manual, 1)
+        .create_execution(policy_id, TriggerType::Manual, 1, &Launch::Listing)
         .await
         .expect("execution");
     ListMessage {

@@ -6,6 +6,7 @@ mod events;
 mod fanout;
 mod list;
 mod policies;
+mod reaper;
 mod retry;
 mod start;
 mod sweep;

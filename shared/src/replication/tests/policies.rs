@@ -1,7 +1,7 @@
 use super::World;
 use crate::model::{ExecutionStatus, ReplicationPolicy, TriggerType};
 use crate::ports::fakes::Injected;
-use crate::ports::store::{ExecutionStore, PolicyStore};
+use crate::ports::store::{ExecutionStore, Launch, PolicyStore};
 use crate::replication::policies::{
     create_policy, delete_policy, update_policy, with_home_registry, PolicyRefused,
 };
@@ -104,7 +104,7 @@ async fn bad_input_is_refused_naming_the_field_and_a_running_policy_is_not_delet
     let policy = world.policy(serde_json::json!({})).await;
     let running = world
         .store
-        .create_execution(policy.id, TriggerType::Manual, 1)
+        .create_execution(policy.id, TriggerType::Manual, 1, &Launch::Listing)
         .await
         .expect("execution");
     let refused = delete_policy(world.store.as_ref(), world.schedules.as_ref(), policy.id).await;

@@ -1,7 +1,7 @@
 use super::World;
 use crate::model::{ExecutionStatus, TriggerType};
 use crate::ports::logs::TaskLogSink;
-use crate::ports::store::ExecutionStore;
+use crate::ports::store::{ExecutionStore, Launch};
 use crate::replication::sweep::sweep_executions;
 
 #[tokio::test]
@@ -12,7 +12,7 @@ async fn executions_beyond_the_newest_kept_go_with_their_logs_and_running_ones_s
     for _ in 0..5 {
         let execution = world
             .store
-            .create_execution(policy.id, TriggerType::Manual, 0)
+            .create_execution(policy.id, TriggerType::Manual, 0, &Launch::Listing)
             .await
             .expect("execution");
         ids.push(execution.id);
@@ -27,7 +27,7 @@ async fn executions_beyond_the_newest_kept_go_with_their_logs_and_running_ones_s
     }
     world
         .logs
-        .append(ids[1], 1, &["old line".into()])
+        .append(ids[1], 1, "00000-00001", &["old line".into()])
         .await
         .expect("log");
     let swept = sweep_executions(world.store.as_ref(), world.logs.as_ref(), policy.id, 2)
@@ -58,7 +58,7 @@ async fn a_sweep_the_store_interrupts_is_finished_by_the_next_one() {
     for _ in 0..3 {
         let execution = world
             .store
-            .create_execution(policy.id, TriggerType::Manual, 0)
+            .create_execution(policy.id, TriggerType::Manual, 0, &Launch::Listing)
             .await
             .expect("execution");
         world

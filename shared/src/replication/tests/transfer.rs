@@ -6,7 +6,7 @@ use crate::model::{ExecutionStatus, TaskStatus};
 use crate::oci::Digest;
 use crate::ports::fakes::Injected;
 use crate::ports::logs::TaskLogSink;
-use crate::ports::store::ExecutionStore;
+use crate::ports::store::{ExecutionStore, TaskStore};
 use crate::replication::HandleError;
 
 /// A policy over `team/app` with one image of two layers at the source, listed: its
@@ -295,6 +295,31 @@ async fn a_manifest_refused_for_a_blob_a_mount_did_not_bring_is_healed() {
 }
 
 #[tokio::test]
+async fn a_mount_that_brings_nothing_leaves_no_upload_session_open() {
+    let world = World::new().await;
+    let (_, message) = one_task(&world, serde_json::json!({})).await;
+    // Ferry recorded both layers in a repository of the destination that does not hold them:
+    // each mount answers 202 with a session, which Ferry does not use.
+    let elsewhere = crate::oci::Repository::parse("team/base").expect("name");
+    for piece in [b"base layer".as_slice(), b"app layer".as_slice()] {
+        crate::ports::registry::BlobLocations::record_blob(
+            world.store.as_ref(),
+            2,
+            &Digest::sha256(piece),
+            &elsewhere,
+        )
+        .await;
+    }
+    world
+        .transfer_worker()
+        .handle(&inbound(&message, 1), None)
+        .await
+        .expect("copied");
+    assert!(world.destination.tagged("team/app", "1.0").is_some());
+    assert_eq!(world.destination.open_uploads(), 0);
+}
+
+#[tokio::test]
 async fn a_source_that_lies_about_a_blob_fails_the_task_naming_it_and_leaves_nothing() {
     for chunked in [false, true] {
         let world = World::new().await;
@@ -358,4 +383,148 @@ async fn a_blob_slower_than_an_invocation_still_arrives_across_invocations() {
             .destination
             .holds_blob("team/slow", &Digest::sha256(&layer)));
     }
+}
+
+#[tokio::test]
+async fn a_delivery_waits_while_another_holds_the_task() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    let task_id = message.task_id;
+    // Another delivery took the task a moment ago and holds it for a minute.
+    let until = crate::model::time_format::now_millis() + 60_000;
+    let taken = world
+        .store
+        .take_task(execution_id, task_id, 0, until, "another")
+        .await;
+    assert_eq!(taken.expect("taken"), crate::model::Take::Granted);
+    let worker = world.transfer_worker();
+    let waited = worker.handle(&inbound(&message, 2), None).await;
+    assert!(
+        matches!(&waited, Err(HandleError::Retry(r)) if r.contains("another delivery")),
+        "{waited:?}"
+    );
+    assert_eq!(
+        world.destination.tagged("team/app", "1.0"),
+        None,
+        "nothing copied twice at once"
+    );
+    world
+        .store
+        .release_task(execution_id, task_id, 0, false, "another")
+        .await
+        .expect("released");
+    worker
+        .handle(&inbound(&message, 3), None)
+        .await
+        .expect("copied");
+    assert_eq!(
+        counts(&world.execution(execution_id).await),
+        (1, 1, 0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_finish_that_failed_happens_on_the_next_delivery_or_from_the_dead_letters() {
+    for dead_letters in [false, true] {
+        let world = World::new().await;
+        let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+        world
+            .store
+            .faults
+            .fail("finish_if_done", 1, Injected::Transient);
+        let worker = world.transfer_worker();
+        assert!(worker.handle(&inbound(&message, 1), None).await.is_err());
+        assert_eq!(world.tasks(execution_id)[0].status, TaskStatus::Succeed);
+        assert_eq!(
+            world.execution(execution_id).await.status,
+            ExecutionStatus::InProgress
+        );
+        let again = InboundMessage {
+            from_dead_letters: dead_letters,
+            ..inbound(&message, 2)
+        };
+        worker.handle(&again, None).await.expect("finished");
+        let execution = world.execution(execution_id).await;
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Succeed,
+            "dead letters: {dead_letters}"
+        );
+        assert_eq!(counts(&execution), (1, 1, 0, 0, 0));
+    }
+}
+
+#[tokio::test]
+async fn a_hand_on_the_store_missed_is_handed_on_again_and_the_copy_ends_once() {
+    let world = World::new().await;
+    let big: Vec<u8> = (0..17 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    world.source.push_image("team/big", "1.0", &[&big]);
+    let policy = world
+        .policy(serde_json::json!({"copy_by_chunk": true, "filters": [{"type": "name", "value": "team/big"}]}))
+        .await;
+    let execution_id = world.listed(&policy).await;
+    let first = world.queue.take_transfer().remove(0);
+    let worker = world.transfer_worker();
+    // Out of time at once; the successor is sent, then the store fails to record the hand-on
+    // (a crash between the two writes): the task is let go when its lease ends, right away.
+    world
+        .store
+        .faults
+        .fail("release_task", 1, Injected::Transient);
+    worker
+        .handle(&inbound(&first, 1), Some(Instant::now()))
+        .await
+        .expect("handed on");
+    let successor = world.queue.take_transfer();
+    assert_eq!(successor.len(), 1);
+    // The first message again: it is taken again and hands on again.
+    worker
+        .handle(&inbound(&first, 2), Some(Instant::now()))
+        .await
+        .expect("again");
+    let second = world.queue.take_transfer();
+    assert_eq!(second.len(), 1, "handed on again");
+    // Both successors: one finishes the copy, the other finds the task ended.
+    for message in successor.iter().chain(second.iter()) {
+        worker
+            .handle(&inbound(message, 1), None)
+            .await
+            .expect("went on");
+    }
+    assert!(world.queue.take_transfer().is_empty());
+    let task = &world.tasks(execution_id)[0];
+    assert_eq!(task.status, TaskStatus::Succeed, "{}", task.status_text);
+    assert_eq!(
+        counts(&world.execution(execution_id).await),
+        (1, 1, 0, 0, 0)
+    );
+    // And the first message, once more, is spent.
+    worker
+        .handle(&inbound(&first, 3), None)
+        .await
+        .expect("dropped");
+    assert!(world.queue.take_transfer().is_empty());
+}
+
+#[tokio::test]
+async fn lines_appended_again_by_a_retried_dead_letter_are_there_once() {
+    let world = World::new().await;
+    let (execution_id, message) = one_task(&world, serde_json::json!({})).await;
+    world
+        .store
+        .faults
+        .fail("transition_task", 1, Injected::Transient);
+    let dead = InboundMessage {
+        from_dead_letters: true,
+        ..inbound(&message, 6)
+    };
+    let worker = world.transfer_worker();
+    assert!(
+        worker.handle(&dead, None).await.is_err(),
+        "the store failed once"
+    );
+    worker.handle(&dead, None).await.expect("handled");
+    let task = &world.tasks(execution_id)[0];
+    let log = world.logs.read(execution_id, task.id).await.expect("log");
+    assert_eq!(log.matches("gave up").count(), 1, "{log}");
 }

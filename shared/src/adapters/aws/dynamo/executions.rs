@@ -3,7 +3,7 @@
 //! by a write conditional on the counters it read.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
@@ -12,7 +12,9 @@ use super::{
     put, s, to_item, update, DynamoStore, LIST_KEY,
 };
 use crate::model::{time_format, Execution, ExecutionStatus, Task, TriggerType};
-use crate::ports::store::{collect_pages, ExecutionStore, Page, StoreError};
+use crate::ports::store::{
+    collect_pages, ExecutionStore, Launch, Page, RunningExecution, StoreError,
+};
 
 #[derive(Serialize, Deserialize)]
 struct ExecutionItem {
@@ -20,6 +22,25 @@ struct ExecutionItem {
     execution: Execution,
     list_key: String,
     listings_pending: i64,
+    /// When a counter last moved (epoch milliseconds): the reaper tells silence by it.
+    #[serde(default)]
+    updated_ms: i64,
+    /// What it was started to do (absent in items written before it was kept: a listing).
+    #[serde(default)]
+    launch: Launch,
+    #[serde(default)]
+    relaunched: bool,
+}
+
+/// Which execution of a policy runs, for `single_active_replication`.
+#[derive(Serialize, Deserialize)]
+struct ActiveItem {
+    pk: String,
+    execution_id: i64,
+}
+
+fn active_key(policy_id: i64) -> String {
+    format!("active#{policy_id}")
 }
 
 impl DynamoStore {
@@ -46,9 +67,10 @@ impl DynamoStore {
                 table,
                 Update::builder()
                     .set_key(Some(key_id(id)))
-                    .update_expression("ADD listings_pending :d")
+                    .update_expression("ADD listings_pending :d SET updated_ms = :now")
                     .condition_expression("attribute_exists(id)")
-                    .expression_attribute_values(":d", n(delta)),
+                    .expression_attribute_values(":d", n(delta))
+                    .expression_attribute_values(":now", n(time_format::now_millis())),
             )?,
         ];
         match self.transact(table, items).await? {
@@ -69,12 +91,16 @@ impl ExecutionStore for DynamoStore {
         policy_id: i64,
         trigger: TriggerType,
         listings: i64,
+        launch: &Launch,
     ) -> Result<Execution, StoreError> {
         let id = self.allocate_ids("execution", 1).await?;
         let item = ExecutionItem {
             execution: Execution::new(id, policy_id, trigger, time_format::now()),
             list_key: LIST_KEY.into(),
             listings_pending: listings,
+            updated_ms: time_format::now_millis(),
+            launch: launch.clone(),
+            relaunched: false,
         };
         let table = &self.tables.executions;
         self.client
@@ -249,5 +275,91 @@ impl ExecutionStore for DynamoStore {
             .await
             .map_err(|e| backend(table, "DeleteItem", e))?;
         Ok(())
+    }
+
+    async fn claim_active(
+        &self,
+        policy_id: i64,
+        execution_id: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let meta = &self.tables.meta;
+        let key = active_key(policy_id);
+        optimistic("policy", policy_id, || async {
+            let holder: Option<ActiveItem> = self.get_item(meta, key_pk(&key)).await?;
+            let condition = match &holder {
+                None => "attribute_not_exists(pk)",
+                Some(held) if held.execution_id == execution_id => return Ok(Some(None)),
+                Some(held) => match self.execution_item(held.execution_id).await {
+                    Ok(item) if !item.execution.status.is_final() => {
+                        return Ok(Some(Some(held.execution_id)))
+                    }
+                    // Ended or gone: its place is free.
+                    Ok(_) | Err(StoreError::NotFound { .. }) => "execution_id = :held",
+                    Err(e) => return Err(e),
+                },
+            };
+            let item = ActiveItem {
+                pk: key.clone(),
+                execution_id,
+            };
+            let mut write = self
+                .client
+                .put_item()
+                .table_name(meta)
+                .set_item(Some(to_item(meta, &item)?))
+                .condition_expression(condition);
+            if let Some(held) = &holder {
+                write = write.expression_attribute_values(":held", n(held.execution_id));
+            }
+            match write.send().await {
+                Ok(_) => Ok(Some(None)),
+                Err(e) if is_condition_failure(&e) => Ok(None),
+                Err(e) => Err(backend(meta, "PutItem", e)),
+            }
+        })
+        .await
+    }
+
+    async fn running_executions(&self) -> Result<Vec<RunningExecution>, StoreError> {
+        let table = &self.tables.executions;
+        let items: Vec<ExecutionItem> = collect_pages(|cursor| async move {
+            self.query_page(PageQuery::all(table, false), cursor.as_deref(), 1000)
+                .await
+        })
+        .await?;
+        Ok(items
+            .into_iter()
+            .filter(|i| !i.execution.status.is_final())
+            .map(|i| RunningExecution {
+                execution: i.execution,
+                listings_pending: i.listings_pending,
+                updated_ms: i.updated_ms,
+                launch: i.launch,
+                relaunched: i.relaunched,
+            })
+            .collect())
+    }
+
+    async fn mark_relaunched(&self, id: i64) -> Result<bool, StoreError> {
+        let table = &self.tables.executions;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .update_expression("SET relaunched = :yes, updated_ms = :now")
+            .condition_expression(
+                "attribute_exists(id) AND (attribute_not_exists(relaunched) OR relaunched = :no)",
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(time_format::now_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend(table, "UpdateItem", e)),
+        }
     }
 }

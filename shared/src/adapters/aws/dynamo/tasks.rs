@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Select, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Select, Update};
 use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
@@ -13,8 +13,37 @@ use super::{
     backend, from_item, is_condition_failure, key_id, key_pk, n, now_text, put, s, to_item, update,
     DynamoStore,
 };
-use crate::model::{Task, TaskStatus, TransferFigures, ValidationError};
-use crate::ports::store::{check_batch_size, NewTask, Page, StoreError, TaskStore, TaskTransition};
+use crate::model::{
+    time_format, Take, Task, TaskLease, TaskStatus, TransferFigures, ValidationError,
+};
+use crate::ports::store::{
+    check_batch_size, collect_pages, NewTask, Page, StoreError, TaskStore, TaskTransition,
+};
+
+/// A task's status and who holds it, as its item carries them beside the task.
+#[derive(Deserialize)]
+struct TaskHold {
+    status: TaskStatus,
+    #[serde(flatten)]
+    lease: TaskLease,
+}
+
+/// A task with who holds it, as its item carries them.
+#[derive(Deserialize)]
+struct TaskWithHold {
+    #[serde(flatten)]
+    task: Task,
+    handed_on: Option<u32>,
+    lease_until: Option<i64>,
+    holder: Option<String>,
+}
+
+fn task_key(execution_id: i64, task_id: i64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("execution_id".to_string(), n(execution_id)),
+        ("id".to_string(), n(task_id)),
+    ])
+}
 
 /// Which ids a batch of tasks got, so that a repeated batch returns the same tasks.
 #[derive(Serialize, Deserialize)]
@@ -96,10 +125,11 @@ impl TaskStore for DynamoStore {
                 &self.tables.executions,
                 Update::builder()
                     .set_key(Some(key_id(execution_id)))
-                    .update_expression("ADD #total :n, in_progress :n")
+                    .update_expression("ADD #total :n, in_progress :n SET updated_ms = :now")
                     .expression_attribute_names("#total", "total")
                     .condition_expression("attribute_exists(id)")
-                    .expression_attribute_values(":n", n(count)),
+                    .expression_attribute_values(":n", n(count))
+                    .expression_attribute_values(":now", n(time_format::now_millis())),
             )?,
         ];
         for task in &created {
@@ -135,11 +165,7 @@ impl TaskStore for DynamoStore {
     }
 
     async fn get_task(&self, execution_id: i64, task_id: i64) -> Result<Task, StoreError> {
-        let key = HashMap::from([
-            ("execution_id".to_string(), n(execution_id)),
-            ("id".to_string(), n(task_id)),
-        ]);
-        self.get_item(&self.tables.tasks, key)
+        self.get_item(&self.tables.tasks, task_key(execution_id, task_id))
             .await?
             .ok_or(StoreError::NotFound {
                 entity: "task",
@@ -161,33 +187,122 @@ impl TaskStore for DynamoStore {
         .await
     }
 
-    async fn advance_continuation(
+    async fn take_task(
         &self,
         execution_id: i64,
         task_id: i64,
-        from: u32,
-    ) -> Result<bool, StoreError> {
+        continuation: u32,
+        until_ms: i64,
+        holder: &str,
+    ) -> Result<Take, StoreError> {
         let table = &self.tables.tasks;
+        let now_ms = time_format::now_millis();
+        // TaskLease::take, as a condition: not ended, this continuation or newer, not handed
+        // on from, nobody else holding it.
         let result = self
             .client
             .update_item()
             .table_name(table)
             .key("execution_id", n(execution_id))
             .key("id", n(task_id))
-            .update_expression("SET continuations = :next")
-            .condition_expression("#status = :running AND (continuations = :from OR (attribute_not_exists(continuations) AND :from = :zero))")
+            .update_expression("SET continuations = :c, lease_until = :until, holder = :holder")
+            .condition_expression(
+                "#status IN (:pending, :running) \
+                 AND (attribute_not_exists(continuations) OR continuations <= :c) \
+                 AND (attribute_not_exists(handed_on) OR handed_on < :c) \
+                 AND (attribute_not_exists(lease_until) OR lease_until <= :now OR holder = :holder)",
+            )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", s(TaskStatus::Pending.as_str()))
             .expression_attribute_values(":running", s(TaskStatus::InProgress.as_str()))
-            .expression_attribute_values(":from", n(i64::from(from)))
-            .expression_attribute_values(":next", n(i64::from(from) + 1))
-            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":c", n(i64::from(continuation)))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":holder", s(holder.to_string()))
+            .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            Ok(_) => Ok(Take::Granted),
+            Err(e) if is_condition_failure(&e) => {
+                let held: TaskHold = self
+                    .get_item(table, task_key(execution_id, task_id))
+                    .await?
+                    .ok_or(StoreError::NotFound {
+                        entity: "task",
+                        id: task_id,
+                    })?;
+                // Granted cannot come back: the condition said otherwise a moment ago.
+                Ok(
+                    match held.lease.take(held.status, continuation, now_ms, holder) {
+                        Take::Granted => Take::Held,
+                        other => other,
+                    },
+                )
+            }
             Err(e) => Err(backend(table, "UpdateItem", e)),
         }
+    }
+
+    async fn release_task(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        continuation: u32,
+        handed_on: bool,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        let table = &self.tables.tasks;
+        let set = if handed_on {
+            "SET lease_until = :now, handed_on = :c"
+        } else {
+            "SET lease_until = :now"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("execution_id", n(execution_id))
+            .key("id", n(task_id))
+            .update_expression(set)
+            .condition_expression("continuations = :c AND holder = :holder")
+            .expression_attribute_values(":c", n(i64::from(continuation)))
+            .expression_attribute_values(":holder", s(holder.to_string()))
+            .expression_attribute_values(":now", n(time_format::now_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Taken since by a newer continuation or another message: not this one's to
+            // release.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(backend(table, "UpdateItem", e)),
+        }
+    }
+
+    async fn open_tasks(&self, execution_id: i64) -> Result<Vec<(Task, TaskLease)>, StoreError> {
+        let table = &self.tables.tasks;
+        let items: Vec<TaskWithHold> = collect_pages(|cursor| async move {
+            self.query_page(
+                PageQuery::of_execution(table, execution_id),
+                cursor.as_deref(),
+                1000,
+            )
+            .await
+        })
+        .await?;
+        Ok(items
+            .into_iter()
+            .filter(|i| !i.task.status.is_final())
+            .map(|i| {
+                let lease = TaskLease {
+                    continuations: i.task.continuations,
+                    handed_on: i.handed_on,
+                    lease_until: i.lease_until,
+                    holder: i.holder,
+                };
+                (i.task, lease)
+            })
+            .collect())
     }
 
     async fn transition_task(&self, t: &TaskTransition) -> Result<bool, StoreError> {
@@ -231,11 +346,14 @@ impl TaskStore for DynamoStore {
                 &self.tables.executions,
                 Update::builder()
                     .set_key(Some(key_id(t.execution_id)))
-                    .update_expression("ADD in_progress :minus, #counter :one")
+                    .update_expression(
+                        "ADD in_progress :minus, #counter :one SET updated_ms = :now",
+                    )
                     .expression_attribute_names("#counter", counter.field())
                     .condition_expression("attribute_exists(id)")
                     .expression_attribute_values(":minus", n(-1))
-                    .expression_attribute_values(":one", n(1)),
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":now", n(time_format::now_millis())),
             )?);
         }
         match self.transact(&self.tables.tasks, items).await? {

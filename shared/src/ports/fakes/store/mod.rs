@@ -9,15 +9,24 @@ use async_trait::async_trait;
 
 use super::{lock, page_of, Faults, Injected};
 use crate::model::{
-    time_format, Execution, ExecutionStatus, Registry, ReplicationPolicy, Task, TriggerType,
-    ValidationError, SECRET_MASK,
+    time_format, Execution, Registry, ReplicationPolicy, Task, TaskLease, ValidationError,
+    SECRET_MASK,
 };
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::BlobLocations;
+mod executions;
+mod tasks;
+
 use crate::ports::store::{
-    check_batch_size, ExecutionStore, NewTask, Page, PolicyChange, PolicyStore, RegistryChange,
-    RegistryStore, StoreError, TaskStore, TaskTransition,
+    Launch, Page, PolicyChange, PolicyStore, RegistryChange, RegistryStore, StoreError,
 };
+
+#[derive(Default, Clone)]
+struct Activity {
+    updated_ms: i64,
+    launch: Launch,
+    relaunched: bool,
+}
 
 #[derive(Default)]
 struct State {
@@ -27,12 +36,18 @@ struct State {
     policies: BTreeMap<i64, ReplicationPolicy>,
     /// Executions with their open list pieces.
     executions: BTreeMap<i64, (Execution, i64)>,
+    /// Beside each execution: when it last moved, what it was launched to do, relaunched.
+    activity: HashMap<i64, Activity>,
+    /// The one running execution of each `single_active_replication` policy.
+    active: HashMap<i64, i64>,
     tasks: BTreeMap<(i64, i64), Task>,
     /// One-time markers: claims, list pieces opened and closed.
     markers: HashSet<String>,
     /// Task batches: the ids they got.
     batches: HashMap<String, Vec<i64>>,
     blobs: HashMap<(i64, Digest), Repository>,
+    /// Who holds each task, beside it as in the DynamoDB item.
+    leases: HashMap<(i64, i64), TaskLease>,
 }
 
 #[derive(Default)]
@@ -45,6 +60,13 @@ impl State {
     fn id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Records that an execution moved now.
+    fn touch(&mut self, id: i64) {
+        if let Some(activity) = self.activity.get_mut(&id) {
+            activity.updated_ms = time_format::now_millis();
+        }
     }
 
     fn execution(&mut self, id: i64) -> Result<&mut (Execution, i64), StoreError> {
@@ -118,6 +140,21 @@ impl MemoryStore {
             .range((execution_id, 0)..(execution_id + 1, 0))
             .map(|(_, t)| t.clone())
             .collect()
+    }
+
+    /// Makes a task's lease look as if it ended `ago` milliseconds before now (a delivery
+    /// that died long ago), for the reaper's tests.
+    pub fn age_lease(&self, execution_id: i64, task_id: i64, ago: i64) {
+        let mut state = lock(&self.state);
+        let lease = state.leases.entry((execution_id, task_id)).or_default();
+        lease.lease_until = Some(time_format::now_millis() - ago);
+    }
+
+    /// Makes an execution look as if nothing moved for `ago` milliseconds.
+    pub fn age_execution(&self, execution_id: i64, ago: i64) {
+        if let Some(activity) = lock(&self.state).activity.get_mut(&execution_id) {
+            activity.updated_ms = time_format::now_millis() - ago;
+        }
     }
 
     /// An execution's open list pieces.
@@ -318,224 +355,6 @@ impl PolicyStore for MemoryStore {
         self.check("list_policies")?;
         let all = lock(&self.state).policies.values().cloned().collect();
         page_of(all, cursor, limit)
-    }
-}
-
-#[async_trait]
-impl ExecutionStore for MemoryStore {
-    async fn create_execution(
-        &self,
-        policy_id: i64,
-        trigger: TriggerType,
-        listings: i64,
-    ) -> Result<Execution, StoreError> {
-        self.check("create_execution")?;
-        let mut state = lock(&self.state);
-        let execution = Execution::new(state.id(), policy_id, trigger, time_format::now());
-        state
-            .executions
-            .insert(execution.id, (execution.clone(), listings));
-        Ok(execution)
-    }
-
-    async fn get_execution(&self, id: i64) -> Result<Execution, StoreError> {
-        self.check("get_execution")?;
-        Ok(lock(&self.state).execution(id)?.0.clone())
-    }
-
-    async fn list_executions(
-        &self,
-        policy_id: Option<i64>,
-        cursor: Option<&str>,
-        limit: i32,
-    ) -> Result<Page<Execution>, StoreError> {
-        self.check("list_executions")?;
-        let newest_first = lock(&self.state)
-            .executions
-            .values()
-            .rev()
-            .map(|(e, _)| e.clone())
-            .filter(|e| policy_id.is_none_or(|p| e.policy_id == p))
-            .collect();
-        page_of(newest_first, cursor, limit)
-    }
-
-    async fn claim_once(&self, key: &str) -> Result<bool, StoreError> {
-        self.check("claim_once")?;
-        Ok(lock(&self.state).markers.insert(format!("claim#{key}")))
-    }
-
-    async fn release_claim(&self, key: &str) -> Result<(), StoreError> {
-        self.check("release_claim")?;
-        lock(&self.state).markers.remove(&format!("claim#{key}"));
-        Ok(())
-    }
-
-    async fn open_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
-        self.check("open_listing")?;
-        let mut state = lock(&self.state);
-        state.execution(id)?;
-        if state.markers.insert(format!("listing-open#{id}#{piece}")) {
-            state.execution(id)?.1 += 1;
-        }
-        Ok(())
-    }
-
-    async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
-        self.check("close_listing")?;
-        let mut state = lock(&self.state);
-        state.execution(id)?;
-        if state.markers.insert(format!("listing-done#{id}#{piece}")) {
-            state.execution(id)?.1 -= 1;
-        }
-        Ok(())
-    }
-
-    async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
-        self.check("finish_if_done")?;
-        let mut state = lock(&self.state);
-        let (execution, pending) = state.execution(id)?;
-        let status = execution.final_status(*pending);
-        if let Some(status) = status {
-            execution.status = status;
-            execution.end_time = Some(time_format::now());
-        }
-        Ok(status)
-    }
-
-    async fn end_execution(
-        &self,
-        id: i64,
-        status: ExecutionStatus,
-        status_text: &str,
-    ) -> Result<bool, StoreError> {
-        self.check("end_execution")?;
-        let mut state = lock(&self.state);
-        let (execution, _) = state.execution(id)?;
-        if execution.status.is_final() {
-            return Ok(false);
-        }
-        execution.status = status;
-        execution.status_text = status_text.to_string();
-        execution.end_time = Some(time_format::now());
-        Ok(true)
-    }
-
-    async fn delete_execution(&self, id: i64) -> Result<(), StoreError> {
-        self.check("delete_execution")?;
-        let mut state = lock(&self.state);
-        state.tasks.retain(|(execution, _), _| *execution != id);
-        state.executions.remove(&id);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl TaskStore for MemoryStore {
-    async fn create_tasks(
-        &self,
-        execution_id: i64,
-        batch_key: &str,
-        tasks: &[NewTask],
-    ) -> Result<Vec<Task>, StoreError> {
-        self.check("create_tasks")?;
-        check_batch_size(tasks)?;
-        let mut state = lock(&self.state);
-        let key = format!("{execution_id}#{batch_key}");
-        if let Some(ids) = state.batches.get(&key) {
-            return Ok(ids
-                .iter()
-                .filter_map(|id| state.tasks.get(&(execution_id, *id)).cloned())
-                .collect());
-        }
-        state.execution(execution_id)?;
-        let created: Vec<Task> = tasks
-            .iter()
-            .map(|t| t.pending(execution_id, state.id()))
-            .collect();
-        state
-            .execution(execution_id)?
-            .0
-            .add_tasks(created.len() as i64);
-        state
-            .batches
-            .insert(key, created.iter().map(|t| t.id).collect());
-        for task in &created {
-            state.tasks.insert((execution_id, task.id), task.clone());
-        }
-        Ok(created)
-    }
-
-    async fn get_task(&self, execution_id: i64, task_id: i64) -> Result<Task, StoreError> {
-        self.check("get_task")?;
-        lock(&self.state)
-            .tasks
-            .get(&(execution_id, task_id))
-            .cloned()
-            .ok_or(StoreError::NotFound {
-                entity: "task",
-                id: task_id,
-            })
-    }
-
-    async fn list_tasks(
-        &self,
-        execution_id: i64,
-        cursor: Option<&str>,
-        limit: i32,
-    ) -> Result<Page<Task>, StoreError> {
-        self.check("list_tasks")?;
-        page_of(self.tasks_of(execution_id), cursor, limit)
-    }
-
-    async fn advance_continuation(
-        &self,
-        execution_id: i64,
-        task_id: i64,
-        from: u32,
-    ) -> Result<bool, StoreError> {
-        self.check("advance_continuation")?;
-        let mut state = lock(&self.state);
-        match state.tasks.get_mut(&(execution_id, task_id)) {
-            Some(task)
-                if task.status == crate::model::TaskStatus::InProgress
-                    && task.continuations == from =>
-            {
-                task.continuations = from + 1;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn transition_task(&self, t: &TaskTransition) -> Result<bool, StoreError> {
-        self.check("transition_task")?;
-        let change = t
-            .from
-            .change_to(t.to)
-            .map_err(|e| StoreError::Invalid(ValidationError::new("status", e.to_string())))?;
-        let mut state = lock(&self.state);
-        state.execution(t.execution_id)?;
-        let task =
-            state
-                .tasks
-                .get_mut(&(t.execution_id, t.task_id))
-                .ok_or(StoreError::NotFound {
-                    entity: "task",
-                    id: t.task_id,
-                })?;
-        if task.status != t.from {
-            return Ok(false);
-        }
-        task.apply(t.to, change, time_format::now());
-        if let Some(text) = &t.status_text {
-            task.status_text = text.clone();
-        }
-        if let Some(figures) = t.figures {
-            task.figures = figures;
-        }
-        state.execution(t.execution_id)?.0.count(change);
-        Ok(true)
     }
 }
 
