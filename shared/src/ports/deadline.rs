@@ -33,6 +33,37 @@ pub fn allows(wait: Duration, then: Duration) -> bool {
     remaining().is_none_or(|left| left > wait + then)
 }
 
+/// How a worker spends an invocation that started at `started` and ends at `deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation {
+    /// When it takes on nothing new: `margin` before the deadline, or after `budget`,
+    /// whichever comes first.
+    pub stop_at: Option<Instant>,
+    /// When every wait inside must have ended: `settle` before the deadline, the time kept to
+    /// record where the work stands.
+    pub waits_end: Option<Instant>,
+}
+
+impl Invocation {
+    pub fn plan(
+        started: Instant,
+        deadline: Option<Instant>,
+        margin: Duration,
+        budget: Option<Duration>,
+        settle: Duration,
+    ) -> Self {
+        let before_deadline =
+            |keep: Duration| deadline.map(|d| d.checked_sub(keep).unwrap_or(started));
+        Self {
+            stop_at: [before_deadline(margin), budget.map(|b| started + b)]
+                .into_iter()
+                .flatten()
+                .min(),
+            waits_end: before_deadline(settle),
+        }
+    }
+}
+
 /// `limit`, or less when the deadline comes sooner.
 pub fn capped(limit: Duration) -> Duration {
     remaining().map_or(limit, |left| left.min(limit))
@@ -56,5 +87,23 @@ mod tests {
         })
         .await;
         assert_eq!(remaining(), None, "only inside");
+    }
+
+    #[test]
+    fn an_invocation_stops_at_its_margin_or_budget_and_settles_before_its_deadline() {
+        let started = Instant::now();
+        let secs = Duration::from_secs;
+        let deadline = Some(started + secs(900));
+        let plan = Invocation::plan(started, deadline, secs(30), None, secs(10));
+        assert_eq!(plan.stop_at, Some(started + secs(870)));
+        assert_eq!(plan.waits_end, Some(started + secs(890)));
+        let budgeted = Invocation::plan(started, deadline, secs(30), Some(secs(3)), secs(10));
+        assert_eq!(
+            budgeted.stop_at,
+            Some(started + secs(3)),
+            "the sooner of the two"
+        );
+        let unlimited = Invocation::plan(started, None, secs(30), None, secs(10));
+        assert_eq!((unlimited.stop_at, unlimited.waits_end), (None, None));
     }
 }

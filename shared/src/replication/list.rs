@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::oci::{Digest, Reference, Repository, Tag};
 use crate::ports::connect::Connect;
-use crate::ports::deadline;
+use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::RegistryClient;
@@ -108,15 +108,13 @@ impl ListWorker {
             execution_id = list.execution_id,
             policy_id = list.policy_id,
         );
-        let started = Instant::now();
-        let stop_at = [
-            deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(started)),
-            self.time_budget.map(|budget| started + budget),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let waits_end = deadline.map(|d| d.checked_sub(SETTLE).unwrap_or(started));
+        let Invocation { stop_at, waits_end } = Invocation::plan(
+            Instant::now(),
+            deadline,
+            self.deadline_margin,
+            self.time_budget,
+            SETTLE,
+        );
         let listed = deadline::within(waits_end, self.run(&list, stop_at).instrument(span)).await;
         match listed {
             Ok(()) => Ok(()),

@@ -19,7 +19,7 @@ use super::HandleError;
 use crate::copy::{CachedLocations, CopyError, CopyOutcome, RegistryPool};
 use crate::messages::{decode, InboundMessage, TransferMessage};
 use crate::model::{time_format, Operation, Take, TaskStatus, TransferFigures};
-use crate::ports::deadline;
+use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::{log_entry, TaskLogSink};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Store, StoreError, TaskTransition};
@@ -88,16 +88,15 @@ impl TransferWorker {
             receive = message.receive_count,
         );
         let started = Instant::now();
-        let stop_at = [
-            deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(started)),
-            self.time_budget.map(|budget| started + budget),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        // No wait below (a retry, a registry's Retry-After, a request) outlasts this: the
-        // worker keeps time to record where the copy stands.
-        let waits_end = deadline.map(|d| d.checked_sub(SETTLE).unwrap_or(started));
+        // No wait below (a retry, a registry's Retry-After, a request) outlasts `waits_end`:
+        // the worker keeps time to record where the copy stands.
+        let Invocation { stop_at, waits_end } = Invocation::plan(
+            started,
+            deadline,
+            self.deadline_margin,
+            self.time_budget,
+            SETTLE,
+        );
         let delivery = Delivery {
             m: &transfer,
             message_id: &message.message_id,
