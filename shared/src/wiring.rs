@@ -13,6 +13,8 @@ use crate::adapters::aws::sqs::{QueueUrls, SqsQueue};
 use crate::adapters::registry::Registries;
 use crate::api::{AdminPassword, Api};
 use crate::copy::{CachedLocations, RegistryPool};
+use crate::model::addresses::AddressPolicy;
+use crate::model::login::LoginThrottle;
 use crate::ports::registry::BlobLocations;
 use crate::replication::list::ListWorker;
 use crate::replication::reaper::{Reaper, DEFAULT_STALE};
@@ -25,6 +27,8 @@ pub const POLICIES_TABLE: &str = "FERRY_POLICIES_TABLE";
 pub const EXECUTIONS_TABLE: &str = "FERRY_EXECUTIONS_TABLE";
 pub const TASKS_TABLE: &str = "FERRY_TASKS_TABLE";
 pub const META_TABLE: &str = "FERRY_META_TABLE";
+/// The API's alone.
+pub const ROBOTS_TABLE: &str = "FERRY_ROBOTS_TABLE";
 pub const LIST_QUEUE_URL: &str = "FERRY_LIST_QUEUE_URL";
 pub const TRANSFER_QUEUE_URL: &str = "FERRY_TRANSFER_QUEUE_URL";
 pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
@@ -60,6 +64,9 @@ pub const REAPER_STALE_SECS: &str = "FERRY_REAPER_STALE_SECS";
 /// The same two for the lister.
 pub const LIST_DEADLINE_MARGIN_SECS: &str = "FERRY_LIST_DEADLINE_MARGIN_SECS";
 pub const LIST_TIME_BUDGET_MS: &str = "FERRY_LIST_TIME_BUDGET_MS";
+/// `true` lets registries sit on loopback and private addresses (the local stack, the tests, a
+/// registry inside the VPC); link-local and metadata addresses are refused whatever it says.
+pub const ALLOW_PRIVATE_ADDRESSES: &str = "FERRY_ALLOW_PRIVATE_ADDRESSES";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -94,6 +101,14 @@ where
     }
 }
 
+/// Where registry clients may connect, from `FERRY_ALLOW_PRIVATE_ADDRESSES`.
+pub fn address_policy() -> Result<AddressPolicy, ConfigError> {
+    Ok(AddressPolicy::allowing_private(parsed_or(
+        ALLOW_PRIVATE_ADDRESSES,
+        false,
+    )?))
+}
+
 /// A duration in milliseconds, where 0 or unset means none.
 fn millis(name: &'static str) -> Result<Option<Duration>, ConfigError> {
     let millis: u64 = parsed_or(name, 0)?;
@@ -108,6 +123,7 @@ impl TableNames {
             executions: required(EXECUTIONS_TABLE)?,
             tasks: required(TASKS_TABLE)?,
             meta: required(META_TABLE)?,
+            robots: required(ROBOTS_TABLE).ok(),
         })
     }
 }
@@ -165,6 +181,7 @@ impl Services {
     fn registries(default_retries: usize) -> Result<Arc<Registries>, ConfigError> {
         Ok(Arc::new(Registries {
             retries: parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
+            addresses: address_policy()?,
         }))
     }
 
@@ -173,6 +190,9 @@ impl Services {
         let home: i64 = parsed_or(HOME_REGISTRY_ID, 0)?;
         Ok(Api {
             admin: self.admin_password().await?,
+            robots: self.store.clone(),
+            logins: self.store.clone(),
+            throttle: LoginThrottle::default(),
             store: self.store.clone(),
             queue: self.queue.clone(),
             logs: self.logs.clone(),

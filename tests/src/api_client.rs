@@ -6,6 +6,7 @@ use serde_json::Value;
 pub struct ApiClient {
     pub base: String,
     http: reqwest::Client,
+    user: String,
     password: String,
 }
 
@@ -51,9 +52,15 @@ impl Answer {
 
 impl ApiClient {
     pub fn new(base: &str, password: &str) -> Self {
+        Self::as_user(base, "admin", password)
+    }
+
+    /// A client that logs in as `user` (a robot: `robot$name`).
+    pub fn as_user(base: &str, user: &str, password: &str) -> Self {
         Self {
             base: base.to_string(),
             http: reqwest::Client::new(),
+            user: user.to_string(),
             password: password.to_string(),
         }
     }
@@ -62,7 +69,7 @@ impl ApiClient {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .basic_auth("admin", Some(&self.password));
+            .basic_auth(&self.user, Some(&self.password));
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -81,6 +88,11 @@ impl ApiClient {
 
     pub async fn put(&self, path: &str, body: &Value) -> Answer {
         self.send(Method::PUT, path, Some(&body.to_string())).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Answer {
+        self.send(Method::PATCH, path, Some(&body.to_string()))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Answer {

@@ -129,6 +129,12 @@ impl<S: RegistryStore> RegistryStore for FaultyStore<S> {
     ) -> Result<Page<Registry>, StoreError> {
         step!(self.list_registries(cursor, limit))
     }
+    async fn set_webhook_token(&self, id: i64, token: &str) -> Result<(), StoreError> {
+        step!(self.set_webhook_token(id, token))
+    }
+    async fn webhook_token(&self, id: i64) -> Result<Option<String>, StoreError> {
+        step!(self.webhook_token(id))
+    }
 }
 
 #[async_trait]

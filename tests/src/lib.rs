@@ -105,6 +105,8 @@ pub fn unique_stack_name(prefix: &str) -> String {
 pub fn settings(stack_name: &str, parameters: &[(&str, &str)]) -> StackSettings {
     let template = Template::load(&workspace_root().join("infra/template.yaml")).expect("template");
     let mut params = template.parameter_defaults();
+    // The tests' registries are on loopback.
+    params.insert("AllowPrivateRegistryAddresses".into(), "true".into());
     for (k, v) in parameters {
         params.insert((*k).into(), (*v).into());
     }
@@ -148,6 +150,7 @@ impl Adapters {
                     executions: var("FERRY_EXECUTIONS_TABLE"),
                     tasks: var("FERRY_TASKS_TABLE"),
                     meta: var("FERRY_META_TABLE"),
+                    robots: None,
                 },
                 cipher,
             )),

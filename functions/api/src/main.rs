@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use ferry::api::Api;
-use lambda_http::{run, service_fn, Body, Error, Request, Response};
+use ferry::api::{Api, ClientAddress};
+use lambda_http::request::RequestContext;
+use lambda_http::{run, service_fn, Body, Error, Request, RequestExt, Response};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,8 +17,25 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
+/// The caller's address as API Gateway saw it, for the failed-login throttle.
+fn client_address(request: &Request) -> Option<ClientAddress> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context
+            .http
+            .source_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(ClientAddress),
+        _ => None,
+    }
+}
+
 async fn handle(api: &Api, request: Request) -> Result<Response<Body>, Error> {
-    let (parts, body) = request.into_parts();
+    let address = client_address(&request);
+    let (mut parts, body) = request.into_parts();
+    if let Some(address) = address {
+        parts.extensions.insert(address);
+    }
     let body = match body {
         Body::Empty => bytes::Bytes::new(),
         Body::Text(text) => bytes::Bytes::from(text),

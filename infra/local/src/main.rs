@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
     let sdk = ferry::adapters::aws::load_config().await;
     let template = Template::load(&cli.template)?;
     let mut parameters = template.parameter_defaults();
+    // The local registries are on loopback; `--param` can still say otherwise.
+    parameters.insert("AllowPrivateRegistryAddresses".into(), "true".into());
     parameters.extend(cli.params);
     let settings = StackSettings {
         stack_name: cli.stack,

@@ -1,7 +1,7 @@
-//! HTTP Basic for the admin, compared in constant time, and the registries' webhook tokens
-//! derived from the same password. Where the password comes from is the wiring's concern.
+//! HTTP Basic for the admin, compared in constant time, and the registries' webhook tokens:
+//! random secrets, one per registry, stored sealed. Where the password comes from is the
+//! wiring's concern.
 
-use base64::Engine;
 use http::{header, HeaderMap};
 use subtle::ConstantTimeEq;
 
@@ -27,62 +27,50 @@ impl AdminPassword {
         Self(password.filter(|p| !p.is_empty()))
     }
 
-    /// The webhook token of a registry: an HMAC of its id under the admin password, so each
-    /// registry has its own, nothing is stored, and changing the password renews them all.
-    pub fn webhook_token(&self, registry_id: i64) -> Option<String> {
-        use hmac::Mac;
-        let secret = self.0.as_ref()?;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).ok()?;
-        mac.update(format!("ferry-webhook:{registry_id}").as_bytes());
-        Some(hex::encode(mac.finalize().into_bytes()))
-    }
-
-    /// Accepts `Authorization: Bearer <the registry's webhook token>` (or the token alone, as
-    /// distribution's notification headers may carry it).
-    pub fn check_webhook(&self, registry_id: i64, headers: &HeaderMap) -> Result<(), ApiError> {
-        let Some(expected) = self.webhook_token(registry_id) else {
-            return Err(ApiError::unauthorized("no admin password is configured"));
-        };
-        let supplied = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
-            .ok_or_else(|| ApiError::unauthorized("the registry's webhook token is required"))?;
-        if bool::from(supplied.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized(
-                "wrong webhook token for this registry",
-            ))
-        }
-    }
-
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// Whether `user` and `password` are the admin's, compared in constant time.
+    pub fn matches(&self, user: &str, password: &str) -> bool {
         let Some(expected) = &self.0 else {
-            return Err(ApiError::unauthorized("no admin password is configured"));
+            return false;
         };
-        let supplied = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Basic ")
-                    .or_else(|| v.strip_prefix("basic "))
-            })
-            .and_then(|b64| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .ok()
-            })
-            .and_then(|raw| String::from_utf8(raw).ok())
-            .ok_or_else(|| ApiError::unauthorized("HTTP Basic credentials are required"))?;
-        let (user, password) = supplied.split_once(':').unwrap_or((supplied.as_str(), ""));
-        let user_ok = user.as_bytes().ct_eq(ADMIN_USER.as_bytes());
-        let password_ok = password.as_bytes().ct_eq(expected.as_bytes());
-        if bool::from(user_ok & password_ok) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized("wrong user name or password"))
-        }
+        let user_ok = same_secret(user, ADMIN_USER);
+        let password_ok = same_secret(password, expected);
+        user_ok & password_ok
+    }
+}
+
+/// Bytes of randomness in a webhook token (shown as hex).
+const TOKEN_BYTES: usize = 32;
+
+/// A new random secret: 32 bytes from the system's generator, as hex.
+pub fn new_secret() -> Result<String, ApiError> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::internal(format!("the system's random generator failed: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Equal in constant time whatever the lengths: both sides are hashed first, so neither the
+/// comparison nor an early length check tells how much of a guess was right.
+pub fn same_secret(supplied: &str, expected: &str) -> bool {
+    use sha2::Digest;
+    let supplied = sha2::Sha256::digest(supplied.as_bytes());
+    let expected = sha2::Sha256::digest(expected.as_bytes());
+    bool::from(supplied.as_slice().ct_eq(expected.as_slice()))
+}
+
+/// Accepts `Authorization: Bearer <the registry's webhook token>` (or the token alone, as
+/// distribution's notification headers may carry it); `expected` is None until one is issued.
+pub fn check_webhook(expected: Option<&str>, headers: &HeaderMap) -> Result<(), ApiError> {
+    let supplied = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
+        .ok_or_else(|| ApiError::unauthorized("the registry's webhook token is required"))?;
+    match expected {
+        Some(expected) if same_secret(supplied, expected) => Ok(()),
+        _ => Err(ApiError::unauthorized(
+            "wrong webhook token for this registry (POST /registries/{id}/webhook issues one)",
+        )),
     }
 }
 
@@ -90,23 +78,34 @@ impl AdminPassword {
 mod tests {
     use super::*;
 
-    fn basic(user: &str, password: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        headers.insert(
-            header::AUTHORIZATION,
-            format!("Basic {token}").parse().expect("header"),
-        );
-        headers
-    }
-
     #[test]
     fn checks_user_and_password() {
         let admin = AdminPassword::new(Some("s3cret".into()));
-        assert!(admin.check(&basic("admin", "s3cret")).is_ok());
-        assert!(admin.check(&basic("admin", "wrong")).is_err());
-        assert!(admin.check(&basic("root", "s3cret")).is_err());
-        assert!(admin.check(&HeaderMap::new()).is_err());
-        assert!(AdminPassword::new(None).check(&basic("admin", "")).is_err());
+        assert!(admin.matches("admin", "s3cret"));
+        assert!(!admin.matches("admin", "wrong"));
+        assert!(!admin.matches("admin", "s3cret2"));
+        assert!(!admin.matches("root", "s3cret"));
+        assert!(!AdminPassword::new(None).matches("admin", ""));
+    }
+
+    #[test]
+    fn webhook_tokens_are_random_and_compared_whole() {
+        let token = new_secret().expect("token");
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, new_secret().expect("another"));
+        let bearer = |t: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {t}").parse().expect("header"),
+            );
+            headers
+        };
+        assert!(check_webhook(Some(&token), &bearer(&token)).is_ok());
+        assert!(check_webhook(Some(&token), &bearer(&token[..63])).is_err());
+        assert!(check_webhook(Some(&token), &bearer(&format!("{token}0"))).is_err());
+        assert!(check_webhook(Some(&token), &bearer("")).is_err());
+        assert!(check_webhook(None, &bearer(&token)).is_err());
+        assert!(check_webhook(Some(&token), &HeaderMap::new()).is_err());
     }
 }

@@ -9,6 +9,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -17,7 +19,27 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429: too many failed logins; try again after `wait`.
+    pub fn too_many_logins(wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait.as_secs().max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                format!(
+                    "too many failed logins for this user or from this address; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            )
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -56,6 +78,11 @@ impl ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="ferry""#),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

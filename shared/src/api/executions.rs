@@ -7,10 +7,18 @@ use serde::Deserialize;
 use super::errors::ApiError;
 use super::listing::{ListRequest, ListSpec};
 use super::{created, json, parse_body, Api};
-use crate::model::{ExecutionStatus, TriggerType};
+use crate::model::{Execution, ExecutionStatus, TriggerType};
 use crate::ports::store::collect_pages;
 use crate::replication::retry::{retry_execution, RetryError};
 use crate::replication::start::{start_execution, StartError, Started};
+
+/// The most of a task log one answer carries: Lambda's responses stop at 6 MB, and the text
+/// may grow when the gateway escapes it. A longer log is answered with its tail.
+const LOG_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// The size of the whole log, in bytes.
+pub const LOG_SIZE: &str = "x-ferry-log-size";
+/// Present (`tail`) when the answer is only the end of the log; the whole stays in S3.
+pub const LOG_TRUNCATED: &str = "x-ferry-log-truncated";
 
 const EXECUTIONS: ListSpec = ListSpec {
     query: None,
@@ -129,7 +137,10 @@ impl Api {
             &["Pending", "InProgress", "Succeed", "Failed", "Stopped"],
         )?;
         let resource_type = request.one_of("resource_type", &["image", "artifact", "chart"])?;
-        self.store.get_execution(id).await?;
+        let execution = self.store.get_execution(id).await?;
+        if request.in_key_order() && resource_type.is_none() {
+            return self.tasks_page(&request, &execution, status, path).await;
+        }
         let tasks = collect_pages(|cursor| async move {
             self.store.list_tasks(id, cursor.as_deref(), 1000).await
         })
@@ -143,22 +154,84 @@ impl Api {
         ))
     }
 
+    /// One page of an execution's tasks in id order, read alone: the tasks before it (of
+    /// the status asked for) are read past, none after it, and the total comes from the
+    /// execution's counters. A 100,000-task execution's first page costs one query.
+    async fn tasks_page(
+        &self,
+        request: &ListRequest,
+        execution: &Execution,
+        status: Option<&str>,
+        path: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let paging = request.paging();
+        let skip = usize::try_from((paging.page - 1).saturating_mul(paging.page_size))
+            .unwrap_or(usize::MAX);
+        let wanted = usize::try_from(paging.page_size).unwrap_or(usize::MAX);
+        let total = match status {
+            None => execution.total,
+            Some("Pending") => {
+                execution.total
+                    - execution.in_progress
+                    - execution.succeed
+                    - execution.failed
+                    - execution.stopped
+            }
+            Some("InProgress") => execution.in_progress,
+            Some("Succeed") => execution.succeed,
+            Some("Failed") => execution.failed,
+            Some(_) => execution.stopped,
+        };
+        // Unfiltered, a query of exactly the page's end reads no more than it answers.
+        let batch = if status.is_none() {
+            i32::try_from(skip.saturating_add(wanted).min(1000)).unwrap_or(1000)
+        } else {
+            1000
+        };
+        let (mut seen, mut page, mut cursor) = (0usize, Vec::new(), None::<String>);
+        loop {
+            let read = self
+                .store
+                .list_tasks(execution.id, cursor.as_deref(), batch)
+                .await?;
+            for task in read.items {
+                if status.is_some_and(|s| task.status.as_str() != s) {
+                    continue;
+                }
+                if seen >= skip && page.len() < wanted {
+                    page.push(task);
+                }
+                seen += 1;
+            }
+            cursor = read.next;
+            if page.len() == wanted || cursor.is_none() {
+                break;
+            }
+        }
+        Ok(request.answer_page(page, u64::try_from(total.max(0)).unwrap_or(0), path))
+    }
+
     pub(super) async fn task_log(
         &self,
         id: i64,
         task_id: i64,
     ) -> Result<Response<Bytes>, ApiError> {
         self.store.get_task(id, task_id).await?;
-        let text = self
+        let log = self
             .logs
-            .read(id, task_id)
+            .read_tail(id, task_id, LOG_ANSWER_BYTES)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut response = super::text(StatusCode::OK, &text);
-        response.headers_mut().insert(
+        let mut response = super::text(StatusCode::OK, &log.text);
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        headers.insert(LOG_SIZE, HeaderValue::from(log.total_bytes));
+        if log.truncated {
+            headers.insert(LOG_TRUNCATED, HeaderValue::from_static("tail"));
+        }
         Ok(response)
     }
 }

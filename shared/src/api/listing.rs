@@ -264,6 +264,19 @@ pub fn page_response(
         .saturating_add(paging.page_size as usize)
         .min(items.len());
     let page: Vec<Value> = items[start..end].to_vec();
+    respond(page, start as u64, total, paging, path, params)
+}
+
+/// A page that starts at item `start` of `total`, with Harbor's headers.
+fn respond(
+    page: Vec<Value>,
+    start: u64,
+    total: u64,
+    paging: Paging,
+    path: &str,
+    params: &Params,
+) -> http::Response<bytes::Bytes> {
+    let end = start.saturating_add(page.len() as u64);
     let mut response = super::json(StatusCode::OK, &page);
     let headers = response.headers_mut();
     headers.insert("x-total-count", HeaderValue::from(total));
@@ -285,7 +298,7 @@ pub fn page_response(
     if paging.page > 1 && start > 0 {
         links.push(format!("{}; rel=\"prev\"", link_to(paging.page - 1)));
     }
-    if (end as u64) < total {
+    if end < total {
         links.push(format!("{}; rel=\"next\"", link_to(paging.page + 1)));
     }
     if let Ok(value) = HeaderValue::from_str(&links.join(" , ")) {
@@ -311,6 +324,9 @@ pub struct ListRequest {
     paging: Paging,
     query: Option<Query>,
     sort: Sort,
+    /// No `q` and the route's default order: the store's key order, so a page can be read
+    /// without the rest.
+    key_order: bool,
 }
 
 impl ListRequest {
@@ -328,6 +344,10 @@ impl ListRequest {
                 spec.sort,
                 spec.default_sort,
             )?,
+            key_order: q.is_none_or(|q| q.trim().is_empty())
+                && params
+                    .get("sort")
+                    .is_none_or(|s| s.trim().is_empty() || s.trim() == spec.default_sort),
             params,
         })
     }
@@ -350,6 +370,30 @@ impl ListRequest {
                 format!("{v:?} is not one of {}", allowed.join(", ")),
             )),
         }
+    }
+
+    /// Whether the items are asked for in the store's key order, unfiltered by `q`.
+    pub fn in_key_order(&self) -> bool {
+        self.key_order
+    }
+
+    pub fn paging(&self) -> Paging {
+        self.paging
+    }
+
+    /// An answer of one page read on its own (in key order), of `total` items in all.
+    pub fn answer_page<T: serde::Serialize>(
+        &self,
+        page: Vec<T>,
+        total: u64,
+        path: &str,
+    ) -> http::Response<bytes::Bytes> {
+        let values = page
+            .into_iter()
+            .map(|item| serde_json::to_value(item).unwrap_or_default())
+            .collect();
+        let start = (self.paging.page - 1).saturating_mul(self.paging.page_size);
+        respond(values, start, total, self.paging, path, &self.params)
     }
 
     /// The page of `items` that `q`, `sort`, `page` and `page_size` ask for, with Harbor's

@@ -1,6 +1,7 @@
 //! The HTTP API, Harbor v2.0 compatible, over plain `http` types: the `api` function maps
 //! API Gateway events to these requests and back.
 
+pub mod access;
 pub mod auth;
 pub mod errors;
 mod executions;
@@ -8,7 +9,10 @@ pub mod listing;
 pub mod openapi;
 mod policies;
 pub mod registries;
+mod robots;
 mod routes;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -16,10 +20,13 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
+pub use access::ClientAddress;
 pub use auth::AdminPassword;
 pub use errors::ApiError;
 pub use routes::{Endpoint, Route, ROUTES};
 
+use crate::model::login::LoginThrottle;
+use crate::ports::access::{LoginAttempts, RobotStore};
 use crate::ports::connect::Connect;
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
@@ -35,6 +42,11 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct Api {
     pub admin: AdminPassword,
+    /// Robot accounts, callers besides the admin.
+    pub robots: Arc<dyn RobotStore>,
+    /// Failed logins, counted per user and per client address.
+    pub logins: Arc<dyn LoginAttempts>,
+    pub throttle: LoginThrottle,
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn MessageQueue>,
     pub logs: Arc<dyn TaskLogSink>,
@@ -130,10 +142,18 @@ impl Api {
         };
         let mut path_fits = false;
         let mut matched = None;
+        let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
         for candidate in ROUTES {
             let fits = match match_path(candidate.path, &segments) {
                 Ok(fits) => fits,
-                Err(e) if candidate.method == method => return Err(e),
+                // A bad path parameter is told only to a caller who may call the route.
+                Err(e) if candidate.method == method => {
+                    if !candidate.public {
+                        self.authenticate(candidate, request.headers(), address)
+                            .await?;
+                    }
+                    return Err(e);
+                }
                 Err(_) => None,
             };
             if let Some(params) = fits {
@@ -152,7 +172,7 @@ impl Api {
             });
         };
         if !route.public {
-            self.admin.check(request.headers())?;
+            self.authenticate(route, request.headers(), address).await?;
         }
         let (query, body) = (request.uri().query(), request.body());
         match route.endpoint {
@@ -167,10 +187,10 @@ impl Api {
             Endpoint::DeleteRegistry => self.delete_registry(params.id()?).await,
             Endpoint::RegistryInfo => self.registry_info(params.id()?).await,
             Endpoint::RegistryWebhook => self.registry_webhook(params.id()?).await,
+            Endpoint::RotateWebhook => self.rotate_webhook(params.id()?).await,
             Endpoint::ReceiveWebhook => {
-                let id = params.id()?;
-                self.admin.check_webhook(id, request.headers())?;
-                self.receive_webhook(id, body).await
+                self.receive_webhook(params.id()?, request.headers(), body)
+                    .await
             }
             Endpoint::ListAdapters => Ok(self.adapters()),
             Endpoint::ListAdapterInfos => Ok(self.adapter_infos()),
@@ -186,6 +206,12 @@ impl Api {
             Endpoint::RetryExecution => self.retry_execution(params.id()?).await,
             Endpoint::ListTasks => self.list_tasks(params.id()?, query, trimmed).await,
             Endpoint::TaskLog => self.task_log(params.id()?, params.task_id()?).await,
+            Endpoint::ListRobots => self.list_robots(query, trimmed).await,
+            Endpoint::CreateRobot => self.create_robot(body).await,
+            Endpoint::GetRobot => self.get_robot(params.id()?).await,
+            Endpoint::UpdateRobot => self.update_robot(params.id()?, body).await,
+            Endpoint::RefreshRobotSecret => self.refresh_robot_secret(params.id()?, body).await,
+            Endpoint::DeleteRobot => self.delete_robot(params.id()?).await,
         }
     }
 }

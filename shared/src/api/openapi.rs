@@ -86,13 +86,24 @@ fn doc(endpoint: Endpoint) -> Doc {
                 "200",
                 Answer::Json(object_with(&[
                     ("url", Type::String),
+                    ("token_issued", Type::Boolean),
+                ])),
+            )
+        },
+        Endpoint::RotateWebhook => Doc {
+            errors: &["404"],
+            ..plain(
+                "200",
+                Answer::Json(object_with(&[
+                    ("url", Type::String),
+                    ("token_issued", Type::Boolean),
                     ("authorization", Type::String),
                 ])),
             )
         },
         Endpoint::ReceiveWebhook => Doc {
             request: Some(any_object()),
-            errors: &["400", "401", "404"],
+            errors: &["400", "401", "413"],
             ..plain("200", Answer::Json(executions_started()))
         },
         Endpoint::SystemInfo | Endpoint::OpenApi => plain("200", Answer::Json(any_object())),
@@ -201,6 +212,34 @@ fn doc(endpoint: Endpoint) -> Doc {
             errors: &["404"],
             ..plain("200", Answer::Text)
         },
+        Endpoint::ListRobots => Doc {
+            paged: true,
+            query: &[QUERY, SORT],
+            ..plain("200", Answer::Json(list_of("Robot")))
+        },
+        Endpoint::CreateRobot => Doc {
+            request: Some(named("RobotCreate")),
+            errors: &["409"],
+            ..plain("201", Answer::Json(named("RobotCreated")))
+        },
+        Endpoint::GetRobot => Doc {
+            errors: &["404"],
+            ..plain("200", Answer::Json(named("Robot")))
+        },
+        Endpoint::UpdateRobot => Doc {
+            request: Some(named("Robot")),
+            errors: &["404", "409"],
+            ..plain("200", Answer::Empty)
+        },
+        Endpoint::RefreshRobotSecret => Doc {
+            request: Some(named("RobotSec")),
+            errors: &["404"],
+            ..plain("200", Answer::Json(named("RobotSec")))
+        },
+        Endpoint::DeleteRobot => Doc {
+            errors: &["404"],
+            ..plain("200", Answer::Empty)
+        },
     }
 }
 
@@ -210,10 +249,12 @@ fn description(status: &str) -> &'static str {
         "201" => "Created; Location names the new resource",
         "400" => "Bad request: the message names the field and the reason",
         "401" => "Unauthorized",
+        "403" => "Forbidden: a robot without the permission this route needs",
         "404" => "Not found",
         "409" => "Conflict: the name is taken",
         "412" => "Precondition failed",
-        "413" => "The body is too large",
+        "413" => "The body is too large, or carries too many events",
+        "429" => "Too many failed logins; Retry-After says when to try again",
         _ => "Internal error",
     }
 }
@@ -243,6 +284,7 @@ pub fn document() -> OpenApi {
     ReplicationPolicy::schemas(&mut schemas);
     Execution::schemas(&mut schemas);
     Task::schemas(&mut schemas);
+    crate::model::robot::Robot::schemas(&mut schemas);
     let errors = object_with(&[("errors", Type::Array)]);
     let components = ComponentsBuilder::new()
         .schemas_from_iter(schemas)
@@ -252,6 +294,10 @@ pub fn document() -> OpenApi {
         .schema(Task::name(), Task::schema())
         .schema("RegistryUpdate", crate::model::RegistryUpdate::schema())
         .schema("RegistryPing", super::registries::RegistryPing::schema())
+        .schema("Robot", crate::model::robot::Robot::schema())
+        .schema("RobotCreate", super::robots::RobotCreate::schema())
+        .schema("RobotCreated", super::robots::RobotCreated::schema())
+        .schema("RobotSec", super::robots::RobotSec::schema())
         .schema("Errors", errors)
         .security_scheme(
             "basic",
@@ -288,6 +334,7 @@ pub fn document() -> OpenApi {
         for (name, text) in doc.query {
             operation = operation.parameter(query_parameter(name, text, *name == "policy_id"));
         }
+        let has_body = doc.request.is_some();
         if let Some(request) = doc.request {
             operation = operation.request_body(Some(
                 RequestBodyBuilder::new()
@@ -318,11 +365,21 @@ pub fn document() -> OpenApi {
         };
         operation = operation.response(doc.status, success.build());
         let mut errors: Vec<&str> = doc.errors.to_vec();
+        // What the router answers before the handler: a path id that is not a positive
+        // integer, paging out of range, a body that is not JSON or is over the size limit.
+        if route.path.contains('{') || doc.paged || doc.query.iter().any(|(n, _)| *n == "q") {
+            errors.push("400");
+        }
+        if has_body {
+            errors.extend(["400", "413"]);
+        }
         if !route.public {
-            errors.push("401");
+            errors.extend(["401", "403", "429"]);
             operation = operation.security(SecurityRequirement::new("basic", Vec::<String>::new()));
         }
         errors.push("500");
+        errors.sort_unstable();
+        errors.dedup();
         for status in errors {
             operation = operation.response(
                 status,
@@ -350,6 +407,7 @@ pub fn document() -> OpenApi {
             "POST" => item.post = operation,
             "PUT" => item.put = operation,
             "DELETE" => item.delete = operation,
+            "PATCH" => item.patch = operation,
             other => tracing::error!(
                 method = other,
                 "a route with a method OpenAPI is not told of"

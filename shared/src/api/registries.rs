@@ -134,31 +134,56 @@ impl Api {
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 
+    /// Where the registry's notifications go, and whether a token was issued; the token itself
+    /// is shown only when it is issued.
     pub(super) async fn registry_webhook(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
-        self.store.get_registry(id).await?;
-        let token = self
-            .admin
-            .webhook_token(id)
-            .ok_or_else(|| ApiError::internal("no admin password is configured".to_string()))?;
+        let issued = self.store.webhook_token(id).await?.is_some();
         Ok(json(
             StatusCode::OK,
             &serde_json::json!({
                 "url": format!("{}/replication/webhooks/{id}", super::BASE_PATH),
+                "token_issued": issued,
+            }),
+        ))
+    }
+
+    /// Issues a new random webhook token, replacing the old one, and shows it this once.
+    pub(super) async fn rotate_webhook(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+        let token = super::auth::new_secret()?;
+        self.store.set_webhook_token(id, &token).await?;
+        Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "url": format!("{}/replication/webhooks/{id}", super::BASE_PATH),
+                "token_issued": true,
                 "authorization": format!("Bearer {token}"),
             }),
         ))
     }
 
-    /// A source's notifications: each push or delete starts the event-based policies it
-    /// concerns, for exactly that artifact.
+    /// A source's notifications, with the registry's webhook token: each push or delete starts
+    /// the event-based policies it concerns, for exactly that artifact, once.
     pub(super) async fn receive_webhook(
         &self,
         id: i64,
+        headers: &http::HeaderMap,
         body: &Bytes,
     ) -> Result<Response<Bytes>, ApiError> {
-        self.store.get_registry(id).await?;
-        let events = crate::replication::events::parse_webhook(body)
-            .map_err(|reason| ApiError::bad_request(format!("body: {reason}")))?;
+        // An unknown registry answers as a wrong token does: the route tells nothing to a guess.
+        let expected = match self.store.webhook_token(id).await {
+            Ok(token) => token,
+            Err(crate::ports::store::StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        super::auth::check_webhook(expected.as_deref(), headers)?;
+        let events = crate::replication::events::parse_webhook(body).map_err(|e| match e {
+            crate::replication::events::WebhookError::TooMany { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("body: {e}"),
+            ),
+            other => ApiError::bad_request(format!("body: {other}")),
+        })?;
         let policies = collect_pages(|cursor| async move {
             self.store.list_policies(cursor.as_deref(), 1000).await
         })

@@ -3,6 +3,7 @@
 //! other lacks.
 
 use super::errors::ApiError;
+use crate::model::robot::{RobotAction, RobotResource};
 
 /// What a route does; the router dispatches on it and the OpenAPI description documents it,
 /// both from [`ROUTES`], so neither can name a route the other lacks.
@@ -19,6 +20,7 @@ pub enum Endpoint {
     DeleteRegistry,
     RegistryInfo,
     RegistryWebhook,
+    RotateWebhook,
     ReceiveWebhook,
     ListAdapters,
     ListAdapterInfos,
@@ -34,6 +36,44 @@ pub enum Endpoint {
     RetryExecution,
     ListTasks,
     TaskLog,
+    ListRobots,
+    CreateRobot,
+    GetRobot,
+    UpdateRobot,
+    RefreshRobotSecret,
+    DeleteRobot,
+}
+
+impl Endpoint {
+    /// The permission a robot needs to call the route; None: the admin's alone (the robot
+    /// routes) or public.
+    pub fn robot_permission(self) -> Option<(RobotResource, RobotAction)> {
+        use RobotAction::{Create, Delete, List, Read, Update};
+        use RobotResource::{Registry, Replication, ReplicationPolicy};
+        Some(match self {
+            Self::Ping | Self::SystemInfo | Self::OpenApi | Self::ReceiveWebhook => return None,
+            Self::ListRobots
+            | Self::CreateRobot
+            | Self::GetRobot
+            | Self::UpdateRobot
+            | Self::RefreshRobotSecret
+            | Self::DeleteRobot => return None,
+            Self::ListRegistries | Self::ListAdapters | Self::ListAdapterInfos => (Registry, List),
+            Self::GetRegistry | Self::RegistryInfo | Self::RegistryWebhook => (Registry, Read),
+            Self::CreateRegistry | Self::PingRegistry => (Registry, Create),
+            Self::UpdateRegistry | Self::RotateWebhook => (Registry, Update),
+            Self::DeleteRegistry => (Registry, Delete),
+            Self::ListPolicies => (ReplicationPolicy, List),
+            Self::GetPolicy => (ReplicationPolicy, Read),
+            Self::CreatePolicy => (ReplicationPolicy, Create),
+            Self::UpdatePolicy => (ReplicationPolicy, Update),
+            Self::DeletePolicy => (ReplicationPolicy, Delete),
+            Self::ListExecutions | Self::ListTasks => (Replication, List),
+            Self::GetExecution | Self::TaskLog => (Replication, Read),
+            Self::StartExecution | Self::RetryExecution => (Replication, Create),
+            Self::StopExecution => (Replication, Update),
+        })
+    }
 }
 
 pub struct Route {
@@ -111,7 +151,14 @@ pub const ROUTES: &[Route] = &[
         "/registries/{id}/webhook",
         Endpoint::RegistryWebhook,
         "getRegistryWebhook",
-        "Ferry's addition: where and with which token this registry sends its notifications",
+        "Ferry's addition: where this registry sends its notifications, and whether a webhook token was issued",
+    ),
+    route(
+        "POST",
+        "/registries/{id}/webhook",
+        Endpoint::RotateWebhook,
+        "rotateRegistryWebhook",
+        "Ferry's addition: issues a new webhook token for this registry (the old one stops working) and shows it, once",
     ),
     route(
         "GET",
@@ -259,6 +306,48 @@ pub const ROUTES: &[Route] = &[
         Endpoint::TaskLog,
         "getReplicationLog",
         "A task's log, as text",
+    ),
+    route(
+        "GET",
+        "/robots",
+        Endpoint::ListRobots,
+        "ListRobot",
+        "List robot accounts (the admin only)",
+    ),
+    route(
+        "POST",
+        "/robots",
+        Endpoint::CreateRobot,
+        "CreateRobot",
+        "Create a robot account; its secret is shown once (the admin only)",
+    ),
+    route(
+        "GET",
+        "/robots/{id}",
+        Endpoint::GetRobot,
+        "GetRobotByID",
+        "Read a robot account (the admin only)",
+    ),
+    route(
+        "PUT",
+        "/robots/{id}",
+        Endpoint::UpdateRobot,
+        "UpdateRobot",
+        "Update a robot's description, permissions, duration or disable it (the admin only)",
+    ),
+    route(
+        "PATCH",
+        "/robots/{id}",
+        Endpoint::RefreshRobotSecret,
+        "RefreshSec",
+        "Give a robot a new secret, generated or the one sent; shown once (the admin only)",
+    ),
+    route(
+        "DELETE",
+        "/robots/{id}",
+        Endpoint::DeleteRobot,
+        "DeleteRobot",
+        "Delete a robot account (the admin only)",
     ),
 ];
 

@@ -1,12 +1,15 @@
 //! The replication domain with Harbor's v2.0 names: registries, policies and their filters,
 //! executions and tasks with the rules of their lifecycle, and how destination names are made.
 
+pub mod addresses;
 pub mod execution;
 pub mod filters;
+pub mod login;
 pub mod naming;
 pub mod policy;
 pub mod registry;
 pub mod resource;
+pub mod robot;
 pub mod task;
 pub mod time_format;
 pub mod transfer;

@@ -140,6 +140,12 @@ pub struct Registry {
     #[serde(rename = "type")]
     pub kind: Option<RegistryType>,
     pub url: String,
+    /// None is answered as an empty Basic credential (Harbor's schema has an object here) and
+    /// an empty one is read as None.
+    #[serde(
+        serialize_with = "credential_or_empty",
+        deserialize_with = "credential_unless_empty"
+    )]
     pub credential: Option<Credential>,
     pub insecure: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,6 +157,22 @@ pub struct Registry {
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub update_time: OffsetDateTime,
+}
+
+fn credential_or_empty<S: serde::Serializer>(
+    credential: &Option<Credential>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match credential {
+        Some(credential) => credential.serialize(serializer),
+        None => Credential::default().serialize(serializer),
+    }
+}
+
+fn credential_unless_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Credential>, D::Error> {
+    Ok(Option::<Credential>::deserialize(deserializer)?.filter(|c| !c.is_empty()))
 }
 
 impl Default for Registry {
@@ -249,6 +271,13 @@ pub fn validate_endpoint_url(field: &str, value: &str) -> Validated {
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ValidationError::new(field, "must name a host"));
+    }
+    // Userinfo would be stored and shown in clear; the credential is where a secret goes.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ValidationError::new(
+            field,
+            "must not carry a user name or password; give them as the credential",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ValidationError::new(

@@ -33,7 +33,8 @@ impl TaskStatus {
     }
 
     /// What moving to `to` writes. A task goes Pending, then InProgress, then ends once
-    /// (Succeed, Failed or Stopped); a pending task may also end without running.
+    /// (Succeed, Failed or Stopped); a pending task may also end without running, and then
+    /// starts and ends at once (a skipped task has a start time, as Harbor's clients expect).
     pub fn change_to(self, to: TaskStatus) -> Result<TaskChange, TransitionError> {
         let refused = TransitionError { from: self, to };
         match (self, to) {
@@ -42,9 +43,9 @@ impl TaskStatus {
                 starts: true,
                 ends: None,
             }),
-            (_, Self::Succeed) => Ok(TaskChange::ending(EndCounter::Succeed)),
-            (_, Self::Failed) => Ok(TaskChange::ending(EndCounter::Failed)),
-            (_, Self::Stopped) => Ok(TaskChange::ending(EndCounter::Stopped)),
+            (from, Self::Succeed) => Ok(TaskChange::ending(EndCounter::Succeed, from)),
+            (from, Self::Failed) => Ok(TaskChange::ending(EndCounter::Failed, from)),
+            (from, Self::Stopped) => Ok(TaskChange::ending(EndCounter::Stopped, from)),
             _ => Err(refused),
         }
     }
@@ -80,9 +81,9 @@ pub struct TaskChange {
 }
 
 impl TaskChange {
-    fn ending(counter: EndCounter) -> Self {
+    fn ending(counter: EndCounter, from: TaskStatus) -> Self {
         Self {
-            starts: false,
+            starts: from == TaskStatus::Pending,
             ends: Some(counter),
         }
     }
@@ -114,9 +115,18 @@ pub struct Task {
     pub resource_type: ResourceType,
     pub src_resource: String,
     pub dst_resource: String,
-    #[serde(with = "time_format::rfc3339_option", default)]
+    /// Absent (not null) until the task starts or ends: Harbor's schema has a date-time here.
+    #[serde(
+        with = "time_format::rfc3339_option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_time: Option<OffsetDateTime>,
-    #[serde(with = "time_format::rfc3339_option", default)]
+    #[serde(
+        with = "time_format::rfc3339_option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub end_time: Option<OffsetDateTime>,
     #[serde(flatten)]
     pub figures: TransferFigures,

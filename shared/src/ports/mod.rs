@@ -3,6 +3,7 @@
 //! implementations are under `crate::adapters`; `fakes` holds in-memory ones for unit tests of
 //! the use cases. Nothing here imports an adapter.
 
+pub mod access;
 pub mod connect;
 pub mod deadline;
 pub mod logs;

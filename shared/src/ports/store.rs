@@ -60,6 +60,16 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The same page, each item read as another type.
+    pub fn map<U>(self, read: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(read).collect(),
+            next: self.next,
+        }
+    }
+}
+
 /// Every item of a cursor-paged listing, page after page: `page(cursor)` asks for one.
 pub async fn collect_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, StoreError>
 where
@@ -102,6 +112,10 @@ pub trait RegistryStore: Send + Sync {
         cursor: Option<&str>,
         limit: i32,
     ) -> Result<Page<Registry>, StoreError>;
+    /// Replaces the registry's webhook token, encrypted like its secret.
+    async fn set_webhook_token(&self, id: i64, token: &str) -> Result<(), StoreError>;
+    /// The registry's webhook token, decrypted; None until one is issued.
+    async fn webhook_token(&self, id: i64) -> Result<Option<String>, StoreError>;
 }
 
 #[async_trait]

@@ -12,6 +12,18 @@ use crate::ports::store::Store;
 
 use super::start::{start_execution, StartError, Started};
 
+/// Events one webhook request may carry: distribution sends a few per request, Harbor one.
+pub const MAX_EVENTS: usize = 100;
+
+/// Why a webhook body is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookError {
+    #[error("{count} events in one request; at most {max} are accepted")]
+    TooMany { count: usize, max: usize },
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// One event, with an id unique per event at its source (so a resent event starts nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceEvent {
@@ -28,6 +40,8 @@ struct Envelope {
 struct DistributionEvent {
     #[serde(default)]
     id: String,
+    #[serde(default)]
+    timestamp: String,
     action: String,
     target: Target,
 }
@@ -76,17 +90,32 @@ struct HarborRepository {
 /// The pushes of tags and the deletes a webhook body tells of; other events (pulls, blob
 /// pushes, pushes by digest alone) are none of replication's business. A repository, tag or
 /// digest that is not a valid name refuses the whole body, naming it.
-pub fn parse_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
+/// More than [`MAX_EVENTS`] refuses the body before anything starts. An event without an id
+/// gets one from what it says (action, repository, digest, tag, time), so a replayed body
+/// starts nothing new either way.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, WebhookError> {
     let events = read_webhook(body)?;
     for source in &events {
-        Repository::parse(&source.event.repository).map_err(|e| e.to_string())?;
-        Reference::parse(&source.event.reference).map_err(|e| e.to_string())?;
+        let invalid = |e: crate::oci::NameError| WebhookError::Invalid(e.to_string());
+        Repository::parse(&source.event.repository).map_err(invalid)?;
+        Reference::parse(&source.event.reference).map_err(invalid)?;
     }
     Ok(events)
 }
 
-fn read_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
+fn too_many(count: usize) -> Result<(), WebhookError> {
+    if count > MAX_EVENTS {
+        return Err(WebhookError::TooMany {
+            count,
+            max: MAX_EVENTS,
+        });
+    }
+    Ok(())
+}
+
+fn read_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, WebhookError> {
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+        too_many(envelope.events.len())?;
         return Ok(envelope
             .events
             .into_iter()
@@ -101,12 +130,20 @@ fn read_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
                     _ => return None,
                 };
                 let reference = if e.target.tag.is_empty() {
-                    e.target.digest
+                    e.target.digest.clone()
                 } else {
                     e.target.tag
                 };
+                let id = if e.id.is_empty() {
+                    format!(
+                        "{}-{}-{}-{}-{}",
+                        e.action, e.target.repository, e.target.digest, reference, e.timestamp
+                    )
+                } else {
+                    e.id
+                };
                 (!reference.is_empty()).then_some(SourceEvent {
-                    id: e.id,
+                    id,
                     event: ArtifactEvent {
                         repository: e.target.repository,
                         reference,
@@ -117,8 +154,11 @@ fn read_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
             .collect());
     }
     let harbor: HarborPayload = serde_json::from_slice(body).map_err(|e| {
-        format!("not a distribution notification nor a Harbor webhook payload: {e}")
+        WebhookError::Invalid(format!(
+            "not a distribution notification nor a Harbor webhook payload: {e}"
+        ))
     })?;
+    too_many(harbor.event_data.resources.len())?;
     let deleted = match harbor.kind.as_str() {
         "PUSH_ARTIFACT" => false,
         "DELETE_ARTIFACT" => true,
@@ -138,7 +178,7 @@ fn read_webhook(body: &[u8]) -> Result<Vec<SourceEvent>, String> {
             (!reference.is_empty() && (deleted || !reference.starts_with("sha256:"))).then(|| {
                 SourceEvent {
                     id: format!(
-                        "{}-{}-{}-{reference}",
+                        "{}-{}-{repository}-{}-{reference}",
                         harbor.kind, harbor.occur_at, r.digest
                     ),
                     event: ArtifactEvent {
@@ -267,11 +307,47 @@ mod tests {
     #[test]
     fn names_that_are_not_valid_refuse_the_body() {
         let bad_tag = br#"{"events":[{"id":"1","action":"delete","target":{"repository":"team/app","tag":"../../../victim/app/manifests/latest"}}]}"#;
-        let error = parse_webhook(bad_tag).expect_err("refused");
+        let error = parse_webhook(bad_tag).expect_err("refused").to_string();
         assert!(error.contains("tag"), "{error}");
         let bad_repository = br#"{"events":[{"id":"1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"../victim","tag":"v1"}}]}"#;
         assert!(parse_webhook(bad_repository)
             .expect_err("refused")
+            .to_string()
             .contains("repository"));
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_refused_and_events_without_ids_get_one() {
+        let event = |i: usize| {
+            format!(
+                r#"{{"action":"push","timestamp":"2026-11-29T06:00:0{}Z","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"team/app","tag":"v{i}"}}}}"#,
+                i % 10
+            )
+        };
+        let body = |n: usize| {
+            format!(
+                r#"{{"events":[{}]}}"#,
+                (0..n).map(event).collect::<Vec<_>>().join(",")
+            )
+        };
+        assert_eq!(
+            parse_webhook(body(MAX_EVENTS).as_bytes()).map(|e| e.len()),
+            Ok(MAX_EVENTS)
+        );
+        assert_eq!(
+            parse_webhook(body(5000).as_bytes()),
+            Err(WebhookError::TooMany {
+                count: 5000,
+                max: MAX_EVENTS
+            })
+        );
+        let events = parse_webhook(body(2).as_bytes()).expect("parsed");
+        assert!(events.iter().all(|e| !e.id.is_empty()));
+        assert_ne!(events[0].id, events[1].id);
+        assert_eq!(
+            events,
+            parse_webhook(body(2).as_bytes()).expect("again"),
+            "a replay has the same ids"
+        );
     }
 }

@@ -449,7 +449,8 @@ fn missing_or(e: StoreError, gone: String) -> Failure {
 
 /// A deletion at the source, as a deletion at the destination, only within the policy's
 /// filters: a tag that passes them; a digest (CNCF distribution's delete events name no tag)
-/// when every destination tag on it passes them. Labels and kinds of a deleted artifact cannot
+/// when a destination tag names it and every destination tag on it passes them, so an index's
+/// child or a referrer, reached by bare digest, is never deleted. Labels and kinds of a deleted artifact cannot
 /// be read any more, so a policy filtering on them replicates no deletion: never beyond.
 async fn deleted_within_filters(
     cx: &Context,
@@ -461,7 +462,7 @@ async fn deleted_within_filters(
         return Ok(Vec::new());
     }
     let within = match Reference::parse(&event.reference) {
-        Ok(Reference::Digest(digest)) => every_tag_on_passes(cx, destination, &digest)
+        Ok(Reference::Digest(digest)) => tagged_within_filters(cx, destination, &digest)
             .await
             .map_err(|e| {
                 Failure::from(e).context(format!("reading {destination} at the destination failed"))
@@ -490,13 +491,14 @@ async fn deleted_within_filters(
     }])
 }
 
-/// Whether every tag that names `digest` at the destination passes the tag filters (a tag
-/// that is not a valid name cannot be asked about: then not).
-async fn every_tag_on_passes(
+/// Whether some tag names `digest` at the destination and every tag that does passes the tag
+/// filters (a tag that is not a valid name cannot be asked about: then not).
+async fn tagged_within_filters(
     cx: &Context,
     destination: &Repository,
     digest: &Digest,
 ) -> Result<bool, crate::ports::registry::RegistryError> {
+    let mut tagged = false;
     for listed in cx.destination.list_tags(destination).await? {
         let Ok(tag) = Tag::parse(&listed) else {
             return Ok(false);
@@ -505,11 +507,14 @@ async fn every_tag_on_passes(
             .destination
             .head_manifest(destination, &Reference::Tag(tag))
             .await?;
-        if held.is_some_and(|(d, _)| &d == digest) && !cx.selection.tag(&listed) {
-            return Ok(false);
+        if held.is_some_and(|(d, _)| &d == digest) {
+            if !cx.selection.tag(&listed) {
+                return Ok(false);
+            }
+            tagged = true;
         }
     }
-    Ok(true)
+    Ok(tagged)
 }
 
 /// Artifacts the destination holds already with the source's digest, by destination: each costs

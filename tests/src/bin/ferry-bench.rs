@@ -21,12 +21,15 @@ use ferry_tests::registry::TestRegistry;
 use futures::StreamExt;
 
 fn client(url: &str) -> HttpRegistryClient {
-    HttpRegistryClient::new(&Registry {
-        name: "bench".into(),
-        kind: Some(RegistryType::DockerRegistry),
-        url: url.into(),
-        ..Registry::default()
-    })
+    HttpRegistryClient::new(
+        &Registry {
+            name: "bench".into(),
+            kind: Some(RegistryType::DockerRegistry),
+            url: url.into(),
+            ..Registry::default()
+        },
+        ferry::model::addresses::AddressPolicy::allowing_private(true),
+    )
     .expect("client")
 }
 
@@ -298,7 +301,13 @@ async fn main() {
     let skopeo_time = started.elapsed();
     let (src, dst) = (client(&source.url()), client(&ferry_dst.url()));
     // As in the transfer function: per-registry blob slots and remembered blob locations.
-    let pool = RegistryPool::new(std::sync::Arc::new(Registries { retries: 6 }), 8);
+    let pool = RegistryPool::new(
+        std::sync::Arc::new(Registries {
+            retries: 6,
+            addresses: ferry::model::addresses::AddressPolicy::allowing_private(true),
+        }),
+        8,
+    );
     let shared = Shared {
         slots: pool.blob_slots(1, 2),
         locations: CachedLocations::new(None),

@@ -5,6 +5,7 @@
 mod executions;
 mod policies;
 mod registries;
+mod security;
 mod service;
 
 use ferry_tests::api_client::{read, ApiClient};

@@ -5,6 +5,7 @@
 mod deliveries;
 mod long_copies;
 mod plane;
+mod template;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use ferry::messages::TransferMessage;

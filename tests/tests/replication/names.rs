@@ -66,7 +66,10 @@ async fn a_tag_that_is_a_path_fails_its_task_and_touches_nothing_else() {
     );
 
     // A webhook that names such a tag for deletion is refused before anything starts.
-    let hook = api.get(&format!("/registries/{src}/webhook")).await.json();
+    let hook = api
+        .post(&format!("/registries/{src}/webhook"), &json!({}))
+        .await
+        .json();
     let origin = stack
         .api
         .split("/api/v2.0")

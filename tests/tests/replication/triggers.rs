@@ -196,7 +196,10 @@ async fn pushes_and_deletes_at_the_source_replicate_through_its_webhook() {
     let (stack, api) = start("events").await;
     let src = add_registry(&api, "src", &source.url()).await;
     let dst = add_registry(&api, "dst", &destination.url()).await;
-    let hook = api.get(&format!("/registries/{src}/webhook")).await.json();
+    let hook = api
+        .post(&format!("/registries/{src}/webhook"), &json!({}))
+        .await
+        .json();
     let origin = stack
         .api
         .split("/api/v2.0")
@@ -208,7 +211,10 @@ async fn pushes_and_deletes_at_the_source_replicate_through_its_webhook() {
 
     // Another registry's token, or none, is refused.
     let http = reqwest::Client::new();
-    let other = api.get(&format!("/registries/{dst}/webhook")).await.json();
+    let other = api
+        .post(&format!("/registries/{dst}/webhook"), &json!({}))
+        .await
+        .json();
     for wrong in [
         other["authorization"].as_str().expect("token"),
         "Bearer nope",

@@ -1,6 +1,7 @@
 //! The copy engine against real registries, through a fault-injecting proxy: resets mid-blob,
 //! 5xx, 429 with Retry-After slow a copy down; it still ends byte-exact.
 
+mod credentials;
 mod faults;
 mod hostile;
 mod kinds;
@@ -16,18 +17,25 @@ use ferry_tests::faults::{Action, Fault, FaultProxy};
 use ferry_tests::images::{digest_of, layer};
 use ferry_tests::registry::TestRegistry;
 
+/// The test registries are on loopback.
+const LOOPBACK: ferry::model::addresses::AddressPolicy =
+    ferry::model::addresses::AddressPolicy::allowing_private(true);
+
 fn client(url: &str, credentials: Option<(&str, &str)>) -> HttpRegistryClient {
-    HttpRegistryClient::new(&Registry {
-        name: "r".into(),
-        kind: Some(RegistryType::DockerRegistry),
-        url: url.into(),
-        credential: credentials.map(|(user, password)| Credential {
-            kind: CredentialType::Basic,
-            access_key: user.into(),
-            access_secret: Some(password.into()),
-        }),
-        ..Registry::default()
-    })
+    HttpRegistryClient::new(
+        &Registry {
+            name: "r".into(),
+            kind: Some(RegistryType::DockerRegistry),
+            url: url.into(),
+            credential: credentials.map(|(user, password)| Credential {
+                kind: CredentialType::Basic,
+                access_key: user.into(),
+                access_secret: Some(password.into()),
+            }),
+            ..Registry::default()
+        },
+        LOOPBACK,
+    )
     .expect("client")
 }
 

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::ports::logs::{LogError, TaskLogSink};
+use crate::ports::logs::{LogError, LogTail, TaskLogSink};
 
 pub struct S3TaskLogs {
     client: aws_sdk_s3::Client,
@@ -33,6 +33,16 @@ impl S3TaskLogs {
     }
 
     async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, LogError> {
+        Ok(self
+            .objects_under(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// Keys with their sizes, in key order.
+    async fn objects_under(&self, prefix: &str) -> Result<Vec<(String, u64)>, LogError> {
         let mut keys = Vec::new();
         let mut pages = self
             .client
@@ -43,14 +53,32 @@ impl S3TaskLogs {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Self::error(prefix, "ListObjectsV2", e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
+            keys.extend(page.contents().iter().filter_map(|o| {
+                let size = u64::try_from(o.size().unwrap_or_default()).unwrap_or_default();
+                o.key().map(|k| (k.to_string(), size))
+            }));
         }
         keys.sort();
         Ok(keys)
+    }
+
+    async fn get(&self, key: &str, range: Option<String>) -> Result<Vec<u8>, LogError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_range(range)
+            .send()
+            .await
+            .map_err(|e| Self::error(key, "GetObject", e))?;
+        Ok(object
+            .body
+            .collect()
+            .await
+            .map_err(|e| Self::error(key, "GetObject", e))?
+            .into_bytes()
+            .to_vec())
     }
 }
 
@@ -109,6 +137,38 @@ impl TaskLogSink for S3TaskLogs {
             out.push_str(&String::from_utf8_lossy(&bytes));
         }
         Ok(out)
+    }
+
+    /// Reads only the last objects, the first of them from an offset: a log of any size
+    /// costs at most `max_bytes` of memory.
+    async fn read_tail(
+        &self,
+        execution_id: i64,
+        task_id: i64,
+        max_bytes: usize,
+    ) -> Result<LogTail, LogError> {
+        let objects = self
+            .objects_under(&Self::task_prefix(execution_id, task_id))
+            .await?;
+        let total: u64 = objects.iter().map(|(_, size)| size).sum();
+        let mut wanted = Vec::new();
+        let mut room = max_bytes as u64;
+        for (key, size) in objects.iter().rev() {
+            if room == 0 {
+                break;
+            }
+            // The whole object, or its last `room` bytes.
+            let range = (*size > room).then(|| format!("bytes=-{room}"));
+            wanted.push((key, range));
+            room = room.saturating_sub(*size);
+        }
+        // Each object holds whole lines: only a ranged read may start inside one.
+        let mid_line = wanted.last().is_some_and(|(_, range)| range.is_some());
+        let mut bytes = Vec::new();
+        for (key, range) in wanted.into_iter().rev() {
+            bytes.extend(self.get(key, range).await?);
+        }
+        Ok(LogTail::cut(bytes, total, mid_line))
     }
 
     async fn delete_execution(&self, execution_id: i64) -> Result<(), LogError> {

@@ -80,6 +80,11 @@ impl Auth {
         }
     }
 
+    /// Whether requests carry a credential of the registry's (Basic, or for a token).
+    pub fn has_credential(&self) -> bool {
+        self.basic.is_some()
+    }
+
     pub async fn cached(&self, scope: &str) -> Option<String> {
         self.tokens.lock().await.get(scope).cloned()
     }

@@ -6,11 +6,13 @@
 
 mod auth;
 pub mod distribution;
+mod egress;
 pub mod harbor;
 mod transport;
 
 use std::sync::Arc;
 
+use crate::model::addresses::AddressPolicy;
 use crate::model::{Registry, RegistryType};
 use crate::ports::connect::Connect;
 use crate::ports::registry::{Namespaces, RegistryClient, RegistryError};
@@ -23,12 +25,14 @@ use harbor::HarborProjects;
 /// (workers retry more than the API, whose caller is waiting).
 pub struct Registries {
     pub retries: usize,
+    /// Where the clients may connect.
+    pub addresses: AddressPolicy,
 }
 
 impl Connect for Registries {
     fn client(&self, registry: &Registry) -> Result<Box<dyn RegistryClient>, RegistryError> {
         Ok(Box::new(
-            HttpRegistryClient::new(registry)?.with_max_retries(self.retries),
+            HttpRegistryClient::new(registry, self.addresses)?.with_max_retries(self.retries),
         ))
     }
 
@@ -44,7 +48,7 @@ impl Connect for Registries {
     ) -> Result<Option<Box<dyn Namespaces>>, RegistryError> {
         match registry.kind {
             Some(RegistryType::Harbor) => Ok(Some(Box::new(
-                HarborProjects::new(registry)?.with_max_retries(self.retries),
+                HarborProjects::new(registry, self.addresses)?.with_max_retries(self.retries),
             ))),
             _ => Ok(None),
         }

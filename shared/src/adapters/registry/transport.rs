@@ -13,6 +13,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, RETRY_
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{Auth, Challenge};
+use super::egress;
+use crate::model::addresses::AddressPolicy;
 use crate::model::Registry;
 use crate::ports::deadline;
 use crate::ports::registry::{ErrorCode, RegistryError};
@@ -37,6 +39,7 @@ pub(crate) struct Transport {
     base: url::Url,
     name: String,
     auth: Auth,
+    addresses: AddressPolicy,
     backoff: backon::ExponentialBuilder,
 }
 
@@ -139,8 +142,8 @@ fn may_heal(status: StatusCode) -> bool {
 
 impl Transport {
     /// A transport for `registry` (its credential, if any, already decrypted), retrying what
-    /// may heal six times, with backoff up to 10 s.
-    pub fn new(registry: &Registry) -> Result<Self, RegistryError> {
+    /// may heal six times, with backoff up to 10 s, connecting only where `addresses` allows.
+    pub fn new(registry: &Registry, addresses: AddressPolicy) -> Result<Self, RegistryError> {
         let invalid = |what: String| RegistryError::Invalid {
             registry: registry.name.clone(),
             what,
@@ -149,11 +152,15 @@ impl Transport {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let mut builder = reqwest::Client::builder()
+        addresses
+            .check_url(&base)
+            .map_err(|reason| invalid(format!("url {}: {reason}", registry.url)))?;
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(registry.insecure);
+        let mut builder = egress::guarded(builder, addresses);
         if let Some(pem) = registry.ca_certificate.as_deref().filter(|p| !p.is_empty()) {
             let cert = reqwest::Certificate::from_pem(pem.as_bytes())
                 .map_err(|e| invalid(format!("ca_certificate: {e}")))?;
@@ -166,6 +173,7 @@ impl Transport {
             name: registry.host().unwrap_or_else(|| registry.url.clone()),
             base,
             auth: Auth::new(registry),
+            addresses,
             backoff: backon::ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(10))
@@ -245,18 +253,54 @@ impl Transport {
             .await
     }
 
+    /// Whether `url` is on the registry's own origin (scheme, host and port): only there do
+    /// requests carry its credential or a token obtained with it.
+    fn is_home(&self, url: &url::Url) -> bool {
+        url.origin() == self.base.origin()
+    }
+
+    /// Refuses a URL the registry handed back (a `Location`, a `Link`) whose host is an
+    /// address Ferry does not connect to; names are checked when they are resolved.
+    fn check_address(&self, url: &url::Url) -> Result<(), RegistryError> {
+        self.addresses
+            .check_url(url)
+            .map_err(|reason| self.invalid(format!("{url}: {reason}")))
+    }
+
+    /// A request that could not be sent: refused by the address guard (will not heal), or
+    /// failed on the way (may heal).
+    fn send_failed(
+        &self,
+        method: &'static str,
+        path: &str,
+        error: reqwest::Error,
+    ) -> RegistryError {
+        match egress::refusal_in(&error) {
+            Some(refusal) => self.invalid(format!("{method} {path}: {refusal}")),
+            None => self.transient(method, path, error),
+        }
+    }
+
     /// One attempt, not retried: an auth challenge is answered once with a token for the
     /// call's scope; an answer that may heal is an error, every other answer is the caller's.
+    /// A URL off the registry's origin is sent without any credential and its challenges are
+    /// not answered.
     pub async fn attempt(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
         let method = method_name(&call.method);
-        let cached = self.auth.cached(call.scope).await;
-        let mut response = self
-            .auth
-            .authorize(call.build(&self.http), cached.as_deref())
+        self.check_address(&call.url)?;
+        let home = self.is_home(&call.url);
+        let request = call.build(&self.http);
+        let request = if home {
+            let cached = self.auth.cached(call.scope).await;
+            self.auth.authorize(request, cached.as_deref())
+        } else {
+            request
+        };
+        let mut response = request
             .send()
             .await
-            .map_err(|e| self.transient(method, call.path, e))?;
-        if response.status() == StatusCode::UNAUTHORIZED {
+            .map_err(|e| self.send_failed(method, call.path, e))?;
+        if home && response.status() == StatusCode::UNAUTHORIZED {
             if let Some(challenge) = Challenge::of(response.headers()) {
                 let token = self.token(&challenge, call.scope).await?;
                 self.auth.remember(call.scope, token.clone()).await;
@@ -265,7 +309,7 @@ impl Transport {
                     .authorize(call.build(&self.http), Some(&token))
                     .send()
                     .await
-                    .map_err(|e| self.transient(method, call.path, e))?;
+                    .map_err(|e| self.send_failed(method, call.path, e))?;
             }
         }
         if may_heal(response.status()) {
@@ -274,19 +318,47 @@ impl Transport {
         Ok(response)
     }
 
+    /// Whether the registry's credential may go to a token `realm`: over https, or on the
+    /// registry's own origin. A realm on a refused address, or plain http for an https
+    /// registry, is refused whatever the credential.
+    fn realm_url(&self, realm: &str) -> Result<url::Url, RegistryError> {
+        let refused = |why: String| self.invalid(format!("token realm {realm} {why}"));
+        let url = url::Url::parse(realm).map_err(|e| refused(format!("is not a URL: {e}")))?;
+        if !["http", "https"].contains(&url.scheme()) {
+            return Err(refused("is not http or https".into()));
+        }
+        self.addresses.check_url(&url).map_err(refused)?;
+        let https = url.scheme() == "https";
+        if !https && self.base.scheme() == "https" {
+            return Err(refused(
+                "is plain http for an https registry; Ferry asks for tokens over https".into(),
+            ));
+        }
+        if !https && !self.is_home(&url) && self.auth.has_credential() {
+            return Err(refused(format!(
+                "is plain http on another origin than the registry ({}); Ferry sends a \
+                 registry's credential to a token realm only over https or on the registry's \
+                 own origin",
+                self.base.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
     async fn token(&self, challenge: &Challenge, scope: &str) -> Result<String, RegistryError> {
         let realm = &challenge.realm;
+        let realm_url = self.realm_url(realm)?;
         let response = self
             .auth
             .token_request(
                 self.http
-                    .get(realm)
+                    .get(realm_url)
                     .query(&challenge.query(scope))
                     .timeout(deadline::capped(REQUEST_LIMIT)),
             )
             .send()
             .await
-            .map_err(|e| self.transient("GET", realm, e))?;
+            .map_err(|e| self.send_failed("GET", realm, e))?;
         if !response.status().is_success() {
             return Err(self.unexpected("GET", realm, response).await);
         }
@@ -298,7 +370,8 @@ impl Transport {
     }
 
     /// One attempt with a body that streams once, so it is neither retried nor replayed after a
-    /// challenge: the token the earlier requests of the same scope obtained is used as it is.
+    /// challenge: the token the earlier requests of the same scope obtained is used as it is
+    /// (on the registry's origin only).
     pub async fn send_once(
         &self,
         method: Method,
@@ -309,18 +382,24 @@ impl Transport {
         body: reqwest::Body,
     ) -> Result<Response, RegistryError> {
         let name = method_name(&method);
-        let token = self.auth.cached(scope).await;
+        self.check_address(&url)?;
+        let home = self.is_home(&url);
         let request = self.http.request(method, url).headers(headers).body(body);
         // A streamed body may take until the deadline, and no longer.
         let request = match deadline::remaining() {
             Some(left) => request.timeout(left),
             None => request,
         };
-        self.auth
-            .authorize(request, token.as_deref())
+        let request = if home {
+            let token = self.auth.cached(scope).await;
+            self.auth.authorize(request, token.as_deref())
+        } else {
+            request
+        };
+        request
             .send()
             .await
-            .map_err(|e| self.transient(name, path, e))
+            .map_err(|e| self.send_failed(name, path, e))
     }
 
     /// The whole body, read as it streams and refused as soon as it passes `cap` bytes (or
@@ -473,5 +552,74 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+}
+
+#[cfg(test)]
+mod realm_tests {
+    use super::*;
+    use crate::model::{Credential, CredentialType};
+
+    fn transport(url: &str, credential: bool) -> Transport {
+        let registry = Registry {
+            name: "r".into(),
+            url: url.into(),
+            credential: credential.then(|| Credential {
+                kind: CredentialType::Basic,
+                access_key: "user".into(),
+                access_secret: Some("secret".into()),
+            }),
+            ..Registry::default()
+        };
+        Transport::new(&registry, AddressPolicy::allowing_private(true)).expect("transport")
+    }
+
+    #[test]
+    fn credentials_go_to_a_token_realm_only_over_https_or_at_home() {
+        let https = transport("https://registry.example", true);
+        assert!(https.realm_url("https://auth.example/token").is_ok());
+        let refused = https
+            .realm_url("http://auth.example/token")
+            .expect_err("downgrade")
+            .to_string();
+        assert!(refused.contains("http://auth.example/token"), "{refused}");
+        let metadata = https
+            .realm_url("https://169.254.169.254/token")
+            .expect_err("metadata")
+            .to_string();
+        assert!(metadata.contains("169.254.169.254"), "{metadata}");
+        assert!(https.realm_url("file:///etc/passwd").is_err());
+
+        let http = transport("http://127.0.0.1:5000", true);
+        assert!(
+            http.realm_url("http://127.0.0.1:5000/token").is_ok(),
+            "home"
+        );
+        let elsewhere = http
+            .realm_url("http://127.0.0.1:5001/token")
+            .expect_err("another origin")
+            .to_string();
+        assert!(
+            elsewhere.contains("http://127.0.0.1:5001/token"),
+            "{elsewhere}"
+        );
+        let anonymous = transport("http://127.0.0.1:5000", false);
+        assert!(anonymous.realm_url("http://127.0.0.1:5001/token").is_ok());
+    }
+
+    #[test]
+    fn a_registry_url_on_a_refused_address_gets_no_client() {
+        let registry = Registry {
+            name: "r".into(),
+            url: "http://169.254.169.254".into(),
+            ..Registry::default()
+        };
+        assert!(Transport::new(&registry, AddressPolicy::allowing_private(true)).is_err());
+        let loopback = Registry {
+            url: "http://127.0.0.1:5000".into(),
+            ..registry
+        };
+        assert!(Transport::new(&loopback, AddressPolicy::default()).is_err());
+        assert!(Transport::new(&loopback, AddressPolicy::allowing_private(true)).is_ok());
     }
 }

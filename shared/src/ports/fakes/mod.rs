@@ -3,6 +3,7 @@
 //! domain's own rules (conditional status changes, idempotent batches, counters), and each can
 //! be told to fail a named operation a number of times, as a real backend might.
 
+mod access;
 mod connect;
 mod queue;
 mod registry;
@@ -11,6 +12,7 @@ mod store;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+pub use access::MemoryAccess;
 pub use connect::{FakeRegistries, MemoryNamespaces};
 pub use queue::{MemoryLogs, MemoryQueue, MemorySchedules};
 pub use registry::MemoryRegistry;

@@ -142,6 +142,13 @@ impl MemoryRegistry {
         (digest.to_string(), size)
     }
 
+    /// Removes a tag, leaving its manifest stored by digest (as an index's child is).
+    pub fn untag(&self, repository: &str, tag: &str) {
+        if let Some(repo) = lock(&self.0.state).repos.get_mut(repository) {
+            repo.tags.remove(tag);
+        }
+    }
+
     /// What `repository:tag` names here, if anything.
     pub fn tagged(&self, repository: &str, tag: &str) -> Option<Digest> {
         lock(&self.0.state)

@@ -355,3 +355,37 @@ async fn a_piece_that_outlasts_its_invocation_goes_on_where_it_stopped_and_write
     assert_eq!(world.store.listings_pending(first.execution_id), Some(0));
     assert_eq!(world.execution(first.execution_id).await.total, 254);
 }
+
+#[tokio::test]
+async fn a_deletion_by_digest_reaches_only_a_manifest_a_destination_tag_names() {
+    let world = World::new().await;
+    let tagged = world
+        .destination
+        .push_image("team/app", "1.0", &[b"base", b"app 1.0"]);
+    // An index's child (or a referrer) is held by digest alone.
+    let child = world
+        .destination
+        .push_image("team/app", "child", &[b"base", b"arm64"]);
+    world.destination.untag("team/app", "child");
+    let policy = world
+        .policy(serde_json::json!({"trigger": {"type": "event_based"}, "replicate_deletion": true, "filters": [{"type": "name", "value": "team/**"}]}))
+        .await;
+    let deletion = |digest: &crate::oci::Digest| crate::messages::ArtifactEvent {
+        repository: "team/app".into(),
+        reference: digest.to_string(),
+        deleted: true,
+    };
+    for (digest, expected) in [(&child, 0), (&tagged, 1)] {
+        let message = ListMessage {
+            event: Some(deletion(digest)),
+            ..started(&world, policy.id).await
+        };
+        world.list(&message).await;
+        let tasks = world.tasks(message.execution_id);
+        assert_eq!(tasks.len(), expected, "{digest}: {tasks:?}");
+        if let Some(task) = tasks.first() {
+            assert_eq!(task.operation, crate::model::Operation::Deletion);
+            assert_eq!(task.dst_resource, format!("team/app@{tagged}"));
+        }
+    }
+}

@@ -130,10 +130,7 @@ impl ExecutionStore for DynamoStore {
             None => PageQuery::all(table, false),
         };
         let page: Page<ExecutionItem> = self.query_page(query, cursor, limit).await?;
-        Ok(Page {
-            items: page.items.into_iter().map(|i| i.execution).collect(),
-            next: page.next,
-        })
+        Ok(page.map(|i| i.execution))
     }
 
     async fn claim_once(&self, key: &str) -> Result<bool, StoreError> {

@@ -8,13 +8,15 @@
 //! - registries, policies: key `id` (N); index `by_list` (`list_key` S, `id` N) for id order.
 //! - executions: key `id` (N); index `by_policy` (`policy_id` N, `id` N) and `by_list`.
 //! - tasks: key `execution_id` (N) + `id` (N).
-//! - meta: key `pk` (S).
+//! - robots: key `id` (N); index `by_list`.
+//! - meta: key `pk` (S); `expires_at` (N) is its TTL attribute.
 
 mod blobs;
 mod executions;
 mod paging;
 mod policies;
 mod registries;
+mod robots;
 mod tasks;
 
 use std::collections::HashMap;
@@ -39,6 +41,8 @@ pub struct TableNames {
     pub executions: String,
     pub tasks: String,
     pub meta: String,
+    /// Robot accounts: only the API has (and needs) this table.
+    pub robots: Option<String>,
 }
 
 const LIST_KEY: &str = "all";

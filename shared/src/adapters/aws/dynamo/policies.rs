@@ -239,10 +239,7 @@ impl PolicyStore for DynamoStore {
         let page: Page<PolicyItem> = self
             .query_page(PageQuery::all(&self.tables.policies, true), cursor, limit)
             .await?;
-        Ok(Page {
-            items: page.items.into_iter().map(PolicyItem::read).collect(),
-            next: page.next,
-        })
+        Ok(page.map(PolicyItem::read))
     }
 }
 

@@ -7,7 +7,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
-use super::{delete, key_id, n, optimistic, put, to_item, update, DynamoStore, LIST_KEY};
+use super::{
+    backend, delete, is_condition_failure, key_id, n, optimistic, put, s, to_item, update,
+    DynamoStore, LIST_KEY,
+};
 use crate::model::{time_format, Registry, SECRET_MASK};
 use crate::ports::store::{Page, RegistryChange, RegistryStore, StoreError};
 
@@ -21,6 +24,9 @@ struct RegistryItem {
     policy_refs: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_ciphertext: Option<String>,
+    /// The webhook token, sealed like the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook_ciphertext: Option<String>,
 }
 
 fn name_guard(name: &str) -> String {
@@ -40,6 +46,7 @@ impl RegistryItem {
             version,
             policy_refs: refs,
             secret_ciphertext: ciphertext,
+            webhook_ciphertext: None,
         }
     }
 
@@ -77,6 +84,25 @@ impl DynamoStore {
             }
             None => Ok(None),
         }
+    }
+
+    /// A sealed secret read back (`field` names it in the error if it cannot be).
+    async fn open_secret(
+        &self,
+        id: i64,
+        field: &str,
+        sealed: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(encoded) = sealed else {
+            return Ok(None);
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| StoreError::Corrupt {
+                table: self.tables.registries.clone(),
+                message: format!("registry {id}: {field}: {e}"),
+            })?;
+        Ok(Some(self.cipher.decrypt(id, &bytes).await?))
     }
 
     /// Counts one more (or one fewer) policy on a registry; the registry must exist.
@@ -137,18 +163,9 @@ impl RegistryStore for DynamoStore {
 
     async fn get_registry_with_secret(&self, id: i64) -> Result<Registry, StoreError> {
         let item = self.registry_item(id).await?;
-        let secret = match &item.secret_ciphertext {
-            Some(encoded) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|e| StoreError::Corrupt {
-                        table: self.tables.registries.clone(),
-                        message: format!("registry {id}: secret_ciphertext: {e}"),
-                    })?;
-                Some(self.cipher.decrypt(id, &bytes).await?)
-            }
-            None => None,
-        };
+        let secret = self
+            .open_secret(id, "secret_ciphertext", item.secret_ciphertext.as_deref())
+            .await?;
         let mut registry = item.registry;
         if let Some(credential) = registry.credential.as_mut() {
             credential.access_secret = secret;
@@ -166,6 +183,7 @@ impl RegistryStore for DynamoStore {
             let current = self.registry_item(id).await?;
             let old_name = current.registry.name.clone();
             let old_ciphertext = current.secret_ciphertext.clone();
+            let webhook_ciphertext = current.webhook_ciphertext.clone();
             let (version, refs) = (current.version, current.policy_refs);
             let mut updated = current.read();
             change(&mut updated)?;
@@ -179,7 +197,10 @@ impl RegistryStore for DynamoStore {
                 Some(SECRET_MASK) => old_ciphertext,
                 other => self.seal_secret(id, other).await?,
             };
-            let item = RegistryItem::of(&updated, ciphertext, version + 1, refs);
+            let item = RegistryItem {
+                webhook_ciphertext,
+                ..RegistryItem::of(&updated, ciphertext, version + 1, refs)
+            };
             let mut items = vec![put(
                 table,
                 to_item(table, &item)?,
@@ -238,9 +259,36 @@ impl RegistryStore for DynamoStore {
         let page: Page<RegistryItem> = self
             .query_page(PageQuery::all(&self.tables.registries, true), cursor, limit)
             .await?;
-        Ok(Page {
-            items: page.items.into_iter().map(RegistryItem::read).collect(),
-            next: page.next,
-        })
+        Ok(page.map(RegistryItem::read))
+    }
+
+    async fn set_webhook_token(&self, id: i64, token: &str) -> Result<(), StoreError> {
+        let table = &self.tables.registries;
+        let sealed = self.seal_secret(id, Some(token)).await?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .update_expression("SET webhook_ciphertext = :c ADD version :one")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":c", s(sealed.unwrap_or_default()))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound {
+                entity: "registry",
+                id,
+            }),
+            Err(e) => Err(backend(table, "UpdateItem", e)),
+        }
+    }
+
+    async fn webhook_token(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let item = self.registry_item(id).await?;
+        self.open_secret(id, "webhook_ciphertext", item.webhook_ciphertext.as_deref())
+            .await
     }
 }

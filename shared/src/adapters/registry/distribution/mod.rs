@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use reqwest::Method;
 
 use super::transport::{Call, Transport};
+use crate::model::addresses::AddressPolicy;
 use crate::model::Registry;
 use crate::oci::Repository;
 use crate::ports::registry::{RegistryClient, RegistryError};
@@ -24,10 +25,11 @@ pub struct HttpRegistryClient {
 }
 
 impl HttpRegistryClient {
-    /// A client for `registry` (its credential, if any, already decrypted).
-    pub fn new(registry: &Registry) -> Result<Self, RegistryError> {
+    /// A client for `registry` (its credential, if any, already decrypted), connecting only
+    /// where `addresses` allows.
+    pub fn new(registry: &Registry, addresses: AddressPolicy) -> Result<Self, RegistryError> {
         Ok(Self {
-            t: Transport::new(registry)?,
+            t: Transport::new(registry, addresses)?,
         })
     }
 

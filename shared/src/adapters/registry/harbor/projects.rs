@@ -8,6 +8,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 
 use crate::adapters::registry::transport::{Call, Transport};
+use crate::model::addresses::AddressPolicy;
 use crate::model::Registry;
 use crate::ports::registry::{Namespaces, RegistryError};
 
@@ -18,9 +19,9 @@ pub struct HarborProjects {
 }
 
 impl HarborProjects {
-    pub fn new(registry: &Registry) -> Result<Self, RegistryError> {
+    pub fn new(registry: &Registry, addresses: AddressPolicy) -> Result<Self, RegistryError> {
         Ok(Self {
-            t: Transport::new(registry)?,
+            t: Transport::new(registry, addresses)?,
         })
     }
 

@@ -33,6 +33,8 @@ struct State {
     next_id: i64,
     /// Registries with their secrets in clear, and how many policies refer to each.
     registries: BTreeMap<i64, (Registry, i64)>,
+    /// Webhook tokens by registry.
+    webhook_tokens: HashMap<i64, String>,
     policies: BTreeMap<i64, ReplicationPolicy>,
     /// Executions with their open list pieces.
     executions: BTreeMap<i64, (Execution, i64)>,
@@ -269,6 +271,31 @@ impl RegistryStore for MemoryStore {
             .map(|(r, _)| masked(r))
             .collect();
         page_of(all, cursor, limit)
+    }
+
+    async fn set_webhook_token(&self, id: i64, token: &str) -> Result<(), StoreError> {
+        self.check("set_webhook_token")?;
+        let mut state = lock(&self.state);
+        if !state.registries.contains_key(&id) {
+            return Err(StoreError::NotFound {
+                entity: "registry",
+                id,
+            });
+        }
+        state.webhook_tokens.insert(id, token.to_string());
+        Ok(())
+    }
+
+    async fn webhook_token(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.check("webhook_token")?;
+        let state = lock(&self.state);
+        if !state.registries.contains_key(&id) {
+            return Err(StoreError::NotFound {
+                entity: "registry",
+                id,
+            });
+        }
+        Ok(state.webhook_tokens.get(&id).cloned())
     }
 }
 

@@ -1,0 +1,157 @@
+//! The API's access rules on in-memory fakes: who may call which route, the throttle, and
+//! authentication before the path is read. The integration tests run them through the gateway.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+
+use super::access::hash_secret;
+use super::{AdminPassword, Api, ClientAddress};
+use crate::model::login::LoginThrottle;
+use crate::model::robot::{Access, Robot, RobotPermission};
+use crate::ports::access::RobotStore;
+use crate::ports::fakes::{
+    FakeRegistries, MemoryAccess, MemoryLogs, MemoryQueue, MemorySchedules, MemoryStore,
+};
+use crate::replication::registries::CheckLimit;
+
+fn api_with(access: Arc<MemoryAccess>) -> Api {
+    Api {
+        admin: AdminPassword::new(Some("admin-password".into())),
+        robots: access.clone(),
+        logins: access,
+        throttle: LoginThrottle {
+            window_secs: 300,
+            per_user: 3,
+            per_address: 5,
+        },
+        store: Arc::new(MemoryStore::default()),
+        queue: Arc::new(MemoryQueue::default()),
+        logs: Arc::new(MemoryLogs::default()),
+        connect: Arc::new(FakeRegistries::default()),
+        schedules: Arc::new(MemorySchedules::default()),
+        home_registry: None,
+        check_limit: CheckLimit::default(),
+    }
+}
+
+async fn call(api: &Api, method: Method, path: &str, user: &str, password: &str) -> StatusCode {
+    use base64::Engine;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut request = Request::builder()
+        .method(method)
+        .uri(format!("/api/v2.0{path}"))
+        .header("authorization", format!("Basic {credentials}"))
+        .body(Bytes::from_static(b"{}"))
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(ClientAddress("203.0.113.9".parse().expect("ip")));
+    api.handle(request).await.status()
+}
+
+async fn robot(access: &MemoryAccess, name: &str, grants: &[(&str, &str)]) {
+    let robot = Robot {
+        name: name.into(),
+        permissions: vec![RobotPermission {
+            kind: "system".into(),
+            namespace: "/".into(),
+            access: grants
+                .iter()
+                .map(|(resource, action)| Access {
+                    resource: (*resource).into(),
+                    action: (*action).into(),
+                    effect: "allow".into(),
+                })
+                .collect(),
+        }],
+        ..Robot::default()
+    };
+    access
+        .create_robot(&robot, &hash_secret("Robot-secret-1").expect("hash"))
+        .await
+        .expect("robot");
+}
+
+#[tokio::test]
+async fn a_robot_may_call_the_routes_its_permissions_name_and_no_other() {
+    let access = Arc::new(MemoryAccess::default());
+    robot(&access, "reader", &[("replication-policy", "list")]).await;
+    let api = api_with(access);
+    let as_robot = |method, path| call(&api, method, path, "robot$reader", "Robot-secret-1");
+    assert_eq!(
+        as_robot(Method::GET, "/replication/policies").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        as_robot(Method::POST, "/replication/policies").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        as_robot(Method::GET, "/registries").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        as_robot(Method::GET, "/robots").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(
+            &api,
+            Method::GET,
+            "/replication/policies",
+            "robot$reader",
+            "wrong"
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&api, Method::GET, "/robots", "admin", "admin-password").await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_lock_the_user_until_the_window_ends_and_bad_ids_wait_for_auth() {
+    let api = api_with(Arc::default());
+    for _ in 0..3 {
+        assert_eq!(
+            call(&api, Method::GET, "/registries", "admin", "guess").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        call(&api, Method::GET, "/registries", "admin", "admin-password").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Two more names from the same address reach the address's limit of five.
+    for user in ["root", "robot$x"] {
+        assert_eq!(
+            call(&api, Method::GET, "/registries", user, "guess").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        call(&api, Method::GET, "/registries", "someone", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let fresh = api_with(Arc::default());
+    assert_eq!(
+        call(&fresh, Method::DELETE, "/registries/0", "admin", "guess").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(
+            &fresh,
+            Method::DELETE,
+            "/registries/0",
+            "admin",
+            "admin-password"
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+}
