@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build up test lint ci clean bench load
+.PHONY: help deps build up test lint ci clean bench load fuzz
 
 help:
 	@echo "make up     the whole system locally (emulator, registries, functions, event plane, API)"
@@ -10,6 +10,7 @@ help:
 	@echo "make lint   rustfmt, clippy and cfn-lint, as CI runs them"
 	@echo "make bench  the benchmarks, with figures for the README"
 	@echo "make load   the full-size fleet, ten times over two transfer processes"
+	@echo "make fuzz   the API fuzzed from its OpenAPI description, 100 requests per route and phase"
 
 deps:
 	@scripts/install-deps.sh
@@ -51,3 +52,8 @@ load: deps build
 	FERRY_FLEET_REPOSITORIES=40 FERRY_FLEET_RUNS=10 FERRY_FLEET_BIG_MIB=256 \
 		cargo test -p ferry-tests --test replication -- --nocapture concurrency
 	FERRY_LISTING_TAGS=3000 cargo test -p ferry-tests --test replication -- --nocapture listing
+
+# Every route of the API fuzzed by schemathesis from Ferry's openapi.json, authenticated and
+# not, with many more requests than CI's few (reports in target/schemathesis/).
+fuzz: deps build
+	FERRY_FUZZ_EXAMPLES=100 cargo test -p ferry-tests --test api -- --nocapture fuzz

@@ -3,6 +3,7 @@
 //! input, and Harbor's swagger shapes in both directions.
 
 mod executions;
+mod fuzz;
 mod policies;
 mod registries;
 mod security;
