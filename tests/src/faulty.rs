@@ -212,6 +212,9 @@ impl<S: ExecutionStore> ExecutionStore for FaultyStore<S> {
     ) -> Result<bool, StoreError> {
         step!(self.end_execution(id, status, status_text))
     }
+    async fn count_executions(&self, policy_id: Option<i64>) -> Result<i64, StoreError> {
+        step!(self.count_executions(policy_id))
+    }
     async fn delete_execution(&self, id: i64) -> Result<(), StoreError> {
         step!(self.delete_execution(id))
     }

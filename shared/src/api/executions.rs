@@ -5,7 +5,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 
 use super::errors::ApiError;
-use super::listing::{ListRequest, ListSpec};
+use super::listing::{read_page, ListRequest, ListSpec};
 use super::{created, json, parse_body, Api};
 use crate::model::{Execution, ExecutionStatus, TriggerType};
 use crate::ports::store::collect_pages;
@@ -84,6 +84,22 @@ impl Api {
         };
         let status = request.one_of("status", &["InProgress", "Succeed", "Failed", "Stopped"])?;
         let trigger = request.one_of("trigger", &["manual", "scheduled", "event_based"])?;
+        if request.in_key_order() && status.is_none() && trigger.is_none() {
+            // Newest first is the store's order: one page read alone, the total counted.
+            let total = self.store.count_executions(policy_id).await?;
+            let page = read_page(
+                request.paging(),
+                true,
+                |_: &Execution| true,
+                |cursor, limit| async move {
+                    self.store
+                        .list_executions(policy_id, cursor.as_deref(), limit)
+                        .await
+                },
+            )
+            .await?;
+            return Ok(request.answer_page(page, u64::try_from(total).unwrap_or(0), path));
+        }
         let executions = collect_pages(|cursor| async move {
             self.store
                 .list_executions(policy_id, cursor.as_deref(), 1000)
@@ -164,10 +180,6 @@ impl Api {
         status: Option<&str>,
         path: &str,
     ) -> Result<Response<Bytes>, ApiError> {
-        let paging = request.paging();
-        let skip = usize::try_from((paging.page - 1).saturating_mul(paging.page_size))
-            .unwrap_or(usize::MAX);
-        let wanted = usize::try_from(paging.page_size).unwrap_or(usize::MAX);
         let total = match status {
             None => execution.total,
             Some("Pending") => {
@@ -182,32 +194,17 @@ impl Api {
             Some("Failed") => execution.failed,
             Some(_) => execution.stopped,
         };
-        // Unfiltered, a query of exactly the page's end reads no more than it answers.
-        let batch = if status.is_none() {
-            i32::try_from(skip.saturating_add(wanted).min(1000)).unwrap_or(1000)
-        } else {
-            1000
-        };
-        let (mut seen, mut page, mut cursor) = (0usize, Vec::new(), None::<String>);
-        loop {
-            let read = self
-                .store
-                .list_tasks(execution.id, cursor.as_deref(), batch)
-                .await?;
-            for task in read.items {
-                if status.is_some_and(|s| task.status.as_str() != s) {
-                    continue;
-                }
-                if seen >= skip && page.len() < wanted {
-                    page.push(task);
-                }
-                seen += 1;
-            }
-            cursor = read.next;
-            if page.len() == wanted || cursor.is_none() {
-                break;
-            }
-        }
+        let page = read_page(
+            request.paging(),
+            status.is_none(),
+            |task: &crate::model::Task| status.is_none_or(|s| task.status.as_str() == s),
+            |cursor, limit| async move {
+                self.store
+                    .list_tasks(execution.id, cursor.as_deref(), limit)
+                    .await
+            },
+        )
+        .await?;
         Ok(request.answer_page(page, u64::try_from(total.max(0)).unwrap_or(0), path))
     }
 

@@ -309,6 +309,48 @@ fn respond(
     response
 }
 
+/// One page of a listing read in the store's key order, alone: the items before it that `keep`
+/// accepts are read past, none after it. Unfiltered (`keeps_all`), one query of exactly the
+/// page's end reads no more than it answers.
+pub async fn read_page<T, F, Fut>(
+    paging: Paging,
+    keeps_all: bool,
+    keep: impl Fn(&T) -> bool,
+    mut read: F,
+) -> Result<Vec<T>, crate::ports::store::StoreError>
+where
+    F: FnMut(Option<String>, i32) -> Fut,
+    Fut: std::future::Future<
+        Output = Result<crate::ports::store::Page<T>, crate::ports::store::StoreError>,
+    >,
+{
+    let skip =
+        usize::try_from((paging.page - 1).saturating_mul(paging.page_size)).unwrap_or(usize::MAX);
+    let wanted = usize::try_from(paging.page_size).unwrap_or(usize::MAX);
+    let batch = if keeps_all {
+        i32::try_from(skip.saturating_add(wanted).min(1000)).unwrap_or(1000)
+    } else {
+        1000
+    };
+    let (mut seen, mut page, mut cursor) = (0usize, Vec::new(), None::<String>);
+    loop {
+        let read = read(cursor.take(), batch).await?;
+        for item in read.items {
+            if !keep(&item) {
+                continue;
+            }
+            if seen >= skip && page.len() < wanted {
+                page.push(item);
+            }
+            seen += 1;
+        }
+        cursor = read.next;
+        if page.len() == wanted || cursor.is_none() {
+            return Ok(page);
+        }
+    }
+}
+
 /// What a list route accepts: the fields `q` may name (None: it reads no `q`), the fields
 /// `sort` may name, and the order when none is asked for.
 pub struct ListSpec {
@@ -448,6 +490,55 @@ mod tests {
         assert!(Query::parse(Some("color=red"), &["name"]).is_err());
         assert!(Query::parse(Some("name"), &["name"]).is_err());
         assert!(Query::parse(Some("id=[1-2]"), &["id"]).is_err());
+    }
+
+    /// A store of 25 items in key order that counts what it hands out.
+    async fn read_from(
+        paging: Paging,
+        keeps_all: bool,
+        keep: impl Fn(&i64) -> bool,
+    ) -> (Vec<i64>, usize) {
+        let handed = std::sync::atomic::AtomicUsize::new(0);
+        let page = read_page(paging, keeps_all, keep, |cursor, limit| {
+            let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+            let end = (start + usize::try_from(limit).unwrap_or(0)).min(25);
+            handed.fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                Ok(crate::ports::store::Page {
+                    items: (start..end).map(|i| i as i64 + 1).collect(),
+                    next: (end < 25).then(|| end.to_string()),
+                })
+            }
+        })
+        .await
+        .expect("page");
+        (page, handed.into_inner())
+    }
+
+    #[tokio::test]
+    async fn a_page_in_key_order_is_read_without_the_rest() {
+        let paging = |page, page_size| Paging { page, page_size };
+        assert_eq!(
+            read_from(paging(1, 10), true, |_| true).await,
+            ((1..=10).collect(), 10)
+        );
+        assert_eq!(
+            read_from(paging(2, 10), true, |_| true).await,
+            ((11..=20).collect(), 20)
+        );
+        assert_eq!(
+            read_from(paging(3, 10), true, |_| true).await,
+            ((21..=25).collect(), 25)
+        );
+        assert_eq!(
+            read_from(paging(4, 10), true, |_| true).await.0,
+            Vec::<i64>::new()
+        );
+        let even = |i: &i64| i % 2 == 0;
+        assert_eq!(
+            read_from(paging(2, 3), false, even).await.0,
+            vec![8, 10, 12]
+        );
     }
 
     #[test]

@@ -221,6 +221,9 @@ pub trait ExecutionStore: Send + Sync {
         launch: &Launch,
     ) -> Result<Execution, StoreError>;
     async fn get_execution(&self, id: i64) -> Result<Execution, StoreError>;
+    /// How many executions there are, of one policy or of all: a counter moved with each
+    /// create and delete, so a page of the list needs no read of the rest.
+    async fn count_executions(&self, policy_id: Option<i64>) -> Result<i64, StoreError>;
     /// Executions of one policy (newest first), or of all policies when `policy_id` is None.
     async fn list_executions(
         &self,

@@ -417,3 +417,44 @@ async fn a_task_is_held_by_one_message_at_a_time_and_its_redelivery_takes_it_aga
         "the successor"
     );
 }
+
+#[tokio::test]
+async fn execution_counts_move_with_each_create_and_delete_once() {
+    let (_stack, a) = resources_only("counts").await;
+    let mut ids = Vec::new();
+    for policy in [1, 1, 2] {
+        ids.push(
+            a.store
+                .create_execution(policy, TriggerType::Manual, 1, &Launch::Listing)
+                .await
+                .expect("execution")
+                .id,
+        );
+    }
+    let counts = || async {
+        (
+            a.store.count_executions(None).await.expect("count"),
+            a.store.count_executions(Some(1)).await.expect("count"),
+            a.store.count_executions(Some(2)).await.expect("count"),
+        )
+    };
+    assert_eq!(counts().await, (3, 2, 1));
+    // A delete delivered twice (two sweeps at once) counts once.
+    let (first, second) = tokio::join!(
+        a.store.delete_execution(ids[0]),
+        a.store.delete_execution(ids[0])
+    );
+    first.expect("delete");
+    second.expect("delete again");
+    assert_eq!(counts().await, (2, 1, 1));
+    // Page 1 of the newest first, read alone.
+    let page = a
+        .store
+        .list_executions(Some(1), None, 1)
+        .await
+        .expect("page");
+    assert_eq!(
+        page.items.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+}

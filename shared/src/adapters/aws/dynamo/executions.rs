@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
 use super::{
-    backend, is_condition_failure, is_transient_conflict, key_id, key_pk, n, now_text, optimistic,
-    put, s, to_item, update, DynamoStore, LIST_KEY,
+    backend, delete, is_condition_failure, is_transient_conflict, key_id, key_pk, n, now_text,
+    optimistic, put, s, to_item, update, DynamoStore, LIST_KEY,
 };
 use crate::model::{time_format, Execution, ExecutionStatus, Task, TriggerType};
 use crate::ports::store::{
@@ -103,19 +103,36 @@ impl ExecutionStore for DynamoStore {
             relaunched: false,
         };
         let table = &self.tables.executions;
-        self.client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(to_item(table, &item)?))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await
-            .map_err(|e| backend(table, "PutItem", e))?;
-        Ok(item.execution)
+        let mut writes = vec![put(
+            table,
+            to_item(table, &item)?,
+            "attribute_not_exists(id)",
+            vec![],
+        )?];
+        writes.extend(self.execution_counts(policy_id, 1)?);
+        match self.transact(table, writes).await? {
+            Ok(()) => Ok(item.execution),
+            Err(_) => Err(StoreError::Conflict {
+                entity: "execution",
+                id,
+            }),
+        }
     }
 
     async fn get_execution(&self, id: i64) -> Result<Execution, StoreError> {
         Ok(self.execution_item(id).await?.execution)
+    }
+
+    async fn count_executions(&self, policy_id: Option<i64>) -> Result<i64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            #[serde(default)]
+            count: i64,
+        }
+        let count: Option<Count> = self
+            .get_item(&self.tables.meta, key_pk(&count_key(policy_id)))
+            .await?;
+        Ok(count.map_or(0, |c| c.count.max(0)))
     }
 
     async fn list_executions(
@@ -264,13 +281,14 @@ impl ExecutionStore for DynamoStore {
                 .map_err(|e| backend(tasks_table, "DeleteItem", e))?;
         }
         let table = &self.tables.executions;
-        self.client
-            .delete_item()
-            .table_name(table)
-            .set_key(Some(key_id(id)))
-            .send()
-            .await
-            .map_err(|e| backend(table, "DeleteItem", e))?;
+        let Some(current) = self.get_item::<ExecutionItem>(table, key_id(id)).await? else {
+            return Ok(());
+        };
+        // The counters move only with the delete that removed the item: a second delete of
+        // the same execution fails its condition and counts nothing.
+        let mut writes = vec![delete(table, key_id(id), "attribute_exists(id)", vec![])?];
+        writes.extend(self.execution_counts(current.execution.policy_id, -1)?);
+        self.transact(table, writes).await?.ok();
         Ok(())
     }
 
@@ -358,5 +376,36 @@ impl ExecutionStore for DynamoStore {
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(backend(table, "UpdateItem", e)),
         }
+    }
+}
+
+/// The meta item counting the executions of one policy, or of all.
+fn count_key(policy_id: Option<i64>) -> String {
+    match policy_id {
+        Some(policy_id) => format!("count#executions#policy#{policy_id}"),
+        None => "count#executions".into(),
+    }
+}
+
+impl DynamoStore {
+    /// Moves both execution counters (all, and the policy's) by `delta`, in a transaction.
+    fn execution_counts(
+        &self,
+        policy_id: i64,
+        delta: i64,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StoreError> {
+        [None, Some(policy_id)]
+            .into_iter()
+            .map(|scope| {
+                update(
+                    &self.tables.meta,
+                    Update::builder()
+                        .set_key(Some(key_pk(&count_key(scope))))
+                        .update_expression("ADD #count :d")
+                        .expression_attribute_names("#count", "count")
+                        .expression_attribute_values(":d", n(delta)),
+                )
+            })
+            .collect()
     }
 }

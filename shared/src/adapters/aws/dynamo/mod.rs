@@ -282,6 +282,34 @@ impl DynamoStore {
     }
 
     /// A name kept unique: the guard item is written with the record, in one transaction.
+    /// Sets one attribute of the record `(entity, id)` in `table` and moves its version; the
+    /// record must exist.
+    async fn set_attribute(
+        &self,
+        table: &str,
+        (entity, id): (&'static str, i64),
+        attribute: &str,
+        value: AttributeValue,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .update_expression("SET #a = :v ADD version :one")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":v", value)
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound { entity, id }),
+            Err(e) => Err(backend(table, "UpdateItem", e)),
+        }
+    }
+
     fn name_guard_put(&self, guard: &str, id: i64) -> Result<TransactWriteItem, StoreError> {
         let item = HashMap::from([("pk".to_string(), s(guard)), ("id".to_string(), n(id))]);
         put(&self.tables.meta, item, "attribute_not_exists(pk)", vec![])

@@ -7,10 +7,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
-use super::{
-    backend, delete, is_condition_failure, key_id, n, optimistic, put, s, to_item, update,
-    DynamoStore, LIST_KEY,
-};
+use super::{delete, key_id, n, optimistic, put, s, to_item, update, DynamoStore, LIST_KEY};
 use crate::model::{time_format, Registry, SECRET_MASK};
 use crate::ports::store::{Page, RegistryChange, RegistryStore, StoreError};
 
@@ -265,25 +262,13 @@ impl RegistryStore for DynamoStore {
     async fn set_webhook_token(&self, id: i64, token: &str) -> Result<(), StoreError> {
         let table = &self.tables.registries;
         let sealed = self.seal_secret(id, Some(token)).await?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .set_key(Some(key_id(id)))
-            .update_expression("SET webhook_ciphertext = :c ADD version :one")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":c", s(sealed.unwrap_or_default()))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound {
-                entity: "registry",
-                id,
-            }),
-            Err(e) => Err(backend(table, "UpdateItem", e)),
-        }
+        self.set_attribute(
+            table,
+            ("registry", id),
+            "webhook_ciphertext",
+            s(sealed.unwrap_or_default()),
+        )
+        .await
     }
 
     async fn webhook_token(&self, id: i64) -> Result<Option<String>, StoreError> {

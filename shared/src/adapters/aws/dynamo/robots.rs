@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
 use super::{
-    backend, delete, is_condition_failure, key_id, key_pk, n, optimistic, put, s, to_item,
-    DynamoStore, LIST_KEY,
+    backend, delete, key_id, key_pk, n, optimistic, put, s, to_item, DynamoStore, LIST_KEY,
 };
 use crate::model::robot::Robot;
 use crate::model::time_format;
@@ -147,25 +146,8 @@ impl RobotStore for DynamoStore {
 
     async fn set_robot_secret(&self, id: i64, secret_hash: &str) -> Result<(), StoreError> {
         let table = self.robots_table()?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .set_key(Some(key_id(id)))
-            .update_expression("SET secret_hash = :h ADD version :one")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":h", s(secret_hash))
-            .expression_attribute_values(":one", n(1))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound {
-                entity: "robot",
-                id,
-            }),
-            Err(e) => Err(backend(table, "UpdateItem", e)),
-        }
+        self.set_attribute(table, ("robot", id), "secret_hash", s(secret_hash))
+            .await
     }
 
     async fn delete_robot(&self, id: i64) -> Result<(), StoreError> {

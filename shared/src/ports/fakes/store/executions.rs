@@ -38,6 +38,17 @@ impl ExecutionStore for MemoryStore {
         Ok(lock(&self.state).execution(id)?.0.clone())
     }
 
+    async fn count_executions(&self, policy_id: Option<i64>) -> Result<i64, StoreError> {
+        self.check("count_executions")?;
+        let state = lock(&self.state);
+        let count = state
+            .executions
+            .values()
+            .filter(|(e, _)| policy_id.is_none_or(|p| e.policy_id == p))
+            .count();
+        Ok(i64::try_from(count).unwrap_or(i64::MAX))
+    }
+
     async fn list_executions(
         &self,
         policy_id: Option<i64>,
