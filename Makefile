@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build up test lint ci clean bench load fuzz
+.PHONY: help deps build up test lint ci clean bench bench-e2e load fuzz
 
 help:
 	@echo "make up     the whole system locally (emulator, registries, functions, event plane, API)"
 	@echo "make test   install what is needed, run every test, stop what was started"
 	@echo "make lint   rustfmt, clippy and cfn-lint, as CI runs them"
 	@echo "make bench  the benchmarks, with figures for the README"
+	@echo "make bench-e2e  a whole replication through the local system against skopeo sync"
 	@echo "make load   the full-size fleet, ten times over two transfer processes"
 	@echo "make fuzz   the API fuzzed from its OpenAPI description, 100 requests per route and phase"
 
@@ -42,6 +43,13 @@ clean:
 bench: deps
 	cargo build --release -p ferry-tests --bin ferry-bench
 	target/release/ferry-bench
+
+# A whole replication as a user runs it (the fleet through API, lister, SQS, transfer), then a
+# no-op re-sync, side by side with `skopeo sync` per repository; AWS requests per artifact and
+# the transfer processes' peak RSS. Release binaries.
+bench-e2e: deps
+	cargo build --release --workspace --bins
+	target/release/ferry-e2e
 
 # The full-size fleet (40 repositories x 3 tags on three shared base layers, and a 256 MiB
 # image) replicated ten times onto fresh destinations over two transfer processes, and two

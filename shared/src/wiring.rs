@@ -261,6 +261,7 @@ impl Services {
         let backing: Arc<dyn BlobLocations> = self.store.clone();
         Ok(TransferWorker {
             locations: Arc::new(CachedLocations::new(Some(backing))),
+            recent: Default::default(),
             registries: RegistryPool::new(Self::registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?),
             store: self.store.clone(),
             queue: self.queue.clone(),

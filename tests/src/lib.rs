@@ -38,11 +38,16 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory holding the function binaries: the one this test binary was built into.
+/// The directory holding the function binaries: the profile this binary was built in (a test
+/// binary lives in its `deps/`, a bench binary beside the functions).
 pub fn binaries_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let deps = exe.parent().expect("deps dir");
-    let dir = deps.parent().expect("profile dir").to_path_buf();
+    let parent = exe.parent().expect("the binary's directory");
+    let dir = if parent.file_name().is_some_and(|name| name == "deps") {
+        parent.parent().expect("profile dir").to_path_buf()
+    } else {
+        parent.to_path_buf()
+    };
     for binary in [
         "ferry-api",
         "ferry-trigger",

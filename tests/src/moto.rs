@@ -36,7 +36,8 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn start() -> String {
+/// Starts a moto server of its own (dying with this process); its endpoint.
+pub fn start() -> String {
     let (python, script) = moto_server();
     let port = free_port();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();

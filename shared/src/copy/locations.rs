@@ -1,8 +1,11 @@
 //! Where blobs were seen, remembered in this process in front of the store's record: a blob
 //! seen once is mounted by every later copy without asking the store, and recorded there once.
+//! A blob the store did not know is not asked about again for a few seconds (another process
+//! recording it meanwhile only costs a copy instead of a mount).
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -12,7 +15,12 @@ use crate::ports::registry::BlobLocations;
 pub struct CachedLocations {
     backing: Option<Arc<dyn BlobLocations>>,
     seen: Mutex<lru::LruCache<(i64, Digest), Repository>>,
+    /// Blobs the store had no record of, and when it said so.
+    unknown: Mutex<lru::LruCache<(i64, Digest), Instant>>,
 }
+
+/// How long "the store has no record of this blob" is believed.
+const UNKNOWN_FRESH: Duration = Duration::from_secs(10);
 
 /// Locations kept in memory: about 100 bytes each.
 const LOCATIONS_KEPT: usize = 100_000;
@@ -25,7 +33,25 @@ impl CachedLocations {
             seen: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(LOCATIONS_KEPT).unwrap_or(NonZeroUsize::MIN),
             )),
+            unknown: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(LOCATIONS_KEPT).unwrap_or(NonZeroUsize::MIN),
+            )),
         }
+    }
+
+    fn known_unknown(&self, registry_id: i64, digest: &Digest) -> bool {
+        self.unknown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(registry_id, digest.clone()))
+            .is_some_and(|at| at.elapsed() < UNKNOWN_FRESH)
+    }
+
+    fn mark_unknown(&self, registry_id: i64, digest: &Digest) {
+        self.unknown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put((registry_id, digest.clone()), Instant::now());
     }
 
     fn cached(&self, registry_id: i64, digest: &Digest) -> Option<Repository> {
@@ -37,6 +63,10 @@ impl CachedLocations {
     }
 
     fn remember(&self, registry_id: i64, digest: &Digest, repository: &Repository) -> bool {
+        self.unknown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop(&(registry_id, digest.clone()));
         let previous = self
             .seen
             .lock()
@@ -52,13 +82,50 @@ impl BlobLocations for CachedLocations {
         if let Some(found) = self.cached(registry_id, digest) {
             return Some(found);
         }
-        let found = self
-            .backing
-            .as_ref()?
-            .find_blob(registry_id, digest)
-            .await?;
-        self.remember(registry_id, digest, &found);
-        Some(found)
+        if self.known_unknown(registry_id, digest) {
+            return None;
+        }
+        let found = self.backing.as_ref()?.find_blob(registry_id, digest).await;
+        match &found {
+            Some(repository) => {
+                self.remember(registry_id, digest, repository);
+            }
+            None => self.mark_unknown(registry_id, digest),
+        }
+        found
+    }
+
+    /// Asks the store, in one go, about the blobs neither remembered nor recently unknown.
+    async fn find_blobs(
+        &self,
+        registry_id: i64,
+        digests: &[Digest],
+    ) -> std::collections::HashMap<Digest, Repository> {
+        let mut found = std::collections::HashMap::new();
+        let mut ask = Vec::new();
+        for digest in digests {
+            match self.cached(registry_id, digest) {
+                Some(repository) => {
+                    found.insert(digest.clone(), repository);
+                }
+                None if !self.known_unknown(registry_id, digest) => ask.push(digest.clone()),
+                None => {}
+            }
+        }
+        let Some(backing) = self.backing.as_ref().filter(|_| !ask.is_empty()) else {
+            return found;
+        };
+        let answered = backing.find_blobs(registry_id, &ask).await;
+        for digest in &ask {
+            match answered.get(digest) {
+                Some(repository) => {
+                    self.remember(registry_id, digest, repository);
+                    found.insert(digest.clone(), repository.clone());
+                }
+                None => self.mark_unknown(registry_id, digest),
+            }
+        }
+        found
     }
 
     async fn record_blob(&self, registry_id: i64, digest: &Digest, repository: &Repository) {

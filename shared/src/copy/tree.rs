@@ -113,6 +113,11 @@ async fn copy_tree(
         return Ok(());
     }
     let blobs: Vec<&Descriptor> = refs.config.iter().chain(refs.layers.iter()).collect();
+    // Where the destination holds them, asked once for the whole manifest.
+    if let Some(locations) = job.locations.filter(|_| !job.same_registry) {
+        let digests: Vec<_> = blobs.iter().map(|b| b.digest.clone()).collect();
+        locations.find_blobs(job.dst_registry_id, &digests).await;
+    }
     let results: Vec<Result<String, CopyError>> = futures::stream::iter(blobs)
         .map(|blob| copy_blob(job, blob, counters))
         .buffer_unordered(BLOB_PARALLELISM)

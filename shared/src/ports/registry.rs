@@ -261,6 +261,21 @@ pub trait Namespaces: Send + Sync {
 #[async_trait]
 pub trait BlobLocations: Send + Sync {
     async fn find_blob(&self, registry_id: i64, digest: &Digest) -> Option<Repository>;
+    /// The same for all the blobs of a manifest at once; a store that can read many keys in one
+    /// request overrides it.
+    async fn find_blobs(
+        &self,
+        registry_id: i64,
+        digests: &[Digest],
+    ) -> std::collections::HashMap<Digest, Repository> {
+        let mut found = std::collections::HashMap::new();
+        for digest in digests {
+            if let Some(repository) = self.find_blob(registry_id, digest).await {
+                found.insert(digest.clone(), repository);
+            }
+        }
+        found
+    }
     /// Records a repository holding the blob (once its upload or mount is committed); failures
     /// only cost a later copy.
     async fn record_blob(&self, registry_id: i64, digest: &Digest, repository: &Repository);

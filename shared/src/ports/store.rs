@@ -313,6 +313,18 @@ pub trait TaskStore: Send + Sync {
     /// Moves a task from `from` to `to` and the execution's counters with it, atomically.
     /// Returns false, changing nothing, when the task is not in `from` (a duplicate delivery).
     async fn transition_task(&self, transition: &TaskTransition) -> Result<bool, StoreError>;
+    /// The same for many tasks of one execution at once (the lister's skipped artifacts): the
+    /// store may write them together, moving the execution's counters once; a task not in its
+    /// `from` is left as it is. How many moved.
+    async fn transition_tasks(&self, transitions: &[TaskTransition]) -> Result<usize, StoreError> {
+        let mut moved = 0;
+        for transition in transitions {
+            if self.transition_task(transition).await? {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
 }
 
 /// The largest number of tasks [`TaskStore::create_tasks`] takes in one call.

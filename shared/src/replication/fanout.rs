@@ -60,6 +60,7 @@ pub async fn fan_out(
         // From the stored tasks, not this listing: a redelivered piece may list differently,
         // and the tasks an earlier delivery created are the ones that need messages.
         let mut messages = Vec::new();
+        let mut skipped = Vec::new();
         for task in created {
             if task.status.is_final() {
                 continue;
@@ -68,20 +69,14 @@ pub async fn fan_out(
                 continue;
             };
             match unchanged.get(&resource.dst.display()) {
-                Some(digest) => {
-                    store
-                        .transition_task(&TaskTransition {
-                            execution_id,
-                            task_id: task.id,
-                            from: task.status,
-                            to: TaskStatus::Succeed,
-                            status_text: Some(format!(
-                                "skipped: unchanged, the destination has {digest}"
-                            )),
-                            figures: Some(TransferFigures::default()),
-                        })
-                        .await?;
-                }
+                Some(digest) => skipped.push(TaskTransition {
+                    execution_id,
+                    task_id: task.id,
+                    from: task.status,
+                    to: TaskStatus::Succeed,
+                    status_text: Some(format!("skipped: unchanged, the destination has {digest}")),
+                    figures: Some(TransferFigures::default()),
+                }),
                 None => messages.push(TransferMessage {
                     execution_id,
                     task_id: task.id,
@@ -93,6 +88,8 @@ pub async fn fan_out(
                 }),
             }
         }
+        // The unchanged end together: one write for the batch, not one per artifact.
+        store.transition_tasks(&skipped).await?;
         queue.send_transfer(&messages).await?;
     }
     Ok(())

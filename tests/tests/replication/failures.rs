@@ -157,6 +157,7 @@ impl Rig {
             logs: adapters.logs.clone(),
             registries: RegistryPool::new(connect, 8),
             locations: Arc::new(CachedLocations::new(Some(adapters.store.clone()))),
+            recent: Default::default(),
             max_receives: 5,
             keep_executions: 50,
         };

@@ -16,8 +16,21 @@ pub mod sqs;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 /// Loads the shared AWS configuration: region, credentials and endpoints from the environment.
+/// Requests name the function that makes them (`app/ferry-transfer` in the user agent), so
+/// CloudTrail, and the end-to-end benchmark, can tell the functions apart.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    let loader = aws_config::defaults(BehaviorVersion::latest());
+    match app_name() {
+        Some(name) => loader.app_name(name).load().await,
+        None => loader.load().await,
+    }
+}
+
+/// This binary's name as an SDK app name, when it is one.
+fn app_name() -> Option<aws_config::AppName> {
+    let exe = std::env::current_exe().ok()?;
+    let name = exe.file_name()?.to_str()?;
+    aws_config::AppName::new(name.to_string()).ok()
 }
 
 /// S3 needs path-style addressing when its endpoint is overridden (moto, LocalStack): bucket

@@ -107,6 +107,7 @@ impl World {
             logs: self.logs.clone(),
             registries: RegistryPool::new(self.registries.clone(), 8),
             locations: Arc::new(CachedLocations::new(Some(self.store.clone()))),
+            recent: Default::default(),
             max_receives: MAX_RECEIVES,
             keep_executions: 50,
         }

@@ -8,7 +8,7 @@ use super::TransferWorker;
 use crate::copy::delete::delete_artifact;
 use crate::copy::{copy_artifact, CopyError, CopyJob, CopyOutcome};
 use crate::messages::TransferMessage;
-use crate::model::{ExecutionStatus, Operation};
+use crate::model::Operation;
 use crate::oci::{NameError, Platform};
 use crate::ports::registry::RegistryClient;
 use crate::replication::Failure;
@@ -42,13 +42,11 @@ impl TransferWorker {
             .map_err(|reason| Failure::Fail(format!("the task's platforms: {reason}")))?;
         let src_client = self.client(src.registry_id).await?;
         let slots = self.registries.blob_slots(src.registry_id, dst.registry_id);
-        let store = Arc::clone(&self.store);
+        let (store, recent) = (Arc::clone(&self.store), Arc::clone(&self.recent));
         let execution_id = m.execution_id;
         let stop = move || -> futures::future::BoxFuture<'static, bool> {
-            let store = Arc::clone(&store);
-            Box::pin(async move {
-                matches!(store.get_execution(execution_id).await, Ok(e) if e.status == ExecutionStatus::Stopped)
-            })
+            let (store, recent) = (Arc::clone(&store), Arc::clone(&recent));
+            Box::pin(async move { recent.stopped(store.as_ref(), execution_id).await })
         };
         let job = CopyJob {
             stop: Some(&stop),
@@ -71,7 +69,10 @@ impl TransferWorker {
     }
 
     async fn client(&self, registry_id: i64) -> Result<Arc<dyn RegistryClient>, Failure> {
-        let registry = self.store.get_registry_with_secret(registry_id).await?;
+        let registry = self
+            .recent
+            .registry(self.store.as_ref(), registry_id)
+            .await?;
         Ok(self.registries.client(&registry)?)
     }
 }

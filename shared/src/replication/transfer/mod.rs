@@ -9,6 +9,9 @@
 
 mod copying;
 mod ending;
+mod recent;
+
+pub use recent::RecentReads;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +49,8 @@ pub struct TransferWorker {
     pub registries: RegistryPool,
     /// Where blobs were seen, remembered here in front of the store.
     pub locations: Arc<CachedLocations>,
+    /// Registries and stop checks read a moment ago.
+    pub recent: Arc<RecentReads>,
     /// Deliveries of a message before its DLQ takes it; the last one fails the task instead.
     pub max_receives: u32,
     /// Executions kept per policy; older ones are swept when one finishes.
@@ -186,8 +191,12 @@ impl TransferWorker {
         handed_on: &mut bool,
     ) -> Result<(), HandleError> {
         let m = d.m;
-        let execution = match self.store.get_execution(m.execution_id).await {
-            Ok(e) => e,
+        let status = match self
+            .recent
+            .status(self.store.as_ref(), m.execution_id)
+            .await
+        {
+            Ok(status) => status,
             Err(StoreError::NotFound { .. }) => {
                 tracing::warn!("execution is gone; nothing to do");
                 return Ok(());
@@ -195,7 +204,7 @@ impl TransferWorker {
             Err(e) => return Err(e.into()),
         };
         let task = self.store.get_task(m.execution_id, m.task_id).await?;
-        if execution.status.is_final() {
+        if status.is_final() {
             let text = "the execution ended before this task ran";
             return self
                 .end(d, task.status, TaskStatus::Stopped, text, None, vec![])

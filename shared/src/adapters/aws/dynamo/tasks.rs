@@ -305,7 +305,113 @@ impl TaskStore for DynamoStore {
             .collect())
     }
 
+    /// Up to 99 tasks and the execution's counters in one transaction; a chunk whose
+    /// transaction fails a condition (a task moved on already) goes one task at a time.
+    async fn transition_tasks(&self, transitions: &[TaskTransition]) -> Result<usize, StoreError> {
+        let mut moved = 0;
+        for chunk in transitions.chunks(99) {
+            let Some(execution_id) = chunk.first().map(|t| t.execution_id) else {
+                continue;
+            };
+            let mut items = Vec::with_capacity(chunk.len() + 1);
+            let mut counts: std::collections::BTreeMap<&'static str, i64> = Default::default();
+            let mut ending = 0;
+            let mut one_execution = true;
+            for t in chunk {
+                one_execution &= t.execution_id == execution_id;
+                let (change, task_update) = self.task_update(t)?;
+                if let Some(counter) = change.ends {
+                    *counts.entry(counter.field()).or_default() += 1;
+                    ending += 1;
+                }
+                items.push(update(&self.tables.tasks, task_update)?);
+            }
+            if !one_execution {
+                for t in chunk {
+                    moved += usize::from(self.transition_task(t).await?);
+                }
+                continue;
+            }
+            if ending > 0 {
+                let mut counters = Update::builder()
+                    .set_key(Some(key_id(execution_id)))
+                    .condition_expression("attribute_exists(id)")
+                    .expression_attribute_values(":minus", n(-ending))
+                    .expression_attribute_values(":now", n(time_format::now_millis()));
+                let mut adds = vec!["in_progress :minus".to_string()];
+                for (i, (field, count)) in counts.iter().enumerate() {
+                    adds.push(format!("#c{i} :c{i}"));
+                    counters = counters
+                        .expression_attribute_names(format!("#c{i}"), *field)
+                        .expression_attribute_values(format!(":c{i}"), n(*count));
+                }
+                items.push(update(
+                    &self.tables.executions,
+                    counters.update_expression(format!(
+                        "ADD {} SET updated_ms = :now",
+                        adds.join(", ")
+                    )),
+                )?);
+            }
+            match self.transact(&self.tables.tasks, items).await? {
+                Ok(()) => moved += chunk.len(),
+                Err(_) => {
+                    for t in chunk {
+                        moved += usize::from(self.transition_task(t).await?);
+                    }
+                }
+            }
+        }
+        Ok(moved)
+    }
+
     async fn transition_task(&self, t: &TaskTransition) -> Result<bool, StoreError> {
+        let (change, task_update) = self.task_update(t)?;
+        let mut items = vec![update(&self.tables.tasks, task_update)?];
+        // A change that moves no counter touches the task alone, keeping the execution item
+        // (every task's hot spot) out of the transaction.
+        if let Some(counter) = change.ends {
+            items.push(update(
+                &self.tables.executions,
+                Update::builder()
+                    .set_key(Some(key_id(t.execution_id)))
+                    .update_expression(
+                        "ADD in_progress :minus, #counter :one SET updated_ms = :now",
+                    )
+                    .expression_attribute_names("#counter", counter.field())
+                    .condition_expression("attribute_exists(id)")
+                    .expression_attribute_values(":minus", n(-1))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":now", n(time_format::now_millis())),
+            )?);
+        }
+        match self.transact(&self.tables.tasks, items).await? {
+            Ok(()) => Ok(true),
+            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound {
+                entity: "execution",
+                id: t.execution_id,
+            }),
+            Err(_) => {
+                // The task is not in `from`: gone, or moved on by another delivery.
+                self.get_task(t.execution_id, t.task_id).await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// A task's status change as an update conditional on its `from`, and what it changes.
+    fn task_update(
+        &self,
+        t: &TaskTransition,
+    ) -> Result<
+        (
+            crate::model::TaskChange,
+            aws_sdk_dynamodb::types::builders::UpdateBuilder,
+        ),
+        StoreError,
+    > {
         let change = t
             .from
             .change_to(t.to)
@@ -338,36 +444,7 @@ impl TaskStore for DynamoStore {
         for (name, value) in values {
             task_update = task_update.expression_attribute_values(name, value);
         }
-        let mut items = vec![update(&self.tables.tasks, task_update)?];
-        // A change that moves no counter touches the task alone, keeping the execution item
-        // (every task's hot spot) out of the transaction.
-        if let Some(counter) = change.ends {
-            items.push(update(
-                &self.tables.executions,
-                Update::builder()
-                    .set_key(Some(key_id(t.execution_id)))
-                    .update_expression(
-                        "ADD in_progress :minus, #counter :one SET updated_ms = :now",
-                    )
-                    .expression_attribute_names("#counter", counter.field())
-                    .condition_expression("attribute_exists(id)")
-                    .expression_attribute_values(":minus", n(-1))
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":now", n(time_format::now_millis())),
-            )?);
-        }
-        match self.transact(&self.tables.tasks, items).await? {
-            Ok(()) => Ok(true),
-            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound {
-                entity: "execution",
-                id: t.execution_id,
-            }),
-            Err(_) => {
-                // The task is not in `from`: gone, or moved on by another delivery.
-                self.get_task(t.execution_id, t.task_id).await?;
-                Ok(false)
-            }
-        }
+        Ok((change, task_update))
     }
 }
 
