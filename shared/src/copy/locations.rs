@@ -163,4 +163,63 @@ mod tests {
         locations.forget_blob(1, &digest).await;
         assert_eq!(locations.find_blob(1, &digest).await, None);
     }
+
+    /// A store's record that counts the requests it answers.
+    #[derive(Default)]
+    struct Counted {
+        held: Mutex<std::collections::HashMap<Digest, Repository>>,
+        requests: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl BlobLocations for Counted {
+        async fn find_blob(&self, _: i64, digest: &Digest) -> Option<Repository> {
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.held.lock().ok()?.get(digest).cloned()
+        }
+        async fn find_blobs(
+            &self,
+            _: i64,
+            digests: &[Digest],
+        ) -> std::collections::HashMap<Digest, Repository> {
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let held = self.held.lock().map(|h| h.clone()).unwrap_or_default();
+            digests
+                .iter()
+                .filter_map(|d| Some((d.clone(), held.get(d)?.clone())))
+                .collect()
+        }
+        async fn record_blob(&self, _: i64, digest: &Digest, repository: &Repository) {
+            if let Ok(mut held) = self.held.lock() {
+                held.insert(digest.clone(), repository.clone());
+            }
+        }
+        async fn forget_blob(&self, _: i64, _: &Digest) {}
+    }
+
+    #[tokio::test]
+    async fn a_manifest_s_blobs_are_asked_for_once_and_the_unknown_are_not_asked_again() {
+        let backing = Arc::new(Counted::default());
+        let base = Repository::parse("library/base").expect("name");
+        let (known, new) = (Digest::sha256(b"known"), Digest::sha256(b"new"));
+        backing.record_blob(1, &known, &base).await;
+        let locations = CachedLocations::new(Some(backing.clone()));
+        let found = locations.find_blobs(1, &[known.clone(), new.clone()]).await;
+        assert_eq!(found.get(&known), Some(&base));
+        assert_eq!(found.len(), 1);
+        // The copy of each blob then asks again: answered here, the unknown one too.
+        assert_eq!(locations.find_blob(1, &known).await, Some(base.clone()));
+        assert_eq!(locations.find_blob(1, &new).await, None);
+        assert_eq!(
+            backing.requests.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "one request for the manifest"
+        );
+        // Once recorded here, the unknown blob is known at once.
+        let other = Repository::parse("library/app").expect("name");
+        locations.record_blob(1, &new, &other).await;
+        assert_eq!(locations.find_blob(1, &new).await, Some(other));
+    }
 }

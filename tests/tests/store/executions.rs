@@ -458,3 +458,52 @@ async fn execution_counts_move_with_each_create_and_delete_once() {
         vec![ids[1]]
     );
 }
+
+#[tokio::test]
+async fn skipped_tasks_end_together_and_a_task_that_moved_on_is_left_alone() {
+    let (_stack, a) = resources_only("batched").await;
+    let execution = a
+        .store
+        .create_execution(3, TriggerType::Manual, 1, &Launch::Listing)
+        .await
+        .expect("execution");
+    let tasks = a
+        .store
+        .create_tasks(execution.id, "p", &new_tasks(6))
+        .await
+        .expect("tasks");
+    let skip = |task: &ferry::model::Task| TaskTransition {
+        execution_id: execution.id,
+        task_id: task.id,
+        from: TaskStatus::Pending,
+        to: TaskStatus::Succeed,
+        status_text: Some("skipped: unchanged".into()),
+        figures: Some(TransferFigures::default()),
+    };
+    // Three in one write.
+    let first: Vec<_> = tasks[..3].iter().map(skip).collect();
+    assert_eq!(a.store.transition_tasks(&first).await.expect("batch"), 3);
+    // One of the others moved on already: the batch goes one by one and leaves it.
+    a.store
+        .transition_task(&TaskTransition {
+            to: TaskStatus::InProgress,
+            status_text: None,
+            figures: None,
+            ..skip(&tasks[4])
+        })
+        .await
+        .expect("started");
+    let rest: Vec<_> = tasks[3..].iter().map(skip).collect();
+    assert_eq!(a.store.transition_tasks(&rest).await.expect("batch"), 2);
+    // Delivered again: nothing moves twice.
+    assert_eq!(a.store.transition_tasks(&rest).await.expect("again"), 0);
+    let e = a.store.get_execution(execution.id).await.expect("get");
+    assert_eq!((e.total, e.succeed, e.in_progress), (6, 5, 1));
+    let ended = a
+        .store
+        .get_task(execution.id, tasks[0].id)
+        .await
+        .expect("task");
+    assert_eq!(ended.status, TaskStatus::Succeed);
+    assert!(ended.start_time.is_some() && ended.end_time.is_some());
+}

@@ -120,21 +120,7 @@ impl TaskLogSink for S3TaskLogs {
             .keys_under(&Self::task_prefix(execution_id, task_id))
             .await?
         {
-            let object = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| Self::error(&key, "GetObject", e))?;
-            let bytes = object
-                .body
-                .collect()
-                .await
-                .map_err(|e| Self::error(&key, "GetObject", e))?
-                .into_bytes();
-            out.push_str(&String::from_utf8_lossy(&bytes));
+            out.push_str(&String::from_utf8_lossy(&self.get(&key, None).await?));
         }
         Ok(out)
     }
