@@ -54,12 +54,14 @@ bench-e2e: deps
 # The full-size fleet (40 repositories x 3 tags on three shared base layers, and a 256 MiB
 # image) replicated ten times onto fresh destinations over two transfer processes, and two
 # overlapping policies at once: zero failed tasks, every digest right; and 3,000 tags listed
-# behind 50 ms of latency. CI runs reduced sizes. One after the other, each with its own
+# behind 50 ms of latency; 10,000 task ends from 32 concurrent workers, each delivered twice, lose
+# no count. CI runs reduced sizes. One after the other, each with its own
 # emulator: run together they measure the emulator's contention, not Ferry.
 load: deps build
 	FERRY_FLEET_REPOSITORIES=40 FERRY_FLEET_RUNS=10 FERRY_FLEET_BIG_MIB=256 \
 		cargo test -p ferry-tests --test replication -- --nocapture concurrency
 	FERRY_LISTING_TAGS=3000 cargo test -p ferry-tests --test replication -- --nocapture listing
+	FERRY_LOAD_TASKS=10000 FERRY_LOAD_WORKERS=32 cargo test -p ferry-tests --test store -- --nocapture load
 
 # Every route of the API fuzzed by schemathesis from Ferry's openapi.json, authenticated and
 # not, with many more requests than CI's few (reports in target/schemathesis/).

@@ -19,7 +19,7 @@ grep -q '^Ready' "$log" || fail "make up was not ready in 300s"
 kill -INT "$up"
 for _ in $(seq 60); do kill -0 "$up" 2>/dev/null || break; sleep 0.5; done
 kill -0 "$up" 2>/dev/null && fail "make up did not stop on Ctrl-C"
-if pgrep -f 'scripts/moto_server.py -H 127.0.0.1 -p 4566|registry-500[12]/config.yml|cargo-lambda lambda watch|ferry-local serve' >/dev/null; then
-  fail "processes left behind: $(pgrep -af 'moto_server|docker-registry|cargo-lambda|ferry-local')"
+if pgrep -f 'scripts/moto_server.py -H 127.0.0.1 -p 4566|DynamoDBLocal.jar .* -port 4567|registry-500[12]/config.yml|cargo-lambda lambda watch|ferry-local serve' >/dev/null; then
+  fail "processes left behind: $(pgrep -af 'moto_server|DynamoDBLocal|docker-registry|cargo-lambda|ferry-local')"
 fi
 echo "up-check: make up came up, answered ping and stopped cleanly"

@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # `make up`: the whole system on this machine, in the foreground; Ctrl-C stops all of it.
 #
-#   AWS emulator      moto (default) or LocalStack (FERRY_EMULATOR=localstack, needs Docker)
+#   AWS emulators     DynamoDB Local on 127.0.0.1:4567 for DynamoDB and moto on :4566 for the rest
+#                     (default), or LocalStack for all (FERRY_EMULATOR=localstack, needs Docker)
 #   registries        CNCF distribution on 127.0.0.1:5001 (source) and :5002 (destination)
 #   functions         the four binaries under `cargo lambda watch` (reloads on code changes)
 #   event plane       ferry-local: SQS deliveries, schedules, and the API on 127.0.0.1:8080
+# Debug builds by default; FERRY_PROFILE=release builds and runs release binaries (slower to
+# build, as fast as Lambda runs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 emulator=${FERRY_EMULATOR:-moto}
 aws_port=${FERRY_AWS_PORT:-4566}
+dynamodb_port=${FERRY_DYNAMODB_PORT:-4567}
+profile=${FERRY_PROFILE:-debug}
+case $profile in
+  debug) build_flags=() ;;
+  release) build_flags=(--release) ;;
+  *) echo "up: FERRY_PROFILE is debug or release, not $profile" >&2; exit 2 ;;
+esac
 api_address=${FERRY_API_ADDRESS:-127.0.0.1:8080}
 invoke_port=${FERRY_INVOKE_PORT:-9000}
 localstack_image=${FERRY_LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
@@ -52,7 +62,7 @@ wait_for() {
 }
 
 scripts/install-deps.sh
-cargo build --workspace --bins --quiet
+cargo build --workspace --bins --quiet "${build_flags[@]}"
 
 if [ "$emulator" = localstack ]; then
   docker run --rm -d --name ferry-localstack -p "127.0.0.1:$aws_port:4566" \
@@ -60,6 +70,9 @@ if [ "$emulator" = localstack ]; then
   localstack_started=1
 else
   start moto .venv/bin/python scripts/moto_server.py -H 127.0.0.1 -p "$aws_port"
+  start dynamodb-local scripts/dynamodb-local.sh "$dynamodb_port"
+  export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$dynamodb_port
+  wait_for "DynamoDB Local" 60 curl -s -o /dev/null "$AWS_ENDPOINT_URL_DYNAMODB/"
 fi
 wait_for "the AWS emulator" 60 curl -sf -o /dev/null "$AWS_ENDPOINT_URL/"
 
@@ -82,15 +95,15 @@ CONFIG
   wait_for "registry on $port" 20 curl -sf -o /dev/null "http://127.0.0.1:$port/v2/"
 done
 
-target/debug/ferry-local bootstrap --env-file "$state/functions.env" >/dev/null
+target/$profile/ferry-local bootstrap --env-file "$state/functions.env" >/dev/null
 env | grep -E '^(AWS_|FERRY_ADMIN_PASSWORD=|RUST_LOG=)' >>"$state/functions.env"
 
 start functions .venv/bin/cargo-lambda lambda watch --quiet \
-  --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --concurrency 4 \
+  --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --concurrency 4 "${build_flags[@]}" \
   --env-file "$state/functions.env"
 wait_for "cargo lambda watch" 120 curl -s -o /dev/null "http://127.0.0.1:$invoke_port/"
 
-start event-plane target/debug/ferry-local serve \
+start event-plane target/$profile/ferry-local serve \
   --invoke-url "http://127.0.0.1:$invoke_port" --http "$api_address" \
   --concurrency ferry-transfer=4
 wait_for "the API" 300 bash -c "curl -sf http://$api_address/api/v2.0/ping | grep -q Pong"
@@ -99,7 +112,9 @@ cat <<READY
 
 Ferry is up. What runs where:
   API (Harbor v2.0)   http://$api_address/api/v2.0   user admin, password \$FERRY_ADMIN_PASSWORD ($FERRY_ADMIN_PASSWORD)
-  AWS emulator        $AWS_ENDPOINT_URL   ($emulator: DynamoDB, SQS, S3, KMS, Scheduler; stack ferry-local)
+  AWS emulators       $AWS_ENDPOINT_URL   ($emulator: SQS, S3, KMS, Scheduler; stack ferry-local)
+                      ${AWS_ENDPOINT_URL_DYNAMODB:-$AWS_ENDPOINT_URL}   (DynamoDB)
+  binaries            $profile (FERRY_PROFILE=release for release builds)
   source registry     http://127.0.0.1:5001
   destination         http://127.0.0.1:5002
   functions           cargo lambda watch on 127.0.0.1:$invoke_port (api, trigger, lister, transfer)

@@ -1,17 +1,18 @@
 //! The integration test harness: real parts on loopback.
 //!
-//! - moto server, the AWS emulator: the one at `FERRY_TEST_AWS_ENDPOINT`, or one this process
-//!   starts from the project's `.venv` (stopped when the process ends);
+//! - the AWS emulators ([`emulator`]): DynamoDB Local for DynamoDB and moto server for the rest,
+//!   started by this process from what `scripts/install-deps.sh` installed (stopped when the
+//!   process ends);
 //! - CNCF distribution registries (`docker-registry`), one process each, own storage, own port;
 //! - the local event plane running the function binaries built in the target directory, on a
 //!   stack of its own per test so that tests do not see each other's tables and queues.
 
 pub mod api_client;
+pub mod emulator;
 pub mod faults;
 pub mod faulty;
 pub mod fleet;
 pub mod images;
-pub mod moto;
 pub mod registry;
 pub mod swagger;
 
@@ -72,9 +73,14 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The SDK configuration of the tests: moto for every service but DynamoDB, DynamoDB Local for it.
 pub async fn sdk_config() -> SdkConfig {
-    let endpoint = moto::endpoint();
-    aws_config::defaults(BehaviorVersion::latest())
+    sdk_config_at(&emulator::endpoint(), &emulator::dynamodb_endpoint()).await
+}
+
+/// An SDK configuration with `endpoint` for every service but DynamoDB, `dynamodb` for it.
+pub async fn sdk_config_at(endpoint: &str, dynamodb: &str) -> SdkConfig {
+    let mut builder = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
@@ -82,12 +88,26 @@ pub async fn sdk_config() -> SdkConfig {
         ))
         .load()
         .await
+        .into_builder();
+    // As the function processes see them: AWS_ENDPOINT_URL for all, AWS_ENDPOINT_URL_DYNAMODB
+    // for DynamoDB. A programmatic endpoint would win over the per-service one.
+    builder.insert_origin(
+        "endpoint_url",
+        aws_types::origin::Origin::shared_environment_variable(),
+    );
+    builder
+        .service_config(emulator::DynamoDbEndpoint(dynamodb.to_string()))
+        .build()
 }
 
 /// Environment for function processes: the emulator and its credentials.
 pub fn child_env() -> Vec<(String, String)> {
     vec![
-        ("AWS_ENDPOINT_URL".into(), moto::endpoint()),
+        ("AWS_ENDPOINT_URL".into(), emulator::endpoint()),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB".into(),
+            emulator::dynamodb_endpoint(),
+        ),
         ("AWS_REGION".into(), REGION.into()),
         ("AWS_DEFAULT_REGION".into(), REGION.into()),
         ("AWS_ACCESS_KEY_ID".into(), "testing".into()),

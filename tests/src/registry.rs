@@ -24,7 +24,7 @@ impl TestRegistry {
 
     fn start_with(credentials: Option<(String, String)>) -> Self {
         let storage = tempfile::tempdir().expect("tempdir");
-        let port = crate::moto::free_port();
+        let port = crate::emulator::free_port();
         let auth = match &credentials {
             Some((user, password)) => {
                 let hash = bcrypt::hash(password, 4).expect("bcrypt");
@@ -93,7 +93,7 @@ fn serve(storage: &tempfile::TempDir, port: u16, auth: &str, extra: &str) -> Chi
         .arg(&config_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    crate::moto::set_parent_death_signal(&mut command);
+    crate::emulator::set_parent_death_signal(&mut command);
     let child = command
         .spawn()
         .expect("docker-registry runs (Debian package docker-registry; make test installs it)");

@@ -6,24 +6,49 @@ use super::job::{CopyError, CopyJob, Counters};
 use super::throttle::paced;
 use super::upload::copy_in_chunks;
 use super::verify::Verifier;
-use crate::oci::{media, Descriptor, Repository};
+use crate::oci::{media, Descriptor, Digest, Repository};
 use crate::ports::registry::Mount;
 
 /// Blobs up to this size go in one streamed PUT, unless the policy asks for chunks.
 const MONOLITHIC_MAX: u64 = 32 * 1024 * 1024;
 
-/// Copies one blob of the artifact; the line for the task log says what was done.
+/// Blobs from this size on are worth a mount: their locations are looked up and recorded.
+/// A smaller one costs about as much to copy as the store's lookup and record would.
+pub(super) const MOUNT_WORTH: u64 = 512 * 1024;
+
+/// Whether a blob is big enough for Ferry to mount it and to record where it is.
+pub(super) fn worth_mounting(blob: &Descriptor) -> bool {
+    blob.size >= MOUNT_WORTH
+}
+
+/// What became of one blob: the line for the task log, and the blob itself when this copy
+/// uploaded it and it is worth recording where the destination now holds it.
+pub(super) struct BlobDone {
+    pub line: String,
+    pub to_record: Option<Digest>,
+}
+
+impl BlobDone {
+    fn said(line: String) -> Self {
+        Self {
+            line,
+            to_record: None,
+        }
+    }
+}
+
+/// Copies one blob of the artifact.
 pub(super) async fn copy_blob(
     job: &CopyJob<'_>,
     blob: &Descriptor,
     counters: &Counters,
-) -> Result<String, CopyError> {
+) -> Result<BlobDone, CopyError> {
     job.check_stop().await?;
     if media::is_foreign_layer(&blob.media_type) {
-        return Ok(format!(
+        return Ok(BlobDone::said(format!(
             "blob {} is a foreign layer: not copied",
             blob.digest
-        ));
+        )));
     }
     // One upload of this blob to the destination at a time in this process; then a slot at
     // each registry. Taken in that order, so a copy waiting for a blob holds no slot.
@@ -41,7 +66,10 @@ pub(super) async fn copy_blob(
             .await?
     {
         counters.skipped();
-        return Ok(format!("blob {} exists at the destination", blob.digest));
+        return Ok(BlobDone::said(format!(
+            "blob {} exists at the destination",
+            blob.digest
+        )));
     }
     if let Some(from) = from {
         match job
@@ -49,10 +77,13 @@ pub(super) async fn copy_blob(
             .mount_blob(job.dst_repository, &blob.digest, &from)
             .await
         {
+            // Not recorded again: where it came from still holds it.
             Ok(Mount::Mounted) => {
                 counters.mounted();
-                record(job, blob).await;
-                return Ok(format!("blob {} mounted from {from}", blob.digest));
+                return Ok(BlobDone::said(format!(
+                    "blob {} mounted from {from}",
+                    blob.digest
+                )));
             }
             // 202: not mounted. The session it opened is cancelled rather than left to expire
             // at the destination; the copy opens its own.
@@ -69,7 +100,10 @@ pub(super) async fn copy_blob(
             .await?
         {
             counters.skipped();
-            return Ok(format!("blob {} exists at the destination", blob.digest));
+            return Ok(BlobDone::said(format!(
+                "blob {} exists at the destination",
+                blob.digest
+            )));
         }
     }
     let how = if blob.size <= MONOLITHIC_MAX
@@ -81,11 +115,10 @@ pub(super) async fn copy_blob(
         copy_in_chunks(job, blob, counters).await?
     };
     counters.copied(blob.size);
-    record(job, blob).await;
-    Ok(format!(
-        "blob {} copied ({} bytes, {how})",
-        blob.digest, blob.size
-    ))
+    Ok(BlobDone {
+        line: format!("blob {} copied ({} bytes, {how})", blob.digest, blob.size),
+        to_record: (job.locations.is_some() && worth_mounting(blob)).then(|| blob.digest.clone()),
+    })
 }
 
 /// Whether a blob sent whole, at the task's speed, is done well before the copy's time is up:
@@ -104,6 +137,9 @@ async fn mount_source(job: &CopyJob<'_>, blob: &Descriptor) -> Option<Repository
     if job.same_registry && job.src_repository != job.dst_repository {
         return Some(job.src_repository.clone());
     }
+    if !worth_mounting(blob) {
+        return None;
+    }
     let found = job
         .locations?
         .find_blob(job.dst_registry_id, &blob.digest)
@@ -111,10 +147,11 @@ async fn mount_source(job: &CopyJob<'_>, blob: &Descriptor) -> Option<Repository
     (&found != job.dst_repository).then_some(found)
 }
 
-async fn record(job: &CopyJob<'_>, blob: &Descriptor) {
-    if let Some(locations) = job.locations {
+/// Records, in one go, that the destination repository now holds these blobs.
+pub(super) async fn record(job: &CopyJob<'_>, digests: &[Digest]) {
+    if let (Some(locations), false) = (job.locations, digests.is_empty()) {
         locations
-            .record_blob(job.dst_registry_id, &blob.digest, job.dst_repository)
+            .record_blobs(job.dst_registry_id, digests, job.dst_repository)
             .await;
     }
 }

@@ -136,6 +136,18 @@ impl BlobLocations for CachedLocations {
         }
     }
 
+    /// Records here, and in the store in one go, the blobs whose location is new to this process.
+    async fn record_blobs(&self, registry_id: i64, digests: &[Digest], repository: &Repository) {
+        let new: Vec<Digest> = digests
+            .iter()
+            .filter(|d| self.remember(registry_id, d, repository))
+            .cloned()
+            .collect();
+        if let (Some(backing), false) = (&self.backing, new.is_empty()) {
+            backing.record_blobs(registry_id, &new, repository).await;
+        }
+    }
+
     async fn forget_blob(&self, registry_id: i64, digest: &Digest) {
         self.seen
             .lock()
@@ -169,6 +181,7 @@ mod tests {
     struct Counted {
         held: Mutex<std::collections::HashMap<Digest, Repository>>,
         requests: std::sync::atomic::AtomicUsize,
+        writes: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait]
@@ -196,7 +209,39 @@ mod tests {
                 held.insert(digest.clone(), repository.clone());
             }
         }
+        async fn record_blobs(&self, _: i64, digests: &[Digest], repository: &Repository) {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut held) = self.held.lock() {
+                for digest in digests {
+                    held.insert(digest.clone(), repository.clone());
+                }
+            }
+        }
         async fn forget_blob(&self, _: i64, _: &Digest) {}
+    }
+
+    #[tokio::test]
+    async fn a_manifest_s_new_locations_are_recorded_in_one_write_and_known_ones_not_again() {
+        let backing = Arc::new(Counted::default());
+        let locations = CachedLocations::new(Some(backing.clone()));
+        let app = Repository::parse("library/app").expect("name");
+        let (a, b) = (Digest::sha256(b"a"), Digest::sha256(b"b"));
+        locations
+            .record_blobs(1, &[a.clone(), b.clone()], &app)
+            .await;
+        assert_eq!(backing.writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(backing.held.lock().map(|h| h.len()).unwrap_or(0), 2);
+        // Known here already in that repository: nothing to write.
+        locations.record_blobs(1, &[a.clone(), b], &app).await;
+        assert_eq!(backing.writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // A new repository for one of them: one write of that one.
+        let other = Repository::parse("library/other").expect("name");
+        locations
+            .record_blobs(1, std::slice::from_ref(&a), &other)
+            .await;
+        assert_eq!(backing.writes.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(locations.find_blob(1, &a).await, Some(other));
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 
-use super::blob::copy_blob;
+use super::blob::{copy_blob, record, worth_mounting, BlobDone};
 use super::job::{CopyError, CopyJob, CopyOutcome, Counters, SkipReason};
 use crate::oci::{filter_platforms, media, Descriptor, RawManifest, Reference};
 
@@ -113,12 +113,18 @@ async fn copy_tree(
         return Ok(());
     }
     let blobs: Vec<&Descriptor> = refs.config.iter().chain(refs.layers.iter()).collect();
-    // Where the destination holds them, asked once for the whole manifest.
+    // Where the destination holds those worth a mount, asked once for the whole manifest.
     if let Some(locations) = job.locations.filter(|_| !job.same_registry) {
-        let digests: Vec<_> = blobs.iter().map(|b| b.digest.clone()).collect();
-        locations.find_blobs(job.dst_registry_id, &digests).await;
+        let digests: Vec<_> = blobs
+            .iter()
+            .filter(|b| worth_mounting(b))
+            .map(|b| b.digest.clone())
+            .collect();
+        if !digests.is_empty() {
+            locations.find_blobs(job.dst_registry_id, &digests).await;
+        }
     }
-    let results: Vec<Result<String, CopyError>> = futures::stream::iter(blobs)
+    let results: Vec<Result<BlobDone, CopyError>> = futures::stream::iter(blobs)
         .map(|blob| copy_blob(job, blob, counters))
         .buffer_unordered(BLOB_PARALLELISM)
         .collect()
@@ -127,9 +133,13 @@ async fn copy_tree(
     let mut lines = Vec::new();
     let mut checkpoint: Option<crate::model::Checkpoint> = None;
     let mut failure: Option<CopyError> = None;
+    let mut uploaded = Vec::new();
     for result in results {
         match result {
-            Ok(line) => lines.push(line),
+            Ok(done) => {
+                lines.push(done.line);
+                uploaded.extend(done.to_record);
+            }
             Err(CopyError::OutOfTime(part)) => checkpoint
                 .get_or_insert_with(Default::default)
                 .uploads
@@ -139,6 +149,8 @@ async fn copy_tree(
             }
         }
     }
+    // What this copy uploaded is recorded in one write, whatever became of the other blobs.
+    record(job, &uploaded).await;
     lines.sort();
     log.extend(lines);
     match (failure, checkpoint) {
@@ -226,7 +238,9 @@ async fn copy_missing(
                 .forget_blob(job.dst_registry_id, &blob.digest)
                 .await;
         }
-        log.push(copy_blob(job, blob, counters).await?);
+        let done = copy_blob(job, blob, counters).await?;
+        log.push(done.line);
+        record(job, &Vec::from_iter(done.to_record)).await;
     }
     Ok(())
 }

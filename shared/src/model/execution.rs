@@ -123,10 +123,62 @@ impl Execution {
         }
     }
 
+    /// Counts in tasks that ended, kept apart from the execution's own record (see
+    /// [`EndedTasks`]): each left `in_progress` for its end counter.
+    pub fn add_ended(&mut self, ended: EndedTasks) {
+        self.in_progress -= ended.succeed + ended.failed + ended.stopped;
+        self.succeed += ended.succeed;
+        self.failed += ended.failed;
+        self.stopped += ended.stopped;
+    }
+
     /// Counts new tasks in: pending ones are in progress, as Harbor counts them.
     pub fn add_tasks(&mut self, count: i64) {
         self.total += count;
         self.in_progress += count;
+    }
+}
+
+/// Tasks of an execution that ended, by how they ended: the part of its counters that task
+/// ends move, which a store may keep apart from the execution (in shards, so that concurrent
+/// ends do not all write one record) and add in with [`Execution::add_ended`] when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndedTasks {
+    pub succeed: i64,
+    pub failed: i64,
+    pub stopped: i64,
+}
+
+impl EndedTasks {
+    /// Counts one end.
+    pub fn count(&mut self, counter: EndCounter) {
+        *match counter {
+            EndCounter::Succeed => &mut self.succeed,
+            EndCounter::Failed => &mut self.failed,
+            EndCounter::Stopped => &mut self.stopped,
+        } += 1;
+    }
+
+    /// The ends counted, with the execution's field each one moves.
+    pub fn fields(&self) -> [(&'static str, i64); 3] {
+        [
+            (EndCounter::Succeed.field(), self.succeed),
+            (EndCounter::Failed.field(), self.failed),
+            (EndCounter::Stopped.field(), self.stopped),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.succeed == 0 && self.failed == 0 && self.stopped == 0
+    }
+}
+
+impl std::ops::AddAssign for EndedTasks {
+    fn add_assign(&mut self, other: Self) {
+        self.succeed += other.succeed;
+        self.failed += other.failed;
+        self.stopped += other.stopped;
     }
 }
 

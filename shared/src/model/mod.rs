@@ -15,7 +15,7 @@ pub mod time_format;
 pub mod transfer;
 pub mod validation;
 
-pub use execution::{Execution, ExecutionStatus, Reaping, Silence};
+pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};
 pub use policy::{ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
 pub use registry::{

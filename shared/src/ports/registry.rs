@@ -279,6 +279,13 @@ pub trait BlobLocations: Send + Sync {
     /// Records a repository holding the blob (once its upload or mount is committed); failures
     /// only cost a later copy.
     async fn record_blob(&self, registry_id: i64, digest: &Digest, repository: &Repository);
+    /// The same for several blobs the repository now holds; a store that can write many items
+    /// in one request overrides it.
+    async fn record_blobs(&self, registry_id: i64, digests: &[Digest], repository: &Repository) {
+        for digest in digests {
+            self.record_blob(registry_id, digest, repository).await;
+        }
+    }
     /// Forgets where the blob was: a mount from there led to a refusal.
     async fn forget_blob(&self, registry_id: i64, digest: &Digest);
 }

@@ -288,7 +288,8 @@ pub trait TaskStore: Send + Sync {
     ) -> Result<Page<Task>, StoreError>;
     /// Takes the task for one delivery of the message `holder` until `until` (epoch
     /// milliseconds), by [`TaskLease::take`]'s rule; granted, the task's continuation becomes
-    /// `continuation`.
+    /// `continuation` and a Pending task starts (InProgress, with its start time), in the
+    /// same write.
     async fn take_task(
         &self,
         execution_id: i64,

@@ -4,7 +4,7 @@
 //! (API -> lister -> SQS -> transfer -> task counters, the function binaries of this build's
 //! profile); then again with nothing changed; then `skopeo sync --all --preserve-digests` per
 //! repository into a third registry. Printed: both wall times and their ratios, the AWS
-//! requests per artifact by service (a counting proxy in front of the emulator), the transfer
+//! requests per artifact by service (a counting proxy in front of the emulators), the transfer
 //! processes' peak RSS; every digest is checked at both destinations. Sizes from
 //! `FERRY_FLEET_REPOSITORIES`, `FERRY_FLEET_TAGS`, `FERRY_FLEET_BIG_MIB`.
 
@@ -21,14 +21,17 @@ use serde_json::{json, Value};
 use ferry_tests::api_client::ApiClient;
 use ferry_tests::fleet::{differences, push_fleet, FleetSize};
 use ferry_tests::registry::TestRegistry;
-use ferry_tests::{moto, LocalStack, LocalStackOptions, ADMIN_PASSWORD};
+use ferry_tests::{emulator, LocalStack, LocalStackOptions, ADMIN_PASSWORD};
 
 /// Requests to the emulator, by service and operation.
 type Counts = Arc<Mutex<BTreeMap<(String, String), u64>>>;
 
 #[derive(Clone)]
 struct Proxy {
+    /// moto, for every service but DynamoDB.
     upstream: String,
+    /// DynamoDB Local.
+    dynamodb: String,
     http: reqwest::Client,
     counts: Counts,
 }
@@ -78,14 +81,19 @@ async fn forward(
     body: Bytes,
 ) -> (StatusCode, HeaderMap, Bytes) {
     let key = operation(&headers, &method, &uri);
+    let upstream = if key.0.ends_with("dynamodb") {
+        &proxy.dynamodb
+    } else {
+        &proxy.upstream
+    };
+    let url = format!(
+        "{}{}",
+        upstream,
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
     if let Ok(mut counts) = proxy.counts.lock() {
         *counts.entry(key).or_default() += 1;
     }
-    let url = format!(
-        "{}{}",
-        proxy.upstream,
-        uri.path_and_query().map_or("/", |p| p.as_str())
-    );
     let mut request = proxy.http.request(method, url).body(body);
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
@@ -112,10 +120,11 @@ async fn forward(
     }
 }
 
-/// Starts the counting proxy in front of `upstream`; its endpoint.
-async fn counting_proxy(upstream: String, counts: Counts) -> String {
+/// Starts the counting proxy in front of `upstream` and `dynamodb`; its endpoint.
+async fn counting_proxy(upstream: String, dynamodb: String, counts: Counts) -> String {
     let app = axum::Router::new().fallback(forward).with_state(Proxy {
         upstream,
+        dynamodb,
         http: reqwest::Client::new(),
         counts,
     });
@@ -240,9 +249,15 @@ async fn main() {
     );
 
     let counts = Counts::default();
-    let emulator = counting_proxy(moto::start(), counts.clone()).await;
-    // The stack's clients and function processes talk to the emulator through the proxy.
+    let emulator = counting_proxy(
+        emulator::start_moto(),
+        emulator::start_dynamodb_local(),
+        counts.clone(),
+    )
+    .await;
+    // The stack's clients and function processes talk to the emulators through the proxy.
     std::env::set_var("FERRY_TEST_AWS_ENDPOINT", &emulator);
+    std::env::set_var("FERRY_TEST_DYNAMODB_ENDPOINT", &emulator);
 
     let source = TestRegistry::start();
     let ferry_destination = TestRegistry::start();

@@ -1,6 +1,7 @@
 //! The DynamoDB store, the SQS queue and the S3 task logs against the emulator.
 
 mod executions;
+mod load;
 mod records;
 
 use std::collections::HashSet;

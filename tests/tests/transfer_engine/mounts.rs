@@ -6,7 +6,8 @@ use super::*;
 async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
     let registry = TestRegistry::start();
     let destination = TestRegistry::start();
-    let base = layer(90, 200_000);
+    // Big enough to be worth a mount; the images' other blobs are small and always copied.
+    let base = layer(90, 600_000);
     let http = registry.http();
     let a = http
         .push_image("lib/a", "v1", &[base.clone(), layer(91, 1000)])
@@ -60,6 +61,17 @@ async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
         .0,
     );
     assert_eq!((first.blobs_copied, first.blobs_mounted), (3, 0));
+    // Only the blob worth a mount is recorded.
+    assert_eq!(
+        locations.find_blob(2, &digest(&digest_of(&base))).await,
+        Some(repository("mirror/a"))
+    );
+    assert_eq!(
+        locations
+            .find_blob(2, &digest(&digest_of(&layer(91, 1000))))
+            .await,
+        None
+    );
     let (outcome, log) = copy_to(
         &src,
         &dst,
@@ -73,8 +85,9 @@ async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
     .await;
     let second = figures(outcome);
     assert_eq!(
-        second.blobs_mounted, 2,
-        "the base layer and the shared config mount: {log:#?}"
+        (second.blobs_mounted, second.blobs_copied),
+        (1, 2),
+        "the base layer mounts, the small config and layer are copied: {log:#?}"
     );
     assert!(
         log.iter().any(|l| l.contains("mounted from mirror/a")),
@@ -86,8 +99,8 @@ async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
     );
 
     // A stale record: the registry answers 202 (not mounted) and the blob is copied instead.
-    let c = http.push_image("lib/c", "v1", &[layer(93, 3000)]).await;
-    let c_layer = digest_of(&layer(93, 3000));
+    let c = http.push_image("lib/c", "v1", &[layer(93, 700_000)]).await;
+    let c_layer = digest_of(&layer(93, 700_000));
     locations
         .record_blob(2, &digest(&c_layer), &repository("nowhere/at-all"))
         .await;
@@ -107,8 +120,13 @@ async fn blobs_mount_within_a_registry_and_from_recorded_locations() {
     );
     assert_eq!(
         (third.blobs_mounted, third.blobs_copied),
-        (1, 1),
-        "the shared config mounts, the layer is copied"
+        (0, 2),
+        "the recorded layer does not mount and is copied, as is the small config"
+    );
+    assert_eq!(
+        locations.find_blob(2, &digest(&c_layer)).await,
+        Some(repository("mirror/c")),
+        "the stale record is replaced"
     );
     assert_eq!(
         destination.http().manifest_digest("mirror/c", "v1").await,

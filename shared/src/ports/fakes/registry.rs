@@ -46,6 +46,8 @@ struct Inner {
     lies_on_mounts: std::sync::atomic::AtomicBool,
     /// Commits blobs without checking their bytes against their digest.
     trusts_uploads: std::sync::atomic::AtomicBool,
+    /// Mount requests answered.
+    mounts: std::sync::atomic::AtomicUsize,
 }
 
 /// A registry in memory; clones share it.
@@ -70,6 +72,7 @@ impl MemoryRegistry {
             referrers_api,
             lies_on_mounts: Default::default(),
             trusts_uploads: Default::default(),
+            mounts: Default::default(),
         }))
     }
 
@@ -169,6 +172,11 @@ impl MemoryRegistry {
     /// Upload sessions open (neither finished nor cancelled).
     pub fn open_uploads(&self) -> usize {
         lock(&self.0.state).uploads.len()
+    }
+
+    /// How many mounts were asked for.
+    pub fn mount_attempts(&self) -> usize {
+        self.0.mounts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `repository` holds the blob.
@@ -451,6 +459,9 @@ impl Uploads for MemoryRegistry {
         from: &Repository,
     ) -> Result<Mount, RegistryError> {
         self.check("mount_blob", repository.as_str())?;
+        self.0
+            .mounts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self
             .0
             .lies_on_mounts

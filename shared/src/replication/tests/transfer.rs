@@ -254,7 +254,8 @@ async fn a_replicated_deletion_of_a_digest_deletes_it_and_nothing_else() {
 #[tokio::test]
 async fn a_manifest_refused_for_a_blob_a_mount_did_not_bring_is_healed() {
     let world = World::new().await;
-    let layer: &[u8] = b"a shared base layer";
+    // Big enough to be worth a mount (small blobs are copied, never looked up).
+    let layer: &[u8] = &vec![7u8; 600 * 1024];
     let (execution_id, message) = {
         world.source.push_image("team/app", "1.0", &[layer]);
         let policy = world
@@ -297,11 +298,20 @@ async fn a_manifest_refused_for_a_blob_a_mount_did_not_bring_is_healed() {
 #[tokio::test]
 async fn a_mount_that_brings_nothing_leaves_no_upload_session_open() {
     let world = World::new().await;
-    let (_, message) = one_task(&world, serde_json::json!({})).await;
+    // Big enough to be worth a mount.
+    let (base, app) = (vec![1u8; 600 * 1024], vec![2u8; 700 * 1024]);
+    world
+        .source
+        .push_image("team/app", "1.0", &[base.as_slice(), app.as_slice()]);
+    let policy = world
+        .policy(serde_json::json!({"filters": [{"type": "name", "value": "team/app"}]}))
+        .await;
+    world.listed(&policy).await;
+    let message = world.queue.take_transfer().remove(0);
     // Ferry recorded both layers in a repository of the destination that does not hold them:
     // each mount answers 202 with a session, which Ferry does not use.
     let elsewhere = crate::oci::Repository::parse("team/base").expect("name");
-    for piece in [b"base layer".as_slice(), b"app layer".as_slice()] {
+    for piece in [base.as_slice(), app.as_slice()] {
         crate::ports::registry::BlobLocations::record_blob(
             world.store.as_ref(),
             2,
@@ -317,6 +327,11 @@ async fn a_mount_that_brings_nothing_leaves_no_upload_session_open() {
         .expect("copied");
     assert!(world.destination.tagged("team/app", "1.0").is_some());
     assert_eq!(world.destination.open_uploads(), 0);
+    assert_eq!(
+        world.destination.mount_attempts(),
+        2,
+        "both layers were tried"
+    );
 }
 
 #[tokio::test]

@@ -104,13 +104,13 @@ impl TransferWorker {
             Ok(Take::Stale) | Err(StoreError::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        let task = self.store.get_task(execution_id, task_id).await?;
         let reason = "gave up: the transfer function did not finish this task in any of its \
                       deliveries (it timed out or crashed; see its logs)";
         tracing::warn!(reason, "task given up from the dead-letter queue");
         self.append_log(m, DEAD_LETTER_ENTRY, &[reason.to_string()])
             .await;
-        self.transition(m, task.status, TaskStatus::Failed, reason, None)
+        // Taken, the task is InProgress (the take started it).
+        self.transition(m, TaskStatus::InProgress, TaskStatus::Failed, reason, None)
             .await?;
         self.finish(execution_id).await
     }
@@ -126,7 +126,9 @@ impl TransferWorker {
         log: Vec<String>,
     ) -> Result<(), HandleError> {
         self.append_log(d.m, &d.log_entry(), &log).await;
-        self.transition(d.m, from, to, status_text, figures).await?;
+        if self.transition(d.m, from, to, status_text, figures).await? {
+            d.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.finish(d.m.execution_id).await
     }
 
@@ -137,7 +139,7 @@ impl TransferWorker {
         to: TaskStatus,
         status_text: &str,
         figures: Option<TransferFigures>,
-    ) -> Result<(), HandleError> {
+    ) -> Result<bool, HandleError> {
         let changed = self
             .store
             .transition_task(&TaskTransition {
@@ -152,7 +154,7 @@ impl TransferWorker {
         if changed {
             tracing::info!(status = to.as_str(), status_text, "task ended");
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// Finishes the execution when nothing is open any more, and sweeps its policy's history.

@@ -13,6 +13,7 @@ mod recent;
 
 pub use recent::RecentReads;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use crate::model::{time_format, Operation, Take, TaskStatus, TransferFigures};
 use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::{log_entry, TaskLogSink};
 use crate::ports::queue::MessageQueue;
-use crate::ports::store::{Store, StoreError, TaskTransition};
+use crate::ports::store::{Store, StoreError};
 
 /// Invocations one copy may continue into before its task fails: a copy that makes no
 /// progress must not go round for ever.
@@ -65,6 +66,8 @@ struct Delivery<'a> {
     receive_count: u32,
     /// The copy's invocation count this message carries.
     continuation: u32,
+    /// Whether this delivery ended the task (its status written final).
+    ended: AtomicBool,
 }
 
 impl Delivery<'_> {
@@ -107,6 +110,7 @@ impl TransferWorker {
             message_id: &message.message_id,
             receive_count: message.receive_count,
             continuation: transfer.checkpoint.as_ref().map_or(0, |c| c.continuations),
+            ended: AtomicBool::new(false),
         };
         let lease_ends = deadline.unwrap_or(started + LEASE_WITHOUT_DEADLINE);
         deadline::within(
@@ -167,6 +171,10 @@ impl TransferWorker {
         }
         let mut handed_on = false;
         let ran = self.run_taken(d, stop_at, &mut handed_on).await;
+        if d.ended.load(Ordering::Relaxed) {
+            // An ended task cannot be taken again: its lease needs no release.
+            return ran;
+        }
         if let Err(e) = self
             .store
             .release_task(
@@ -203,24 +211,13 @@ impl TransferWorker {
             }
             Err(e) => return Err(e.into()),
         };
-        let task = self.store.get_task(m.execution_id, m.task_id).await?;
+        // Taken, the task is InProgress (the take started it).
+        let running = TaskStatus::InProgress;
         if status.is_final() {
             let text = "the execution ended before this task ran";
             return self
-                .end(d, task.status, TaskStatus::Stopped, text, None, vec![])
+                .end(d, running, TaskStatus::Stopped, text, None, vec![])
                 .await;
-        }
-        if task.status == TaskStatus::Pending {
-            self.store
-                .transition_task(&TaskTransition {
-                    execution_id: m.execution_id,
-                    task_id: m.task_id,
-                    from: TaskStatus::Pending,
-                    to: TaskStatus::InProgress,
-                    status_text: None,
-                    figures: None,
-                })
-                .await?;
         }
         let mut log = vec![match m.operation {
             Operation::Copy => format!(
@@ -240,7 +237,6 @@ impl TransferWorker {
             Ok(copied) => copied,
             Err(failure) => return self.failed(d, failure, log).await,
         };
-        let running = TaskStatus::InProgress;
         match copied {
             Ok(CopyOutcome::Copied { digest, figures }) => {
                 log.push(format!(

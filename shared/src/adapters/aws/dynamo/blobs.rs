@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
 use super::{key_pk, s, DynamoStore};
 use crate::oci::{Digest, Repository};
@@ -85,6 +85,45 @@ impl BlobLocations for DynamoStore {
             .await;
         if let Err(e) = result {
             tracing::warn!(error = %super::super::describe(&e), %digest, "blob location not recorded");
+        }
+    }
+
+    /// One BatchWriteItem per 25 blobs; items DynamoDB leaves unprocessed are given up (a
+    /// location not recorded only costs a copy instead of a mount).
+    async fn record_blobs(&self, registry_id: i64, digests: &[Digest], repository: &Repository) {
+        let table = &self.tables.meta;
+        for chunk in digests.chunks(25) {
+            let writes: Vec<WriteRequest> = chunk
+                .iter()
+                .filter_map(|digest| {
+                    let item = PutRequest::builder()
+                        .item("pk", s(blob_key(registry_id, digest)))
+                        .item("repository", s(repository.as_str()))
+                        .build()
+                        .ok()?;
+                    Some(WriteRequest::builder().put_request(item).build())
+                })
+                .collect();
+            let result = self
+                .client
+                .batch_write_item()
+                .request_items(table, writes)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let left = out
+                        .unprocessed_items()
+                        .and_then(|u| u.get(table.as_str()))
+                        .map_or(0, Vec::len);
+                    if left > 0 {
+                        tracing::info!(left, "blob locations not recorded (throttled)");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %super::super::describe(&e), "blob locations not recorded")
+                }
+            }
         }
     }
 

@@ -1,4 +1,5 @@
-//! Execution records: Harbor's counters, moved atomically with the tasks; the count of list
+//! Execution records: Harbor's counters, moved atomically with the tasks (the ends in shards,
+//! see `counters`); the count of list
 //! pieces still open; one-time claims of firings and events. An execution is finished once,
 //! by a write conditional on the counters it read.
 
@@ -6,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::{Deserialize, Serialize};
 
+use super::counters::Ended;
 use super::paging::PageQuery;
 use super::{
     backend, delete, is_condition_failure, is_transient_conflict, key_id, key_pk, n, now_text,
@@ -43,14 +45,48 @@ fn active_key(policy_id: i64) -> String {
     format!("active#{policy_id}")
 }
 
+impl ExecutionItem {
+    /// Adds in the tasks that ended, as the counter shards hold them.
+    fn add_ended(&mut self, ended: Ended) {
+        self.execution.add_ended(ended.tasks);
+        self.updated_ms = self.updated_ms.max(ended.updated_ms);
+    }
+}
+
 impl DynamoStore {
     async fn execution_item(&self, id: i64) -> Result<ExecutionItem, StoreError> {
-        self.get_item(&self.tables.executions, key_id(id))
-            .await?
-            .ok_or(StoreError::NotFound {
-                entity: "execution",
-                id,
-            })
+        Ok(self.execution_counted(id).await?.0)
+    }
+
+    /// The execution with its counters whole, and `in_progress` as its own item holds it
+    /// (every task created, ended or not): what a write conditional on "no task added since"
+    /// compares with.
+    async fn execution_counted(&self, id: i64) -> Result<(ExecutionItem, i64), StoreError> {
+        let (mut item, ended) =
+            self.read_with_ended::<ExecutionItem>(id)
+                .await?
+                .ok_or(StoreError::NotFound {
+                    entity: "execution",
+                    id,
+                })?;
+        let created = item.execution.in_progress;
+        item.add_ended(ended);
+        Ok((item, created))
+    }
+
+    /// Items as read, with their counter shards added in.
+    async fn with_ended(
+        &self,
+        mut items: Vec<ExecutionItem>,
+    ) -> Result<Vec<ExecutionItem>, StoreError> {
+        let ids: Vec<i64> = items.iter().map(|i| i.execution.id).collect();
+        let mut ended = self.ended_of(&ids).await?;
+        for item in &mut items {
+            if let Some(e) = ended.remove(&item.execution.id) {
+                item.add_ended(e);
+            }
+        }
+        Ok(items)
     }
 
     /// Moves `listings_pending` by `delta` together with a marker, so a repeat changes nothing.
@@ -147,7 +183,11 @@ impl ExecutionStore for DynamoStore {
             None => PageQuery::all(table, false),
         };
         let page: Page<ExecutionItem> = self.query_page(query, cursor, limit).await?;
-        Ok(page.map(|i| i.execution))
+        let items = self.with_ended(page.items).await?;
+        Ok(Page {
+            items: items.into_iter().map(|i| i.execution).collect(),
+            next: page.next,
+        })
     }
 
     async fn claim_once(&self, key: &str) -> Result<bool, StoreError> {
@@ -192,12 +232,12 @@ impl ExecutionStore for DynamoStore {
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
         let table = &self.tables.executions;
         optimistic("execution", id, || async move {
-            let item = self.execution_item(id).await?;
-            let e = &item.execution;
-            let Some(status) = e.final_status(item.listings_pending) else {
+            let (item, created) = self.execution_counted(id).await?;
+            let Some(status) = item.execution.final_status(item.listings_pending) else {
                 return Ok(Some(None));
             };
-            // Written only if nothing moved since the read: the counters the status came from.
+            // Every task created has ended, so no counter moves any more; written only if no
+            // task or list piece was added since the read.
             let result = self
                 .client
                 .update_item()
@@ -205,18 +245,14 @@ impl ExecutionStore for DynamoStore {
                 .set_key(Some(key_id(id)))
                 .update_expression("SET #status = :final, end_time = :end")
                 .condition_expression(
-                    "#status = :running AND in_progress = :zero AND listings_pending = :zero \
-                     AND #failed = :failed AND #stopped = :stopped",
+                    "#status = :running AND in_progress = :created AND listings_pending = :zero",
                 )
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#failed", "failed")
-                .expression_attribute_names("#stopped", "stopped")
                 .expression_attribute_values(":final", s(status.as_str()))
                 .expression_attribute_values(":end", s(now_text(table)?))
                 .expression_attribute_values(":running", s(ExecutionStatus::InProgress.as_str()))
                 .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":failed", n(e.failed))
-                .expression_attribute_values(":stopped", n(e.stopped))
+                .expression_attribute_values(":created", n(created))
                 .send()
                 .await;
             match result {
@@ -288,6 +324,7 @@ impl ExecutionStore for DynamoStore {
         // the same execution fails its condition and counts nothing.
         let mut writes = vec![delete(table, key_id(id), "attribute_exists(id)", vec![])?];
         writes.extend(self.execution_counts(current.execution.policy_id, -1)?);
+        writes.extend(self.delete_shards(id)?);
         self.transact(table, writes).await?.ok();
         Ok(())
     }
@@ -342,9 +379,14 @@ impl ExecutionStore for DynamoStore {
                 .await
         })
         .await?;
-        Ok(items
+        let running: Vec<ExecutionItem> = items
             .into_iter()
             .filter(|i| !i.execution.status.is_final())
+            .collect();
+        Ok(self
+            .with_ended(running)
+            .await?
+            .into_iter()
             .map(|i| RunningExecution {
                 execution: i.execution,
                 listings_pending: i.listings_pending,

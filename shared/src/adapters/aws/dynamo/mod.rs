@@ -12,6 +12,7 @@
 //! - meta: key `pk` (S); `expires_at` (N) is its TTL attribute.
 
 mod blobs;
+mod counters;
 mod executions;
 mod paging;
 mod policies;
@@ -53,6 +54,8 @@ pub struct DynamoStore {
     client: Client,
     tables: TableNames,
     cipher: Arc<dyn SecretCipher>,
+    /// Transactions tried again after a conflict with another on the same items.
+    conflicts_retried: std::sync::atomic::AtomicU64,
 }
 
 fn n(value: i64) -> AttributeValue {
@@ -235,7 +238,14 @@ impl DynamoStore {
             client,
             tables,
             cipher,
+            conflicts_retried: Default::default(),
         }
+    }
+
+    /// How many transactions this store tried again after a conflict (a load test's figure).
+    pub fn conflicts_retried(&self) -> u64 {
+        self.conflicts_retried
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Allocates `count` consecutive ids of one kind; returns the first.
@@ -352,6 +362,8 @@ impl DynamoStore {
             if !is_transient_conflict(&error) || attempt >= UPDATE_ATTEMPTS {
                 return Err(backend(table, "TransactWriteItems", error));
             }
+            self.conflicts_retried
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             back_off(attempt).await;
         }
     }

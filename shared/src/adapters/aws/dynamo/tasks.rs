@@ -1,20 +1,22 @@
 //! Task records: created in batches with the execution's counters and a batch marker in one
 //! transaction (a repeated batch creates nothing); a status change conditional on the status
-//! it leaves, moving the execution's counters in the same transaction.
+//! it leaves, moving the execution's counters (the shard the task ends in) in the same
+//! transaction.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Select, Update};
 use serde::{Deserialize, Serialize};
 
+use super::counters;
 use super::paging::PageQuery;
 use super::{
     backend, from_item, is_condition_failure, key_id, key_pk, n, now_text, put, s, to_item, update,
     DynamoStore,
 };
 use crate::model::{
-    time_format, Take, Task, TaskLease, TaskStatus, TransferFigures, ValidationError,
+    time_format, EndedTasks, Take, Task, TaskLease, TaskStatus, TransferFigures, ValidationError,
 };
 use crate::ports::store::{
     check_batch_size, collect_pages, NewTask, Page, StoreError, TaskStore, TaskTransition,
@@ -205,7 +207,11 @@ impl TaskStore for DynamoStore {
             .table_name(table)
             .key("execution_id", n(execution_id))
             .key("id", n(task_id))
-            .update_expression("SET continuations = :c, lease_until = :until, holder = :holder")
+            // A take starts the task: Pending becomes InProgress here, not in a second write.
+            .update_expression(
+                "SET continuations = :c, lease_until = :until, holder = :holder, \
+                 #status = :running, start_time = if_not_exists(start_time, :started)",
+            )
             .condition_expression(
                 "#status IN (:pending, :running) \
                  AND (attribute_not_exists(continuations) OR continuations <= :c) \
@@ -219,6 +225,7 @@ impl TaskStore for DynamoStore {
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":holder", s(holder.to_string()))
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":started", s(now_text(table)?))
             .send()
             .await;
         match result {
@@ -305,24 +312,26 @@ impl TaskStore for DynamoStore {
             .collect())
     }
 
-    /// Up to 99 tasks and the execution's counters in one transaction; a chunk whose
-    /// transaction fails a condition (a task moved on already) goes one task at a time.
+    /// Up to 92 tasks and the counter shards they end in (at most 8) in one transaction; a
+    /// chunk whose transaction fails a condition (a task moved on already) goes one task at a
+    /// time.
     async fn transition_tasks(&self, transitions: &[TaskTransition]) -> Result<usize, StoreError> {
         let mut moved = 0;
-        for chunk in transitions.chunks(99) {
+        for chunk in transitions.chunks(100 - counters::SHARDS as usize) {
             let Some(execution_id) = chunk.first().map(|t| t.execution_id) else {
                 continue;
             };
             let mut items = Vec::with_capacity(chunk.len() + 1);
-            let mut counts: std::collections::BTreeMap<&'static str, i64> = Default::default();
-            let mut ending = 0;
+            let mut ended: BTreeMap<i64, EndedTasks> = BTreeMap::new();
             let mut one_execution = true;
             for t in chunk {
                 one_execution &= t.execution_id == execution_id;
                 let (change, task_update) = self.task_update(t)?;
                 if let Some(counter) = change.ends {
-                    *counts.entry(counter.field()).or_default() += 1;
-                    ending += 1;
+                    ended
+                        .entry(counters::shard_of(t.task_id))
+                        .or_default()
+                        .count(counter);
                 }
                 items.push(update(&self.tables.tasks, task_update)?);
             }
@@ -332,27 +341,7 @@ impl TaskStore for DynamoStore {
                 }
                 continue;
             }
-            if ending > 0 {
-                let mut counters = Update::builder()
-                    .set_key(Some(key_id(execution_id)))
-                    .condition_expression("attribute_exists(id)")
-                    .expression_attribute_values(":minus", n(-ending))
-                    .expression_attribute_values(":now", n(time_format::now_millis()));
-                let mut adds = vec!["in_progress :minus".to_string()];
-                for (i, (field, count)) in counts.iter().enumerate() {
-                    adds.push(format!("#c{i} :c{i}"));
-                    counters = counters
-                        .expression_attribute_names(format!("#c{i}"), *field)
-                        .expression_attribute_values(format!(":c{i}"), n(*count));
-                }
-                items.push(update(
-                    &self.tables.executions,
-                    counters.update_expression(format!(
-                        "ADD {} SET updated_ms = :now",
-                        adds.join(", ")
-                    )),
-                )?);
-            }
+            items.extend(self.count_ended(execution_id, &ended)?);
             match self.transact(&self.tables.tasks, items).await? {
                 Ok(()) => moved += chunk.len(),
                 Err(_) => {
@@ -368,29 +357,16 @@ impl TaskStore for DynamoStore {
     async fn transition_task(&self, t: &TaskTransition) -> Result<bool, StoreError> {
         let (change, task_update) = self.task_update(t)?;
         let mut items = vec![update(&self.tables.tasks, task_update)?];
-        // A change that moves no counter touches the task alone, keeping the execution item
-        // (every task's hot spot) out of the transaction.
+        // An end counts in the shard of the task, never in the execution's item (every task's
+        // hot spot otherwise).
         if let Some(counter) = change.ends {
-            items.push(update(
-                &self.tables.executions,
-                Update::builder()
-                    .set_key(Some(key_id(t.execution_id)))
-                    .update_expression(
-                        "ADD in_progress :minus, #counter :one SET updated_ms = :now",
-                    )
-                    .expression_attribute_names("#counter", counter.field())
-                    .condition_expression("attribute_exists(id)")
-                    .expression_attribute_values(":minus", n(-1))
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":now", n(time_format::now_millis())),
-            )?);
+            let mut ended = EndedTasks::default();
+            ended.count(counter);
+            let shard = BTreeMap::from([(counters::shard_of(t.task_id), ended)]);
+            items.extend(self.count_ended(t.execution_id, &shard)?);
         }
         match self.transact(&self.tables.tasks, items).await? {
             Ok(()) => Ok(true),
-            Err(reasons) if reasons.get(1) == Some(&true) => Err(StoreError::NotFound {
-                entity: "execution",
-                id: t.execution_id,
-            }),
             Err(_) => {
                 // The task is not in `from`: gone, or moved on by another delivery.
                 self.get_task(t.execution_id, t.task_id).await?;

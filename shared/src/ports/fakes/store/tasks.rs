@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::MemoryStore;
-use crate::model::{time_format, Take, Task, TaskLease, ValidationError};
+use crate::model::{time_format, Take, Task, TaskLease, TaskStatus, ValidationError};
 use crate::ports::fakes::{lock, page_of};
 use crate::ports::store::{check_batch_size, NewTask, Page, StoreError, TaskStore, TaskTransition};
 
@@ -93,6 +93,11 @@ impl TaskStore for MemoryStore {
             lease.holder = Some(holder.to_string());
             if let Some(task) = state.tasks.get_mut(&(execution_id, task_id)) {
                 task.continuations = continuation;
+                if task.status == TaskStatus::Pending {
+                    if let Ok(change) = task.status.change_to(TaskStatus::InProgress) {
+                        task.apply(TaskStatus::InProgress, change, time_format::now());
+                    }
+                }
             }
         }
         Ok(taken)
