@@ -64,6 +64,11 @@ struct Written {
     unchanged: usize,
     /// The destination's namespaces made (or found) in this invocation.
     prepared: BTreeSet<String>,
+    /// Artifacts found and not written yet, across repositories: written together, up to a
+    /// batch, so that a piece of small repositories costs a few writes, not a few per
+    /// repository. Named by the first window in it (the same on every delivery).
+    batch: Vec<Found>,
+    batch_key: String,
 }
 
 fn out_of_time(stop_at: Option<Instant>) -> bool {
@@ -194,19 +199,22 @@ impl ListWorker {
                     .window(&cx, &repository, window, m.event.as_ref())
                     .await?;
                 let batch = format!("{piece}|{name}|{}", after.as_deref().unwrap_or_default());
-                self.write(&cx, m, &batch, found, &mut written).await?;
+                self.gather(&cx, m, batch, found, &mut written).await?;
                 let Some(tag) = next_tag else {
                     break;
                 };
                 after = Some(tag);
                 if out_of_time(stop_at) {
+                    self.flush(&cx, m, &mut written).await?;
                     return self.continue_later(m, name, after, &written).await;
                 }
             }
             if let Some(following) = wanted.get(index + 1).filter(|_| out_of_time(stop_at)) {
+                self.flush(&cx, m, &mut written).await?;
                 return self.continue_later(m, following, None, &written).await;
             }
         }
+        self.flush(&cx, m, &mut written).await?;
         tracing::info!(
             repositories = wanted.len(),
             artifacts = written.artifacts,
@@ -308,7 +316,44 @@ impl ListWorker {
         Ok((found, page.next))
     }
 
-    /// Writes one window's tasks: what the destination holds already ends at once, the
+    /// Adds one window's artifacts to the batch, writing the batch first when they would
+    /// not fit in it.
+    async fn gather(
+        &self,
+        cx: &Context,
+        m: &ListMessage,
+        key: String,
+        found: Vec<Found>,
+        written: &mut Written,
+    ) -> Result<(), Failure> {
+        if written.batch.len() + found.len() > MAX_TASKS_PER_BATCH {
+            self.flush(cx, m, written).await?;
+        }
+        if written.batch.is_empty() {
+            written.batch_key = key;
+        }
+        written.batch.extend(found);
+        Ok(())
+    }
+
+    /// Writes the batch gathered so far, if any.
+    async fn flush(
+        &self,
+        cx: &Context,
+        m: &ListMessage,
+        written: &mut Written,
+    ) -> Result<(), Failure> {
+        if written.batch.is_empty() {
+            return Ok(());
+        }
+        let (found, key) = (
+            std::mem::take(&mut written.batch),
+            std::mem::take(&mut written.batch_key),
+        );
+        self.write(cx, m, &key, found, written).await
+    }
+
+    /// Writes one batch's tasks: what the destination holds already ends at once, the
     /// destination's namespaces are made first, the rest gets transfer messages.
     async fn write(
         &self,

@@ -27,11 +27,25 @@ pub enum Injected {
     Refused(u16),
 }
 
-/// Failures to inject, by operation name: the next `times` calls of it fail.
+/// Failures to inject, by operation name: the next `times` calls of it fail. Every call is
+/// counted, so a test can tell how many writes a use case made.
 #[derive(Default)]
-pub struct Faults(Mutex<HashMap<&'static str, (u32, Injected)>>);
+pub struct Faults(
+    Mutex<HashMap<&'static str, (u32, Injected)>>,
+    Mutex<HashMap<&'static str, u32>>,
+);
 
 impl Faults {
+    /// How many times `operation` was called.
+    pub fn calls(&self, operation: &'static str) -> u32 {
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn fail(&self, operation: &'static str, times: u32, how: Injected) {
         self.0
             .lock()
@@ -41,6 +55,12 @@ impl Faults {
 
     /// Whether this call of `operation` fails, and how.
     pub fn take(&self, operation: &'static str) -> Option<Injected> {
+        *self
+            .1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(operation)
+            .or_default() += 1;
         let mut faults = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let (left, how) = faults.get_mut(operation)?;
         if *left == 0 {

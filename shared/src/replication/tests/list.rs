@@ -89,6 +89,29 @@ async fn what_the_destination_holds_already_is_skipped_without_a_transfer() {
 }
 
 #[tokio::test]
+async fn the_repositories_of_a_piece_are_written_together_not_one_batch_each() {
+    let world = World::new().await;
+    for repository in 0..12 {
+        for tag in ["1.0", "1.1"] {
+            let layer = format!("layer {repository} {tag}");
+            world.source.push_image(
+                &format!("fleet/app{repository:02}"),
+                tag,
+                &[layer.as_bytes()],
+            );
+        }
+    }
+    let policy = world.policy(serde_json::json!({})).await;
+    let message = started(&world, policy.id).await;
+    world.list(&message).await;
+    assert_eq!(world.tasks(message.execution_id).len(), 24);
+    assert_eq!(world.store.faults.calls("create_tasks"), 1, "one batch");
+    assert_eq!(world.queue.take_transfer().len(), 24);
+    let execution = world.execution(message.execution_id).await;
+    assert_eq!(counts(&execution), (24, 0, 0, 0, 24));
+}
+
+#[tokio::test]
 async fn a_piece_delivered_twice_creates_its_tasks_once() {
     let world = World::new().await;
     fleet(&world);
