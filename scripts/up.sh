@@ -5,7 +5,8 @@
 #                     (default), or LocalStack for all (FERRY_EMULATOR=localstack, needs Docker)
 #   registries        CNCF distribution on 127.0.0.1:5001 (source) and :5002 (destination)
 #   functions         the four binaries under `cargo lambda watch` (reloads on code changes)
-#   event plane       ferry-local: SQS deliveries, schedules, and the API on 127.0.0.1:8080
+#   event plane       ferry-local: SQS deliveries, schedules, and the API on 127.0.0.1:8080, and
+#                     the IAM guard on 127.0.0.1:4568 between the functions and the emulators
 # Debug builds by default; FERRY_PROFILE=release builds and runs release binaries (slower to
 # build, as fast as Lambda runs them).
 set -euo pipefail
@@ -23,6 +24,10 @@ case $profile in
 esac
 api_address=${FERRY_API_ADDRESS:-127.0.0.1:8080}
 invoke_port=${FERRY_INVOKE_PORT:-9000}
+# The functions reach the emulators through the event plane's IAM guard, which refuses what
+# their policies in infra/template.yaml do not allow; FERRY_IAM_GUARD=off lets them straight through.
+iam_guard_address=${FERRY_IAM_GUARD_ADDRESS:-127.0.0.1:4568}
+iam_guard=${FERRY_IAM_GUARD:-on}
 localstack_image=${FERRY_LOCALSTACK_IMAGE:-localstack/localstack:4.9.2}
 export FERRY_ADMIN_PASSWORD=${FERRY_ADMIN_PASSWORD:-Harbor12345}
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
@@ -96,7 +101,15 @@ CONFIG
 done
 
 target/$profile/ferry-local bootstrap --env-file "$state/functions.env" >/dev/null
-env | grep -E '^(AWS_|FERRY_ADMIN_PASSWORD=|RUST_LOG=)' >>"$state/functions.env"
+if [ "$iam_guard" = off ]; then
+  guard_flags=(--no-iam-guard)
+  env | grep -E '^(AWS_|FERRY_ADMIN_PASSWORD=|RUST_LOG=)' >>"$state/functions.env"
+else
+  guard_flags=(--iam-guard "$iam_guard_address")
+  env | grep -E '^(AWS_|FERRY_ADMIN_PASSWORD=|RUST_LOG=)' | grep -v '^AWS_ENDPOINT_URL' >>"$state/functions.env"
+  printf 'AWS_ENDPOINT_URL=http://%s\nAWS_ENDPOINT_URL_DYNAMODB=http://%s\n' \
+    "$iam_guard_address" "$iam_guard_address" >>"$state/functions.env"
+fi
 
 start functions .venv/bin/cargo-lambda lambda watch --quiet \
   --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --concurrency 4 "${build_flags[@]}" \
@@ -105,7 +118,7 @@ wait_for "cargo lambda watch" 120 curl -s -o /dev/null "http://127.0.0.1:$invoke
 
 start event-plane target/$profile/ferry-local serve \
   --invoke-url "http://127.0.0.1:$invoke_port" --http "$api_address" \
-  --concurrency ferry-transfer=4
+  --concurrency ferry-transfer=4 "${guard_flags[@]}"
 wait_for "the API" 300 bash -c "curl -sf http://$api_address/api/v2.0/ping | grep -q Pong"
 
 cat <<READY
@@ -119,6 +132,7 @@ Ferry is up. What runs where:
   destination         http://127.0.0.1:5002
   functions           cargo lambda watch on 127.0.0.1:$invoke_port (api, trigger, lister, transfer)
   event plane         ferry-local: SQS -> lister/transfer, schedules -> trigger, HTTP -> api
+  IAM guard           http://$iam_guard_address (FERRY_IAM_GUARD=$iam_guard): the functions' AWS calls, held to their template policies
   logs                $state/logs/
 Ready. Ctrl-C stops everything.
 READY

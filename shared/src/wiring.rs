@@ -262,6 +262,7 @@ impl Services {
         Ok(TransferWorker {
             locations: Arc::new(CachedLocations::new(Some(backing))),
             recent: Default::default(),
+            finish_checks: Default::default(),
             registries: RegistryPool::new(Self::registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?),
             store: self.store.clone(),
             queue: self.queue.clone(),

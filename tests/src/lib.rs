@@ -26,7 +26,7 @@ use ferry::adapters::aws::s3::S3TaskLogs;
 use ferry::adapters::aws::sqs::{QueueUrls, SqsQueue};
 use ferry_local::stack::{BootstrapOptions, Stack};
 use ferry_local::template::{StackSettings, Template};
-use ferry_local::{FunctionsFrom, Plane, PlaneConfig};
+use ferry_local::{FunctionsFrom, IamGuardSetting, Plane, PlaneConfig};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -152,6 +152,20 @@ pub struct Adapters {
 }
 
 impl Adapters {
+    /// A task's whole log, as the API answers it: the log store's entries, then the one kept
+    /// with the task.
+    pub async fn task_log(&self, execution_id: i64, task_id: i64) -> String {
+        use ferry::ports::store::TaskStore;
+        let task = self
+            .store
+            .get_task(execution_id, task_id)
+            .await
+            .expect("task");
+        ferry::ports::logs::task_log(self.logs.as_ref(), &task)
+            .await
+            .expect("log")
+    }
+
     pub fn for_stack(stack: &Stack, sdk: &SdkConfig) -> Self {
         let env = &stack
             .function("ferry-transfer")
@@ -276,6 +290,8 @@ impl LocalStack {
                 .iter()
                 .map(|q| q.to_string())
                 .collect(),
+            // The functions' calls are held to their policies in the template, as in AWS.
+            iam_guard: IamGuardSetting::default(),
         })
         .await
         .expect("event plane starts");
@@ -297,8 +313,16 @@ impl LocalStack {
             .unwrap_or_else(|| panic!("no queue {logical_id}"))
     }
 
+    /// Stops everything; fails the test when a function made a call its IAM policy in the
+    /// template does not allow, even one whose failure it shrugged off (a blob location not
+    /// recorded only costs a copy, but in AWS it would never be recorded).
     pub async fn stop(self) {
+        let denials = self.plane.iam_denials();
         self.plane.stop().await;
+        assert_eq!(
+            denials, 0,
+            "the IAM guard refused calls the functions made: see the plane's error log"
+        );
     }
 }
 

@@ -30,7 +30,9 @@ pub async fn poll(
                 .receive_message()
                 .queue_url(&source.queue_url)
                 .max_number_of_messages(source.batch_size.clamp(1, 10))
-                .wait_time_seconds(1)
+                // Lambda's pollers long-poll for 20 s: an idle queue costs a receive every 20 s,
+                // and a message arriving is answered at once. A stop does not wait for it.
+                .wait_time_seconds(20)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
                 .send() => r,

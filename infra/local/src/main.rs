@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use ferry_local::stack::{bootstrap, BootstrapOptions};
 use ferry_local::template::{StackSettings, Template};
-use ferry_local::{FunctionsFrom, Plane, PlaneConfig};
+use ferry_local::{FunctionsFrom, IamGuardSetting, Plane, PlaneConfig};
 
 #[derive(Parser)]
 #[command(about = "Ferry's local event plane")]
@@ -43,6 +43,15 @@ enum Command {
         /// Instances per function, BINARY=N.
         #[arg(long = "concurrency", value_parser = parse_count)]
         concurrency: Vec<(String, usize)>,
+        /// Where the IAM guard listens: the functions' AWS endpoint, which refuses the calls
+        /// their policies in the template do not allow and forwards the rest to the endpoints
+        /// in this process's AWS_ENDPOINT_URL variables. Functions run by `cargo lambda watch`
+        /// must be given this address as AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB.
+        #[arg(long, default_value = "127.0.0.1:4568")]
+        iam_guard: SocketAddr,
+        /// Let the functions' calls through unchecked.
+        #[arg(long, conflicts_with = "iam_guard")]
+        no_iam_guard: bool,
     },
 }
 
@@ -93,6 +102,8 @@ async fn main() -> anyhow::Result<()> {
             binaries,
             http,
             concurrency,
+            iam_guard,
+            no_iam_guard,
         } => {
             let functions = match (invoke_url, binaries) {
                 (Some(url), _) => FunctionsFrom::Endpoint(url),
@@ -115,6 +126,11 @@ async fn main() -> anyhow::Result<()> {
                 child_env,
                 schedules: true,
                 unpolled_queues: Vec::new(),
+                iam_guard: if no_iam_guard {
+                    IamGuardSetting::Off
+                } else {
+                    IamGuardSetting::On(iam_guard)
+                },
             })
             .await?;
             for f in &plane.stack.functions {
@@ -129,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
                     sources,
                     if f.http_api { " http" } else { "" }
                 );
+            }
+            if let Some(guard) = plane.iam_guard_address() {
+                println!("IAM guard on http://{guard}: the functions' calls are held to their template policies");
             }
             println!(
                 "event plane ready; API gateway on http://{}",

@@ -55,6 +55,9 @@ pub struct Stack {
     /// Queue URLs by logical id.
     pub queues: HashMap<String, String>,
     pub schedule_groups: Vec<String>,
+    /// The `Ref` and `GetAtt` values of the stack's resources, for evaluating more of the
+    /// template (the functions' IAM policies).
+    pub resolved: Resolved,
 }
 
 impl Stack {
@@ -108,21 +111,19 @@ fn text(value: &Value, key: &str) -> String {
         .to_string()
 }
 
-pub async fn bootstrap(
-    config: &SdkConfig,
-    template: &Template,
-    settings: StackSettings,
-    options: &BootstrapOptions,
-) -> anyhow::Result<Stack> {
-    let declarations = template.resources();
+/// The names and ARNs of the template's resources, which depend only on parameters and pseudo
+/// parameters (KMS keys and queue URLs come from the emulator later): the `Ref` and `GetAtt`
+/// values, and each resource's physical name by logical id.
+pub fn resolve_names(
+    declarations: &[ResourceDecl],
+    settings: &StackSettings,
+) -> anyhow::Result<(Resolved, HashMap<String, String>)> {
     let mut resolved = Resolved::default();
     let (region, account, stack) = (&settings.region, &settings.account, &settings.stack_name);
-
-    // Names first: they depend only on parameters and pseudo parameters.
     let mut names = HashMap::new();
-    for decl in &declarations {
+    for decl in declarations {
         let eval = Evaluator {
-            settings: &settings,
+            settings,
             resolved: &resolved,
         };
         let named = |key: &str| -> anyhow::Result<String> {
@@ -161,6 +162,18 @@ pub async fn bootstrap(
         resolved.refs.insert(id.clone(), name.clone());
         names.insert(id, name);
     }
+    Ok((resolved, names))
+}
+
+pub async fn bootstrap(
+    config: &SdkConfig,
+    template: &Template,
+    settings: StackSettings,
+    options: &BootstrapOptions,
+) -> anyhow::Result<Stack> {
+    let declarations = template.resources();
+    let (mut resolved, names) = resolve_names(&declarations, &settings)?;
+    let (region, account, stack) = (&settings.region, &settings.account, &settings.stack_name);
 
     // KMS keys, found again by alias on a second run.
     let kms = aws_sdk_kms::Client::new(config);
@@ -299,6 +312,7 @@ pub async fn bootstrap(
         functions,
         queues: queue_urls,
         schedule_groups,
+        resolved,
     })
 }
 
@@ -362,6 +376,14 @@ async fn create_table(
     }
 }
 
+/// A function's cargo binary (`Metadata.BuildProperties.Binary`).
+pub fn function_binary(decl: &ResourceDecl) -> Option<&str> {
+    decl.metadata
+        .get("BuildProperties")
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+}
+
 fn functions(
     template: &Template,
     declarations: &[ResourceDecl],
@@ -383,11 +405,7 @@ fn functions(
     let mut out = Vec::new();
     for decl in declarations.iter().filter(|d| d.kind == Kind::Function) {
         let id = &decl.logical_id;
-        let binary = decl
-            .metadata
-            .get("BuildProperties")
-            .and_then(|b| b.get("Binary"))
-            .and_then(Value::as_str)
+        let binary = function_binary(decl)
             .ok_or_else(|| anyhow::anyhow!("{id}: Metadata.BuildProperties.Binary is required"))?
             .to_string();
         let mut environment = global_env.clone();

@@ -8,6 +8,7 @@ use super::errors::ApiError;
 use super::listing::{read_page, ListRequest, ListSpec};
 use super::{created, json, parse_body, Api};
 use crate::model::{Execution, ExecutionStatus, TriggerType};
+use crate::ports::logs::task_log_tail;
 use crate::ports::store::collect_pages;
 use crate::replication::retry::{retry_execution, RetryError};
 use crate::replication::start::{start_execution, StartError, Started};
@@ -213,10 +214,8 @@ impl Api {
         id: i64,
         task_id: i64,
     ) -> Result<Response<Bytes>, ApiError> {
-        self.store.get_task(id, task_id).await?;
-        let log = self
-            .logs
-            .read_tail(id, task_id, LOG_ANSWER_BYTES)
+        let task = self.store.get_task(id, task_id).await?;
+        let log = task_log_tail(self.logs.as_ref(), &task, LOG_ANSWER_BYTES)
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let mut response = super::text(StatusCode::OK, &log.text);

@@ -1,6 +1,8 @@
 //! One blob: mounted from where the destination registry holds it already, skipped when the
 //! repository has it, otherwise streamed from the source, in one request when small enough.
 
+use std::collections::HashSet;
+
 use super::interruptions::{pause, BLOB_ATTEMPTS};
 use super::job::{CopyError, CopyJob, Counters};
 use super::throttle::paced;
@@ -37,16 +39,25 @@ impl BlobDone {
     }
 }
 
-/// Copies one blob of the artifact.
+/// Copies one blob of the artifact; `present` are blobs a HEAD found at the destination
+/// repository a moment ago.
 pub(super) async fn copy_blob(
     job: &CopyJob<'_>,
     blob: &Descriptor,
+    present: &HashSet<Digest>,
     counters: &Counters,
 ) -> Result<BlobDone, CopyError> {
     job.check_stop().await?;
     if media::is_foreign_layer(&blob.media_type) {
         return Ok(BlobDone::said(format!(
             "blob {} is a foreign layer: not copied",
+            blob.digest
+        )));
+    }
+    if present.contains(&blob.digest) {
+        counters.skipped();
+        return Ok(BlobDone::said(format!(
+            "blob {} exists at the destination",
             blob.digest
         )));
     }

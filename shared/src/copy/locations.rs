@@ -1,13 +1,18 @@
 //! Where blobs were seen, remembered in this process in front of the store's record: a blob
 //! seen once is mounted by every later copy without asking the store, and recorded there once.
 //! A blob the store did not know is not asked about again for a few seconds (another process
-//! recording it meanwhile only costs a copy instead of a mount).
+//! recording it meanwhile only costs a copy instead of a mount), and a blob already being asked
+//! about is not asked again: concurrent copies (the tags of one repository in one batch share
+//! their layers) wait for the one answer.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::BlobLocations;
@@ -17,6 +22,8 @@ pub struct CachedLocations {
     seen: Mutex<lru::LruCache<(i64, Digest), Repository>>,
     /// Blobs the store had no record of, and when it said so.
     unknown: Mutex<lru::LruCache<(i64, Digest), Instant>>,
+    /// Blobs being asked about now, and how to hear the answer.
+    asking: Mutex<HashMap<(i64, Digest), Arc<Notify>>>,
 }
 
 /// How long "the store has no record of this blob" is believed.
@@ -36,6 +43,7 @@ impl CachedLocations {
             unknown: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(LOCATIONS_KEPT).unwrap_or(NonZeroUsize::MIN),
             )),
+            asking: Mutex::new(HashMap::new()),
         }
     }
 
@@ -76,6 +84,25 @@ impl CachedLocations {
     }
 }
 
+/// Blobs this call is asking the store about: no longer so, and their waiters told, when it
+/// is dropped.
+struct Answering<'a> {
+    asking: &'a Mutex<HashMap<(i64, Digest), Arc<Notify>>>,
+    registry_id: i64,
+    digests: &'a [Digest],
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        let mut asking = self.asking.lock().unwrap_or_else(PoisonError::into_inner);
+        for digest in self.digests {
+            if let Some(answer) = asking.remove(&(self.registry_id, digest.clone())) {
+                answer.notify_waiters();
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl BlobLocations for CachedLocations {
     async fn find_blob(&self, registry_id: i64, digest: &Digest) -> Option<Repository> {
@@ -95,14 +122,15 @@ impl BlobLocations for CachedLocations {
         found
     }
 
-    /// Asks the store, in one go, about the blobs neither remembered nor recently unknown.
+    /// Asks the store, in one go, about the blobs neither remembered nor recently unknown nor
+    /// being asked about already (those answers are awaited).
     async fn find_blobs(
         &self,
         registry_id: i64,
         digests: &[Digest],
-    ) -> std::collections::HashMap<Digest, Repository> {
-        let mut found = std::collections::HashMap::new();
-        let mut ask = Vec::new();
+    ) -> HashMap<Digest, Repository> {
+        let mut found = HashMap::new();
+        let (mut ask, mut awaited) = (Vec::new(), Vec::new());
         for digest in digests {
             match self.cached(registry_id, digest) {
                 Some(repository) => {
@@ -112,17 +140,45 @@ impl BlobLocations for CachedLocations {
                 None => {}
             }
         }
-        let Some(backing) = self.backing.as_ref().filter(|_| !ask.is_empty()) else {
-            return found;
-        };
-        let answered = backing.find_blobs(registry_id, &ask).await;
-        for digest in &ask {
-            match answered.get(digest) {
-                Some(repository) => {
-                    self.remember(registry_id, digest, repository);
-                    found.insert(digest.clone(), repository.clone());
+        if self.backing.is_some() {
+            let mut asking = self.asking.lock().unwrap_or_else(PoisonError::into_inner);
+            ask.retain(|digest| match asking.entry((registry_id, digest.clone())) {
+                Entry::Occupied(answer) => {
+                    // Listening from now, under the lock: the answer cannot be missed.
+                    let mut heard = Box::pin(Arc::clone(answer.get()).notified_owned());
+                    heard.as_mut().enable();
+                    awaited.push((digest.clone(), heard));
+                    false
                 }
-                None => self.mark_unknown(registry_id, digest),
+                Entry::Vacant(slot) => {
+                    slot.insert(Arc::new(Notify::new()));
+                    true
+                }
+            });
+        }
+        if let Some(backing) = self.backing.as_ref().filter(|_| !ask.is_empty()) {
+            // Whatever happens to this call (answered, or dropped at a deadline), the waiters
+            // hear when it is over.
+            let _answering = Answering {
+                asking: &self.asking,
+                registry_id,
+                digests: &ask,
+            };
+            let answered = backing.find_blobs(registry_id, &ask).await;
+            for digest in &ask {
+                match answered.get(digest) {
+                    Some(repository) => {
+                        self.remember(registry_id, digest, repository);
+                        found.insert(digest.clone(), repository.clone());
+                    }
+                    None => self.mark_unknown(registry_id, digest),
+                }
+            }
+        }
+        for (digest, heard) in awaited {
+            heard.await;
+            if let Some(repository) = self.cached(registry_id, &digest) {
+                found.insert(digest, repository);
             }
         }
         found
@@ -146,6 +202,14 @@ impl BlobLocations for CachedLocations {
         if let (Some(backing), false) = (&self.backing, new.is_empty()) {
             backing.record_blobs(registry_id, &new, repository).await;
         }
+    }
+
+    fn answered_here(&self, registry_id: i64, digests: &[Digest]) -> Vec<Digest> {
+        digests
+            .iter()
+            .filter(|d| self.cached(registry_id, d).is_some() || self.known_unknown(registry_id, d))
+            .cloned()
+            .collect()
     }
 
     async fn forget_blob(&self, registry_id: i64, digest: &Digest) {
@@ -198,6 +262,8 @@ mod tests {
         ) -> std::collections::HashMap<Digest, Repository> {
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // An answer takes a while: concurrent callers meet.
+            tokio::task::yield_now().await;
             let held = self.held.lock().map(|h| h.clone()).unwrap_or_default();
             digests
                 .iter()
@@ -266,5 +332,40 @@ mod tests {
         let other = Repository::parse("library/app").expect("name");
         locations.record_blob(1, &new, &other).await;
         assert_eq!(locations.find_blob(1, &new).await, Some(other));
+    }
+
+    #[tokio::test]
+    async fn concurrent_copies_wait_for_one_answer_about_the_same_blob() {
+        let backing = Arc::new(Counted::default());
+        let base = Repository::parse("library/base").expect("name");
+        let (known, new) = (Digest::sha256(b"known"), Digest::sha256(b"new"));
+        backing.record_blob(1, &known, &base).await;
+        let locations = CachedLocations::new(Some(backing.clone()));
+        let both = [known.clone(), new.clone()];
+        let (a, b, c) = tokio::join!(
+            locations.find_blobs(1, &both),
+            locations.find_blobs(1, &both),
+            locations.find_blobs(1, std::slice::from_ref(&known)),
+        );
+        for found in [&a, &b, &c] {
+            assert_eq!(found.get(&known), Some(&base));
+            assert_eq!(found.get(&new), None);
+        }
+        assert_eq!(
+            backing.requests.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "one request for the three"
+        );
+        // An asker dropped midway (a deadline) lets the next one ask.
+        let asked = backing.requests.load(std::sync::atomic::Ordering::Relaxed);
+        let other = Digest::sha256(b"other");
+        let mut pending = Box::pin(locations.find_blobs(1, std::slice::from_ref(&other)));
+        assert!(futures::poll!(pending.as_mut()).is_pending());
+        drop(pending);
+        assert!(locations.find_blobs(1, &[other]).await.is_empty());
+        assert_eq!(
+            backing.requests.load(std::sync::atomic::Ordering::Relaxed),
+            asked + 2
+        );
     }
 }

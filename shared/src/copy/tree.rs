@@ -2,11 +2,13 @@
 //! image's blobs, then the manifest itself. Manifests travel as the raw bytes read, so every
 //! digest at the destination is the source's; the tag is written last.
 
+use std::collections::HashSet;
+
 use futures::StreamExt;
 
 use super::blob::{copy_blob, record, worth_mounting, BlobDone};
 use super::job::{CopyError, CopyJob, CopyOutcome, Counters, SkipReason};
-use crate::oci::{filter_platforms, media, Descriptor, RawManifest, Reference};
+use crate::oci::{filter_platforms, media, Descriptor, Digest, RawManifest, Reference};
 
 /// Blobs of one artifact copied at once (and, across artifacts, no more than the registries'
 /// blob slots allow).
@@ -113,19 +115,9 @@ async fn copy_tree(
         return Ok(());
     }
     let blobs: Vec<&Descriptor> = refs.config.iter().chain(refs.layers.iter()).collect();
-    // Where the destination holds those worth a mount, asked once for the whole manifest.
-    if let Some(locations) = job.locations.filter(|_| !job.same_registry) {
-        let digests: Vec<_> = blobs
-            .iter()
-            .filter(|b| worth_mounting(b))
-            .map(|b| b.digest.clone())
-            .collect();
-        if !digests.is_empty() {
-            locations.find_blobs(job.dst_registry_id, &digests).await;
-        }
-    }
+    let present = where_to_mount_from(job, &blobs).await?;
     let results: Vec<Result<BlobDone, CopyError>> = futures::stream::iter(blobs)
-        .map(|blob| copy_blob(job, blob, counters))
+        .map(|blob| copy_blob(job, blob, &present, counters))
         .buffer_unordered(BLOB_PARALLELISM)
         .collect()
         .await;
@@ -238,9 +230,46 @@ async fn copy_missing(
                 .forget_blob(job.dst_registry_id, &blob.digest)
                 .await;
         }
-        let done = copy_blob(job, blob, counters).await?;
+        let done = copy_blob(job, blob, &HashSet::new(), counters).await?;
         log.push(done.line);
         record(job, &Vec::from_iter(done.to_record)).await;
     }
     Ok(())
+}
+
+/// Where the destination holds the blobs worth a mount, asked of the store once for the whole
+/// manifest, and only about blobs this process knows nothing of and the destination repository
+/// lacks (a HEAD each, made anyway before a copy): the tags of one repository share most of
+/// their layers, and the store is no help for blobs already there. Returns the blobs found
+/// present, which need nothing more.
+async fn where_to_mount_from(
+    job: &CopyJob<'_>,
+    blobs: &[&Descriptor],
+) -> Result<HashSet<Digest>, CopyError> {
+    let Some(locations) = job.locations.filter(|_| !job.same_registry) else {
+        return Ok(HashSet::new());
+    };
+    let worth: Vec<Digest> = blobs
+        .iter()
+        .filter(|b| worth_mounting(b) && !media::is_foreign_layer(&b.media_type))
+        .map(|b| b.digest.clone())
+        .collect();
+    let answered = locations.answered_here(job.dst_registry_id, &worth);
+    let unknown: Vec<Digest> = worth
+        .into_iter()
+        .filter(|d| !answered.contains(d))
+        .collect();
+    let held = futures::future::try_join_all(
+        unknown
+            .iter()
+            .map(|d| job.dst.blob_exists(job.dst_repository, d)),
+    )
+    .await?;
+    let (present, missing): (Vec<_>, Vec<_>) =
+        unknown.into_iter().zip(held).partition(|(_, held)| *held);
+    let missing: Vec<Digest> = missing.into_iter().map(|(d, _)| d).collect();
+    if !missing.is_empty() {
+        locations.find_blobs(job.dst_registry_id, &missing).await;
+    }
+    Ok(present.into_iter().map(|(d, _)| d).collect())
 }

@@ -23,7 +23,8 @@ pub use registry::{
 };
 pub use resource::{ArtifactLocation, Resource, ResourceType};
 pub use task::{
-    EndCounter, Operation, Take, Task, TaskChange, TaskLease, TaskStatus, TransitionError,
+    EndCounter, InlineLog, Operation, Take, Task, TaskChange, TaskLease, TaskStatus,
+    TransitionError,
 };
 pub use transfer::{Checkpoint, CopyOptions, TransferFigures};
 pub use validation::ValidationError;

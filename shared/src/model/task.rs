@@ -136,6 +136,19 @@ pub struct Task {
     /// What the task copies, with the registries' ids (Ferry's addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<Resource>,
+    /// The last entry of the task's log when it was short enough to keep with the task (no
+    /// log write of its own); read through the log route, never part of the task's answer.
+    #[serde(default, skip_serializing)]
+    #[schema(ignore)]
+    pub log: Option<InlineLog>,
+}
+
+/// A task's last log entry, kept with the task: `entry` sorts it among the entries kept in
+/// the log store (it is the last), `text` is its lines, each ending in a newline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineLog {
+    pub entry: String,
+    pub text: String,
 }
 
 impl Task {

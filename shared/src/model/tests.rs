@@ -462,6 +462,7 @@ proptest! {
             figures: TransferFigures { bytes_copied: bytes, blobs_copied: blobs, blobs_skipped: 1, blobs_mounted: 0 },
             resource: None,
             continuations: 0,
+            log: None,
         };
         prop_assert_eq!(roundtrip(&t), t);
     }

@@ -14,6 +14,50 @@ pub const REAPER_ENTRY: &str = "99999-reaper";
 
 use async_trait::async_trait;
 
+use crate::model::Task;
+
+/// An entry's text: its lines, each ending in a newline.
+pub fn entry_text(lines: &[String]) -> String {
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+/// A task's whole log: what the log store holds, then the entry kept with the task (its
+/// last: the delivery that ended it).
+pub async fn task_log(logs: &dyn TaskLogSink, task: &Task) -> Result<String, LogError> {
+    let mut text = logs.read(task.execution_id, task.id).await?;
+    if let Some(kept) = &task.log {
+        text.push_str(&kept.text);
+    }
+    Ok(text)
+}
+
+/// The last `max_bytes` of a task's whole log (see `task_log`), and its size.
+pub async fn task_log_tail(
+    logs: &dyn TaskLogSink,
+    task: &Task,
+    max_bytes: usize,
+) -> Result<LogTail, LogError> {
+    let kept = task.log.as_ref().map_or("", |l| l.text.as_str());
+    if kept.len() >= max_bytes {
+        let stored = logs.read_tail(task.execution_id, task.id, 0).await?;
+        let mut tail = LogTail::of(kept.as_bytes().to_vec(), max_bytes);
+        tail.total_bytes += stored.total_bytes;
+        tail.truncated |= stored.total_bytes > 0;
+        return Ok(tail);
+    }
+    let mut tail = logs
+        .read_tail(task.execution_id, task.id, max_bytes - kept.len())
+        .await?;
+    tail.text.push_str(kept);
+    tail.total_bytes += kept.len() as u64;
+    Ok(tail)
+}
+
 /// The end of a task's log, and how long the whole log is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTail {
@@ -113,5 +157,35 @@ mod tests {
         assert!(read.truncated);
         assert_eq!(read.total_bytes, 1000);
         assert_eq!(read.text, "second line\nthird\n");
+    }
+
+    #[tokio::test]
+    async fn a_task_s_log_is_the_log_store_s_entries_then_the_one_kept_with_it() {
+        use crate::ports::fakes::MemoryLogs;
+        use crate::ports::store::NewTask;
+        let logs = MemoryLogs::default();
+        let mut task = NewTask {
+            operation: crate::model::Operation::Copy,
+            resource_type: crate::model::ResourceType::Image,
+            src_resource: "app:1".into(),
+            dst_resource: "app:1".into(),
+            resource: None,
+        }
+        .pending(1, 2);
+        logs.append(1, 2, &log_entry(0, 1), &["attempt 1 failed".into()])
+            .await
+            .expect("append");
+        task.log = Some(crate::model::InlineLog {
+            entry: log_entry(0, 2),
+            text: entry_text(&["attempt 2".into(), "done".into()]),
+        });
+        let whole = task_log(&logs, &task).await.expect("read");
+        assert_eq!(whole, "attempt 1 failed\nattempt 2\ndone\n");
+        let tail = task_log_tail(&logs, &task, 1000).await.expect("tail");
+        assert_eq!((tail.text.as_str(), tail.total_bytes), (whole.as_str(), 32));
+        let cut = task_log_tail(&logs, &task, 16).await.expect("tail");
+        assert_eq!(cut.text, "attempt 2\ndone\n");
+        assert!(cut.truncated);
+        assert_eq!(cut.total_bytes, 32);
     }
 }

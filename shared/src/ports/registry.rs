@@ -288,4 +288,9 @@ pub trait BlobLocations: Send + Sync {
     }
     /// Forgets where the blob was: a mount from there led to a refusal.
     async fn forget_blob(&self, registry_id: i64, digest: &Digest);
+    /// Of these blobs, those this process has an answer about without asking the store (a
+    /// location, or word that the store knew none a moment ago); a store has none.
+    fn answered_here(&self, _registry_id: i64, _digests: &[Digest]) -> Vec<Digest> {
+        Vec::new()
+    }
 }

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::messages::ArtifactEvent;
 use crate::model::{
-    Execution, ExecutionStatus, Operation, Registry, ReplicationPolicy, ResourceType, Take, Task,
-    TaskLease, TaskStatus, TransferFigures, TriggerType, ValidationError,
+    Execution, ExecutionStatus, InlineLog, Operation, Registry, ReplicationPolicy, ResourceType,
+    Take, Task, TaskLease, TaskStatus, TransferFigures, TriggerType, ValidationError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +168,7 @@ impl NewTask {
             figures: TransferFigures::default(),
             continuations: 0,
             resource: self.resource.clone(),
+            log: None,
         }
     }
 }
@@ -181,6 +182,8 @@ pub struct TaskTransition {
     pub to: TaskStatus,
     pub status_text: Option<String>,
     pub figures: Option<TransferFigures>,
+    /// The ending delivery's log entry, written with the status instead of to the log store.
+    pub log: Option<InlineLog>,
 }
 
 /// What an execution was started to do, kept with it so its first step can be taken again

@@ -76,6 +76,7 @@ pub async fn fan_out(
                     to: TaskStatus::Succeed,
                     status_text: Some(format!("skipped: unchanged, the destination has {digest}")),
                     figures: Some(TransferFigures::default()),
+                    log: None,
                 }),
                 None => messages.push(TransferMessage {
                     execution_id,

@@ -196,6 +196,7 @@ impl Reaper {
                     to: TaskStatus::Failed,
                     status_text: Some(reason.clone()),
                     figures: None,
+                    log: None,
                 })
                 .await?;
         }

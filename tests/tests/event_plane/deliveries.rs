@@ -58,12 +58,7 @@ async fn a_transfer_message_reaches_the_transfer_binary_and_a_duplicate_changes_
         ),
         (ExecutionStatus::Succeed, 1, 1, 0)
     );
-    let log = stack
-        .adapters
-        .logs
-        .read(execution.id, task.id)
-        .await
-        .expect("log");
+    let log = stack.adapters.task_log(execution.id, task.id).await;
     assert!(
         log.contains(&digest),
         "the task log names what was copied:\n{log}"
@@ -93,15 +88,7 @@ async fn a_transfer_message_reaches_the_transfer_binary_and_a_duplicate_changes_
             .expect("execution"),
         finished
     );
-    assert_eq!(
-        stack
-            .adapters
-            .logs
-            .read(execution.id, task.id)
-            .await
-            .expect("log"),
-        log
-    );
+    assert_eq!(stack.adapters.task_log(execution.id, task.id).await, log);
     stack.stop().await;
 }
 
@@ -205,12 +192,7 @@ async fn an_unreachable_registry_fails_the_task_at_the_last_receive_with_the_rea
         "the reason names the registry: {}",
         done.status_text
     );
-    let log = stack
-        .adapters
-        .logs
-        .read(execution.id, task.id)
-        .await
-        .expect("log");
+    let log = stack.adapters.task_log(execution.id, task.id).await;
     assert!(log.contains("attempt 1 failed, will retry"), "{log}");
     let finished = stack
         .adapters
@@ -246,6 +228,7 @@ async fn what_dies_in_a_dead_letter_queue_ends_failed_with_the_reason() {
             to: TaskStatus::InProgress,
             status_text: None,
             figures: None,
+            log: None,
         })
         .await
         .expect("running"));

@@ -167,12 +167,7 @@ async fn a_copy_out_of_time_continues_in_another_invocation_where_it_stopped() {
         destination.http().manifest_digest("large", "v1").await,
         Some(digest)
     );
-    let log = stack
-        .adapters
-        .logs
-        .read(execution.id, task.id)
-        .await
-        .expect("log");
+    let log = stack.adapters.task_log(execution.id, task.id).await;
     assert!(
         log.matches("continuing in another invocation").count() >= 1,
         "{log}"

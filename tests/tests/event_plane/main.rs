@@ -14,9 +14,7 @@ use ferry::model::{
     ArtifactLocation, Execution, ExecutionStatus, Operation, Registry, RegistryType,
     ReplicationPolicy, Resource, ResourceType, Task, TaskStatus, TriggerType,
 };
-use ferry::ports::{
-    ExecutionStore, MessageQueue, NewTask, PolicyStore, RegistryStore, TaskLogSink, TaskStore,
-};
+use ferry::ports::{ExecutionStore, MessageQueue, NewTask, PolicyStore, RegistryStore, TaskStore};
 use ferry_tests::images::layer;
 use ferry_tests::registry::TestRegistry;
 use ferry_tests::{eventually, LocalStack, LocalStackOptions, ADMIN_PASSWORD};

@@ -159,6 +159,7 @@ impl Rig {
             registries: RegistryPool::new(connect, 8),
             locations: Arc::new(CachedLocations::new(Some(adapters.store.clone()))),
             recent: Default::default(),
+            finish_checks: Default::default(),
             max_receives: 5,
             keep_executions: 50,
         };
@@ -350,6 +351,7 @@ impl Rig {
                 to: TaskStatus::Failed,
                 status_text: Some("refused".into()),
                 figures: None,
+                log: None,
             })
             .await
             .expect("failed");

@@ -53,6 +53,7 @@ async fn fifty_concurrent_counter_updates_add_up_exactly_and_duplicates_change_n
                 blobs_copied: 1,
                 ..TransferFigures::default()
             }),
+            log: None,
         };
         let store = Arc::clone(&a.store);
         [transition.clone(), transition].map(move |t| {
@@ -479,6 +480,7 @@ async fn skipped_tasks_end_together_and_a_task_that_moved_on_is_left_alone() {
         to: TaskStatus::Succeed,
         status_text: Some("skipped: unchanged".into()),
         figures: Some(TransferFigures::default()),
+        log: None,
     };
     // Three in one write.
     let first: Vec<_> = tasks[..3].iter().map(skip).collect();

@@ -53,6 +53,7 @@ async fn task_ends_from_many_workers_at_once_lose_no_count() {
             to: ending(i),
             status_text: None,
             figures: Some(TransferFigures::default()),
+            log: None,
         })
         .collect();
     let ends = Arc::new(ends);

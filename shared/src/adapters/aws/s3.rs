@@ -94,8 +94,7 @@ impl TaskLogSink for S3TaskLogs {
         if lines.is_empty() {
             return Ok(());
         }
-        let mut body = lines.join("\n");
-        body.push('\n');
+        let body = crate::ports::logs::entry_text(lines);
         // The entry first so that keys sort in log order; then the lines' hash, so the same
         // lines appended again write the same object, and other lines under the same entry
         // do not overwrite them.

@@ -290,6 +290,7 @@ impl Transport {
         self.check_address(&call.url)?;
         let home = self.is_home(&call.url);
         let request = call.build(&self.http);
+        let sent = std::time::Instant::now();
         let request = if home {
             let cached = self.auth.cached(call.scope).await;
             self.auth.authorize(request, cached.as_deref())
@@ -312,6 +313,15 @@ impl Transport {
                     .map_err(|e| self.send_failed(method, call.path, e))?;
             }
         }
+        // Where a task's time goes, request by request (RUST_LOG=ferry::adapters::registry=debug).
+        tracing::debug!(
+            registry = %self.name,
+            method,
+            path = call.path,
+            status = response.status().as_u16(),
+            ms = sent.elapsed().as_millis() as u64,
+            "registry request"
+        );
         if may_heal(response.status()) {
             return Err(self.unexpected(method, call.path, response).await);
         }

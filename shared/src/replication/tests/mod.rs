@@ -108,6 +108,7 @@ impl World {
             registries: RegistryPool::new(self.registries.clone(), 8),
             locations: Arc::new(CachedLocations::new(Some(self.store.clone()))),
             recent: Default::default(),
+            finish_checks: Default::default(),
             max_receives: MAX_RECEIVES,
             keep_executions: 50,
         }

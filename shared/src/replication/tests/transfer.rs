@@ -5,7 +5,7 @@ use crate::messages::{InboundMessage, TransferMessage};
 use crate::model::{ExecutionStatus, TaskStatus};
 use crate::oci::Digest;
 use crate::ports::fakes::Injected;
-use crate::ports::logs::TaskLogSink;
+use crate::ports::logs::{task_log, TaskLogSink};
 use crate::ports::store::{ExecutionStore, TaskStore};
 use crate::replication::HandleError;
 
@@ -49,8 +49,12 @@ async fn a_transfer_copies_byte_exact_and_ends_its_task_and_execution() {
     let execution = world.execution(execution_id).await;
     assert_eq!(execution.status, ExecutionStatus::Succeed);
     assert_eq!(counts(&execution), (1, 1, 0, 0, 0));
-    let log = world.logs.read(execution_id, task.id).await.expect("log");
+    let log = task_log(world.logs.as_ref(), task).await.expect("log");
     assert!(log.contains("pushed manifest"), "{log}");
+    // A short log is kept with the task's status: no write to the log store of its own.
+    assert!(task.log.is_some());
+    let stored = world.logs.read(execution_id, task.id).await.expect("log");
+    assert_eq!(stored, "");
 }
 
 #[tokio::test]
@@ -284,7 +288,7 @@ async fn a_manifest_refused_for_a_blob_a_mount_did_not_bring_is_healed() {
     let task = &world.tasks(execution_id)[0];
     assert_eq!(task.status, TaskStatus::Succeed, "{}", task.status_text);
     assert!(world.destination.holds_blob("team/app", &digest));
-    let log = world.logs.read(execution_id, task.id).await.expect("log");
+    let log = task_log(world.logs.as_ref(), task).await.expect("log");
     assert!(log.contains("checking what it references again"), "{log}");
     let recorded =
         crate::ports::registry::BlobLocations::find_blob(world.store.as_ref(), 2, &digest).await;
@@ -540,6 +544,6 @@ async fn lines_appended_again_by_a_retried_dead_letter_are_there_once() {
     );
     worker.handle(&dead, None).await.expect("handled");
     let task = &world.tasks(execution_id)[0];
-    let log = world.logs.read(execution_id, task.id).await.expect("log");
+    let log = task_log(world.logs.as_ref(), task).await.expect("log");
     assert_eq!(log.matches("gave up").count(), 1, "{log}");
 }

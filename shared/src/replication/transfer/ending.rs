@@ -4,13 +4,16 @@
 
 use super::{Delivery, TransferWorker, MAX_CONTINUATIONS};
 use crate::messages::TransferMessage;
-use crate::model::{time_format, Checkpoint, Take, TaskStatus, TransferFigures};
-use crate::ports::logs::DEAD_LETTER_ENTRY;
+use crate::model::{time_format, Checkpoint, InlineLog, Take, TaskStatus, TransferFigures};
+use crate::ports::logs::{entry_text, DEAD_LETTER_ENTRY};
 use crate::ports::store::{StoreError, TaskTransition};
 use crate::replication::{Failure, HandleError};
 
 /// How long the dead-letter consumer holds a task while it fails it.
 const DEAD_LETTER_LEASE_MS: i64 = 60_000;
+/// An ending delivery's log entry up to this long is written with the task's status (one
+/// write per task instead of two); a longer one goes to the log store.
+const INLINE_LOG_MAX: usize = 4096;
 
 impl TransferWorker {
     /// Hands the rest of the copy (the uploads under way) to a new message for the next
@@ -110,12 +113,20 @@ impl TransferWorker {
         self.append_log(m, DEAD_LETTER_ENTRY, &[reason.to_string()])
             .await;
         // Taken, the task is InProgress (the take started it).
-        self.transition(m, TaskStatus::InProgress, TaskStatus::Failed, reason, None)
-            .await?;
+        self.transition(
+            m,
+            TaskStatus::InProgress,
+            TaskStatus::Failed,
+            reason,
+            None,
+            None,
+        )
+        .await?;
         self.finish(execution_id).await
     }
 
-    /// Ends the task `from` → `to` with its log, then the execution if it was the last.
+    /// Ends the task `from` → `to` with its log (kept with the status when short); whether it
+    /// was the execution's last is asked when the delivery is done (see `FinishChecks`).
     pub(super) async fn end(
         &self,
         d: &Delivery<'_>,
@@ -125,11 +136,27 @@ impl TransferWorker {
         figures: Option<TransferFigures>,
         log: Vec<String>,
     ) -> Result<(), HandleError> {
-        self.append_log(d.m, &d.log_entry(), &log).await;
-        if self.transition(d.m, from, to, status_text, figures).await? {
+        let text = entry_text(&log);
+        let kept = (text.len() <= INLINE_LOG_MAX).then(|| InlineLog {
+            entry: d.log_entry(),
+            text,
+        });
+        if kept.is_none() {
+            self.append_log(d.m, &d.log_entry(), &log).await;
+        }
+        d.end_tried
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let ended = self
+            .transition(d.m, from, to, status_text, figures, kept.clone())
+            .await;
+        if kept.is_some() && !matches!(ended, Ok(true)) {
+            // Not written with a status: the log store keeps what this delivery did.
+            self.append_log(d.m, &d.log_entry(), &log).await;
+        }
+        if ended? {
             d.ended.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        self.finish(d.m.execution_id).await
+        Ok(())
     }
 
     async fn transition(
@@ -139,6 +166,7 @@ impl TransferWorker {
         to: TaskStatus,
         status_text: &str,
         figures: Option<TransferFigures>,
+        log: Option<InlineLog>,
     ) -> Result<bool, HandleError> {
         let changed = self
             .store
@@ -149,6 +177,7 @@ impl TransferWorker {
                 to,
                 status_text: Some(status_text.to_string()),
                 figures,
+                log,
             })
             .await?;
         if changed {

@@ -9,8 +9,10 @@
 
 mod copying;
 mod ending;
+mod finishing;
 mod recent;
 
+pub use finishing::FinishChecks;
 pub use recent::RecentReads;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +58,8 @@ pub struct TransferWorker {
     pub max_receives: u32,
     /// Executions kept per policy; older ones are swept when one finishes.
     pub keep_executions: usize,
+    /// "Was it the last task?" asked once per batch and execution.
+    pub finish_checks: FinishChecks,
 }
 
 /// One delivery of a transfer message, as the steps of its handling need to know it.
@@ -68,6 +72,9 @@ struct Delivery<'a> {
     continuation: u32,
     /// Whether this delivery ended the task (its status written final).
     ended: AtomicBool,
+    /// Whether it tried to (the task may have been ended by another meanwhile): either way
+    /// the execution may be done, and the check is owed.
+    end_tried: AtomicBool,
 }
 
 impl Delivery<'_> {
@@ -111,6 +118,7 @@ impl TransferWorker {
             receive_count: message.receive_count,
             continuation: transfer.checkpoint.as_ref().map_or(0, |c| c.continuations),
             ended: AtomicBool::new(false),
+            end_tried: AtomicBool::new(false),
         };
         let lease_ends = deadline.unwrap_or(started + LEASE_WITHOUT_DEADLINE);
         deadline::within(
@@ -169,9 +177,18 @@ impl TransferWorker {
             }
             Err(e) => return Err(e.into()),
         }
+        let running = self.finish_checks.enter(execution_id);
         let mut handed_on = false;
         let ran = self.run_taken(d, stop_at, &mut handed_on).await;
-        if d.ended.load(Ordering::Relaxed) {
+        let ended = d.ended.load(Ordering::Relaxed);
+        if running.leave(d.end_tried.load(Ordering::Relaxed)) {
+            if let Err(e) = self.finish(execution_id).await {
+                // Delivered again, this message checks again (its task ended, or it ends it).
+                self.finish_checks.owe(execution_id);
+                return ran.and(Err(e));
+            }
+        }
+        if ended {
             // An ended task cannot be taken again: its lease needs no release.
             return ran;
         }

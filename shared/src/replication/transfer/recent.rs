@@ -1,7 +1,9 @@
 //! What a warm transfer process read from the store a moment ago, read again only once it may
 //! have changed: a registry (its URL and secret) for half a minute, whether an execution was
 //! stopped for two seconds. Every blob of every task asks whether its execution was stopped;
-//! without this, that question alone is most of a copy's store reads.
+//! without this, that question alone is most of a copy's store reads. When a read goes stale,
+//! one of the copies running at that moment reads again and the others wait for its answer
+//! rather than all asking at once.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -20,6 +22,8 @@ const STOP_FRESH: Duration = Duration::from_secs(2);
 pub struct RecentReads {
     registries: Mutex<HashMap<i64, (Instant, Registry)>>,
     statuses: Mutex<HashMap<i64, (Instant, ExecutionStatus)>>,
+    /// Held while reading from the store.
+    reading: tokio::sync::Mutex<()>,
 }
 
 fn fresh<T: Clone>(
@@ -45,6 +49,10 @@ impl RecentReads {
         if let Some(registry) = fresh(&self.registries, id, REGISTRY_FRESH) {
             return Ok(registry);
         }
+        let _reading = self.reading.lock().await;
+        if let Some(registry) = fresh(&self.registries, id, REGISTRY_FRESH) {
+            return Ok(registry);
+        }
         let registry = store.get_registry_with_secret(id).await?;
         keep(&self.registries, id, registry.clone());
         Ok(registry)
@@ -56,6 +64,10 @@ impl RecentReads {
         store: &dyn Store,
         execution_id: i64,
     ) -> Result<ExecutionStatus, StoreError> {
+        if let Some(status) = fresh(&self.statuses, execution_id, STOP_FRESH) {
+            return Ok(status);
+        }
+        let _reading = self.reading.lock().await;
         if let Some(status) = fresh(&self.statuses, execution_id, STOP_FRESH) {
             return Ok(status);
         }
@@ -123,5 +135,21 @@ mod tests {
         );
         tokio::time::sleep(STOP_FRESH).await;
         assert!(recent.stopped(&store, execution.id).await);
+    }
+
+    #[tokio::test]
+    async fn copies_that_find_a_read_stale_together_read_it_once() {
+        let store = MemoryStore::default();
+        let execution = store
+            .create_execution(1, TriggerType::Manual, 1, &Launch::Listing)
+            .await
+            .expect("execution");
+        let recent = RecentReads::default();
+        let before = store.faults.calls("get_execution");
+        let checks: Vec<_> = (0..8)
+            .map(|_| recent.stopped(&store, execution.id))
+            .collect();
+        futures::future::join_all(checks).await;
+        assert_eq!(store.faults.calls("get_execution") - before, 1);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 use super::{key_pk, s, DynamoStore};
 use crate::oci::{Digest, Repository};
@@ -29,46 +29,38 @@ impl BlobLocations for DynamoStore {
         Repository::parse(item?.get("repository")?.as_s().ok()?).ok()
     }
 
-    /// One BatchGetItem per 100 blobs; keys DynamoDB leaves unprocessed count as unknown.
+    /// One BatchGetItem per 100 blobs, eventually consistent (a location recorded a moment
+    /// ago and missed only costs a copy); a failed read finds nothing.
     async fn find_blobs(
         &self,
         registry_id: i64,
         digests: &[Digest],
     ) -> HashMap<Digest, Repository> {
-        let mut found = HashMap::new();
         let table = &self.tables.meta;
-        for chunk in digests.chunks(100) {
-            let keys: Vec<_> = chunk
-                .iter()
-                .map(|d| key_pk(&blob_key(registry_id, d)))
-                .collect();
-            let Ok(wanted) = KeysAndAttributes::builder().set_keys(Some(keys)).build() else {
-                continue;
-            };
-            let Ok(out) = self
-                .client
-                .batch_get_item()
-                .request_items(table, wanted)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            let items = out.responses().and_then(|r| r.get(table.as_str()));
-            for item in items.into_iter().flatten() {
-                let location = (|| {
-                    let pk = item.get("pk")?.as_s().ok()?;
-                    let digest = chunk
-                        .iter()
-                        .find(|d| *pk == blob_key(registry_id, d))?
-                        .clone();
-                    let repository =
-                        Repository::parse(item.get("repository")?.as_s().ok()?).ok()?;
-                    Some((digest, repository))
-                })();
-                if let Some((digest, repository)) = location {
-                    found.insert(digest, repository);
-                }
+        let wanted = digests
+            .iter()
+            .map(|d| (table.clone(), key_pk(&blob_key(registry_id, d))))
+            .collect();
+        let items = match self.read_items(wanted, false).await {
+            Ok(mut got) => got.remove(table.as_str()).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "blob locations not read");
+                return HashMap::new();
+            }
+        };
+        let mut found = HashMap::new();
+        for item in items {
+            let location = (|| {
+                let pk = item.get("pk")?.as_s().ok()?;
+                let digest = digests
+                    .iter()
+                    .find(|d| *pk == blob_key(registry_id, d))?
+                    .clone();
+                let repository = Repository::parse(item.get("repository")?.as_s().ok()?).ok()?;
+                Some((digest, repository))
+            })();
+            if let Some((digest, repository)) = location {
+                found.insert(digest, repository);
             }
         }
         found

@@ -7,9 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use serde::Deserialize;
 
 use super::{backend, from_item, key_id, key_pk, n, update, DynamoStore};
@@ -18,11 +16,6 @@ use crate::ports::store::StoreError;
 
 /// Shards per execution: enough that tens of concurrent transfers rarely meet on one.
 pub(super) const SHARDS: i64 = 8;
-
-/// BatchGetItem takes up to 100 keys.
-const KEYS_PER_READ: usize = 100;
-/// Unprocessed keys (throttling) are asked for again this many times.
-const READ_ROUNDS: u32 = 5;
 
 fn shard_key(execution_id: i64, shard: i64) -> String {
     format!("ended#{execution_id}#{shard}")
@@ -108,90 +101,29 @@ impl DynamoStore {
         id: i64,
     ) -> Result<Option<(T, Ended)>, StoreError> {
         let (executions, meta) = (&self.tables.executions, &self.tables.meta);
-        let mut wanted = HashMap::from([
-            (executions.clone(), vec![key_id(id)]),
-            (meta.clone(), shard_keys(&[id])),
-        ]);
-        let mut item = None;
-        let mut shards = Vec::new();
-        for _ in 0..READ_ROUNDS {
-            let (mut got, left) = self.batch_get(wanted).await?;
-            if let Some(found) = got
-                .remove(executions.as_str())
-                .and_then(|i| i.into_iter().next())
-            {
-                item = Some(found);
-            }
-            shards.extend(got.remove(meta.as_str()).unwrap_or_default());
-            if left.is_empty() {
-                let ended = sum_shards(meta, shards)?.remove(&id).unwrap_or_default();
-                return item
-                    .map(|i| from_item(executions, i).map(|item| (item, ended)))
-                    .transpose();
-            }
-            wanted = left;
-        }
-        Err(StoreError::Conflict {
-            entity: "execution",
-            id,
-        })
+        let mut wanted = vec![(executions.clone(), key_id(id))];
+        wanted.extend(shard_keys(&[id]).into_iter().map(|k| (meta.clone(), k)));
+        let mut got = self.read_items(wanted, true).await?;
+        let ended = sum_shards(meta, got.remove(meta.as_str()).unwrap_or_default())?
+            .remove(&id)
+            .unwrap_or_default();
+        got.remove(executions.as_str())
+            .and_then(|items| items.into_iter().next())
+            .map(|item| from_item(executions, item).map(|item| (item, ended)))
+            .transpose()
     }
 
     /// The ends of these executions, by execution, summed over their shards.
     pub(super) async fn ended_of(&self, ids: &[i64]) -> Result<HashMap<i64, Ended>, StoreError> {
         let meta = &self.tables.meta;
-        let mut shards = Vec::new();
-        for keys in shard_keys(ids).chunks(KEYS_PER_READ) {
-            let mut wanted = HashMap::from([(meta.clone(), keys.to_vec())]);
-            for round in 0.. {
-                let (mut got, left) = self.batch_get(wanted).await?;
-                shards.extend(got.remove(meta.as_str()).unwrap_or_default());
-                if left.is_empty() {
-                    break;
-                }
-                if round + 1 >= READ_ROUNDS {
-                    return Err(StoreError::Conflict {
-                        entity: "execution",
-                        id: ids.first().copied().unwrap_or_default(),
-                    });
-                }
-                wanted = left;
-            }
-        }
-        sum_shards(meta, shards)
-    }
-
-    /// One BatchGetItem: the items by table, and the keys left unprocessed.
-    async fn batch_get(
-        &self,
-        wanted: HashMap<String, Vec<HashMap<String, AttributeValue>>>,
-    ) -> Result<BatchGot, StoreError> {
-        let mut request = self.client.batch_get_item();
-        for (table, keys) in wanted {
-            let keys = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| backend(&table, "BatchGetItem", e))?;
-            request = request.request_items(table, keys);
-        }
-        let out = request
-            .send()
-            .await
-            .map_err(|e| backend(&self.tables.meta, "BatchGetItem", e))?;
-        let left = out
-            .unprocessed_keys
-            .unwrap_or_default()
+        let wanted = shard_keys(ids)
             .into_iter()
-            .map(|(table, keys)| (table, keys.keys))
-            .filter(|(_, keys)| !keys.is_empty())
+            .map(|k| (meta.clone(), k))
             .collect();
-        Ok((out.responses.unwrap_or_default(), left))
+        let mut got = self.read_items(wanted, true).await?;
+        sum_shards(meta, got.remove(meta.as_str()).unwrap_or_default())
     }
 }
-
-type Items = HashMap<String, Vec<HashMap<String, AttributeValue>>>;
-type BatchGot = (Items, HashMap<String, Vec<HashMap<String, AttributeValue>>>);
 
 fn shard_keys(ids: &[i64]) -> Vec<HashMap<String, AttributeValue>> {
     ids.iter()

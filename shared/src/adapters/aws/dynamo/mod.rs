@@ -11,6 +11,7 @@
 //! - robots: key `id` (N); index `by_list`.
 //! - meta: key `pk` (S); `expires_at` (N) is its TTL attribute.
 
+mod batch_read;
 mod blobs;
 mod counters;
 mod executions;

@@ -3,7 +3,6 @@
 //! item per key and window, expiring with DynamoDB's TTL on `expires_at`.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::KeysAndAttributes;
 use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
@@ -182,28 +181,15 @@ impl RobotStore for DynamoStore {
 impl LoginAttempts for DynamoStore {
     async fn failures(&self, keys: &[String]) -> Result<Vec<u32>, StoreError> {
         let table = &self.tables.meta;
-        let wanted = KeysAndAttributes::builder()
-            .set_keys(Some(keys.iter().map(|k| key_pk(k)).collect()))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| backend(table, "BatchGetItem", e))?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(table, wanted)
-            .send()
-            .await
-            .map_err(|e| backend(table, "BatchGetItem", e))?;
-        let found: Vec<Counter> = out
-            .responses()
-            .and_then(|r| r.get(table.as_str()))
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|item| serde_dynamo::from_item(item.clone()).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let wanted = keys.iter().map(|k| (table.clone(), key_pk(k))).collect();
+        let found: Vec<Counter> = self
+            .read_items(wanted, true)
+            .await?
+            .remove(table.as_str())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| serde_dynamo::from_item(item).ok())
+            .collect();
         Ok(keys
             .iter()
             .map(|k| found.iter().find(|c| &c.pk == k).map_or(0, |c| c.failures))

@@ -411,12 +411,25 @@ impl DynamoStore {
             set.push(FIGURES);
             values.extend(figure_values(f));
         }
+        if let Some(log) = &t.log {
+            set.push("#log = :log");
+            values.push((
+                ":log",
+                aws_sdk_dynamodb::types::AttributeValue::M(std::collections::HashMap::from([
+                    ("entry".to_string(), s(log.entry.clone())),
+                    ("text".to_string(), s(log.text.clone())),
+                ])),
+            ));
+        }
         let mut task_update = Update::builder()
             .key("execution_id", n(t.execution_id))
             .key("id", n(t.task_id))
             .update_expression(format!("SET {}", set.join(", ")))
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status");
+        if t.log.is_some() {
+            task_update = task_update.expression_attribute_names("#log", "log");
+        }
         for (name, value) in values {
             task_update = task_update.expression_attribute_values(name, value);
         }

@@ -170,6 +170,9 @@ impl TaskStore for MemoryStore {
         if let Some(figures) = t.figures {
             task.figures = figures;
         }
+        if let Some(log) = &t.log {
+            task.log = Some(log.clone());
+        }
         state.execution(t.execution_id)?.0.count(change);
         if change.ends.is_some() {
             state.touch(t.execution_id);
