@@ -49,7 +49,9 @@ bench: deps
 # the transfer processes' peak RSS. Release binaries.
 bench-e2e: deps
 	cargo build --release --workspace --bins
-	target/release/ferry-e2e
+	# The registries' storage in memory (tmpfs), for both tools: the disk's writeback otherwise
+	# takes a core of the two.
+	TMPDIR=$${FERRY_E2E_TMPDIR:-/dev/shm} target/release/ferry-e2e
 
 # The full-size fleet (40 repositories x 3 tags on three shared base layers, and a 256 MiB
 # image) replicated ten times onto fresh destinations over two transfer processes, and two

@@ -17,6 +17,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 
 use ferry_tests::api_client::ApiClient;
 use ferry_tests::fleet::{differences, push_fleet, FleetSize};
@@ -25,6 +26,8 @@ use ferry_tests::{emulator, LocalStack, LocalStackOptions, ADMIN_PASSWORD};
 
 /// Requests to the emulator, by service and operation.
 type Counts = Arc<Mutex<BTreeMap<(String, String), u64>>>;
+/// Seconds the emulator took to answer them, by service and operation.
+type Latencies = Arc<Mutex<BTreeMap<(String, String), f64>>>;
 
 #[derive(Clone)]
 struct Proxy {
@@ -34,11 +37,16 @@ struct Proxy {
     dynamodb: String,
     http: reqwest::Client,
     counts: Counts,
+    latencies: Latencies,
 }
 
-/// The service and operation of an AWS request: the JSON protocols name both in
-/// `X-Amz-Target`; S3 and EventBridge Scheduler are REST (their path tells). The API
-/// function's requests (the polling of the execution) are counted apart, as `api:<service>`.
+/// The caller, service and operation of an AWS request, as `<function>:<service>` and the
+/// operation: the functions name themselves in the SDK's user agent (`app/ferry-transfer`);
+/// the rest is the local plane's. The JSON protocols name service and operation in
+/// `X-Amz-Target`; S3 and EventBridge Scheduler are REST (their path tells). Not counted per
+/// artifact: the API's requests (the polling of the execution) and the plane's reads of the
+/// schedules (a stand-in for EventBridge Scheduler, which fires schedules itself in AWS); the
+/// plane's SQS receives and deletes stand for Lambda's pollers, which are billed, and count.
 fn operation(headers: &HeaderMap, method: &Method, uri: &Uri) -> (String, String) {
     let (service, op) = service_operation(headers, method, uri);
     let agent = headers
@@ -46,11 +54,27 @@ fn operation(headers: &HeaderMap, method: &Method, uri: &Uri) -> (String, String
         .or_else(|| headers.get("user-agent"))
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if agent.contains("app/ferry-api") {
-        (format!("api:{service}"), op)
-    } else {
-        (service, op)
-    }
+    let caller = agent
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("app/ferry-"))
+        .unwrap_or("plane");
+    (format!("{caller}:{service}"), op)
+}
+
+/// The tables a DynamoDB request names, by the last word of their names (`meta`, `tasks`):
+/// which BatchGetItem reads what.
+fn tables_of(body: &[u8]) -> String {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return String::new();
+    };
+    let short = |name: &str| name.rsplit('-').next().unwrap_or(name).to_string();
+    let mut tables: Vec<String> = match (&request["TableName"], &request["RequestItems"]) {
+        (Value::String(name), _) => vec![short(name)],
+        (_, Value::Object(items)) => items.keys().map(|name| short(name)).collect(),
+        _ => Vec::new(),
+    };
+    tables.sort();
+    tables.join("+")
 }
 
 fn service_operation(headers: &HeaderMap, method: &Method, uri: &Uri) -> (String, String) {
@@ -80,7 +104,10 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap, Bytes) {
-    let key = operation(&headers, &method, &uri);
+    let mut key = operation(&headers, &method, &uri);
+    if key.0.ends_with("dynamodb") && key.1.starts_with("Batch") {
+        key.1 = format!("{}({})", key.1, tables_of(&body));
+    }
     let upstream = if key.0.ends_with("dynamodb") {
         &proxy.dynamodb
     } else {
@@ -92,8 +119,9 @@ async fn forward(
         uri.path_and_query().map_or("/", |p| p.as_str())
     );
     if let Ok(mut counts) = proxy.counts.lock() {
-        *counts.entry(key).or_default() += 1;
+        *counts.entry(key.clone()).or_default() += 1;
     }
+    let started = Instant::now();
     let mut request = proxy.http.request(method, url).body(body);
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
@@ -110,6 +138,9 @@ async fn forward(
                 }
             }
             let body = response.bytes().await.unwrap_or_default();
+            if let Ok(mut latencies) = proxy.latencies.lock() {
+                *latencies.entry(key).or_default() += started.elapsed().as_secs_f64();
+            }
             (status, out, body)
         }
         Err(e) => (
@@ -121,12 +152,18 @@ async fn forward(
 }
 
 /// Starts the counting proxy in front of `upstream` and `dynamodb`; its endpoint.
-async fn counting_proxy(upstream: String, dynamodb: String, counts: Counts) -> String {
+async fn counting_proxy(
+    upstream: String,
+    dynamodb: String,
+    counts: Counts,
+    latencies: Latencies,
+) -> String {
     let app = axum::Router::new().fallback(forward).with_state(Proxy {
         upstream,
         dynamodb,
         http: reqwest::Client::new(),
         counts,
+        latencies,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -136,6 +173,19 @@ async fn counting_proxy(upstream: String, dynamodb: String, counts: Counts) -> S
         let _ = axum::serve(listener, app).await;
     });
     format!("http://127.0.0.1:{port}")
+}
+
+/// Waits (at most 5 s) until no AWS request came for half a second.
+async fn settle(counts: &Counts) {
+    let mut last = snapshot(counts);
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = snapshot(counts);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 fn snapshot(counts: &Counts) -> BTreeMap<(String, String), u64> {
@@ -163,7 +213,7 @@ fn by_service(
     out
 }
 
-/// Starts an execution of `policy` and polls it every 200 ms until it ends.
+/// Starts an execution of `policy` and polls it every 50 ms until it ends (a coarser poll would add up to its interval to the times).
 async fn execute(api: &ApiClient, policy: i64) -> (Value, Duration) {
     let started = Instant::now();
     let id = api
@@ -178,8 +228,186 @@ async fn execute(api: &ApiClient, policy: i64) -> (Value, Duration) {
         if execution["status"] != "InProgress" {
             return (execution, started.elapsed());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Where an execution's time went, from its tasks' start and end times: how long before the
+/// first task started (the listing), how many ran at once on average, how long they took, and
+/// how long after the last one the execution was seen ended.
+async fn print_timeline(api: &ApiClient, execution: &Value) {
+    let id = execution["id"].as_i64().unwrap_or_default();
+    let mut tasks: Vec<Value> = Vec::new();
+    for page in 1.. {
+        let answer = api
+            .get(&format!(
+                "/replication/executions/{id}/tasks?page={page}&page_size=100"
+            ))
+            .await
+            .json();
+        let Some(batch) = answer.as_array().filter(|b| !b.is_empty()) else {
+            break;
+        };
+        tasks.extend(batch.iter().cloned());
+    }
+    let at = |v: &Value| {
+        v.as_str()
+            .and_then(|s| time::OffsetDateTime::parse(s, &Rfc3339).ok())
+    };
+    let (Some(started), Some(ended)) = (at(&execution["start_time"]), at(&execution["end_time"]))
+    else {
+        return;
+    };
+    let spans: Vec<(f64, f64, String)> = tasks
+        .iter()
+        .filter_map(|t| {
+            let s = at(&t["start_time"])?;
+            let e = at(&t["end_time"])?;
+            Some((
+                (s - started).as_seconds_f64(),
+                (e - started).as_seconds_f64(),
+                t["src_resource"].as_str().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect();
+    if spans.is_empty() {
+        return;
+    }
+    let first = spans.iter().map(|s| s.0).fold(f64::MAX, f64::min);
+    let last = spans.iter().map(|s| s.1).fold(0.0, f64::max);
+    let mut durations: Vec<f64> = spans.iter().map(|s| s.1 - s.0).collect();
+    durations.sort_by(f64::total_cmp);
+    let busy: f64 = durations.iter().sum();
+    let pick = |q: f64| durations[((durations.len() - 1) as f64 * q) as usize];
+    let longest = spans
+        .iter()
+        .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))
+        .map(|s| format!("{} ({:.1}-{:.1} s)", s.2, s.0, s.1))
+        .unwrap_or_default();
+    println!(
+        "  timeline: first task started at {first:.2} s, last ended at {last:.2} s, execution ended at {:.2} s; \
+         {} tasks, {:.1} running on average; task time p50 {:.2} s, p90 {:.2} s, max {:.2} s: {longest}",
+        (ended - started).as_seconds_f64(),
+        spans.len(),
+        busy / (last - first).max(0.001),
+        pick(0.5),
+        pick(0.9),
+        pick(1.0),
+    );
+}
+
+/// The emulators' mean answer time per operation during the full sync (it was the first run,
+/// so the totals are its own but for the setup's few requests).
+fn print_latencies(
+    before: &BTreeMap<(String, String), u64>,
+    after: &BTreeMap<(String, String), u64>,
+    latencies: &BTreeMap<(String, String), f64>,
+) {
+    let mut lines: Vec<String> = Vec::new();
+    for (key, total) in latencies {
+        let n = after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
+        if n > 0 {
+            lines.push(format!(
+                "{}:{} {n} x {:.1} ms",
+                key.0,
+                key.1,
+                total * 1000.0 / after.get(key).copied().unwrap_or(1) as f64
+            ));
+        }
+    }
+    println!("  AWS answer times: {}", lines.join(", "));
+}
+
+/// CPU seconds used so far by each running process, by pid, with its command name: on a
+/// shared 2-core machine the emulators and registries compete with Ferry's functions.
+fn cpu_seconds_by_process() -> BTreeMap<u32, (String, f64)> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    // Clock ticks per second.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ...": the command may hold spaces, the fields after it do not.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        // Kernel workers rename themselves after their current queue: one name for all.
+        let command = match &stat[open + 1..close] {
+            c if c.starts_with("kworker") => "kernel workers".to_string(),
+            c => c.to_string(),
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let used = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime: fields 14 and 15 of the line, 12th and 13th after the command.
+        out.insert(pid, (command, (used(11) + used(12)) / ticks));
+    }
+    out
+}
+
+/// CPU seconds of this process's reaped children (the skopeo runs).
+fn children_cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// What each command used between two snapshots, largest first; returns the total.
+fn print_cpu(
+    before: &BTreeMap<u32, (String, f64)>,
+    after: &BTreeMap<u32, (String, f64)>,
+    wall: Duration,
+    exited: Option<(&str, f64)>,
+) -> f64 {
+    let mut by_command: BTreeMap<String, f64> = BTreeMap::new();
+    for (pid, (command, seconds)) in after {
+        let earlier = before.get(pid).map_or(0.0, |(_, s)| *s);
+        *by_command.entry(command.clone()).or_default() += seconds - earlier;
+    }
+    if let Some((command, seconds)) = exited {
+        *by_command.entry(command.to_string()).or_default() += seconds;
+    }
+    let mut used: Vec<(String, f64)> = by_command.into_iter().filter(|(_, s)| *s >= 0.05).collect();
+    used.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = used.iter().map(|u| u.1).sum();
+    let lines: Vec<String> = used.iter().map(|(c, s)| format!("{c} {s:.1}")).collect();
+    println!(
+        "  CPU seconds: {total:.1} in {:.1} s ({:.0}% of {} cores): {}",
+        wall.as_secs_f64(),
+        total / wall.as_secs_f64() / cores() as f64 * 100.0,
+        cores(),
+        lines.join(", ")
+    );
+    total
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// CPU seconds of Ferry's own function processes between two snapshots.
+fn ferry_cpu(before: &BTreeMap<u32, (String, f64)>, after: &BTreeMap<u32, (String, f64)>) -> f64 {
+    after
+        .iter()
+        .filter(|(_, (command, _))| command.starts_with("ferry-") && command != "ferry-e2e")
+        .map(|(pid, (_, s))| s - before.get(pid).map_or(0.0, |(_, b)| *b))
+        .sum()
 }
 
 /// The peak RSS (VmHWM, MiB) of each running process named `name`.
@@ -249,10 +477,12 @@ async fn main() {
     );
 
     let counts = Counts::default();
+    let latencies = Latencies::default();
     let emulator = counting_proxy(
         emulator::start_moto(),
         emulator::start_dynamodb_local(),
         counts.clone(),
+        latencies.clone(),
     )
     .await;
     // The stack's clients and function processes talk to the emulators through the proxy.
@@ -265,7 +495,16 @@ async fn main() {
     let fleet = push_fleet(&source.http(), size).await;
     println!("fleet: {} artifacts pushed", fleet.len());
 
-    let stack = LocalStack::start("e2e", LocalStackOptions::default()).await;
+    let transfer_instances = env_or("FERRY_E2E_TRANSFER_INSTANCES", 2);
+    println!("local plane: {transfer_instances} transfer instances");
+    let stack = LocalStack::start(
+        "e2e",
+        LocalStackOptions {
+            transfer_instances,
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
     let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
     let registry =
         |name: &str, url: String| json!({"name": name, "type": "docker-registry", "url": url});
@@ -286,14 +525,60 @@ async fn main() {
         .await
         .created_id();
 
+    // DynamoDB Local is a JVM: its first thousand requests run before the JIT has compiled
+    // it, several times slower than later ones, while DynamoDB itself is always warm. So the
+    // same replication runs first into a throwaway destination (its time printed, not
+    // compared), unless FERRY_E2E_WARMUP=0.
+    let _throwaway = if env_or("FERRY_E2E_WARMUP", 1) > 0 {
+        let throwaway = TestRegistry::start();
+        let dst = api
+            .post("/registries", &registry("warm-up", throwaway.url()))
+            .await
+            .created_id();
+        let warmup = api
+            .post(
+                "/replication/policies",
+                &json!({"name": "warm-up", "src_registry": {"id": src},
+                        "dest_registry": {"id": dst},
+                        "filters": [{"type": "name", "value": "fleet/**"}], "enabled": true}),
+            )
+            .await
+            .created_id();
+        let (warm, warm_time) = execute(&api, warmup).await;
+        println!(
+            "warm-up into a throwaway destination (emulators cold): {:.1} s ({})",
+            warm_time.as_secs_f64(),
+            warm["status"]
+        );
+        Some(throwaway)
+    } else {
+        None
+    };
+
     let before = snapshot(&counts);
+    let cpu_before = cpu_seconds_by_process();
     let (full, full_time) = execute(&api, policy).await;
+    let cpu_after = cpu_seconds_by_process();
+    // What the full sync still does once it is seen ended (the finishing delivery's sweep of
+    // old executions, the last message deletions) is its own, not the no-op's.
+    settle(&counts).await;
     let after_full = snapshot(&counts);
+    let full_latencies = latencies.lock().map(|l| l.clone()).unwrap_or_default();
     let (noop, noop_time) = execute(&api, policy).await;
+    settle(&counts).await;
     let after_noop = snapshot(&counts);
+    println!("full sync {:.1} s", full_time.as_secs_f64());
+    print_timeline(&api, &full).await;
+    print_latencies(&before, &after_full, &full_latencies);
+    print_cpu(&cpu_before, &cpu_after, full_time, None);
+    let ferry_cpu_seconds = ferry_cpu(&cpu_before, &cpu_after);
+    println!("no-op re-sync {:.1} s", noop_time.as_secs_f64());
+    print_timeline(&api, &noop).await;
     let rss = peak_rss_mib("ferry-transfer");
     stack.stop().await;
 
+    let cpu_before_skopeo = cpu_seconds_by_process();
+    let children_before = children_cpu_seconds();
     let started = Instant::now();
     let mut repositories: Vec<&str> = fleet.iter().map(|i| i.repository.as_str()).collect();
     repositories.dedup();
@@ -320,6 +605,14 @@ async fn main() {
         assert!(status.success(), "skopeo sync {repository}");
     }
     let skopeo_time = started.elapsed();
+    println!("skopeo sync {:.1} s", skopeo_time.as_secs_f64());
+    let skopeo_cpu_seconds = children_cpu_seconds() - children_before;
+    print_cpu(
+        &cpu_before_skopeo,
+        &cpu_seconds_by_process(),
+        skopeo_time,
+        Some(("skopeo", skopeo_cpu_seconds)),
+    );
 
     let ferry_wrong = differences(&ferry_destination.http(), &fleet).await;
     let skopeo_wrong = differences(&skopeo_destination.http(), &fleet).await;
@@ -347,10 +640,11 @@ async fn main() {
     let noop_requests = by_service(&after_full, &after_noop);
     print_requests("full sync", &full_requests, artifacts);
     print_requests("no-op re-sync", &noop_requests, artifacts);
-    // The workers' requests: the API's (polling the execution) are shown, not counted.
+    // The workers' requests: the API's (polling the execution) and the plane's schedule
+    // reads are shown, not counted.
     let per = |r: &BTreeMap<String, (u64, BTreeMap<String, u64>)>| {
         r.iter()
-            .filter(|(service, _)| !service.starts_with("api:"))
+            .filter(|(service, _)| !service.starts_with("api:") && *service != "plane:scheduler")
             .map(|(_, (n, _))| *n)
             .sum::<u64>() as f64
             / artifacts.max(1) as f64
@@ -361,6 +655,11 @@ async fn main() {
         met(per(&full_requests) <= 4.0),
         per(&noop_requests),
         met(per(&noop_requests) <= 0.2)
+    );
+    println!(
+        "CPU of the copying processes in the full sync: Ferry's functions {ferry_cpu_seconds:.1} s, \
+         skopeo {skopeo_cpu_seconds:.1} s ({:.2})",
+        ferry_cpu_seconds / skopeo_cpu_seconds.max(0.001)
     );
     println!("peak RSS of the transfer processes: {rss:.1?} MiB");
     println!(
