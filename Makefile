@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build up test lint ci clean bench bench-e2e load fuzz
+.PHONY: help deps build up test lint ci clean bench bench-e2e bench-list load fuzz
 
 help:
 	@echo "make up     the whole system locally (emulator, registries, functions, event plane, API)"
@@ -10,6 +10,7 @@ help:
 	@echo "make lint   rustfmt, clippy and cfn-lint, as CI runs them"
 	@echo "make bench  the benchmarks, with figures for the README"
 	@echo "make bench-e2e  a whole replication through the local system against skopeo sync"
+	@echo "make bench-list  the lister over a generated source of 5,000 repositories x 20 tags"
 	@echo "make load   the full-size fleet, ten times over two transfer processes"
 	@echo "make fuzz   the API fuzzed from its OpenAPI description, 100 requests per route and phase"
 
@@ -52,6 +53,12 @@ bench-e2e: deps
 	# The registries' storage in memory (tmpfs), for both tools: the disk's writeback otherwise
 	# takes a core of the two.
 	TMPDIR=$${FERRY_E2E_TMPDIR:-/dev/shm} target/release/ferry-e2e
+
+# The lister over a generated source of 5,000 x 20 (in memory: the lister's own work and its
+# requests per piece); the suite runs 200 x 20.
+bench-list:
+	FERRY_LIST_REPOSITORIES=5000 FERRY_LIST_TAGS=20 cargo test --release -p ferry --lib -- \
+	  a_generated_source_lists_in_bounded_pieces --nocapture
 
 # The full-size fleet (40 repositories x 3 tags on three shared base layers, and a 256 MiB
 # image) replicated ten times onto fresh destinations over two transfer processes, and two

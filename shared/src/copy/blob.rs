@@ -14,20 +14,22 @@ use crate::ports::registry::Mount;
 /// Blobs up to this size go in one streamed PUT, unless the policy asks for chunks.
 const MONOLITHIC_MAX: u64 = 32 * 1024 * 1024;
 
-/// Blobs from this size on are worth a mount: their locations are looked up and recorded.
-/// A smaller one costs about as much to copy as the store's lookup and record would.
+/// Blobs from this size on are worth the store's lookup and record of where they are. A
+/// smaller one costs about as much to copy as those would; where it was seen is kept in the
+/// process only, and mounted from there (one request instead of a copy's three).
 pub(super) const MOUNT_WORTH: u64 = 512 * 1024;
 
-/// Whether a blob is big enough for Ferry to mount it and to record where it is.
+/// Whether a blob is big enough for Ferry to look up and record in the store where it is.
 pub(super) fn worth_mounting(blob: &Descriptor) -> bool {
     blob.size >= MOUNT_WORTH
 }
 
 /// What became of one blob: the line for the task log, and the blob itself when this copy
-/// uploaded it and it is worth recording where the destination now holds it.
+/// uploaded it, with whether it is worth recording in the store where the destination now
+/// holds it (else it is kept in the process only).
 pub(super) struct BlobDone {
     pub line: String,
-    pub to_record: Option<Digest>,
+    pub to_record: Option<(Digest, bool)>,
 }
 
 impl BlobDone {
@@ -128,7 +130,10 @@ pub(super) async fn copy_blob(
     counters.copied(blob.size);
     Ok(BlobDone {
         line: format!("blob {} copied ({} bytes, {how})", blob.digest, blob.size),
-        to_record: (job.locations.is_some() && worth_mounting(blob)).then(|| blob.digest.clone()),
+        to_record: job
+            .locations
+            .is_some()
+            .then(|| (blob.digest.clone(), worth_mounting(blob))),
     })
 }
 
@@ -148,21 +153,30 @@ async fn mount_source(job: &CopyJob<'_>, blob: &Descriptor) -> Option<Repository
     if job.same_registry && job.src_repository != job.dst_repository {
         return Some(job.src_repository.clone());
     }
-    if !worth_mounting(blob) {
-        return None;
-    }
-    let found = job
-        .locations?
-        .find_blob(job.dst_registry_id, &blob.digest)
-        .await?;
+    let locations = job.locations?;
+    let found = if worth_mounting(blob) {
+        locations
+            .find_blob(job.dst_registry_id, &blob.digest)
+            .await?
+    } else {
+        locations.seen_here(job.dst_registry_id, &blob.digest)?
+    };
     (&found != job.dst_repository).then_some(found)
 }
 
-/// Records, in one go, that the destination repository now holds these blobs.
-pub(super) async fn record(job: &CopyJob<'_>, digests: &[Digest]) {
-    if let (Some(locations), false) = (job.locations, digests.is_empty()) {
+/// Records, in one go, that the destination repository now holds these blobs: in the store
+/// those worth it, in this process the others.
+pub(super) async fn record(job: &CopyJob<'_>, uploaded: &[(Digest, bool)]) {
+    let Some(locations) = job.locations else {
+        return;
+    };
+    let (worth, small): (Vec<_>, Vec<_>) = uploaded.iter().cloned().partition(|(_, w)| *w);
+    let small: Vec<Digest> = small.into_iter().map(|(d, _)| d).collect();
+    locations.keep_here(job.dst_registry_id, &small, job.dst_repository);
+    let worth: Vec<Digest> = worth.into_iter().map(|(d, _)| d).collect();
+    if !worth.is_empty() {
         locations
-            .record_blobs(job.dst_registry_id, digests, job.dst_repository)
+            .record_blobs(job.dst_registry_id, &worth, job.dst_repository)
             .await;
     }
 }

@@ -204,6 +204,16 @@ impl BlobLocations for CachedLocations {
         }
     }
 
+    fn seen_here(&self, registry_id: i64, digest: &Digest) -> Option<Repository> {
+        self.cached(registry_id, digest)
+    }
+
+    fn keep_here(&self, registry_id: i64, digests: &[Digest], repository: &Repository) {
+        for digest in digests {
+            self.remember(registry_id, digest, repository);
+        }
+    }
+
     fn answered_here(&self, registry_id: i64, digests: &[Digest]) -> Vec<Digest> {
         digests
             .iter()

@@ -288,6 +288,13 @@ pub trait BlobLocations: Send + Sync {
     }
     /// Forgets where the blob was: a mount from there led to a refusal.
     async fn forget_blob(&self, registry_id: i64, digest: &Digest);
+    /// Where this process saw the blob, without asking the store; a store knows nothing here.
+    fn seen_here(&self, _registry_id: i64, _digest: &Digest) -> Option<Repository> {
+        None
+    }
+    /// Keeps in this process only (not in the store) that the repository holds these blobs:
+    /// small ones, not worth a store's write, still worth a mount by a copy here.
+    fn keep_here(&self, _registry_id: i64, _digests: &[Digest], _repository: &Repository) {}
     /// Of these blobs, those this process has an answer about without asking the store (a
     /// location, or word that the store knew none a moment ago); a store has none.
     fn answered_here(&self, _registry_id: i64, _digests: &[Digest]) -> Vec<Digest> {

@@ -36,6 +36,14 @@ pub struct Faults(
 );
 
 impl Faults {
+    /// How many times each operation was called.
+    pub fn all_calls(&self) -> HashMap<&'static str, u32> {
+        self.1
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// How many times `operation` was called.
     pub fn calls(&self, operation: &'static str) -> u32 {
         self.1

@@ -76,6 +76,11 @@ impl MemoryRegistry {
         }))
     }
 
+    /// Requests answered so far, by method of the registry port.
+    pub fn calls(&self) -> std::collections::HashMap<&'static str, u32> {
+        self.0.faults.all_calls()
+    }
+
     /// The next `times` calls of `operation` (a method of the registry port) fail.
     pub fn fail(&self, operation: &'static str, times: u32, how: Injected) {
         self.0.faults.fail(operation, times, how);

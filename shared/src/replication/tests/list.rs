@@ -412,3 +412,107 @@ async fn a_deletion_by_digest_reaches_only_a_manifest_a_destination_tag_names() 
         }
     }
 }
+
+/// Requests by operation between two counts.
+fn since(
+    before: &std::collections::HashMap<&'static str, u32>,
+    after: &std::collections::HashMap<&'static str, u32>,
+) -> u32 {
+    after
+        .iter()
+        .map(|(op, n)| n - before.get(op).copied().unwrap_or(0))
+        .sum()
+}
+
+/// A generated source, `FERRY_LIST_REPOSITORIES` x `FERRY_LIST_TAGS` (200 x 20 in the suite,
+/// 5,000 x 20 in `make bench-list`), listed in pieces of 100 repositories as the lister runs
+/// them, one delivery each: every artifact gets its task, and what one piece asks of the
+/// registries, the store and the queue is bounded by the piece, not the source. Prints per
+/// piece the requests and the time in memory (the lister's own work), and what a piece takes
+/// at 20 ms a registry request, 8 at once: one Lambda invocation has 15 minutes.
+#[tokio::test]
+async fn a_generated_source_lists_in_bounded_pieces() {
+    let var = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (repositories, tags) = (
+        var("FERRY_LIST_REPOSITORIES", 200),
+        var("FERRY_LIST_TAGS", 20),
+    );
+    const PAGE: usize = 100;
+    let world = World::new().await;
+    for r in 0..repositories {
+        for t in 0..tags {
+            let layer = format!("r{r} t{t}");
+            world.source.push_image(
+                &format!("fleet/r{r:05}"),
+                &format!("1.{t}"),
+                &[b"base", layer.as_bytes()],
+            );
+        }
+    }
+    let policy = world.policy(serde_json::json!({})).await;
+    let first = started(&world, policy.id).await;
+    let lister = world.list_worker(PAGE);
+    let mut next = Some(first.clone());
+    let (mut pieces, mut slowest, mut total_time) = (0, 0.0f64, 0.0f64);
+    let (mut most_registry, mut most_writes, mut most_sends) = (0, 0, 0);
+    let mut messages = 0;
+    while let Some(message) = next.take() {
+        let registry_before = (world.source.calls(), world.destination.calls());
+        let writes_before = world.store.faults.calls("create_tasks");
+        let sends_before = world.queue.faults.calls("send_transfer");
+        let started_at = std::time::Instant::now();
+        lister
+            .handle(&inbound(&message, 1), None)
+            .await
+            .expect("piece");
+        let took = started_at.elapsed().as_secs_f64();
+        pieces += 1;
+        slowest = slowest.max(took);
+        total_time += took;
+        let registry = since(&registry_before.0, &world.source.calls())
+            + since(&registry_before.1, &world.destination.calls());
+        let writes = world.store.faults.calls("create_tasks") - writes_before;
+        let sends = world.queue.faults.calls("send_transfer") - sends_before;
+        let sent = world.queue.take_transfer().len();
+        messages += sent;
+        // A piece asks about its own repositories only: one catalog page, a tag list each,
+        // a HEAD at the source and one at the destination per tag.
+        assert!(
+            registry as usize <= 1 + PAGE * (1 + 2 * tags),
+            "piece {pieces}: {registry} registry requests"
+        );
+        // Tasks in batches of up to 98, a repository's together (so at least 98 - tags + 1 in
+        // a batch but the last), their messages with them.
+        let batches = sent.div_ceil(98usize.saturating_sub(tags).max(1) + 1) + 1;
+        assert!(
+            writes as usize <= batches,
+            "piece {pieces}: {writes} task writes"
+        );
+        assert!(sends as usize <= batches, "piece {pieces}: {sends} sends");
+        (most_registry, most_writes, most_sends) = (
+            most_registry.max(registry),
+            most_writes.max(writes),
+            most_sends.max(sends),
+        );
+        next = world.queue.take_list().pop();
+    }
+    let artifacts = repositories * tags;
+    assert_eq!(pieces, repositories.div_ceil(PAGE));
+    assert_eq!(messages, artifacts, "one transfer message per artifact");
+    assert_eq!(world.tasks(first.execution_id).len(), artifacts);
+    assert_eq!(world.store.listings_pending(first.execution_id), Some(0));
+    // Registry requests one after another at 20 ms, 8 at once (the lister's parallelism).
+    let modelled = f64::from(most_registry) * 0.020 / 8.0;
+    println!(
+        "listing {repositories} x {tags} = {artifacts} artifacts: {pieces} pieces of {PAGE} \
+         repositories; per piece at most {most_registry} registry requests, {most_writes} task \
+         writes (up to 98 tasks each, a repository's together), {most_sends} message batches; in memory {total_time:.1} s \
+         in all, {slowest:.2} s for the slowest piece; at 20 ms a registry request, 8 at once, \
+         {modelled:.0} s a piece (an invocation has 900 s)"
+    );
+}

@@ -547,3 +547,31 @@ async fn lines_appended_again_by_a_retried_dead_letter_are_there_once() {
     let log = task_log(world.logs.as_ref(), task).await.expect("log");
     assert_eq!(log.matches("gave up").count(), 1, "{log}");
 }
+
+#[tokio::test]
+async fn a_small_blob_seen_here_is_mounted_and_never_recorded_in_the_store() {
+    let world = World::new().await;
+    // Small: not worth the store's lookup and record, but worth a mount by this process.
+    let base: &[u8] = b"a small base layer";
+    world.source.push_image("team/app", "1.0", &[base, b"app"]);
+    world.source.push_image("team/web", "1.0", &[base, b"web"]);
+    let policy = world.policy(serde_json::json!({})).await;
+    let execution_id = world.listed(&policy).await;
+    let worker = world.transfer_worker();
+    for message in world.queue.take_transfer() {
+        worker
+            .handle(&inbound(&message, 1), None)
+            .await
+            .expect("copied");
+    }
+    let tasks = world.tasks(execution_id);
+    let mounted: i64 = tasks.iter().map(|t| t.figures.blobs_mounted).sum();
+    // The second image's base layer, and its config, alike in both (the same tag).
+    assert_eq!(mounted, 2, "{tasks:#?}");
+    let digest = Digest::sha256(base);
+    assert!(world.destination.holds_blob("team/app", &digest));
+    assert!(world.destination.holds_blob("team/web", &digest));
+    let recorded =
+        crate::ports::registry::BlobLocations::find_blob(world.store.as_ref(), 2, &digest).await;
+    assert_eq!(recorded, None, "small blobs are not written to the store");
+}
