@@ -1,7 +1,7 @@
 //! One blob: mounted from where the destination registry holds it already, skipped when the
 //! repository has it, otherwise streamed from the source, in one request when small enough.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::interruptions::{pause, BLOB_ATTEMPTS};
 use super::job::{CopyError, CopyJob, Counters};
@@ -41,12 +41,12 @@ impl BlobDone {
     }
 }
 
-/// Copies one blob of the artifact; `present` are blobs a HEAD found at the destination
-/// repository a moment ago.
+/// Copies one blob of the artifact; `held` has what a HEAD at the destination repository
+/// answered a moment ago about some blobs (true: there), not asked again.
 pub(super) async fn copy_blob(
     job: &CopyJob<'_>,
     blob: &Descriptor,
-    present: &HashSet<Digest>,
+    held: &HashMap<Digest, bool>,
     counters: &Counters,
 ) -> Result<BlobDone, CopyError> {
     job.check_stop().await?;
@@ -56,7 +56,8 @@ pub(super) async fn copy_blob(
             blob.digest
         )));
     }
-    if present.contains(&blob.digest) {
+    let headed = held.get(&blob.digest).copied();
+    if headed == Some(true) {
         counters.skipped();
         return Ok(BlobDone::said(format!(
             "blob {} exists at the destination",
@@ -73,6 +74,7 @@ pub(super) async fn copy_blob(
     // request whether or not the repository has it already. Otherwise a HEAD says whether to copy.
     let from = mount_source(job, blob).await;
     if from.is_none()
+        && headed.is_none()
         && job
             .dst
             .blob_exists(job.dst_repository, &blob.digest)

@@ -2,7 +2,7 @@
 //! image's blobs, then the manifest itself. Manifests travel as the raw bytes read, so every
 //! digest at the destination is the source's; the tag is written last.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use futures::StreamExt;
 
@@ -115,9 +115,9 @@ async fn copy_tree(
         return Ok(());
     }
     let blobs: Vec<&Descriptor> = refs.config.iter().chain(refs.layers.iter()).collect();
-    let present = where_to_mount_from(job, &blobs).await?;
+    let held = where_to_mount_from(job, &blobs).await?;
     let results: Vec<Result<BlobDone, CopyError>> = futures::stream::iter(blobs)
-        .map(|blob| copy_blob(job, blob, &present, counters))
+        .map(|blob| copy_blob(job, blob, &held, counters))
         .buffer_unordered(BLOB_PARALLELISM)
         .collect()
         .await;
@@ -230,7 +230,7 @@ async fn copy_missing(
                 .forget_blob(job.dst_registry_id, &blob.digest)
                 .await;
         }
-        let done = copy_blob(job, blob, &HashSet::new(), counters).await?;
+        let done = copy_blob(job, blob, &HashMap::new(), counters).await?;
         log.push(done.line);
         record(job, &Vec::from_iter(done.to_record)).await;
     }
@@ -240,14 +240,14 @@ async fn copy_missing(
 /// Where the destination holds the blobs worth a mount, asked of the store once for the whole
 /// manifest, and only about blobs this process knows nothing of and the destination repository
 /// lacks (a HEAD each, made anyway before a copy): the tags of one repository share most of
-/// their layers, and the store is no help for blobs already there. Returns the blobs found
-/// present, which need nothing more.
+/// their layers, and the store is no help for blobs already there. Returns those HEAD
+/// answers (held or not), which the blobs' copies then need not ask again.
 async fn where_to_mount_from(
     job: &CopyJob<'_>,
     blobs: &[&Descriptor],
-) -> Result<HashSet<Digest>, CopyError> {
+) -> Result<HashMap<Digest, bool>, CopyError> {
     let Some(locations) = job.locations.filter(|_| !job.same_registry) else {
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
     };
     let worth: Vec<Digest> = blobs
         .iter()
@@ -265,11 +265,14 @@ async fn where_to_mount_from(
             .map(|d| job.dst.blob_exists(job.dst_repository, d)),
     )
     .await?;
-    let (present, missing): (Vec<_>, Vec<_>) =
-        unknown.into_iter().zip(held).partition(|(_, held)| *held);
-    let missing: Vec<Digest> = missing.into_iter().map(|(d, _)| d).collect();
+    let answers: HashMap<Digest, bool> = unknown.into_iter().zip(held).collect();
+    let missing: Vec<Digest> = answers
+        .iter()
+        .filter(|(_, held)| !**held)
+        .map(|(d, _)| d.clone())
+        .collect();
     if !missing.is_empty() {
         locations.find_blobs(job.dst_registry_id, &missing).await;
     }
-    Ok(present.into_iter().map(|(d, _)| d).collect())
+    Ok(answers)
 }

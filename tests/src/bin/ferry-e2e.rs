@@ -296,22 +296,23 @@ async fn print_timeline(api: &ApiClient, execution: &Value) {
     );
 }
 
-/// The emulators' mean answer time per operation during the full sync (it was the first run,
-/// so the totals are its own but for the setup's few requests).
+/// The emulators' mean answer time per operation during the full sync.
 fn print_latencies(
     before: &BTreeMap<(String, String), u64>,
     after: &BTreeMap<(String, String), u64>,
-    latencies: &BTreeMap<(String, String), f64>,
+    latencies_before: &BTreeMap<(String, String), f64>,
+    latencies_after: &BTreeMap<(String, String), f64>,
 ) {
     let mut lines: Vec<String> = Vec::new();
-    for (key, total) in latencies {
+    for (key, total) in latencies_after {
         let n = after.get(key).copied().unwrap_or(0) - before.get(key).copied().unwrap_or(0);
         if n > 0 {
+            let spent = total - latencies_before.get(key).copied().unwrap_or(0.0);
             lines.push(format!(
                 "{}:{} {n} x {:.1} ms",
                 key.0,
                 key.1,
-                total * 1000.0 / after.get(key).copied().unwrap_or(1) as f64
+                spent * 1000.0 / n as f64
             ));
         }
     }
@@ -555,6 +556,7 @@ async fn main() {
         None
     };
 
+    let latencies_before = latencies.lock().map(|l| l.clone()).unwrap_or_default();
     let before = snapshot(&counts);
     let cpu_before = cpu_seconds_by_process();
     let (full, full_time) = execute(&api, policy).await;
@@ -569,7 +571,7 @@ async fn main() {
     let after_noop = snapshot(&counts);
     println!("full sync {:.1} s", full_time.as_secs_f64());
     print_timeline(&api, &full).await;
-    print_latencies(&before, &after_full, &full_latencies);
+    print_latencies(&before, &after_full, &latencies_before, &full_latencies);
     print_cpu(&cpu_before, &cpu_after, full_time, None);
     let ferry_cpu_seconds = ferry_cpu(&cpu_before, &cpu_after);
     println!("no-op re-sync {:.1} s", noop_time.as_secs_f64());
