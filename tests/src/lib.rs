@@ -10,6 +10,7 @@
 pub mod api_client;
 pub mod emulator;
 pub mod faults;
+pub mod fakes;
 pub mod faulty;
 pub mod fleet;
 pub mod images;
