@@ -178,10 +178,11 @@ impl Services {
 
     /// Registries of every kind, retrying what may heal as often as
     /// `FERRY_REGISTRY_MAX_RETRIES` says, else `default_retries`.
-    fn registries(default_retries: usize) -> Result<Arc<Registries>, ConfigError> {
+    fn registries(&self, default_retries: usize) -> Result<Arc<Registries>, ConfigError> {
         Ok(Arc::new(Registries {
             retries: parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
             addresses: address_policy()?,
+            aws: Some(self.sdk.clone()),
         }))
     }
 
@@ -196,7 +197,7 @@ impl Services {
             store: self.store.clone(),
             queue: self.queue.clone(),
             logs: self.logs.clone(),
-            connect: Self::registries(1)?,
+            connect: self.registries(1)?,
             schedules: Arc::new(EventBridgeSchedules {
                 client: aws_sdk_scheduler::Client::new(&self.sdk),
                 group: required(SCHEDULE_GROUP)?,
@@ -237,7 +238,7 @@ impl Services {
         Ok(ListWorker {
             store: self.store.clone(),
             queue: self.queue.clone(),
-            connect: Self::registries(6)?,
+            connect: self.registries(6)?,
             page_size: parsed_or(LIST_PAGE_SIZE, 100)?,
             max_receives: parsed_or(LIST_MAX_RECEIVES, 5)?,
             logs: self.logs.clone(),
@@ -263,7 +264,7 @@ impl Services {
             locations: Arc::new(CachedLocations::new(Some(backing))),
             recent: Default::default(),
             finish_checks: Default::default(),
-            registries: RegistryPool::new(Self::registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?),
+            registries: RegistryPool::new(self.registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?),
             store: self.store.clone(),
             queue: self.queue.clone(),
             logs: self.logs.clone(),

@@ -8,9 +8,10 @@
 //!   stack of its own per test so that tests do not see each other's tables and queues.
 
 pub mod api_client;
+pub mod corpus;
 pub mod emulator;
-pub mod faults;
 pub mod fakes;
+pub mod faults;
 pub mod faulty;
 pub mod fleet;
 pub mod images;

@@ -2,11 +2,14 @@
 //! - a policy's schedule sends `{"policy_id": N, "scheduled_time": "..."}`, and it starts an
 //!   execution with trigger `scheduled`, once per firing however often it is delivered;
 //! - the reaper's schedule sends `{"reap": true}`, and it looks at every execution still in
-//!   progress so that none stays so forever (`ferry::replication::reaper`).
+//!   progress so that none stays so forever (`ferry::replication::reaper`);
+//! - an EventBridge rule sends ECR's "ECR Image Action" events, and it starts the event-based
+//!   policies whose source is that ECR registry (`ferry::replication::ecr_events`).
 
 use std::sync::Arc;
 
 use ferry::model::TriggerType;
+use ferry::replication::ecr_events::{start_for_ecr_event, EcrImageAction};
 use ferry::replication::reaper::{Reaped, Reaper};
 use ferry::replication::start::{start_execution, StartError, Started};
 use ferry::wiring::Services;
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum TriggerEvent {
+    Ecr(EcrImageAction),
     Reap {
         reap: bool,
     },
@@ -37,6 +41,9 @@ enum Outcome {
         status_text: String,
     },
     Reaped(Reaped),
+    Events {
+        executions: Vec<i64>,
+    },
 }
 
 async fn scheduled(
@@ -77,6 +84,14 @@ async fn main() -> Result<(), Error> {
             (Arc::clone(&services), Arc::clone(&reaper));
         async move {
             match event.payload {
+                TriggerEvent::Ecr(action) => Ok(Outcome::Events {
+                    executions: start_for_ecr_event(
+                        services.store.as_ref(),
+                        services.queue.as_ref(),
+                        &action,
+                    )
+                    .await?,
+                }),
                 TriggerEvent::Reap { reap: true } => Ok(Outcome::Reaped(reaper.reap().await?)),
                 TriggerEvent::Reap { reap: false } => Err(Error::from(
                     "{\"reap\": false} asks for nothing; send {\"reap\": true}",

@@ -208,21 +208,11 @@ impl Api {
 
     pub(super) async fn registry_info(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
         let registry = self.store.get_registry(id).await?;
-        Ok(json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "type": registry.kind.map(RegistryType::as_str),
-                "description": registry.description,
-                "supported_resource_filters": [
-                    {"type": "name", "style": "input"},
-                    {"type": "tag", "style": "input"},
-                    {"type": "label", "style": "list"},
-                    {"type": "resource", "style": "radio", "values": ["image", "chart", "artifact"]},
-                ],
-                "supported_triggers": ["manual", "scheduled", "event_based"],
-                "supported_copy_by_chunk": true,
-            }),
-        ))
+        let info = match registry.kind {
+            Some(kind) => crate::model::kinds::registry_info(kind, &registry.description),
+            None => serde_json::json!({"type": null, "description": registry.description}),
+        };
+        Ok(json(StatusCode::OK, &info))
     }
 
     pub(super) fn adapters(&self) -> Response<Bytes> {
@@ -235,13 +225,7 @@ impl Api {
             .map(|kind| {
                 (
                     kind.as_str().to_string(),
-                    serde_json::json!({
-                        "endpoint_pattern": {"endpoint_type": "EndpointPatternTypeStandard"},
-                        "credential_pattern": {
-                            "access_key_type": "AccessKeyTypeStandard",
-                            "access_secret_type": "AccessSecretTypeStandard",
-                        },
-                    }),
+                    crate::model::kinds::provider_info(*kind),
                 )
             })
             .collect();

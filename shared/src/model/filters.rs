@@ -79,6 +79,8 @@ pub struct Selection {
     labels: Vec<(Vec<String>, Decoration)>,
     /// A `matches` name filter without wildcards: the one repository to look at.
     literal_name: Option<String>,
+    /// The pattern of a `matches` name filter.
+    name_pattern: Option<String>,
 }
 
 impl Selection {
@@ -111,8 +113,11 @@ impl Selection {
                         ));
                     }
                     let pattern = text()?;
-                    if filter.decoration() == Decoration::Matches && is_literal(pattern) {
-                        selection.literal_name = Some(pattern.to_string());
+                    if filter.decoration() == Decoration::Matches {
+                        selection.name_pattern = Some(pattern.to_string());
+                        if is_literal(pattern) {
+                            selection.literal_name = Some(pattern.to_string());
+                        }
                     }
                     selection.name = Some(compiled(pattern)?);
                 }
@@ -203,6 +208,14 @@ impl Selection {
     /// The one repository a literal `matches` name filter names.
     pub fn literal_name(&self) -> Option<&str> {
         self.literal_name.as_deref()
+    }
+
+    /// The namespace a `matches` name filter fixes: its first path component, when the
+    /// pattern has more than one and the first has no wildcard (`library/*`, `org/**`).
+    pub fn namespace(&self) -> Option<&str> {
+        let pattern = self.name_pattern.as_deref()?;
+        let (first, _) = pattern.split_once('/')?;
+        is_literal(first).then_some(first).filter(|f| !f.is_empty())
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod execution;
 pub mod filters;
+pub mod kinds;
 pub mod login;
 pub mod naming;
 pub mod policy;
@@ -19,7 +20,8 @@ pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};
 pub use policy::{ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
 pub use registry::{
-    Credential, CredentialType, Registry, RegistryStatus, RegistryType, RegistryUpdate, SECRET_MASK,
+    Credential, CredentialType, Registry, RegistryOptions, RegistryStatus, RegistryType,
+    RegistryUpdate, SECRET_MASK,
 };
 pub use resource::{ArtifactLocation, Resource, ResourceType};
 pub use task::{

@@ -157,6 +157,73 @@ pub struct Registry {
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub update_time: OffsetDateTime,
+    /// Ferry's addition to Harbor's `Registry`: what some kinds need beyond a URL and a
+    /// credential (see [`RegistryOptions`]). Absent when empty.
+    #[serde(skip_serializing_if = "RegistryOptions::is_empty")]
+    pub options: RegistryOptions,
+}
+
+/// Settings some registry kinds need (Ferry's addition; Harbor keeps these in its adapters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryOptions {
+    /// The cloud region (aws-ecr: when the URL is not `<account>.dkr.ecr.<region>.amazonaws.com`;
+    /// google-gcr: the Artifact Registry location when the URL is not `<location>-docker.pkg.dev`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// aws-ecr: a role to assume (cross-account), with the credential given or the function's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// aws-ecr: the tag mutability of repositories Ferry creates (`MUTABLE` or `IMMUTABLE`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_mutability: Option<String>,
+    /// aws-ecr: whether repositories Ferry creates scan on push.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_on_push: Option<bool>,
+}
+
+impl RegistryOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn validate(&self) -> Validated {
+        if let Some(region) = &self.region {
+            let valid = !region.is_empty()
+                && region.len() <= 64
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(ValidationError::new(
+                    "options.region",
+                    "must be a region name such as us-east-1 or europe-west1",
+                ));
+            }
+        }
+        if let Some(arn) = &self.role_arn {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            if parts.len() != 6
+                || parts[0] != "arn"
+                || parts[2] != "iam"
+                || !parts[5].starts_with("role/")
+            {
+                return Err(ValidationError::new(
+                    "options.role_arn",
+                    "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+                ));
+            }
+        }
+        if let Some(mutability) = &self.tag_mutability {
+            if mutability != "MUTABLE" && mutability != "IMMUTABLE" {
+                return Err(ValidationError::new(
+                    "options.tag_mutability",
+                    "must be MUTABLE or IMMUTABLE",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn credential_or_empty<S: serde::Serializer>(
@@ -189,6 +256,7 @@ impl Default for Registry {
             status: RegistryStatus::Unknown,
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
+            options: RegistryOptions::default(),
         }
     }
 }
@@ -226,6 +294,10 @@ impl Registry {
                     Some(_) => {}
                 }
             }
+        }
+        self.options.validate()?;
+        if let Some(kind) = self.kind {
+            super::kinds::validate_for_kind(kind, self)?;
         }
         if let Some(ca) = &self.ca_certificate {
             if !ca.is_empty() && !ca.contains("-----BEGIN CERTIFICATE-----") {
@@ -300,6 +372,8 @@ pub struct RegistryUpdate {
     pub access_secret: Option<String>,
     pub insecure: Option<bool>,
     pub ca_certificate: Option<String>,
+    /// Ferry's addition: replaces the registry's options when given.
+    pub options: Option<RegistryOptions>,
 }
 
 impl RegistryUpdate {
@@ -321,6 +395,9 @@ impl RegistryUpdate {
         }
         if let Some(ca) = &self.ca_certificate {
             registry.ca_certificate = Some(ca.clone()).filter(|c| !c.is_empty());
+        }
+        if let Some(options) = &self.options {
+            registry.options = options.clone();
         }
         let touches_credential = self.credential_type.is_some()
             || self.access_key.is_some()

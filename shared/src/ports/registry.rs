@@ -250,10 +250,17 @@ pub enum Mount {
     NotMounted(UploadSession),
 }
 
-/// The namespaces of a destination kind that needs them made (Harbor's projects).
+/// The namespaces of a destination kind that needs them made or checked before a push
+/// (Harbor's projects, ECR's repositories, a Docker Hub organisation, a GAR repository).
 #[async_trait]
 pub trait Namespaces: Send + Sync {
-    /// Makes sure `namespace` exists; true when it was created now.
+    /// The namespace `repository` lives in: its first path component unless the kind says
+    /// otherwise (ECR: the repository itself; GAR: project and repository).
+    fn namespace_of(&self, repository: &str) -> Option<String> {
+        repository.split('/').next().map(str::to_string)
+    }
+    /// Makes sure `namespace` exists; true when it was created now. A namespace the user
+    /// must create is an error saying so.
     async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError>;
 }
 

@@ -50,12 +50,20 @@ pub struct Wanted {
 #[async_trait]
 pub trait SourceAdapter: Send + Sync {
     /// Up to `page_size` repositories after `after`, and where the next page starts; names as
-    /// the source sent them.
+    /// the source sent them. `within` is the namespace the policy's name filter fixes (its
+    /// first path component, when that has no wildcard): kinds that list per namespace (Docker
+    /// Hub, GitHub) need one; the others may list less with it.
     async fn repositories(
         &self,
         page_size: usize,
         after: Option<&str>,
+        within: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError>;
+    /// The name the source knows a repository by, for a name the user wrote (Docker Hub's
+    /// official images: `nginx` is `library/nginx`).
+    fn canonical_name(&self, name: &str) -> String {
+        name.to_string()
+    }
     /// The tagged artifacts of `repository` whose tag `keep` accepts, in tag order, one window
     /// of them (none when the repository does not exist), so a repository of many tags is
     /// listed a window at a time. Tags that only carry referrers of another artifact (cosign's

@@ -155,11 +155,17 @@ impl ListWorker {
         // repository it names, in the first piece.
         let (repositories, next) = match (&m.event, cx.selection.literal_name()) {
             (Some(event), _) => (vec![event.repository.clone()], None),
-            (None, Some(name)) if m.start_after.is_none() => (vec![name.to_string()], None),
+            (None, Some(name)) if m.start_after.is_none() => {
+                (vec![cx.source.canonical_name(name)], None)
+            }
             (None, Some(_)) => (Vec::new(), None),
             (None, None) => cx
                 .source
-                .repositories(self.page_size, m.start_after.as_deref())
+                .repositories(
+                    self.page_size,
+                    m.start_after.as_deref(),
+                    cx.selection.namespace(),
+                )
                 .await
                 .map_err(|e| Failure::from(e).context("listing the source failed"))?,
         };
@@ -176,9 +182,14 @@ impl ListWorker {
             self.queue.send_list(&[more]).await?;
         }
         let resume_at = m.resume.as_ref().map(|r| r.repository.as_str());
+        // A literal name matches as the user wrote it, whatever the source calls it.
+        let literal = cx
+            .selection
+            .literal_name()
+            .map(|name| cx.source.canonical_name(name));
         let wanted: Vec<&String> = repositories
             .iter()
-            .filter(|r| cx.selection.repository(r))
+            .filter(|r| cx.selection.repository(r) || literal.as_deref() == Some(r.as_str()))
             .filter(|r| resume_at.is_none_or(|at| r.as_str() >= at))
             .collect();
         let mut written = Written::default();
@@ -450,22 +461,22 @@ impl ListWorker {
         else {
             return Ok(());
         };
-        let projects: BTreeSet<&str> = resources
+        let projects: BTreeSet<String> = resources
             .iter()
-            .filter_map(|r| r.dst.repository.split('/').next())
-            .filter(|project| !prepared.contains(*project))
+            .filter_map(|r| namespaces.namespace_of(&r.dst.repository))
+            .filter(|project| !prepared.contains(project))
             .collect();
         for project in projects {
-            match namespaces.ensure(project).await {
-                Ok(true) => tracing::info!(project, "destination project created"),
+            match namespaces.ensure(&project).await {
+                Ok(true) => tracing::info!(project, "destination namespace created"),
                 Ok(false) => {}
                 Err(e) => {
                     return Err(Failure::from(e).context(format!(
-                        "preparing the destination failed: project {project:?}"
+                        "preparing the destination failed: namespace {project:?}"
                     )))
                 }
             }
-            prepared.insert(project.to_string());
+            prepared.insert(project);
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! source into tasks, copying one artifact per task, retrying, sweeping old executions, and
 //! the lifecycle of registries and policies. They see only the ports.
 
+pub mod ecr_events;
 pub mod events;
 pub mod fanout;
 pub mod list;

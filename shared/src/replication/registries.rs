@@ -8,9 +8,7 @@ use crate::ports::connect::Connect;
 use crate::ports::deadline;
 use crate::ports::store::{RegistryStore, StoreError};
 
-/// The registry kinds Ferry can talk to today: both speak the distribution API for listing
-/// and copying. Others are refused at creation rather than accepted and failing later.
-pub const SUPPORTED_TYPES: [RegistryType; 2] = [RegistryType::DockerRegistry, RegistryType::Harbor];
+pub use crate::model::kinds::SUPPORTED as SUPPORTED_TYPES;
 
 /// Why a registry was not stored; each names the field at fault.
 #[derive(Debug, thiserror::Error)]

@@ -305,6 +305,7 @@ async fn main() {
         std::sync::Arc::new(Registries {
             retries: 6,
             addresses: ferry::model::addresses::AddressPolicy::allowing_private(true),
+            aws: None,
         }),
         8,
     );

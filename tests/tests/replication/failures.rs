@@ -138,6 +138,7 @@ impl Rig {
         let connect = Arc::new(Registries {
             retries: 2,
             addresses: ferry::model::addresses::AddressPolicy::allowing_private(true),
+            aws: None,
         });
         let lister = ListWorker {
             store: store.clone(),

@@ -1,17 +1,51 @@
 //! A registry's credential as requests carry it: anonymous, Basic, or the Bearer token flow
-//! a `WWW-Authenticate` challenge asks for, with tokens cached by scope.
+//! a `WWW-Authenticate` challenge asks for, with tokens cached by scope. Some kinds mint their
+//! Basic credential from the one the user gave ([`Login`]: ECR's `GetAuthorizationToken`, a
+//! Google access token from a service account key, an ACR refresh token from an Azure AD
+//! token); it is kept until shortly before it expires, and minted again when refused.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use reqwest::RequestBuilder;
 use tokio::sync::Mutex;
 
 use crate::model::Registry;
+use crate::ports::registry::RegistryError;
+
+/// A Basic credential minted for a while.
+#[derive(Clone)]
+pub(crate) struct Minted {
+    pub user: String,
+    pub password: String,
+    /// None: until refused.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// Mints a registry's Basic credential from the one the user gave.
+#[async_trait]
+pub(crate) trait Login: Send + Sync {
+    async fn login(&self) -> Result<Minted, RegistryError>;
+}
+
+/// How long before its expiry a minted credential is replaced: five minutes, or a quarter of
+/// its life when it lives shorter.
+/// A credential said to expire already when it is minted (a skewed clock, an emulator) is kept
+/// until refused rather than minted again for every request.
+fn refresh_at(minted: &Minted, now: SystemTime) -> Option<SystemTime> {
+    let expires = minted.expires_at.filter(|at| *at > now)?;
+    let life = expires.duration_since(now).unwrap_or_default();
+    Some(expires - (life / 4).min(Duration::from_secs(300)))
+}
 
 pub(crate) struct Auth {
     basic: Option<(String, String)>,
+    login: Option<Arc<dyn Login>>,
+    /// The minted credential and when to mint it again.
+    minted: Mutex<Option<(Minted, Option<SystemTime>)>>,
     /// Bearer tokens by the scope they were asked for.
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -76,13 +110,63 @@ impl Auth {
     pub fn new(registry: &Registry) -> Self {
         Self {
             basic: basic_credential(registry),
+            login: None,
+            minted: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
+    /// No credential at all: a kind's own API sends its own `Authorization` per call.
+    pub fn anonymous() -> Self {
+        Self {
+            basic: None,
+            login: None,
+            minted: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The Basic credential minted by `login` instead of the one given.
+    pub fn with_login(mut self, login: Arc<dyn Login>) -> Self {
+        self.basic = None;
+        self.login = Some(login);
+        self
+    }
+
     /// Whether requests carry a credential of the registry's (Basic, or for a token).
     pub fn has_credential(&self) -> bool {
-        self.basic.is_some()
+        self.basic.is_some() || self.login.is_some()
+    }
+
+    /// Whether the credential is minted, so a refusal may be healed by minting it again.
+    pub fn is_minted(&self) -> bool {
+        self.login.is_some()
+    }
+
+    /// The Basic credential: the one given, or the minted one (minted again when due).
+    pub async fn basic(&self) -> Result<Option<(String, String)>, RegistryError> {
+        let Some(login) = &self.login else {
+            return Ok(self.basic.clone());
+        };
+        let mut minted = self.minted.lock().await;
+        let now = SystemTime::now();
+        let due = minted
+            .as_ref()
+            .is_none_or(|(_, refresh)| refresh.is_some_and(|at| at <= now));
+        if due {
+            let fresh = login.login().await?;
+            let refresh = refresh_at(&fresh, now);
+            *minted = Some((fresh, refresh));
+        }
+        Ok(minted
+            .as_ref()
+            .map(|(m, _)| (m.user.clone(), m.password.clone())))
+    }
+
+    /// Drops the minted credential and the tokens obtained with it: the registry refused it.
+    pub async fn forget_login(&self) {
+        *self.minted.lock().await = None;
+        self.tokens.lock().await.clear();
     }
 
     pub async fn cached(&self, scope: &str) -> Option<String> {
@@ -94,17 +178,18 @@ impl Auth {
     }
 
     /// The request with the token when there is one, else the Basic credential, else as is.
-    pub fn authorize(&self, request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
-        match (token, &self.basic) {
-            (Some(token), _) => request.bearer_auth(token),
-            (None, Some((user, password))) => request.basic_auth(user, Some(password)),
-            (None, None) => request,
+    pub async fn authorize(
+        &self,
+        request: RequestBuilder,
+        token: Option<&str>,
+    ) -> Result<RequestBuilder, RegistryError> {
+        if let Some(token) = token {
+            return Ok(request.bearer_auth(token));
         }
-    }
-
-    /// The token service's request, with the Basic credential when there is one.
-    pub fn token_request(&self, request: RequestBuilder) -> RequestBuilder {
-        self.authorize(request, None)
+        Ok(match self.basic().await? {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        })
     }
 
     /// The token from a token service's JSON answer (`token` or `access_token`).

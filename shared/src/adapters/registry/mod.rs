@@ -1,25 +1,36 @@
 //! Registries, per kind: one folder each, over one transport (`transport`, with `auth`). The
 //! distribution API is what every kind speaks for blobs and manifests; a kind adds its own API
-//! where it lists, authenticates or prepares namespaces differently (Harbor's projects).
+//! where it lists (Harbor's artifacts, Docker Hub's and GitHub's repositories, ECR's
+//! `DescribeImages`), authenticates (ECR's `GetAuthorizationToken`, Google's OAuth, ACR's token
+//! exchange) or prepares namespaces (Harbor's projects, ECR's repositories, GAR's) differently.
 //!
 //! [`Registries`] is the real [`Connect`]: it picks the adapters for a registry's kind.
 
 mod auth;
+mod azure;
 pub mod distribution;
+mod docker_hub;
+mod ecr;
 mod egress;
+mod ghcr;
+mod google;
 pub mod harbor;
+mod json_api;
 mod transport;
 
 use std::sync::Arc;
 
 use crate::model::addresses::AddressPolicy;
-use crate::model::{Registry, RegistryType};
+use crate::model::kinds::{gar_location, is_google};
+use crate::model::{CredentialType, Registry, RegistryType};
 use crate::ports::connect::Connect;
 use crate::ports::registry::{Namespaces, RegistryClient, RegistryError};
 use crate::ports::source::SourceAdapter;
 
 use distribution::{DistributionSource, HttpRegistryClient};
-use harbor::HarborProjects;
+use harbor::{HarborProjects, HarborSource};
+use json_api::JsonApi;
+use transport::Transport;
 
 /// Registries of every kind Ferry supports, with `retries` of each request that may heal
 /// (workers retry more than the API, whose caller is waiting).
@@ -27,30 +38,135 @@ pub struct Registries {
     pub retries: usize,
     /// Where the clients may connect.
     pub addresses: AddressPolicy,
+    /// The AWS configuration ECR registries start from (region and credentials are the
+    /// registry's own when it has them); None where there is none, and ECR is refused.
+    pub aws: Option<aws_config::SdkConfig>,
+}
+
+fn credential_kind(registry: &Registry) -> Option<CredentialType> {
+    registry
+        .credential
+        .as_ref()
+        .filter(|c| !c.is_empty())
+        .map(|c| c.kind)
+}
+
+impl Registries {
+    fn transport(&self, registry: &Registry) -> Result<Transport, RegistryError> {
+        Ok(Transport::new(registry, self.addresses)?.with_retries(self.retries))
+    }
+
+    /// The distribution client of `registry`, with what its kind adds.
+    fn http_client(&self, registry: &Registry) -> Result<HttpRegistryClient, RegistryError> {
+        Ok(match registry.kind {
+            Some(RegistryType::DockerHub) => {
+                HttpRegistryClient::over(self.transport(&docker_hub::registry_endpoint(registry))?)
+            }
+            Some(RegistryType::AwsEcr) => {
+                let api = ecr::EcrApi::new(registry, self.aws.as_ref())?;
+                let login = Arc::new(ecr::EcrLogin { api: api.clone() });
+                HttpRegistryClient::over(self.transport(registry)?.with_login(login))
+                    .deleting_with(Arc::new(ecr::EcrDeletes { api }))
+            }
+            Some(RegistryType::GoogleGcr)
+                if credential_kind(registry) == Some(CredentialType::OAuth) =>
+            {
+                let oauth = google::GoogleOAuth::new(registry, self.addresses, self.retries)?;
+                let login = Arc::new(google::GoogleLogin { oauth });
+                HttpRegistryClient::over(self.transport(registry)?.with_login(login))
+            }
+            Some(RegistryType::AzureAcr)
+                if credential_kind(registry) == Some(CredentialType::OAuth) =>
+            {
+                let login = Arc::new(azure::AcrExchange::new(
+                    registry,
+                    self.addresses,
+                    self.retries,
+                )?);
+                HttpRegistryClient::over(self.transport(registry)?.with_login(login))
+            }
+            _ => HttpRegistryClient::over(self.transport(registry)?),
+        })
+    }
 }
 
 impl Connect for Registries {
     fn client(&self, registry: &Registry) -> Result<Box<dyn RegistryClient>, RegistryError> {
-        Ok(Box::new(
-            HttpRegistryClient::new(registry, self.addresses)?.with_max_retries(self.retries),
-        ))
+        Ok(Box::new(self.http_client(registry)?))
     }
 
     fn source(&self, registry: &Registry) -> Result<Box<dyn SourceAdapter>, RegistryError> {
-        Ok(Box::new(DistributionSource {
-            client: Arc::from(self.client(registry)?),
-        }))
+        let distribution = || -> Result<DistributionSource, RegistryError> {
+            Ok(DistributionSource {
+                client: Arc::new(self.http_client(registry)?),
+            })
+        };
+        Ok(match registry.kind {
+            Some(RegistryType::Harbor) => Box::new(HarborSource {
+                api: JsonApi::new(self.transport(registry)?),
+            }),
+            Some(RegistryType::DockerHub) => Box::new(docker_hub::HubSource {
+                hub: docker_hub::HubApi::new(registry, self.addresses, self.retries)?,
+                registry: distribution()?,
+            }),
+            Some(RegistryType::GithubGhcr) => Box::new(ghcr::GhcrSource {
+                github: ghcr::GithubApi::new(registry, self.addresses, self.retries)?,
+                registry: distribution()?,
+            }),
+            Some(RegistryType::AwsEcr) => Box::new(ecr::EcrSource {
+                api: ecr::EcrApi::new(registry, self.aws.as_ref())?,
+            }),
+            _ => Box::new(distribution()?),
+        })
     }
 
     fn namespaces(
         &self,
         registry: &Registry,
     ) -> Result<Option<Box<dyn Namespaces>>, RegistryError> {
-        match registry.kind {
-            Some(RegistryType::Harbor) => Ok(Some(Box::new(
+        Ok(match registry.kind {
+            Some(RegistryType::Harbor) => Some(Box::new(
                 HarborProjects::new(registry, self.addresses)?.with_max_retries(self.retries),
-            ))),
-            _ => Ok(None),
-        }
+            )),
+            Some(RegistryType::DockerHub) => Some(Box::new(docker_hub::HubNamespaces {
+                hub: docker_hub::HubApi::new(registry, self.addresses, self.retries)?,
+            })),
+            Some(RegistryType::GithubGhcr) => Some(Box::new(ghcr::GhcrNamespaces {
+                github: ghcr::GithubApi::new(registry, self.addresses, self.retries)?,
+            })),
+            Some(RegistryType::AwsEcr) => Some(Box::new(ecr::EcrNamespaces {
+                api: ecr::EcrApi::new(registry, self.aws.as_ref())?,
+            })),
+            Some(RegistryType::GoogleGcr) => {
+                // GCR (gcr.io) has no repositories to make; GAR has, in a location.
+                let location = gar_location(&registry.url).or_else(|| {
+                    (!is_google(&registry.url))
+                        .then(|| registry.options.region.clone())
+                        .flatten()
+                });
+                match location {
+                    Some(location) => Some(Box::new(google::GarRepositories {
+                        api: tokio::sync::Mutex::new(JsonApi::new(
+                            Transport::api(registry, &google_api(registry), self.addresses)?
+                                .with_retries(self.retries),
+                        )),
+                        oauth: google::GoogleOAuth::new(registry, self.addresses, self.retries)?,
+                        location,
+                    })),
+                    None => None,
+                }
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Artifact Registry's API for a registry: Google's own for Google's hosts, else the same
+/// origin (a test's fake).
+fn google_api(registry: &Registry) -> String {
+    if is_google(&registry.url) {
+        crate::model::kinds::ARTIFACT_REGISTRY_API.to_string()
+    } else {
+        registry.url.clone()
     }
 }

@@ -133,11 +133,24 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(wait.min(RETRY_AFTER_MAX))
 }
 
-/// Answers that may be different if asked again.
-fn may_heal(status: StatusCode) -> bool {
+/// Answers that may be different if asked again: 5xx, 408, 429, and a 403 that says it is a
+/// rate limit (GitHub answers its limits so: `x-ratelimit-remaining: 0` or `Retry-After`).
+fn may_heal(status: StatusCode, headers: &HeaderMap) -> bool {
+    let rate_limited = status == StatusCode::FORBIDDEN
+        && (headers.contains_key(RETRY_AFTER)
+            || headers
+                .get("x-ratelimit-remaining")
+                .is_some_and(|v| v.as_bytes() == b"0"));
     status.is_server_error()
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
+        || rate_limited
+}
+
+/// Docker Hub's pulls left (`ratelimit-remaining: 97;w=21600`), when the answer says.
+fn pulls_left(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get("ratelimit-remaining")?.to_str().ok()?;
+    value.split(';').next()?.trim().parse().ok()
 }
 
 impl Transport {
@@ -180,6 +193,29 @@ impl Transport {
                 .with_max_times(DEFAULT_RETRIES)
                 .with_jitter(),
         })
+    }
+
+    /// A transport to a kind's own API at `base` (Docker Hub's, GitHub's, Google's): no
+    /// registry credential is attached; each call carries the API's own `Authorization`.
+    pub fn api(
+        registry: &Registry,
+        base: &str,
+        addresses: AddressPolicy,
+    ) -> Result<Self, RegistryError> {
+        let at_base = Registry {
+            url: base.to_string(),
+            credential: None,
+            ..registry.clone()
+        };
+        let mut transport = Self::new(&at_base, addresses)?;
+        transport.auth = Auth::anonymous();
+        Ok(transport)
+    }
+
+    /// The registry's Basic credential minted by `login` rather than taken as given.
+    pub fn with_login(mut self, login: std::sync::Arc<dyn super::auth::Login>) -> Self {
+        self.auth = self.auth.with_login(login);
+        self
     }
 
     /// Retries of a request that may heal.
@@ -291,9 +327,13 @@ impl Transport {
         let home = self.is_home(&call.url);
         let request = call.build(&self.http);
         let sent = std::time::Instant::now();
+        let cached = if home {
+            self.auth.cached(call.scope).await
+        } else {
+            None
+        };
         let request = if home {
-            let cached = self.auth.cached(call.scope).await;
-            self.auth.authorize(request, cached.as_deref())
+            self.auth.authorize(request, cached.as_deref()).await?
         } else {
             request
         };
@@ -302,12 +342,24 @@ impl Transport {
             .await
             .map_err(|e| self.send_failed(method, call.path, e))?;
         if home && response.status() == StatusCode::UNAUTHORIZED {
-            if let Some(challenge) = Challenge::of(response.headers()) {
-                let token = self.token(&challenge, call.scope).await?;
-                self.auth.remember(call.scope, token.clone()).await;
+            let retry = match Challenge::of(response.headers()) {
+                Some(challenge) => {
+                    let token = self.token(&challenge, call.scope).await?;
+                    self.auth.remember(call.scope, token.clone()).await;
+                    Some(Some(token))
+                }
+                // Refused a minted Basic credential: it expired early, or was revoked.
+                None if self.auth.is_minted() && cached.is_none() => {
+                    self.auth.forget_login().await;
+                    Some(None)
+                }
+                None => None,
+            };
+            if let Some(token) = retry {
                 response = self
                     .auth
-                    .authorize(call.build(&self.http), Some(&token))
+                    .authorize(call.build(&self.http), token.as_deref())
+                    .await?
                     .send()
                     .await
                     .map_err(|e| self.send_failed(method, call.path, e))?;
@@ -322,7 +374,10 @@ impl Transport {
             ms = sent.elapsed().as_millis() as u64,
             "registry request"
         );
-        if may_heal(response.status()) {
+        if let Some(left) = pulls_left(response.headers()).filter(|left| *left < 10) {
+            tracing::warn!(registry = %self.name, left, "the registry's pull limit is nearly spent");
+        }
+        if may_heal(response.status(), response.headers()) {
             return Err(self.unexpected(method, call.path, response).await);
         }
         Ok(response)
@@ -356,16 +411,33 @@ impl Transport {
     }
 
     async fn token(&self, challenge: &Challenge, scope: &str) -> Result<String, RegistryError> {
+        match self.token_once(challenge, scope).await {
+            // A minted credential the token service refused is minted again, once.
+            Err(RegistryError::Refused { status: 401, .. }) if self.auth.is_minted() => {
+                self.auth.forget_login().await;
+                self.token_once(challenge, scope).await
+            }
+            other => other,
+        }
+    }
+
+    async fn token_once(
+        &self,
+        challenge: &Challenge,
+        scope: &str,
+    ) -> Result<String, RegistryError> {
         let realm = &challenge.realm;
         let realm_url = self.realm_url(realm)?;
         let response = self
             .auth
-            .token_request(
+            .authorize(
                 self.http
                     .get(realm_url)
                     .query(&challenge.query(scope))
                     .timeout(deadline::capped(REQUEST_LIMIT)),
+                None,
             )
+            .await?
             .send()
             .await
             .map_err(|e| self.send_failed("GET", realm, e))?;
@@ -402,7 +474,7 @@ impl Transport {
         };
         let request = if home {
             let token = self.auth.cached(scope).await;
-            self.auth.authorize(request, token.as_deref())
+            self.auth.authorize(request, token.as_deref()).await?
         } else {
             request
         };
@@ -474,6 +546,7 @@ impl Transport {
         response: Response,
     ) -> RegistryError {
         let status = response.status();
+        let heals = may_heal(status, response.headers());
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -484,7 +557,7 @@ impl Transport {
             .chars()
             .take(ERROR_BODY_CHARS)
             .collect();
-        if may_heal(status) {
+        if heals {
             RegistryError::Transient {
                 registry: self.name.clone(),
                 method,

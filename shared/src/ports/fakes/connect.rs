@@ -25,6 +25,7 @@ impl SourceAdapter for MemorySource {
         &self,
         page_size: usize,
         after: Option<&str>,
+        _within: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         self.0.list_repositories(page_size, after).await
     }

@@ -274,7 +274,7 @@ async fn destination_namespaces_are_made_first_and_a_refusal_fails_before_any_ta
     assert!(
         execution
             .status_text
-            .contains("preparing the destination failed: project \"other\""),
+            .contains("preparing the destination failed: namespace \"other\""),
         "{}",
         execution.status_text
     );

@@ -162,6 +162,9 @@ impl Manifests for HttpRegistryClient {
         repository: &Repository,
         reference: &Reference,
     ) -> Result<bool, RegistryError> {
+        if let Some(deletes) = &self.deletes {
+            return deletes.delete(repository, reference).await;
+        }
         let path = manifest_path(repository, reference);
         // Deleting asks for the `delete` action (Harbor, Docker Hub); plain registries take push.
         let scope = format!("repository:{repository}:delete,pull,push");

@@ -120,6 +120,7 @@ impl SourceAdapter for DistributionSource {
         &self,
         page_size: usize,
         after: Option<&str>,
+        _within: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         self.client.list_repositories(page_size, after).await
     }

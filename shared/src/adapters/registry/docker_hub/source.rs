@@ -1,0 +1,172 @@
+//! Docker Hub as a source: repositories of a namespace and their tags (with digests) through
+//! Hub's API, so listing costs no pull against the rate limit
+//! (`GET /v2/repositories/{namespace}/`, `GET /v2/repositories/{namespace}/{repository}/tags`,
+//! paged by `page`/`page_size` with a JSON `next`:
+//! https://docs.docker.com/reference/api/hub/latest/#tag/repositories). Kinds and labels, when a
+//! filter needs them, are read from the registry like any distribution source.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::HubApi;
+use crate::adapters::registry::distribution::DistributionSource;
+use crate::adapters::registry::json_api::MAX_PAGES;
+use crate::model::ResourceType;
+use crate::oci::referrers::{is_referrer_tag, referred_hex};
+use crate::oci::{Digest, Repository};
+use crate::ports::registry::RegistryError;
+use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+
+pub struct HubSource {
+    pub(crate) hub: Arc<HubApi>,
+    pub(crate) registry: DistributionSource,
+}
+
+#[derive(Deserialize)]
+struct HubPage<T> {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default = "Vec::new")]
+    results: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct HubRepository {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct HubTag {
+    name: String,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+impl HubSource {
+    /// Every page from `first` on; None when the namespace or repository does not exist.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+    ) -> Result<Option<Vec<T>>, RegistryError> {
+        let api = self.hub.api().await?;
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..MAX_PAGES {
+            let Some(path) = next.take() else {
+                return Ok(Some(items));
+            };
+            let Some(page) = api.get::<HubPage<T>>(&path).await? else {
+                return Ok(None);
+            };
+            items.extend(page.body.results);
+            next = page.body.next.filter(|n| !n.is_empty());
+        }
+        Err(api.t.invalid(format!(
+            "over {MAX_PAGES} pages; Ferry stops reading an endless list"
+        )))
+    }
+}
+
+#[async_trait]
+impl SourceAdapter for HubSource {
+    async fn repositories(
+        &self,
+        page_size: usize,
+        after: Option<&str>,
+        within: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let namespace = within
+            .or(self.hub.user())
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: self.registry.client.name().to_string(),
+                what: "Docker Hub lists one namespace at a time: give the policy a name filter \
+                   that starts with it (library/*, myorg/**) or the registry a credential"
+                    .into(),
+            })?;
+        let found: Vec<HubRepository> = self
+            .all(format!(
+                "/v2/repositories/{namespace}/?page=1&page_size=100"
+            ))
+            .await?
+            .ok_or_else(|| RegistryError::Invalid {
+                registry: self.registry.client.name().to_string(),
+                what: format!("Docker Hub has no namespace {namespace:?}"),
+            })?;
+        let mut names: Vec<String> = found
+            .into_iter()
+            .map(|r| format!("{namespace}/{}", r.name))
+            .filter(|n| after.is_none_or(|a| n.as_str() > a))
+            .collect();
+        names.sort();
+        let limit = page_size.max(1);
+        let next = (names.len() > limit).then(|| names[limit - 1].clone());
+        names.truncate(limit);
+        Ok((names, next))
+    }
+
+    fn canonical_name(&self, name: &str) -> String {
+        if name.contains('/') {
+            name.to_string()
+        } else {
+            format!("library/{name}")
+        }
+    }
+
+    async fn artifacts(
+        &self,
+        repository: &Repository,
+        window: TagWindow<'_>,
+        keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
+        wanted: Wanted,
+    ) -> Result<ArtifactPage, RegistryError> {
+        if wanted.kind || wanted.labels {
+            return self
+                .registry
+                .artifacts(repository, window, keep, wanted)
+                .await;
+        }
+        let name = repository.to_string();
+        let Some((namespace, rest)) = name.split_once('/') else {
+            return Ok(ArtifactPage::default());
+        };
+        let Some(tags) = self
+            .all::<HubTag>(format!(
+                "/v2/repositories/{namespace}/{rest}/tags?page=1&page_size=100"
+            ))
+            .await?
+        else {
+            return Ok(ArtifactPage::default());
+        };
+        let (referrer_tags, mut tags): (Vec<HubTag>, Vec<HubTag>) =
+            tags.into_iter().partition(|t| is_referrer_tag(&t.name));
+        let referred: HashSet<&str> = referrer_tags
+            .iter()
+            .filter_map(|t| referred_hex(&t.name))
+            .collect();
+        tags.retain(|t| keep(&t.name) && window.after.is_none_or(|a| t.name.as_str() > a));
+        tags.sort_by(|a, b| a.name.cmp(&b.name));
+        let limit = window.limit.max(1);
+        let next = (tags.len() > limit).then(|| tags[limit - 1].name.clone());
+        tags.truncate(limit);
+        let artifacts = tags
+            .into_iter()
+            .map(|tag| {
+                // A tag Hub lists without a valid digest is read from the registry by its task.
+                let digest = tag.digest.as_deref().and_then(|d| Digest::parse(d).ok());
+                ListedArtifact {
+                    referrer_tags: digest.as_ref().is_some_and(|d| {
+                        d.algorithm() == "sha256" && referred.contains(d.encoded())
+                    }),
+                    tag: tag.name,
+                    digest,
+                    resource_type: ResourceType::Image,
+                    labels: Vec::new(),
+                }
+            })
+            .collect();
+        Ok(ArtifactPage { artifacts, next })
+    }
+}

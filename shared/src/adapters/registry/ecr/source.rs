@@ -1,0 +1,119 @@
+//! ECR as a source: `DescribeRepositories` and `DescribeImages` (tagged images, with their
+//! tags, digest and artifact media type), paged by the SDK's paginators
+//! (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_ecr::types::{DescribeImagesFilter, TagStatus};
+
+use super::{code_of, EcrApi};
+use crate::model::ResourceType;
+use crate::oci::{media, Digest, Repository};
+use crate::ports::registry::RegistryError;
+use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+
+/// Repositories ECR describes per call (its maximum).
+const REPOSITORIES_PER_CALL: i32 = 1000;
+
+pub struct EcrSource {
+    pub(crate) api: Arc<EcrApi>,
+}
+
+/// ECR's `artifactMediaType` (the config's) as a resource kind.
+fn resource_type(config_media_type: Option<&str>) -> ResourceType {
+    match config_media_type {
+        Some(media::HELM_CONFIG) => ResourceType::Chart,
+        Some(t) if !media::is_image_config(t) => ResourceType::Artifact,
+        _ => ResourceType::Image,
+    }
+}
+
+#[async_trait]
+impl SourceAdapter for EcrSource {
+    async fn repositories(
+        &self,
+        page_size: usize,
+        after: Option<&str>,
+        within: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let client = self.api.client().await;
+        let mut pages = client
+            .describe_repositories()
+            .set_registry_id(self.api.registry_id.clone())
+            .max_results(REPOSITORIES_PER_CALL)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.api.error("DescribeRepositories", e))?;
+            names.extend(
+                page.repositories()
+                    .iter()
+                    .filter_map(|r| r.repository_name())
+                    .filter(|n| within.is_none_or(|w| n.starts_with(&format!("{w}/"))))
+                    .filter(|n| after.is_none_or(|a| *n > a))
+                    .map(str::to_string),
+            );
+        }
+        names.sort();
+        let limit = page_size.max(1);
+        let next = (names.len() > limit).then(|| names[limit - 1].clone());
+        names.truncate(limit);
+        Ok((names, next))
+    }
+
+    async fn artifacts(
+        &self,
+        repository: &Repository,
+        window: TagWindow<'_>,
+        keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
+        _wanted: Wanted,
+    ) -> Result<ArtifactPage, RegistryError> {
+        let client = self.api.client().await;
+        let mut pages = client
+            .describe_images()
+            .set_registry_id(self.api.registry_id.clone())
+            .repository_name(repository.to_string())
+            .filter(
+                DescribeImagesFilter::builder()
+                    .tag_status(TagStatus::Tagged)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let mut listed = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if code_of(&e) == "RepositoryNotFoundException" => {
+                    return Ok(ArtifactPage::default())
+                }
+                Err(e) => return Err(self.api.error("DescribeImages", e)),
+            };
+            for image in page.image_details() {
+                let digest = image.image_digest().and_then(|d| Digest::parse(d).ok());
+                let kind = resource_type(image.artifact_media_type());
+                for tag in image.image_tags() {
+                    if keep(tag) && window.after.is_none_or(|a| tag.as_str() > a) {
+                        listed.push(ListedArtifact {
+                            tag: tag.clone(),
+                            digest: digest.clone(),
+                            resource_type: kind,
+                            labels: Vec::new(),
+                            referrer_tags: false,
+                        });
+                    }
+                }
+            }
+        }
+        listed.sort_by(|a, b| a.tag.cmp(&b.tag));
+        let limit = window.limit.max(1);
+        let next = (listed.len() > limit).then(|| listed[limit - 1].tag.clone());
+        listed.truncate(limit);
+        Ok(ArtifactPage {
+            artifacts: listed,
+            next,
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! GHCR as a source: an owner's container packages (`GET /orgs/{org}/packages?package_type=container`,
+//! `/users/{username}/packages`, `/user/packages`) and each package's versions, whose
+//! `metadata.container.tags` name the tags of the version's digest
+//! (`GET .../packages/container/{package_name}/versions`), paged by `Link`
+//! (https://docs.github.com/en/rest/packages/packages). Kinds and labels, when a filter needs
+//! them, are read from the registry.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::{GithubApi, Owner};
+use crate::adapters::registry::distribution::DistributionSource;
+use crate::adapters::registry::json_api::MAX_PAGES;
+use crate::model::ResourceType;
+use crate::oci::referrers::{is_referrer_tag, referred_hex};
+use crate::oci::{Digest, Repository};
+use crate::ports::registry::RegistryError;
+use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+
+pub struct GhcrSource {
+    pub(crate) github: Arc<GithubApi>,
+    pub(crate) registry: DistributionSource,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Version {
+    name: String,
+    #[serde(default)]
+    metadata: serde_json::Value,
+}
+
+impl GhcrSource {
+    fn invalid(&self, what: String) -> RegistryError {
+        RegistryError::Invalid {
+            registry: self.registry.client.name().to_string(),
+            what,
+        }
+    }
+
+    /// Every page from `first` on; None when GitHub answers 404.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+    ) -> Result<Option<Vec<T>>, RegistryError> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..MAX_PAGES {
+            let Some(path) = next.take() else {
+                return Ok(Some(items));
+            };
+            let Some(page) = self.github.api.get::<Vec<T>>(&path).await? else {
+                return Ok(None);
+            };
+            items.extend(page.body);
+            next = page.next;
+        }
+        Err(self.invalid(format!(
+            "over {MAX_PAGES} pages; Ferry stops reading an endless list"
+        )))
+    }
+
+    async fn owner(&self, name: &str) -> Result<Owner, RegistryError> {
+        self.github
+            .owner(name)
+            .await?
+            .ok_or_else(|| self.invalid(format!("GitHub has no user or organisation {name:?}")))
+    }
+}
+
+#[async_trait]
+impl SourceAdapter for GhcrSource {
+    async fn repositories(
+        &self,
+        page_size: usize,
+        after: Option<&str>,
+        within: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let owner_name = within.or(self.github.user()).ok_or_else(|| {
+            self.invalid(
+                "GHCR lists one owner at a time: give the policy a name filter that starts \
+                 with the user or organisation (myorg/**) or the registry a credential"
+                    .into(),
+            )
+        })?;
+        let owner = self.owner(owner_name).await?;
+        let packages: Vec<Package> = self
+            .all(format!(
+                "{}?package_type=container&per_page=100&page=1",
+                owner.packages(owner_name)
+            ))
+            .await?
+            .unwrap_or_default();
+        let mut names: Vec<String> = packages
+            .into_iter()
+            .map(|p| format!("{owner_name}/{}", p.name).to_ascii_lowercase())
+            .filter(|n| after.is_none_or(|a| n.as_str() > a))
+            .collect();
+        names.sort();
+        names.dedup();
+        let limit = page_size.max(1);
+        let next = (names.len() > limit).then(|| names[limit - 1].clone());
+        names.truncate(limit);
+        Ok((names, next))
+    }
+
+    async fn artifacts(
+        &self,
+        repository: &Repository,
+        window: TagWindow<'_>,
+        keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
+        wanted: Wanted,
+    ) -> Result<ArtifactPage, RegistryError> {
+        if wanted.kind || wanted.labels {
+            return self
+                .registry
+                .artifacts(repository, window, keep, wanted)
+                .await;
+        }
+        let name = repository.to_string();
+        let Some((owner_name, package)) = name.split_once('/') else {
+            return Ok(ArtifactPage::default());
+        };
+        let owner = self.owner(owner_name).await?;
+        let encoded: String = url::form_urlencoded::byte_serialize(package.as_bytes()).collect();
+        let Some(versions) = self
+            .all::<Version>(format!(
+                "{}/container/{encoded}/versions?per_page=100&page=1",
+                owner.packages(owner_name)
+            ))
+            .await?
+        else {
+            return Ok(ArtifactPage::default());
+        };
+        let mut tagged: Vec<(String, Option<Digest>)> = Vec::new();
+        for version in versions {
+            let digest = Digest::parse(&version.name).ok();
+            if let Some(tags) = version.metadata["container"]["tags"].as_array() {
+                for tag in tags.iter().filter_map(|t| t.as_str()) {
+                    tagged.push((tag.to_string(), digest.clone()));
+                }
+            }
+        }
+        let referred: HashSet<String> = tagged
+            .iter()
+            .filter(|(t, _)| is_referrer_tag(t))
+            .filter_map(|(t, _)| referred_hex(t).map(str::to_string))
+            .collect();
+        tagged.retain(|(t, _)| {
+            !is_referrer_tag(t) && keep(t) && window.after.is_none_or(|a| t.as_str() > a)
+        });
+        tagged.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = window.limit.max(1);
+        let next = (tagged.len() > limit).then(|| tagged[limit - 1].0.clone());
+        tagged.truncate(limit);
+        let artifacts = tagged
+            .into_iter()
+            .map(|(tag, digest)| ListedArtifact {
+                referrer_tags: digest
+                    .as_ref()
+                    .is_some_and(|d| d.algorithm() == "sha256" && referred.contains(d.encoded())),
+                tag,
+                digest,
+                resource_type: ResourceType::Image,
+                labels: Vec::new(),
+            })
+            .collect();
+        Ok(ArtifactPage { artifacts, next })
+    }
+}

@@ -1,0 +1,200 @@
+//! Harbor as a source, through its v2.0 API rather than `_catalog`: robot accounts may not
+//! list the catalog, and the API gives each artifact's tags, type, labels and accessories in
+//! one call. `GET /api/v2.0/projects`, `GET /api/v2.0/projects/{project}/repositories` and
+//! `GET /api/v2.0/projects/{project}/repositories/{repository}/artifacts?with_tag=true&with_label=true`,
+//! paged by `page`/`page_size` and `Link` (Harbor's swagger, reference/harbor-v2.0-swagger.yaml).
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::adapters::registry::json_api::{JsonApi, MAX_PAGES};
+use crate::model::ResourceType;
+use crate::oci::{Digest, Repository};
+use crate::ports::registry::RegistryError;
+use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+
+const PAGE_SIZE: usize = 100;
+
+pub struct HarborSource {
+    pub(crate) api: JsonApi,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Artifact {
+    digest: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    tags: Option<Vec<Named>>,
+    #[serde(default)]
+    labels: Option<Vec<Named>>,
+    #[serde(default)]
+    accessories: Option<Vec<serde_json::Value>>,
+}
+
+/// Harbor's artifact types as Ferry's resource filter knows them.
+fn resource_type(kind: &str) -> ResourceType {
+    match kind {
+        "IMAGE" => ResourceType::Image,
+        "CHART" => ResourceType::Chart,
+        _ => ResourceType::Artifact,
+    }
+}
+
+/// A repository's name without its project, as the artifacts route takes it: a `/` in it is
+/// URL-encoded twice (`a/b` is `a%252Fb`), as Harbor's API asks.
+fn encoded_twice(rest: &str) -> String {
+    rest.replace('/', "%252F")
+}
+
+impl HarborSource {
+    /// Every page of `first`, a JSON array each.
+    async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        first: String,
+    ) -> Result<Vec<T>, RegistryError> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(self.api.t.invalid(format!(
+                    "GET {path}: over {MAX_PAGES} pages; Ferry stops reading an endless list"
+                )));
+            }
+            let Some(page) = self.api.get::<Vec<T>>(&path).await? else {
+                break;
+            };
+            let empty = page.body.is_empty();
+            items.extend(page.body);
+            next = page.next.filter(|_| !empty);
+        }
+        Ok(items)
+    }
+
+    async fn projects(&self) -> Result<Vec<String>, RegistryError> {
+        let projects: Vec<Named> = self
+            .all(format!("/api/v2.0/projects?page=1&page_size={PAGE_SIZE}"))
+            .await?;
+        let mut names: Vec<String> = projects.into_iter().map(|p| p.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn project_repositories(&self, project: &str) -> Result<Vec<String>, RegistryError> {
+        let repositories: Vec<Named> = self
+            .all(format!(
+                "/api/v2.0/projects/{project}/repositories?page=1&page_size={PAGE_SIZE}"
+            ))
+            .await?;
+        Ok(repositories.into_iter().map(|r| r.name).collect())
+    }
+}
+
+#[async_trait]
+impl SourceAdapter for HarborSource {
+    async fn repositories(
+        &self,
+        page_size: usize,
+        after: Option<&str>,
+        within: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), RegistryError> {
+        let projects = match within {
+            Some(project) => vec![project.to_string()],
+            None => self.projects().await?,
+        };
+        // Pieces follow one another in name order: the projects before `after`'s are done.
+        let after_project = after.and_then(|a| a.split('/').next());
+        let limit = page_size.max(1);
+        let mut names = Vec::new();
+        for project in projects
+            .iter()
+            .filter(|p| after_project.is_none_or(|a| p.as_str() >= a))
+        {
+            let mut found = self.project_repositories(project).await?;
+            found.retain(|r| after.is_none_or(|a| r.as_str() > a));
+            found.sort();
+            names.extend(found);
+            if names.len() > limit {
+                break;
+            }
+        }
+        names.sort();
+        let next = (names.len() > limit).then(|| names[limit - 1].clone());
+        names.truncate(limit);
+        Ok((names, next))
+    }
+
+    async fn artifacts(
+        &self,
+        repository: &Repository,
+        window: TagWindow<'_>,
+        keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
+        _wanted: Wanted,
+    ) -> Result<ArtifactPage, RegistryError> {
+        let name = repository.to_string();
+        let Some((project, rest)) = name.split_once('/') else {
+            // A Harbor repository always lives in a project.
+            return Ok(ArtifactPage::default());
+        };
+        let artifacts: Vec<Artifact> = self
+            .all(format!(
+                "/api/v2.0/projects/{project}/repositories/{}/artifacts?with_tag=true&with_label=true&page=1&page_size={PAGE_SIZE}",
+                encoded_twice(rest)
+            ))
+            .await?;
+        let mut listed = Vec::new();
+        for artifact in artifacts {
+            let digest = Digest::parse(&artifact.digest).map_err(|e| {
+                self.api
+                    .t
+                    .invalid(format!("{repository}: Harbor lists an artifact whose {e}"))
+            })?;
+            let labels: Vec<String> = artifact
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l.name)
+                .collect();
+            let accessories = artifact.accessories.is_some_and(|a| !a.is_empty());
+            for tag in artifact.tags.unwrap_or_default() {
+                if keep(&tag.name) && window.after.is_none_or(|after| tag.name.as_str() > after) {
+                    listed.push(ListedArtifact {
+                        tag: tag.name,
+                        digest: Some(digest.clone()),
+                        resource_type: resource_type(&artifact.kind),
+                        labels: labels.clone(),
+                        referrer_tags: accessories,
+                    });
+                }
+            }
+        }
+        listed.sort_by(|a, b| a.tag.cmp(&b.tag));
+        let limit = window.limit.max(1);
+        let next = (listed.len() > limit).then(|| listed[limit - 1].tag.clone());
+        listed.truncate(limit);
+        Ok(ArtifactPage {
+            artifacts: listed,
+            next,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harbor_names_map_to_ferry_names() {
+        assert_eq!(encoded_twice("a/b/c"), "a%252Fb%252Fc");
+        assert_eq!(resource_type("CHART"), ResourceType::Chart);
+        assert_eq!(resource_type("IMAGE"), ResourceType::Image);
+        assert_eq!(resource_type("CNAB"), ResourceType::Artifact);
+    }
+}
