@@ -179,11 +179,11 @@ impl Services {
     /// Registries of every kind, retrying what may heal as often as
     /// `FERRY_REGISTRY_MAX_RETRIES` says, else `default_retries`.
     fn registries(&self, default_retries: usize) -> Result<Arc<Registries>, ConfigError> {
-        Ok(Arc::new(Registries {
-            retries: parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
-            addresses: address_policy()?,
-            aws: Some(self.sdk.clone()),
-        }))
+        Ok(Arc::new(Registries::new(
+            parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
+            address_policy()?,
+            Some(self.sdk.clone()),
+        )))
     }
 
     /// The HTTP API. Its registry requests retry once: its caller is waiting.

@@ -49,6 +49,8 @@ pub struct RegistryPing {
     pub access_secret: Option<String>,
     pub insecure: Option<bool>,
     pub ca_certificate: Option<String>,
+    /// Ferry's addition: the registry's options (a region, a role) for a kind that needs them.
+    pub options: Option<crate::model::RegistryOptions>,
 }
 
 impl Api {
@@ -120,6 +122,7 @@ impl Api {
             access_secret: ping.access_secret,
             insecure: ping.insecure,
             ca_certificate: ping.ca_certificate,
+            options: ping.options,
             ..RegistryUpdate::default()
         };
         ping_registry(

@@ -79,6 +79,19 @@ pub fn is_ghcr(url: &str) -> bool {
     host_of(url).is_some_and(|h| h == "ghcr.io")
 }
 
+/// Requests per second a process sends `registry` at most: its own setting, else its kind's
+/// default (Docker Hub and GitHub meter their APIs per account), else none.
+pub fn request_budget(registry: &Registry) -> Option<u32> {
+    registry
+        .options
+        .requests_per_second
+        .or(match registry.kind {
+            Some(RegistryType::DockerHub) => Some(10),
+            Some(RegistryType::GithubGhcr) => Some(20),
+            _ => None,
+        })
+}
+
 /// The rules a registry of `kind` meets beyond the common ones, naming the field at fault.
 pub fn validate_for_kind(kind: RegistryType, registry: &Registry) -> Validated {
     let credential = registry.credential.as_ref().filter(|c| !c.is_empty());

@@ -180,6 +180,10 @@ pub struct RegistryOptions {
     /// aws-ecr: whether repositories Ferry creates scan on push.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan_on_push: Option<bool>,
+    /// Requests per second each Ferry process sends this registry at most (its origin, and its
+    /// kind's API); unset: the kind's default (docker-hub 10, github-ghcr 20, others unbounded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
 }
 
 impl RegistryOptions {
@@ -213,6 +217,15 @@ impl RegistryOptions {
                     "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
                 ));
             }
+        }
+        if self
+            .requests_per_second
+            .is_some_and(|r| r == 0 || r > 10_000)
+        {
+            return Err(ValidationError::new(
+                "options.requests_per_second",
+                "must be between 1 and 10000",
+            ));
         }
         if let Some(mutability) = &self.tag_mutability {
             if mutability != "MUTABLE" && mutability != "IMMUTABLE" {

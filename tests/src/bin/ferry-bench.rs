@@ -302,11 +302,11 @@ async fn main() {
     let (src, dst) = (client(&source.url()), client(&ferry_dst.url()));
     // As in the transfer function: per-registry blob slots and remembered blob locations.
     let pool = RegistryPool::new(
-        std::sync::Arc::new(Registries {
-            retries: 6,
-            addresses: ferry::model::addresses::AddressPolicy::allowing_private(true),
-            aws: None,
-        }),
+        std::sync::Arc::new(Registries::new(
+            6,
+            ferry::model::addresses::AddressPolicy::allowing_private(true),
+            None,
+        )),
         8,
     );
     let shared = Shared {

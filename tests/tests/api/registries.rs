@@ -55,9 +55,25 @@ async fn registries_routes_statuses_and_bad_input() {
             "type",
         ),
         (
-            json!({"name": "x", "type": "docker-hub", "url": source.url()}),
+            json!({"name": "x", "type": "quay", "url": source.url()}),
             400,
             "not supported",
+        ),
+        (
+            json!({"name": "x", "type": "aws-ecr", "url": source.url()}),
+            400,
+            "options.region",
+        ),
+        (
+            json!({"name": "x", "type": "google-gcr", "url": source.url(),
+                   "credential": {"type": "basic", "access_key": "me", "access_secret": "pw"}}),
+            400,
+            "credential.access_key",
+        ),
+        (
+            json!({"name": "x", "type": "docker-registry", "url": source.url(), "options": {"region": "Not A Region"}}),
+            400,
+            "options.region",
         ),
         (
             json!({"name": "x", "type": "docker-registry", "url": source.url(), "insecure": "yes"}),
@@ -208,8 +224,32 @@ async fn registries_routes_statuses_and_bad_input() {
     assert!(adapters
         .as_array()
         .is_some_and(|a| a.contains(&json!("docker-registry"))));
+    for kind in [
+        "docker-registry",
+        "harbor",
+        "docker-hub",
+        "aws-ecr",
+        "github-ghcr",
+        "google-gcr",
+        "azure-acr",
+    ] {
+        assert!(
+            adapters
+                .as_array()
+                .is_some_and(|a| a.contains(&json!(kind))),
+            "{kind}: {adapters}"
+        );
+    }
     let infos = api.get("/replication/adapterinfos").await.json();
     assert!(infos["docker-registry"]["credential_pattern"].is_object());
+    assert_eq!(
+        infos["google-gcr"]["credential_pattern"]["access_key_data"],
+        "_json_key"
+    );
+    assert_eq!(
+        infos["aws-ecr"]["endpoint_pattern"]["endpoint_type"],
+        "EndpointPatternTypeList"
+    );
 
     // Delete: 412 while a policy refers to the registry.
     let policy = api

@@ -135,11 +135,11 @@ impl Rig {
         let (stack, adapters) = resources_only(name).await;
         let store = Arc::new(FaultyStore::new(Arc::clone(&adapters.store)));
         let queue = Arc::new(FaultyQueue::new(Arc::clone(&adapters.queue)));
-        let connect = Arc::new(Registries {
-            retries: 2,
-            addresses: ferry::model::addresses::AddressPolicy::allowing_private(true),
-            aws: None,
-        });
+        let connect = Arc::new(Registries::new(
+            2,
+            ferry::model::addresses::AddressPolicy::allowing_private(true),
+            None,
+        ));
         let lister = ListWorker {
             store: store.clone(),
             queue: queue.clone(),

@@ -8,6 +8,7 @@
 
 mod auth;
 mod azure;
+mod budget;
 pub mod distribution;
 mod docker_hub;
 mod ecr;
@@ -21,7 +22,7 @@ mod transport;
 use std::sync::Arc;
 
 use crate::model::addresses::AddressPolicy;
-use crate::model::kinds::{gar_location, is_google};
+use crate::model::kinds::{gar_location, is_google, request_budget};
 use crate::model::{CredentialType, Registry, RegistryType};
 use crate::ports::connect::Connect;
 use crate::ports::registry::{Namespaces, RegistryClient, RegistryError};
@@ -41,6 +42,8 @@ pub struct Registries {
     /// The AWS configuration ECR registries start from (region and credentials are the
     /// registry's own when it has them); None where there is none, and ECR is refused.
     pub aws: Option<aws_config::SdkConfig>,
+    /// Each registry's request budget, shared by every client of this process.
+    budgets: budget::Budgets,
 }
 
 fn credential_kind(registry: &Registry) -> Option<CredentialType> {
@@ -52,8 +55,35 @@ fn credential_kind(registry: &Registry) -> Option<CredentialType> {
 }
 
 impl Registries {
+    pub fn new(
+        retries: usize,
+        addresses: AddressPolicy,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> Self {
+        Self {
+            retries,
+            addresses,
+            aws,
+            budgets: budget::Budgets::default(),
+        }
+    }
+
+    /// `transport` spending `registry`'s budget (the one of its origin).
+    fn budgeted(&self, registry: &Registry, transport: Transport) -> Transport {
+        let budget =
+            request_budget(registry).and_then(|rate| self.budgets.of(&transport.origin(), rate));
+        transport.with_budget(budget)
+    }
+
     fn transport(&self, registry: &Registry) -> Result<Transport, RegistryError> {
-        Ok(Transport::new(registry, self.addresses)?.with_retries(self.retries))
+        let transport = Transport::new(registry, self.addresses)?.with_retries(self.retries);
+        Ok(self.budgeted(registry, transport))
+    }
+
+    /// A transport to a kind's own API at `base`, on the registry's budget.
+    fn api(&self, registry: &Registry, base: &str) -> Result<Transport, RegistryError> {
+        let transport = Transport::api(registry, base, self.addresses)?.with_retries(self.retries);
+        Ok(self.budgeted(registry, transport))
     }
 
     /// The distribution client of `registry`, with what its kind adds.
@@ -106,11 +136,17 @@ impl Connect for Registries {
                 api: JsonApi::new(self.transport(registry)?),
             }),
             Some(RegistryType::DockerHub) => Box::new(docker_hub::HubSource {
-                hub: docker_hub::HubApi::new(registry, self.addresses, self.retries)?,
+                hub: docker_hub::HubApi::new(
+                    registry,
+                    self.api(registry, docker_hub::api_base(registry))?,
+                ),
                 registry: distribution()?,
             }),
             Some(RegistryType::GithubGhcr) => Box::new(ghcr::GhcrSource {
-                github: ghcr::GithubApi::new(registry, self.addresses, self.retries)?,
+                github: ghcr::GithubApi::new(
+                    registry,
+                    self.api(registry, ghcr::api_base(registry))?,
+                )?,
                 registry: distribution()?,
             }),
             Some(RegistryType::AwsEcr) => Box::new(ecr::EcrSource {
@@ -129,10 +165,16 @@ impl Connect for Registries {
                 HarborProjects::new(registry, self.addresses)?.with_max_retries(self.retries),
             )),
             Some(RegistryType::DockerHub) => Some(Box::new(docker_hub::HubNamespaces {
-                hub: docker_hub::HubApi::new(registry, self.addresses, self.retries)?,
+                hub: docker_hub::HubApi::new(
+                    registry,
+                    self.api(registry, docker_hub::api_base(registry))?,
+                ),
             })),
             Some(RegistryType::GithubGhcr) => Some(Box::new(ghcr::GhcrNamespaces {
-                github: ghcr::GithubApi::new(registry, self.addresses, self.retries)?,
+                github: ghcr::GithubApi::new(
+                    registry,
+                    self.api(registry, ghcr::api_base(registry))?,
+                )?,
             })),
             Some(RegistryType::AwsEcr) => Some(Box::new(ecr::EcrNamespaces {
                 api: ecr::EcrApi::new(registry, self.aws.as_ref())?,
@@ -147,8 +189,7 @@ impl Connect for Registries {
                 match location {
                     Some(location) => Some(Box::new(google::GarRepositories {
                         api: tokio::sync::Mutex::new(JsonApi::new(
-                            Transport::api(registry, &google_api(registry), self.addresses)?
-                                .with_retries(self.retries),
+                            self.api(registry, &google_api(registry))?,
                         )),
                         oauth: google::GoogleOAuth::new(registry, self.addresses, self.retries)?,
                         location,

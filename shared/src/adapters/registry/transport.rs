@@ -41,6 +41,8 @@ pub(crate) struct Transport {
     auth: Auth,
     addresses: AddressPolicy,
     backoff: backon::ExponentialBuilder,
+    /// The registry's request budget, shared in the process; None: unbounded.
+    budget: Option<super::budget::Budget>,
 }
 
 /// One request, as it is built again for a retry or after a challenge.
@@ -192,7 +194,26 @@ impl Transport {
                 .with_max_delay(Duration::from_secs(10))
                 .with_max_times(DEFAULT_RETRIES)
                 .with_jitter(),
+            budget: None,
         })
+    }
+
+    /// Every request waits for `budget` first.
+    pub fn with_budget(mut self, budget: Option<super::budget::Budget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Waits until the budget allows one more request.
+    async fn spend(&self) {
+        if let Some(budget) = &self.budget {
+            budget.until_ready().await;
+        }
+    }
+
+    /// The origin requests go to, as budgets are kept by.
+    pub fn origin(&self) -> String {
+        self.base.origin().ascii_serialization()
     }
 
     /// A transport to a kind's own API at `base` (Docker Hub's, GitHub's, Google's): no
@@ -337,6 +358,7 @@ impl Transport {
         } else {
             request
         };
+        self.spend().await;
         let mut response = request
             .send()
             .await
@@ -356,6 +378,7 @@ impl Transport {
                 None => None,
             };
             if let Some(token) = retry {
+                self.spend().await;
                 response = self
                     .auth
                     .authorize(call.build(&self.http), token.as_deref())
@@ -428,6 +451,7 @@ impl Transport {
     ) -> Result<String, RegistryError> {
         let realm = &challenge.realm;
         let realm_url = self.realm_url(realm)?;
+        self.spend().await;
         let response = self
             .auth
             .authorize(
@@ -478,6 +502,7 @@ impl Transport {
         } else {
             request
         };
+        self.spend().await;
         request
             .send()
             .await

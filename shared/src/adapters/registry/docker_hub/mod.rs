@@ -17,7 +17,6 @@ use tokio::sync::Mutex;
 
 use super::json_api::JsonApi;
 use super::transport::Transport;
-use crate::model::addresses::AddressPolicy;
 use crate::model::kinds::{is_docker_hub, DOCKER_HUB_API, DOCKER_HUB_REGISTRY};
 use crate::model::Registry;
 use crate::ports::registry::RegistryError;
@@ -43,18 +42,18 @@ pub(crate) struct HubApi {
     logged_in: Mutex<bool>,
 }
 
+/// Where Hub's API is for a registry record.
+pub fn api_base(registry: &Registry) -> &str {
+    if is_docker_hub(&registry.url) {
+        DOCKER_HUB_API
+    } else {
+        registry.url.as_str()
+    }
+}
+
 impl HubApi {
-    pub fn new(
-        registry: &Registry,
-        addresses: AddressPolicy,
-        retries: usize,
-    ) -> Result<Arc<Self>, RegistryError> {
-        let base = if is_docker_hub(&registry.url) {
-            DOCKER_HUB_API
-        } else {
-            registry.url.as_str()
-        };
-        let t = Transport::api(registry, base, addresses)?.with_retries(retries);
+    /// Hub's API over `t` (a transport to [`api_base`]).
+    pub fn new(registry: &Registry, t: Transport) -> Arc<Self> {
         let credential = registry
             .credential
             .as_ref()
@@ -65,11 +64,11 @@ impl HubApi {
                     c.access_secret.clone().unwrap_or_default(),
                 )
             });
-        Ok(Arc::new(Self {
+        Arc::new(Self {
             api: Mutex::new(JsonApi::new(t)),
             credential,
             logged_in: Mutex::new(false),
-        }))
+        })
     }
 
     /// The user the credential names, whose own namespace needs no organisation.

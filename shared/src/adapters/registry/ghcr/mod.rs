@@ -17,7 +17,6 @@ use tokio::sync::Mutex;
 
 use super::json_api::JsonApi;
 use super::transport::Transport;
-use crate::model::addresses::AddressPolicy;
 use crate::model::kinds::{is_ghcr, GITHUB_API};
 use crate::model::Registry;
 use crate::ports::registry::RegistryError;
@@ -49,19 +48,19 @@ pub(crate) struct GithubApi {
     owners: Mutex<HashMap<String, Option<Owner>>>,
 }
 
+/// Where GitHub's API is for a registry record.
+pub fn api_base(registry: &Registry) -> &str {
+    if is_ghcr(&registry.url) {
+        GITHUB_API
+    } else {
+        registry.url.as_str()
+    }
+}
+
 impl GithubApi {
-    pub fn new(
-        registry: &Registry,
-        addresses: AddressPolicy,
-        retries: usize,
-    ) -> Result<Arc<Self>, RegistryError> {
-        let base = if is_ghcr(&registry.url) {
-            GITHUB_API
-        } else {
-            registry.url.as_str()
-        };
-        let mut api =
-            JsonApi::new(Transport::api(registry, base, addresses)?.with_retries(retries));
+    /// GitHub's API over `t` (a transport to [`api_base`]).
+    pub fn new(registry: &Registry, t: Transport) -> Result<Arc<Self>, RegistryError> {
+        let mut api = JsonApi::new(t);
         let credential = registry.credential.as_ref().filter(|c| !c.is_empty());
         if let Some(token) = credential.and_then(|c| c.access_secret.as_deref()) {
             api = api.authorized(&format!("Bearer {token}"))?;
