@@ -110,7 +110,10 @@ pub fn repository_scope(request: &Request<Body>) -> Option<(String, &'static str
         .iter()
         .find_map(|m| rest.find(m).map(|i| &rest[..i]))?;
     let read = request.method() == http::Method::GET || request.method() == http::Method::HEAD;
-    Some((repository.to_string(), if read { "pull" } else { "pull,push" }))
+    Some((
+        repository.to_string(),
+        if read { "pull" } else { "pull,push" },
+    ))
 }
 
 /// A 401 with the registry token flow's challenge (`Bearer realm=...,service=...,scope=...`),
@@ -164,4 +167,227 @@ impl Calls {
 /// A random-looking token, unique per call.
 pub fn new_token(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A fake's HTTP server on a loopback port; stopped when dropped.
+pub struct Server(tokio::task::JoinHandle<()>);
+
+impl Server {
+    /// A free loopback port to serve on, and its base URL.
+    pub async fn bind() -> (tokio::net::TcpListener, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        (listener, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Serves `router` on `listener`, with the caller's address (`ConnectInfo<SocketAddr>`) in
+    /// every request's extensions.
+    pub fn serve(listener: tokio::net::TcpListener, router: axum::Router) -> Self {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        Self(tokio::spawn(async move {
+            let _ = axum::serve(listener, service).await;
+        }))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `response` with one more header (left out when `value` is no header value).
+pub fn with_header(
+    mut response: Response<Body>,
+    name: &'static str,
+    value: impl ToString,
+) -> Response<Body> {
+    if let Ok(value) = value.to_string().parse() {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// `text` with its `%XX` escapes decoded once (`+` stays `+`, as in a path); None when an
+/// escape is malformed or the result is not UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            decoded.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+/// The query parameters of a request, decoded, in order.
+pub fn query_of(request: &Request<Body>) -> Vec<(String, String)> {
+    let query = request.uri().query().unwrap_or_default();
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The first value of the query parameter `name`.
+pub fn param(query: &[(String, String)], name: &str) -> Option<String> {
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
+/// The media types the fakes ask the registry behind for manifests in.
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The target of the `rel="next"` link of a registry answer.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    let start = link.find('<')? + 1;
+    let end = link.find('>')?;
+    (link.contains("rel=\"next\"") && end > start).then(|| link[start..end].to_string())
+}
+
+/// The JSON pages of a list of the registry behind at `path`, following its `Link`s: the
+/// values of `field` in all of them; None when the first page is a 404.
+async fn pages(
+    http: &reqwest::Client,
+    upstream: &str,
+    path: String,
+    field: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let mut all = Vec::new();
+    let mut next = Some(path);
+    while let Some(path) = next.take() {
+        let url = format!("{}{path}", upstream.trim_end_matches('/'));
+        let answer = http.get(url).send().await.map_err(|e| e.to_string())?;
+        if answer.status() == reqwest::StatusCode::NOT_FOUND && all.is_empty() {
+            return Ok(None);
+        }
+        if !answer.status().is_success() {
+            return Err(format!("{path}: {}", answer.status()));
+        }
+        next = next_link(answer.headers());
+        let body: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
+        let values = body[field].as_array().into_iter().flatten();
+        all.extend(values.filter_map(|v| v.as_str().map(String::from)));
+    }
+    Ok(Some(all))
+}
+
+/// Every repository of the registry behind (its `/v2/_catalog`, all pages).
+pub async fn catalog(http: &reqwest::Client, upstream: &str) -> Result<Vec<String>, String> {
+    let all = pages(http, upstream, "/v2/_catalog?n=1000".into(), "repositories").await?;
+    Ok(all.unwrap_or_default())
+}
+
+/// The tags of `repository` in the registry behind (all pages); None when it has no such
+/// repository.
+pub async fn tags(
+    http: &reqwest::Client,
+    upstream: &str,
+    repository: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let path = format!("/v2/{repository}/tags/list?n=1000");
+    pages(http, upstream, path, "tags").await
+}
+
+/// A manifest of the registry behind, as it answers it.
+pub struct Manifest {
+    /// Its `Content-Type`.
+    pub media_type: String,
+    /// Its `Docker-Content-Digest`, or the digest of the bytes served.
+    pub digest: String,
+    /// Empty for a HEAD.
+    pub bytes: Vec<u8>,
+}
+
+/// A GET or HEAD of the manifest `reference` of `repository` in the registry behind; None on
+/// a 404.
+pub async fn manifest(
+    http: &reqwest::Client,
+    upstream: &str,
+    repository: &str,
+    reference: &str,
+    method: http::Method,
+) -> Result<Option<Manifest>, String> {
+    let url = format!(
+        "{}/v2/{repository}/manifests/{reference}",
+        upstream.trim_end_matches('/')
+    );
+    let answer = http
+        .request(method, url)
+        .header("accept", MANIFEST_TYPES)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !answer.status().is_success() {
+        return Err(format!("{repository}:{reference}: {}", answer.status()));
+    }
+    let header = |name: &str| {
+        answer
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (media_type, digest) = (header("content-type"), header("docker-content-digest"));
+    let bytes = answer.bytes().await.map_err(|e| e.to_string())?.to_vec();
+    let digest = if bytes.is_empty() {
+        digest
+    } else {
+        use sha2::Digest as _;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    Ok(Some(Manifest {
+        media_type,
+        digest,
+        bytes,
+    }))
+}
+
+/// Every tag of `repository` in the registry behind, sorted, with its manifest (a GET or a
+/// HEAD of each); None when it has no such repository.
+pub async fn tagged(
+    http: &reqwest::Client,
+    upstream: &str,
+    repository: &str,
+    method: http::Method,
+) -> Result<Option<Vec<(String, Manifest)>>, String> {
+    let Some(mut names) = tags(http, upstream, repository).await? else {
+        return Ok(None);
+    };
+    names.sort();
+    let mut all = Vec::new();
+    for tag in names {
+        if let Some(got) = manifest(http, upstream, repository, &tag, method.clone()).await? {
+            all.push((tag, got));
+        }
+    }
+    Ok(Some(all))
+}
+
+/// The time now in RFC 3339, as the token endpoints answer `issued_at`.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
