@@ -9,8 +9,8 @@
 
 pub mod api_client;
 pub mod emulator;
-pub mod faults;
 pub mod fakes;
+pub mod faults;
 pub mod faulty;
 pub mod fleet;
 pub mod images;
