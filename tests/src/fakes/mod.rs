@@ -240,6 +240,70 @@ pub fn query_of(request: &Request<Body>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The scopes a token request asks for: every `scope` parameter of a query or form body, each
+/// possibly a space-separated list (https://distribution.github.io/distribution/spec/auth/scope/).
+pub fn scopes_in(encoded: &str) -> Vec<String> {
+    url::form_urlencoded::parse(encoded.as_bytes())
+        .filter(|(key, _)| key == "scope")
+        .flat_map(|(_, value)| {
+            value
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether a token granted `scopes` may make `request`: a scope naming the repository of the
+/// request with every action it needs (`pull`; `pull` and `push` to write; `*` is all), as
+/// registries with scoped tokens decide. A request naming no repository (`/v2/`) needs none.
+pub fn scopes_cover(scopes: &[String], request: &Request<Body>) -> bool {
+    let Some((repository, needed)) = repository_scope(request) else {
+        return true;
+    };
+    scopes.iter().any(|scope| {
+        let Some((name, actions)) = scope
+            .strip_prefix("repository:")
+            .and_then(|rest| rest.rsplit_once(':'))
+        else {
+            return false;
+        };
+        let granted: Vec<&str> = actions.split(',').collect();
+        name == repository
+            && (granted.contains(&"*") || needed.split(',').all(|a| granted.contains(&a)))
+    })
+}
+
+/// The pairs of a form body (`application/x-www-form-urlencoded`), or None when the request
+/// is not one (wrong content type, unreadable body).
+pub async fn form_of(request: Request<Body>) -> Option<Vec<(String, String)>> {
+    let form = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .ok()?;
+    form.then(|| url::form_urlencoded::parse(&body).into_owned().collect())
+}
+
+/// The first value of `key` among form or query pairs.
+pub fn field<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The pairs of a request's query (`request.uri().query()`).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// The first value of the query parameter `name`.
 pub fn param(query: &[(String, String)], name: &str) -> Option<String> {
     query
@@ -385,9 +449,45 @@ pub async fn tagged(
     Ok(Some(all))
 }
 
-/// The time now in RFC 3339, as the token endpoints answer `issued_at`.
+/// Serves the router `router_for` makes for its own base URL on a free loopback port: that
+/// URL and the server's task (abort it to stop).
+pub async fn serve(
+    router_for: impl FnOnce(&str) -> axum::Router,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let url = format!("http://127.0.0.1:{port}");
+    let router = router_for(&url);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, task)
+}
+
+/// A form body (`application/x-www-form-urlencoded`) for a request of the fakes' self-tests
+/// (the workspace's reqwest has no `form` feature).
+pub fn form(request: reqwest::RequestBuilder, pairs: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    request
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+}
+
+/// The time now as the providers' APIs write it (RFC 3339, UTC, whole seconds).
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
+
+/// What the registry behind a fake holds (its catalog, tags, digests).
+pub mod upstream;

@@ -6,6 +6,8 @@ mod concurrency;
 mod destinations;
 mod failures;
 mod fleets;
+mod kinds;
+
 mod listing;
 mod names;
 mod triggers;
