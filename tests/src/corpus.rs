@@ -43,6 +43,17 @@ impl Corpus {
         Self { items }
     }
 
+    /// The same corpus under other repository names (as a renaming policy left it).
+    pub fn renamed(&self, rename: impl Fn(&str) -> String) -> Self {
+        Self {
+            items: self
+                .items
+                .iter()
+                .map(|(r, t, d)| (rename(r), t.clone(), d.clone()))
+                .collect(),
+        }
+    }
+
     /// The items whose repository `keep` accepts.
     pub fn only(&self, keep: impl Fn(&str, &str) -> bool) -> Vec<&(String, String, String)> {
         self.items.iter().filter(|(r, t, _)| keep(r, t)).collect()

@@ -77,10 +77,22 @@ pub(super) async fn copy_referrers(
             keep_fallback_tag(job, subject, fallback_tag, &referrers, source_index, log).await?;
     }
     for (tag, found) in cosign.iter().zip(held_cosign) {
-        if found?.is_none() {
+        let Some((digest, _)) = found? else {
+            continue;
+        };
+        job.check_stop().await?;
+        // Already there under the tag: the source's HEAD said enough, no read (no pull).
+        if job
+            .dst
+            .head_manifest(job.dst_repository, tag)
+            .await?
+            .is_some_and(|(held, _)| held == digest)
+        {
+            log.push(format!(
+                "referrer {tag} skipped: the destination holds {digest}"
+            ));
             continue;
         }
-        job.check_stop().await?;
         let by_tag = CopyJob {
             src_reference: tag,
             dst_reference: tag,

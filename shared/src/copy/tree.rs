@@ -23,6 +23,22 @@ pub(super) async fn copy_one(
     job: &CopyJob<'_>,
     log: &mut Vec<String>,
 ) -> Result<CopyOutcome, CopyError> {
+    // A digest the destination holds is the same manifest: nothing to read from the source
+    // (a read is a pull against rate limits such as Docker Hub's).
+    if let (Reference::Digest(digest), true) = (job.src_reference, job.platforms.is_empty()) {
+        if job.dst_reference == job.src_reference
+            && job
+                .dst
+                .head_manifest(job.dst_repository, job.dst_reference)
+                .await?
+                .is_some()
+        {
+            return Ok(CopyOutcome::Skipped {
+                digest: Some(digest.clone()),
+                reason: SkipReason::SameDigest,
+            });
+        }
+    }
     // The source manifest and what the destination holds under the tag, in one round trip.
     let (read, held) = tokio::join!(
         job.src.get_manifest(job.src_repository, job.src_reference),

@@ -1,7 +1,7 @@
 //! Harbor as a source, through its v2.0 API rather than `_catalog`: robot accounts may not
 //! list the catalog, and the API gives each artifact's tags, type, labels and accessories in
 //! one call. `GET /api/v2.0/projects`, `GET /api/v2.0/projects/{project}/repositories` and
-//! `GET /api/v2.0/projects/{project}/repositories/{repository}/artifacts?with_tag=true&with_label=true`,
+//! `GET /api/v2.0/projects/{project}/repositories/{repository}/artifacts?with_tag=true&with_label=true&with_accessory=true`,
 //! paged by `page`/`page_size` and `Link` (Harbor's swagger, reference/harbor-v2.0-swagger.yaml).
 
 use async_trait::async_trait;
@@ -145,7 +145,7 @@ impl SourceAdapter for HarborSource {
         };
         let artifacts: Vec<Artifact> = self
             .all(format!(
-                "/api/v2.0/projects/{project}/repositories/{}/artifacts?with_tag=true&with_label=true&page=1&page_size={PAGE_SIZE}",
+                "/api/v2.0/projects/{project}/repositories/{}/artifacts?with_tag=true&with_label=true&with_accessory=true&page=1&page_size={PAGE_SIZE}",
                 encoded_twice(rest)
             ))
             .await?;
