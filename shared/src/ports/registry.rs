@@ -259,6 +259,10 @@ pub trait Namespaces: Send + Sync {
     fn namespace_of(&self, repository: &str) -> Option<String> {
         repository.split('/').next().map(str::to_string)
     }
+    /// Why the kind cannot hold `repository` at all, whatever exists (GAR: no image name).
+    fn refuse_name(&self, _repository: &str) -> Option<String> {
+        None
+    }
     /// Makes sure `namespace` exists; true when it was created now. A namespace the user
     /// must create is an error saying so.
     async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError>;

@@ -76,3 +76,56 @@ pub trait SourceAdapter: Send + Sync {
         wanted: Wanted,
     ) -> Result<ArtifactPage, RegistryError>;
 }
+
+/// `names` after `after`, in order, at most `page_size` of them, and the name the next page
+/// starts after: for kinds whose APIs list everything at once.
+pub fn names_page(
+    mut names: Vec<String>,
+    after: Option<&str>,
+    page_size: usize,
+) -> (Vec<String>, Option<String>) {
+    names.retain(|n| after.is_none_or(|a| n.as_str() > a));
+    names.sort();
+    names.dedup();
+    let limit = page_size.max(1);
+    let next = (names.len() > limit).then(|| names[limit - 1].clone());
+    names.truncate(limit);
+    (names, next)
+}
+
+/// One window of `listed`: those after `window.after`, in tag order, at most `window.limit`.
+pub fn artifacts_window(mut listed: Vec<ListedArtifact>, window: TagWindow<'_>) -> ArtifactPage {
+    listed.retain(|a| window.after.is_none_or(|after| a.tag.as_str() > after));
+    listed.sort_by(|a, b| a.tag.cmp(&b.tag));
+    let limit = window.limit.max(1);
+    let next = (listed.len() > limit).then(|| listed[limit - 1].tag.clone());
+    listed.truncate(limit);
+    ArtifactPage {
+        artifacts: listed,
+        next,
+    }
+}
+
+/// Tags and their digests, as an API lists them, as artifacts: the tags that only carry
+/// referrers (`sha256-<hex>.sig` and the like) left out, marking the artifacts they refer to.
+pub fn tagged_artifacts(tagged: Vec<(String, Option<Digest>)>) -> Vec<ListedArtifact> {
+    use crate::oci::referrers::{is_referrer_tag, referred_hex};
+    let referred: std::collections::HashSet<String> = tagged
+        .iter()
+        .filter(|(tag, _)| is_referrer_tag(tag))
+        .filter_map(|(tag, _)| referred_hex(tag).map(str::to_string))
+        .collect();
+    tagged
+        .into_iter()
+        .filter(|(tag, _)| !is_referrer_tag(tag))
+        .map(|(tag, digest)| ListedArtifact {
+            referrer_tags: digest
+                .as_ref()
+                .is_some_and(|d| d.algorithm() == "sha256" && referred.contains(d.encoded())),
+            tag,
+            digest,
+            resource_type: ResourceType::Image,
+            labels: Vec::new(),
+        })
+        .collect()
+}

@@ -461,6 +461,14 @@ impl ListWorker {
         else {
             return Ok(());
         };
+        if let Some(reason) = resources
+            .iter()
+            .find_map(|r| namespaces.refuse_name(&r.dst.repository))
+        {
+            return Err(Failure::Fail(format!(
+                "preparing the destination failed: {reason}"
+            )));
+        }
         let projects: BTreeSet<String> = resources
             .iter()
             .filter_map(|r| namespaces.namespace_of(&r.dst.repository))

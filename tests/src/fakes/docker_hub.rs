@@ -32,6 +32,8 @@ type Answer = Result<Response<Body>, Response<Body>>;
 
 #[derive(Default)]
 struct Inner {
+    /// The largest page answered (0: Hub's 100).
+    max_page: usize,
     orgs: Vec<String>,
     /// The Hub API's tokens (from a sign-in).
     hub_tokens: Vec<String>,
@@ -102,6 +104,11 @@ impl FakeHub {
     /// The next `n` manifest GETs under `/v2/` answer 429 `TOOMANYREQUESTS`, `Retry-After: 1`.
     pub fn throttle_next(&self, n: usize) {
         self.shared.with(|i| i.throttle = n);
+    }
+
+    /// Pages hold at most `n` items, whatever the client asks: listings take several pages.
+    pub fn set_max_page_size(&self, n: usize) {
+        self.shared.with(|i| i.max_page = n);
     }
 
     /// The manifest GETs answered so far: the pulls the rate limit counts.
@@ -234,7 +241,12 @@ fn page(shared: &Shared, asked: &Asked, items: Vec<Value>) -> Answer {
     };
     let size = (param(&asked.query, "page_size").and_then(|s| s.parse::<usize>().ok()))
         .filter(|s| *s >= 1)
-        .map_or(10, |s| s.min(100));
+        .map_or(10, |s| {
+            s.min(match shared.with(|i| i.max_page) {
+                0 => 100,
+                n => n,
+            })
+        });
     let count = items.len();
     if page > 1 && (page - 1) * size >= count {
         return Err(invalid());

@@ -38,6 +38,8 @@ struct Shared {
 
 #[derive(Default)]
 struct Registry {
+    /// The largest page answered (0: GitHub's 100).
+    max_page: usize,
     orgs: Vec<String>,
     /// Registry tokens issued, with the scopes they grant.
     tokens: HashMap<String, Vec<String>>,
@@ -89,6 +91,13 @@ impl FakeGhcr {
     pub fn throttle_next(&self, n: usize) {
         if let Ok(mut state) = self.shared.state.lock() {
             state.throttled = n;
+        }
+    }
+
+    /// Pages hold at most `n` items, whatever the client asks: listings take several pages.
+    pub fn set_max_page_size(&self, n: usize) {
+        if let Ok(mut state) = self.shared.state.lock() {
+            state.max_page = n;
         }
     }
 }
@@ -412,7 +421,11 @@ fn page(shared: &Shared, request: &Parts, items: Vec<Value>) -> Response<Body> {
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(default)
     };
-    let per_page = number("per_page", 30).clamp(1, 100);
+    let most = match shared.state.lock().map(|s| s.max_page).unwrap_or_default() {
+        0 => 100,
+        n => n,
+    };
+    let per_page = number("per_page", 30).clamp(1, most);
     let page = number("page", 1).max(1);
     let last = items.len().div_ceil(per_page).max(1);
     let shown: Vec<Value> = items

@@ -28,6 +28,8 @@ type Answer = Result<Response<Body>, Response<Body>>;
 
 #[derive(Default)]
 struct Inner {
+    /// The largest page answered (0: Harbor's 100).
+    max_page: usize,
     created: Vec<String>,
     requests: Vec<Value>,
     /// Label names by (repository, digest).
@@ -143,6 +145,11 @@ impl FakeHarbor {
     /// The next `n` requests under `/api/` answer 429 with `Retry-After: 1`.
     pub fn throttle_next(&self, n: usize) {
         self.shared.with(|i| i.throttle = n);
+    }
+
+    /// Pages hold at most `n` items, whatever the client asks: listings take several pages.
+    pub fn set_max_page_size(&self, n: usize) {
+        self.shared.with(|i| i.max_page = n);
     }
 }
 
@@ -263,13 +270,17 @@ async fn api(shared: &Shared, request: Request<Body>) -> Answer {
 
 /// The page asked for: `page` (default 1) and `page_size` (default 10, at most 100), as the
 /// swagger's `page` and `pageSize` parameters say.
-fn paging(asked: &Asked) -> Result<(usize, usize), Response<Body>> {
+fn paging(shared: &Shared, asked: &Asked) -> Result<(usize, usize), Response<Body>> {
     let number = |name: &str, default: usize| match param(&asked.query, name) {
         None => Ok(default),
         Some(v) => (v.parse::<usize>().ok().filter(|n| *n >= 1))
             .ok_or_else(|| bad_request(&format!("{name} must be a positive integer"))),
     };
-    Ok((number("page", 1)?, number("page_size", 10)?.min(100)))
+    let most = match shared.with(|i| i.max_page) {
+        0 => 100,
+        n => n,
+    };
+    Ok((number("page", 1)?, number("page_size", 10)?.min(most)))
 }
 
 fn page_of<T>(items: &[T], (page, size): (usize, usize)) -> &[T] {
@@ -313,7 +324,7 @@ fn paged(asked: &Asked, total: usize, (page, size): (usize, usize), body: Vec<Va
 
 /// GET /projects (swagger: listProjects), sorted by name.
 async fn list_projects(shared: &Shared, asked: &Asked) -> Answer {
-    let paging = paging(asked)?;
+    let paging = paging(shared, asked)?;
     let names = shared.projects().await.map_err(internal)?;
     let page = page_of(&names, paging).iter().map(|name| {
         let id = shared.id(format!("project:{name}"));
@@ -365,7 +376,7 @@ async fn create_project(shared: &Shared, body: Body) -> Answer {
 
 /// GET /projects/{project_name}/repositories (swagger: listRepositories), sorted by name.
 async fn list_repositories(shared: &Shared, asked: &Asked, project: &str) -> Answer {
-    let paging = paging(asked)?;
+    let paging = paging(shared, asked)?;
     shared.known(project).await?;
     let mut names = super::catalog(&shared.http, &shared.upstream)
         .await
@@ -477,7 +488,7 @@ fn type_of(found: &Found) -> (&'static str, String) {
 /// null; `accessories` are the cosign signatures. An empty list is null, as Harbor's nil
 /// slices (`Artifact.ToSwagger` appends to them) are.
 async fn list_artifacts(shared: &Shared, asked: &Asked, project: &str, raw: &str) -> Answer {
-    let paging = paging(asked)?;
+    let paging = paging(shared, asked)?;
     // Escaped once, the `/` is a `/` to Harbor's router, which then routes nowhere.
     let once = percent_decode(raw).filter(|n| !n.contains('/'));
     let name = (once.and_then(|n| percent_decode(&n)))

@@ -95,6 +95,8 @@ async fn harbor_is_listed_through_its_api_for_a_robot_and_receives_with_projects
     .await;
     let dst = add_registry(&api, "copy", &copy.url()).await;
     let from_harbor = create_policy(&api, "from-harbor", robot, dst, json!({})).await;
+    // Pages of two: every listing takes several.
+    harbor.set_max_page_size(2);
     succeeded(&api, from_harbor).await;
     corpus
         .arrived(&plain(&behind), &plain(&copy), str::to_string)
@@ -171,12 +173,20 @@ async fn docker_hub_lists_through_its_api_keeps_library_and_its_limits() {
     )
     .await;
     hub.throttle_next(2);
+    hub.set_max_page_size(2);
     succeeded(&api, from_hub).await;
     corpus
         .arrived(&plain(&behind), &plain(&copy), str::to_string)
         .await
         .expect("arrived from Hub");
-    assert!(hub.calls().count("GET /v2/repositories/corp/") > 0);
+    assert!(
+        hub.calls()
+            .all()
+            .iter()
+            .any(|c| c.starts_with("GET /v2/repositories/corp/") && c.contains("page=2")),
+        "paged: {:?}",
+        hub.calls().all()
+    );
     // Nothing changed: the re-sync lists through Hub's API and HEADs the destination; the one
     // pull is the signed image's manifest, read to follow its signatures (which, unchanged,
     // are only HEADed).
@@ -210,6 +220,17 @@ async fn docker_hub_lists_through_its_api_keeps_library_and_its_limits() {
             .as_deref(),
         Some(official.as_str())
     );
+
+    // A wrong password: refused when the registry is saved, saying what Hub answered.
+    let wrong = api
+        .post(
+            "/registries",
+            &json!({"name": "hub-wrong", "type": "docker-hub", "url": hub.url(),
+                    "credential": {"type": "basic", "access_key": "mirror", "access_secret": "nope"}}),
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert!(wrong.text.contains("401"), "{}", wrong.text);
 
     // A namespace that does not exist at Hub: said before anything is copied.
     let ghost = create_policy(
@@ -261,6 +282,7 @@ async fn ghcr_lists_through_githubs_packages_api() {
     )
     .await;
     ghcr.throttle_next(1);
+    ghcr.set_max_page_size(2);
     succeeded(&api, from_ghcr).await;
     corpus
         .arrived(&plain(&behind), &plain(&copy), str::to_string)
@@ -320,7 +342,18 @@ async fn google_artifact_registry_with_a_service_account_key() {
         .arrived(&plain(&origin), &plain(&behind), renamed)
         .await
         .expect("arrived in GAR");
-    assert!(google.tokens_minted() >= 1);
+    // The token outlived: the next run mints another before it uses one.
+    let minted = google.tokens_minted();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    plain(&origin)
+        .push_image("corp/app", "v3", &[layer(1460, 2_000)])
+        .await;
+    succeeded(&api, to_gar).await;
+    assert!(google.tokens_minted() > minted, "a new token was minted");
+    assert!(plain(&behind)
+        .manifest("proj/mirror/app", "v3")
+        .await
+        .is_some());
 
     // As a source with the key itself (`_json_key`), through `_catalog`.
     let gar_key = add(
@@ -338,6 +371,11 @@ async fn google_artifact_registry_with_a_service_account_key() {
         .arrived(&plain(&behind), &plain(&copy), str::to_string)
         .await
         .expect("arrived from GAR");
+
+    // A path GAR cannot hold (no image name under project and repository): said at once.
+    let flat = create_policy(&api, "to-flat", src, gar_oauth, json!({})).await;
+    let text = failure(&api, flat).await;
+    assert!(text.contains("<project>/<repository>/<image>"), "{text}");
 
     // A repository the key may not create: said, naming it, before anything is copied.
     google.deny_create();
@@ -440,6 +478,16 @@ async fn aws_ecr_through_the_sdk_against_moto() {
         &api,
         json!({"name": "ecr", "type": "aws-ecr", "url": behind.url(),
                "options": {"region": ferry_tests::REGION, "scan_on_push": true, "tag_mutability": "MUTABLE"}}),
+    )
+    .await;
+    // Another account's registry, through a role assumed with a key of its own: checked at
+    // creation with the token the assumed role gets.
+    add(
+        &api,
+        json!({"name": "ecr-cross", "type": "aws-ecr", "url": behind.url(),
+               "options": {"region": ferry_tests::REGION,
+                           "role_arn": format!("arn:aws:iam::{}:role/ferry-mirror", ferry_tests::ACCOUNT)},
+               "credential": {"type": "basic", "access_key": "AKIAEXAMPLE", "access_secret": "secret"}}),
     )
     .await;
     let to_ecr = create_policy(&api, "to-ecr", src, ecr_id, json!({})).await;

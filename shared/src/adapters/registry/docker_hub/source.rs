@@ -5,7 +5,6 @@
 //! https://docs.docker.com/reference/api/hub/latest/#tag/repositories). Kinds and labels, when a
 //! filter needs them, are read from the registry like any distribution source.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,11 +13,11 @@ use serde::Deserialize;
 use super::HubApi;
 use crate::adapters::registry::distribution::DistributionSource;
 use crate::adapters::registry::json_api::MAX_PAGES;
-use crate::model::ResourceType;
-use crate::oci::referrers::{is_referrer_tag, referred_hex};
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
-use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+use crate::ports::source::{
+    artifacts_window, names_page, tagged_artifacts, ArtifactPage, SourceAdapter, TagWindow, Wanted,
+};
 
 pub struct HubSource {
     pub(crate) hub: Arc<HubApi>,
@@ -95,16 +94,11 @@ impl SourceAdapter for HubSource {
                 registry: self.registry.client.name().to_string(),
                 what: format!("Docker Hub has no namespace {namespace:?}"),
             })?;
-        let mut names: Vec<String> = found
+        let names = found
             .into_iter()
             .map(|r| format!("{namespace}/{}", r.name))
-            .filter(|n| after.is_none_or(|a| n.as_str() > a))
             .collect();
-        names.sort();
-        let limit = page_size.max(1);
-        let next = (names.len() > limit).then(|| names[limit - 1].clone());
-        names.truncate(limit);
-        Ok((names, next))
+        Ok(names_page(names, after, page_size))
     }
 
     fn canonical_name(&self, name: &str) -> String {
@@ -140,33 +134,18 @@ impl SourceAdapter for HubSource {
         else {
             return Ok(ArtifactPage::default());
         };
-        let (referrer_tags, mut tags): (Vec<HubTag>, Vec<HubTag>) =
-            tags.into_iter().partition(|t| is_referrer_tag(&t.name));
-        let referred: HashSet<&str> = referrer_tags
-            .iter()
-            .filter_map(|t| referred_hex(&t.name))
-            .collect();
-        tags.retain(|t| keep(&t.name) && window.after.is_none_or(|a| t.name.as_str() > a));
-        tags.sort_by(|a, b| a.name.cmp(&b.name));
-        let limit = window.limit.max(1);
-        let next = (tags.len() > limit).then(|| tags[limit - 1].name.clone());
-        tags.truncate(limit);
-        let artifacts = tags
+        // A tag Hub lists without a valid digest is read from the registry by its task.
+        let tagged = tags
             .into_iter()
-            .map(|tag| {
-                // A tag Hub lists without a valid digest is read from the registry by its task.
-                let digest = tag.digest.as_deref().and_then(|d| Digest::parse(d).ok());
-                ListedArtifact {
-                    referrer_tags: digest.as_ref().is_some_and(|d| {
-                        d.algorithm() == "sha256" && referred.contains(d.encoded())
-                    }),
-                    tag: tag.name,
-                    digest,
-                    resource_type: ResourceType::Image,
-                    labels: Vec::new(),
-                }
+            .map(|t| {
+                (
+                    t.name,
+                    t.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
+                )
             })
             .collect();
-        Ok(ArtifactPage { artifacts, next })
+        let mut listed = tagged_artifacts(tagged);
+        listed.retain(|a| keep(&a.tag));
+        Ok(artifacts_window(listed, window))
     }
 }

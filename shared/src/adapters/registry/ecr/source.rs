@@ -11,7 +11,9 @@ use super::{code_of, EcrApi};
 use crate::model::ResourceType;
 use crate::oci::{media, Digest, Repository};
 use crate::ports::registry::RegistryError;
-use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+use crate::ports::source::{
+    artifacts_window, names_page, ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted,
+};
 
 /// Repositories ECR describes per call (its maximum).
 const REPOSITORIES_PER_CALL: i32 = 1000;
@@ -52,15 +54,10 @@ impl SourceAdapter for EcrSource {
                     .iter()
                     .filter_map(|r| r.repository_name())
                     .filter(|n| within.is_none_or(|w| n.starts_with(&format!("{w}/"))))
-                    .filter(|n| after.is_none_or(|a| *n > a))
                     .map(str::to_string),
             );
         }
-        names.sort();
-        let limit = page_size.max(1);
-        let next = (names.len() > limit).then(|| names[limit - 1].clone());
-        names.truncate(limit);
-        Ok((names, next))
+        Ok(names_page(names, after, page_size))
     }
 
     async fn artifacts(
@@ -95,7 +92,7 @@ impl SourceAdapter for EcrSource {
                 let digest = image.image_digest().and_then(|d| Digest::parse(d).ok());
                 let kind = resource_type(image.artifact_media_type());
                 for tag in image.image_tags() {
-                    if keep(tag) && window.after.is_none_or(|a| tag.as_str() > a) {
+                    if keep(tag) {
                         listed.push(ListedArtifact {
                             tag: tag.clone(),
                             digest: digest.clone(),
@@ -107,13 +104,6 @@ impl SourceAdapter for EcrSource {
                 }
             }
         }
-        listed.sort_by(|a, b| a.tag.cmp(&b.tag));
-        let limit = window.limit.max(1);
-        let next = (listed.len() > limit).then(|| listed[limit - 1].tag.clone());
-        listed.truncate(limit);
-        Ok(ArtifactPage {
-            artifacts: listed,
-            next,
-        })
+        Ok(artifacts_window(listed, window))
     }
 }

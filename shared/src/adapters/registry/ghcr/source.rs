@@ -5,7 +5,6 @@
 //! (https://docs.github.com/en/rest/packages/packages). Kinds and labels, when a filter needs
 //! them, are read from the registry.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,11 +13,11 @@ use serde::Deserialize;
 use super::{GithubApi, Owner};
 use crate::adapters::registry::distribution::DistributionSource;
 use crate::adapters::registry::json_api::MAX_PAGES;
-use crate::model::ResourceType;
-use crate::oci::referrers::{is_referrer_tag, referred_hex};
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
-use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+use crate::ports::source::{
+    artifacts_window, names_page, tagged_artifacts, ArtifactPage, SourceAdapter, TagWindow, Wanted,
+};
 
 pub struct GhcrSource {
     pub(crate) github: Arc<GithubApi>,
@@ -98,17 +97,11 @@ impl SourceAdapter for GhcrSource {
             ))
             .await?
             .unwrap_or_default();
-        let mut names: Vec<String> = packages
+        let names = packages
             .into_iter()
             .map(|p| format!("{owner_name}/{}", p.name).to_ascii_lowercase())
-            .filter(|n| after.is_none_or(|a| n.as_str() > a))
             .collect();
-        names.sort();
-        names.dedup();
-        let limit = page_size.max(1);
-        let next = (names.len() > limit).then(|| names[limit - 1].clone());
-        names.truncate(limit);
-        Ok((names, next))
+        Ok(names_page(names, after, page_size))
     }
 
     async fn artifacts(
@@ -148,30 +141,8 @@ impl SourceAdapter for GhcrSource {
                 }
             }
         }
-        let referred: HashSet<String> = tagged
-            .iter()
-            .filter(|(t, _)| is_referrer_tag(t))
-            .filter_map(|(t, _)| referred_hex(t).map(str::to_string))
-            .collect();
-        tagged.retain(|(t, _)| {
-            !is_referrer_tag(t) && keep(t) && window.after.is_none_or(|a| t.as_str() > a)
-        });
-        tagged.sort_by(|a, b| a.0.cmp(&b.0));
-        let limit = window.limit.max(1);
-        let next = (tagged.len() > limit).then(|| tagged[limit - 1].0.clone());
-        tagged.truncate(limit);
-        let artifacts = tagged
-            .into_iter()
-            .map(|(tag, digest)| ListedArtifact {
-                referrer_tags: digest
-                    .as_ref()
-                    .is_some_and(|d| d.algorithm() == "sha256" && referred.contains(d.encoded())),
-                tag,
-                digest,
-                resource_type: ResourceType::Image,
-                labels: Vec::new(),
-            })
-            .collect();
-        Ok(ArtifactPage { artifacts, next })
+        let mut listed = tagged_artifacts(tagged);
+        listed.retain(|a| keep(&a.tag));
+        Ok(artifacts_window(listed, window))
     }
 }

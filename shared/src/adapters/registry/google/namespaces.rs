@@ -37,6 +37,16 @@ impl Namespaces for GarRepositories {
         Some(format!("{project}/{repo}"))
     }
 
+    fn refuse_name(&self, repository: &str) -> Option<String> {
+        (repository.split('/').count() < 3).then(|| {
+            format!(
+                "{repository:?} cannot go to Artifact Registry: its paths are \
+                 <project>/<repository>/<image>; set the policy's dest_namespace to \
+                 <project>/<repository>"
+            )
+        })
+    }
+
     async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError> {
         let (token, _) = self.oauth.token().await?;
         let mut api = self.api.lock().await;

@@ -11,7 +11,9 @@ use crate::adapters::registry::json_api::{JsonApi, MAX_PAGES};
 use crate::model::ResourceType;
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
-use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
+use crate::ports::source::{
+    artifacts_window, names_page, ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted,
+};
 
 const PAGE_SIZE: usize = 100;
 
@@ -119,16 +121,12 @@ impl SourceAdapter for HarborSource {
         {
             let mut found = self.project_repositories(project).await?;
             found.retain(|r| after.is_none_or(|a| r.as_str() > a));
-            found.sort();
             names.extend(found);
             if names.len() > limit {
                 break;
             }
         }
-        names.sort();
-        let next = (names.len() > limit).then(|| names[limit - 1].clone());
-        names.truncate(limit);
-        Ok((names, next))
+        Ok(names_page(names, after, limit))
     }
 
     async fn artifacts(
@@ -164,7 +162,7 @@ impl SourceAdapter for HarborSource {
                 .collect();
             let accessories = artifact.accessories.is_some_and(|a| !a.is_empty());
             for tag in artifact.tags.unwrap_or_default() {
-                if keep(&tag.name) && window.after.is_none_or(|after| tag.name.as_str() > after) {
+                if keep(&tag.name) {
                     listed.push(ListedArtifact {
                         tag: tag.name,
                         digest: Some(digest.clone()),
@@ -175,14 +173,7 @@ impl SourceAdapter for HarborSource {
                 }
             }
         }
-        listed.sort_by(|a, b| a.tag.cmp(&b.tag));
-        let limit = window.limit.max(1);
-        let next = (listed.len() > limit).then(|| listed[limit - 1].tag.clone());
-        listed.truncate(limit);
-        Ok(ArtifactPage {
-            artifacts: listed,
-            next,
-        })
+        Ok(artifacts_window(listed, window))
     }
 }
 
