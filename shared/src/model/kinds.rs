@@ -96,14 +96,14 @@ pub fn request_budget(registry: &Registry) -> Option<u32> {
 pub fn validate_for_kind(kind: RegistryType, registry: &Registry) -> Validated {
     let credential = registry.credential.as_ref().filter(|c| !c.is_empty());
     match kind {
-        RegistryType::AwsEcr => {
-            if ecr_endpoint(&registry.url).is_none() && registry.options.region.is_none() {
-                return Err(ValidationError::new(
-                    "options.region",
-                    "is required for an aws-ecr registry whose url is not \
-                     https://<account>.dkr.ecr.<region>.amazonaws.com",
-                ));
-            }
+        RegistryType::AwsEcr
+            if ecr_endpoint(&registry.url).is_none() && registry.options.region.is_none() =>
+        {
+            return Err(ValidationError::new(
+                "options.region",
+                "is required for an aws-ecr registry whose url is not \
+                 https://<account>.dkr.ecr.<region>.amazonaws.com",
+            ));
         }
         RegistryType::GoogleGcr => {
             let Some(credential) = credential else {
@@ -138,16 +138,15 @@ pub fn validate_for_kind(kind: RegistryType, registry: &Registry) -> Validated {
                 }
             }
         }
-        RegistryType::AzureAcr => {
+        RegistryType::AzureAcr
             if credential
-                .is_some_and(|c| c.kind == CredentialType::OAuth && c.access_key.is_empty())
-            {
-                return Err(ValidationError::new(
-                    "credential.access_key",
-                    "is the Azure AD tenant id with an oauth credential (the access_secret is \
-                     an Azure AD access token)",
-                ));
-            }
+                .is_some_and(|c| c.kind == CredentialType::OAuth && c.access_key.is_empty()) =>
+        {
+            return Err(ValidationError::new(
+                "credential.access_key",
+                "is the Azure AD tenant id with an oauth credential (the access_secret is \
+                 an Azure AD access token)",
+            ));
         }
         _ => {}
     }
