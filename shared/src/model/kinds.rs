@@ -9,7 +9,7 @@ use super::validation::{Validated, ValidationError};
 
 /// The registry kinds Ferry can read and write; others are refused at creation rather than
 /// accepted and failing later.
-pub const SUPPORTED: [RegistryType; 7] = [
+pub const SUPPORTED: [RegistryType; 11] = [
     RegistryType::DockerRegistry,
     RegistryType::Harbor,
     RegistryType::DockerHub,
@@ -17,6 +17,10 @@ pub const SUPPORTED: [RegistryType; 7] = [
     RegistryType::GithubGhcr,
     RegistryType::GoogleGcr,
     RegistryType::AzureAcr,
+    RegistryType::Quay,
+    RegistryType::Gitlab,
+    RegistryType::JfrogArtifactory,
+    RegistryType::Dtr,
 ];
 
 pub fn is_supported(kind: RegistryType) -> bool {
@@ -242,6 +246,18 @@ pub fn provider_info(kind: RegistryType) -> Value {
         RegistryType::AzureAcr => (
             json!({"endpoint_type": "EndpointPatternTypeStandard",
                    "endpoints": [{"key": "azurecr.io", "value": "https://<name>.azurecr.io"}]}),
+            basic,
+        ),
+        RegistryType::Quay => (
+            json!({"endpoint_type": "EndpointPatternTypeStandard",
+                   "endpoints": [{"key": "quay.io", "value": "https://quay.io"}]}),
+            json!({"access_key_type": "AccessKeyTypeStandard",
+                   "access_secret_type": "AccessSecretTypeStandard",
+                   "access_secret_data": "the robot's token, or {\"docker_cli_password\": ..., \"oauth2_token\": ...}"}),
+        ),
+        RegistryType::Gitlab => (
+            json!({"endpoint_type": "EndpointPatternTypeStandard",
+                   "endpoints": [{"key": "registry.gitlab.com", "value": "https://registry.gitlab.com"}]}),
             basic,
         ),
         _ => (standard, basic),

@@ -55,7 +55,7 @@ async fn registries_routes_statuses_and_bad_input() {
             "type",
         ),
         (
-            json!({"name": "x", "type": "quay", "url": source.url()}),
+            json!({"name": "x", "type": "ali-acr", "url": source.url()}),
             400,
             "not supported",
         ),
@@ -232,6 +232,10 @@ async fn registries_routes_statuses_and_bad_input() {
         "github-ghcr",
         "google-gcr",
         "azure-acr",
+        "quay",
+        "gitlab",
+        "jfrog-artifactory",
+        "dtr",
     ] {
         assert!(
             adapters

@@ -17,13 +17,28 @@ pub(crate) const MAX_PAGES: usize = 2000;
 
 pub(crate) struct JsonApi {
     pub t: Transport,
-    authorization: Option<HeaderValue>,
+    /// The API's credential header, sent with every call.
+    authorization: Option<(reqwest::header::HeaderName, HeaderValue)>,
 }
 
-/// One page: its body, and the URL of the next when there is one.
+/// One page: its body, the URL of the next when a `Link` names one, and its headers (some
+/// APIs say where the next page starts in their own: `X-Next-Page`, `X-Next-Page-Start`).
 pub(crate) struct Page<T> {
     pub body: T,
     pub next: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl<T> Page<T> {
+    /// A header's value as text, when present and not empty.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
 }
 
 impl JsonApi {
@@ -35,24 +50,33 @@ impl JsonApi {
     }
 
     /// Calls carry `value` as their `Authorization` (`Bearer ...`, `Basic ...`).
-    pub fn authorized(mut self, value: &str) -> Result<Self, RegistryError> {
+    pub fn authorized(self, value: &str) -> Result<Self, RegistryError> {
+        self.with_header(AUTHORIZATION, value)
+    }
+
+    /// Calls carry `value` as their credential header `name` (GitLab's `PRIVATE-TOKEN`).
+    pub fn with_header(
+        mut self,
+        name: reqwest::header::HeaderName,
+        value: &str,
+    ) -> Result<Self, RegistryError> {
         let mut header = HeaderValue::from_str(value).map_err(|_| {
             self.t
                 .invalid("the API credential is not a valid header".into())
         })?;
         header.set_sensitive(true);
-        self.authorization = Some(header);
+        self.authorization = Some((name, header));
         Ok(self)
     }
 
     pub fn set_authorization(&mut self, header: HeaderValue) {
-        self.authorization = Some(header);
+        self.authorization = Some((AUTHORIZATION, header));
     }
 
     fn call<'a>(&self, method: Method, url: url::Url, path: &'a str) -> Call<'a> {
         let call = Call::new(method, url, path, "");
         match &self.authorization {
-            Some(value) => call.header(AUTHORIZATION, value.clone()),
+            Some((name, value)) => call.header(name.clone(), value.clone()),
             None => call,
         }
     }
@@ -81,13 +105,47 @@ impl JsonApi {
                     return Err(self.t.unexpected("GET", &shown, response).await);
                 }
                 let next = next_link(response.headers());
+                let headers = response.headers().clone();
                 let body = self
                     .t
                     .read_json("GET", &shown, response, PAGE_BYTES, "API answer")
                     .await?;
-                Ok(Some(Page { body, next }))
+                Ok(Some(Page {
+                    body,
+                    next,
+                    headers,
+                }))
             })
             .await
+    }
+
+    /// Every page from `first` on, `split` telling each page's items and where the next one is;
+    /// None when the first answers 404.
+    pub async fn all<B, T>(
+        &self,
+        first: String,
+        split: impl Fn(Page<B>) -> (Vec<T>, Option<String>),
+    ) -> Result<Option<Vec<T>>, RegistryError>
+    where
+        B: DeserializeOwned,
+    {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..MAX_PAGES {
+            let Some(path) = next.take() else {
+                return Ok(Some(items));
+            };
+            let Some(page) = self.get::<B>(&path).await? else {
+                return Ok(if items.is_empty() { None } else { Some(items) });
+            };
+            let (found, following) = split(page);
+            let empty = found.is_empty();
+            items.extend(found);
+            next = following.filter(|_| !empty);
+        }
+        Err(self.t.invalid(format!(
+            "over {MAX_PAGES} pages; Ferry stops reading an endless list"
+        )))
     }
 
     /// A request with a JSON body (`POST`, `HEAD` without one): the status and the body read.

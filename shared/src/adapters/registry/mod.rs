@@ -6,17 +6,21 @@
 //!
 //! [`Registries`] is the real [`Connect`]: it picks the adapters for a registry's kind.
 
+mod artifactory;
 mod auth;
 mod azure;
 mod budget;
 pub mod distribution;
 mod docker_hub;
+mod dtr;
 mod ecr;
 mod egress;
 mod ghcr;
+mod gitlab;
 mod google;
 pub mod harbor;
 mod json_api;
+mod quay;
 mod transport;
 
 use std::sync::Arc;
@@ -92,6 +96,9 @@ impl Registries {
             Some(RegistryType::DockerHub) => {
                 HttpRegistryClient::over(self.transport(&docker_hub::registry_endpoint(registry))?)
             }
+            Some(RegistryType::Quay) => {
+                HttpRegistryClient::over(self.transport(&quay::registry_endpoint(registry))?)
+            }
             Some(RegistryType::AwsEcr) => {
                 let api = ecr::EcrApi::new(registry, self.aws.as_ref())?;
                 let login = Arc::new(ecr::EcrLogin { api: api.clone() });
@@ -116,6 +123,56 @@ impl Registries {
                 HttpRegistryClient::over(self.transport(registry)?.with_login(login))
             }
             _ => HttpRegistryClient::over(self.transport(registry)?),
+        })
+    }
+}
+
+impl Registries {
+    /// Quay's REST API with the record's OAuth token.
+    fn quay(&self, registry: &Registry) -> Result<quay::QuayApi, RegistryError> {
+        let mut api = JsonApi::new(self.api(registry, &registry.url)?);
+        if let Some(token) = quay::api_token(registry) {
+            api = api.authorized(&format!("Bearer {token}"))?;
+        }
+        Ok(quay::QuayApi { api })
+    }
+
+    /// GitLab's API with the record's token, and its registry for tags.
+    fn gitlab(&self, registry: &Registry) -> Result<gitlab::GitlabApi, RegistryError> {
+        let mut api = JsonApi::new(self.api(registry, &gitlab::api_base(registry))?);
+        if let Some(token) = registry
+            .credential
+            .as_ref()
+            .and_then(|c| c.access_secret.as_deref())
+        {
+            api = api.with_header(
+                reqwest::header::HeaderName::from_static("private-token"),
+                token,
+            )?;
+        }
+        Ok(gitlab::GitlabApi {
+            api,
+            registry: DistributionSource {
+                client: Arc::new(self.http_client(registry)?),
+            },
+        })
+    }
+
+    fn artifactory(
+        &self,
+        registry: &Registry,
+    ) -> Result<artifactory::ArtifactoryApi, RegistryError> {
+        Ok(artifactory::ArtifactoryApi {
+            api: JsonApi::new(self.transport(registry)?),
+            registry: DistributionSource {
+                client: Arc::new(self.http_client(registry)?),
+            },
+        })
+    }
+
+    fn dtr(&self, registry: &Registry) -> Result<dtr::DtrApi, RegistryError> {
+        Ok(dtr::DtrApi {
+            api: JsonApi::new(self.transport(registry)?),
         })
     }
 }
@@ -152,6 +209,10 @@ impl Connect for Registries {
             Some(RegistryType::AwsEcr) => Box::new(ecr::EcrSource {
                 api: ecr::EcrApi::new(registry, self.aws.as_ref())?,
             }),
+            Some(RegistryType::Quay) => Box::new(self.quay(registry)?),
+            Some(RegistryType::Gitlab) => Box::new(self.gitlab(registry)?),
+            Some(RegistryType::JfrogArtifactory) => Box::new(self.artifactory(registry)?),
+            Some(RegistryType::Dtr) => Box::new(self.dtr(registry)?),
             _ => Box::new(distribution()?),
         })
     }
@@ -179,6 +240,10 @@ impl Connect for Registries {
             Some(RegistryType::AwsEcr) => Some(Box::new(ecr::EcrNamespaces {
                 api: ecr::EcrApi::new(registry, self.aws.as_ref())?,
             })),
+            Some(RegistryType::Quay) => Some(Box::new(self.quay(registry)?)),
+            Some(RegistryType::Gitlab) => Some(Box::new(self.gitlab(registry)?)),
+            Some(RegistryType::JfrogArtifactory) => Some(Box::new(self.artifactory(registry)?)),
+            Some(RegistryType::Dtr) => Some(Box::new(self.dtr(registry)?)),
             Some(RegistryType::GoogleGcr) => {
                 // GCR (gcr.io) has no repositories to make; GAR has, in a location.
                 let location = gar_location(&registry.url).or_else(|| {

@@ -111,22 +111,13 @@ impl SourceAdapter for HarborSource {
             Some(project) => vec![project.to_string()],
             None => self.projects().await?,
         };
-        // Pieces follow one another in name order: the projects before `after`'s are done.
-        let after_project = after.and_then(|a| a.split('/').next());
-        let limit = page_size.max(1);
+        // Every project is read: names do not sort as their projects do (`a-b/x` < `a/x`),
+        // so no project can be skipped for being before `after`'s.
         let mut names = Vec::new();
-        for project in projects
-            .iter()
-            .filter(|p| after_project.is_none_or(|a| p.as_str() >= a))
-        {
-            let mut found = self.project_repositories(project).await?;
-            found.retain(|r| after.is_none_or(|a| r.as_str() > a));
-            names.extend(found);
-            if names.len() > limit {
-                break;
-            }
+        for project in &projects {
+            names.extend(self.project_repositories(project).await?);
         }
-        Ok(names_page(names, after, limit))
+        Ok(names_page(names, after, page_size))
     }
 
     async fn artifacts(
