@@ -1,15 +1,20 @@
 //! Small, faithful fakes of registry providers' own APIs (Harbor's v2.0 API, Docker Hub's, GitHub's
 //! packages API, Azure Container Registry's token exchange, Google's OAuth token endpoint and
-//! Artifact Registry), each written from the provider's public documentation (cited per
+//! Artifact Registry, Quay's, GitLab's, JFrog Artifactory's and Mirantis Secure Registry's), each written from the provider's public documentation (cited per
 //! endpoint in each file) and standing in front of a real CNCF distribution registry, to which
 //! the registry traffic (`/v2/...`) passes through, behind the provider's own token flow.
 
 pub mod acr;
+pub mod artifactory;
 pub mod docker_hub;
+pub mod dtr;
 pub mod ghcr;
+pub mod gitlab;
 pub mod google;
 pub mod harbor;
+pub mod quay;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -161,6 +166,40 @@ impl Calls {
     /// How many calls start with `prefix` (e.g. `"GET /v2/repositories/"`).
     pub fn count(&self, prefix: &str) -> usize {
         self.all().iter().filter(|c| c.starts_with(prefix)).count()
+    }
+}
+
+/// The registry tokens a fake's token service issued, each with the scopes it grants.
+#[derive(Clone, Default)]
+pub struct Grants(Arc<Mutex<HashMap<String, Vec<String>>>>);
+
+impl Grants {
+    /// A new token granting `scopes`, in the token service's answer
+    /// (https://distribution.github.io/distribution/spec/auth/token/#token-response-fields).
+    pub fn issue(&self, prefix: &str, scopes: Vec<String>) -> Response<Body> {
+        let token = new_token(prefix);
+        if let Ok(mut grants) = self.0.lock() {
+            grants.insert(token.clone(), scopes);
+        }
+        let body = serde_json::json!({"token": token, "access_token": token,
+            "expires_in": 300, "issued_at": now_rfc3339()});
+        json(StatusCode::OK, &body)
+    }
+
+    /// Whether the request's Bearer token covers it (`scopes_cover`); None when it carries
+    /// no token issued here.
+    pub fn cover(&self, request: &Request<Body>) -> Option<bool> {
+        let token = bearer_of(request)?;
+        let scopes = self.0.lock().ok()?.get(&token).cloned()?;
+        Some(scopes_cover(&scopes, request))
+    }
+}
+
+/// The largest page a fake answers: `cap` (0: none) over the provider's own `most`.
+pub fn page_cap(cap: usize, most: usize) -> usize {
+    match cap {
+        0 => most,
+        n => n.min(most),
     }
 }
 
