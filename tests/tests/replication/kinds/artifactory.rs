@@ -6,7 +6,8 @@ async fn artifactory_keys_repositories_by_the_first_path_component() {
     let behind = TestRegistry::start();
     let copy = TestRegistry::start();
     let corpus = Corpus::push(&plain(&origin), "corp", 1900).await;
-    let artifactory = fakes::artifactory::FakeArtifactory::start(&behind.url(), "deployer", "art-pw").await;
+    let artifactory =
+        fakes::artifactory::FakeArtifactory::start(&behind.url(), "deployer", "art-pw").await;
     let (stack, api) = start("kind-artifactory").await;
     let src = add_registry(&api, "origin", &origin.url()).await;
     let art_id = add(
@@ -17,7 +18,10 @@ async fn artifactory_keys_repositories_by_the_first_path_component() {
     .await;
     let to_art = create_policy(&api, "to-artifactory", src, art_id, json!({})).await;
     succeeded(&api, to_art).await;
-    assert!(artifactory.repositories().contains(&"corp".to_string()));
+    assert!(artifactory
+        .repositories()
+        .await
+        .contains(&"corp".to_string()));
     corpus
         .arrived(&plain(&origin), &plain(&behind), str::to_string)
         .await
@@ -42,6 +46,9 @@ async fn artifactory_keys_repositories_by_the_first_path_component() {
     )
     .await;
     let text = failure(&api, denied).await;
-    assert!(text.contains("\"other\"") && text.contains("local Docker repository"), "{text}");
+    assert!(
+        text.contains("\"other\"") && text.contains("local Docker repository"),
+        "{text}"
+    );
     stack.stop().await;
 }

@@ -18,7 +18,11 @@ async fn dtr_repositories_are_created_before_a_push() {
     .await;
     let to_dtr = create_policy(&api, "to-dtr", src, dtr_id, json!({})).await;
     succeeded(&api, to_dtr).await;
-    assert!(dtr.calls().count("POST /api/v0/repositories/corp") >= 3, "{:?}", dtr.calls().all());
+    assert!(
+        dtr.calls().count("POST /api/v0/repositories/corp") >= 3,
+        "{:?}",
+        dtr.calls().all()
+    );
     corpus
         .arrived(&plain(&origin), &plain(&behind), str::to_string)
         .await

@@ -41,7 +41,11 @@ async fn gitlab_lists_projects_and_needs_them_at_the_destination() {
         .await
         .expect("arrived from GitLab");
     assert!(
-        gitlab.calls().all().iter().any(|c| c.contains("/registry/repositories") && c.contains("page=2")),
+        gitlab
+            .calls()
+            .all()
+            .iter()
+            .any(|c| c.contains("/registry/repositories") && c.contains("page=2")),
         "paged: {:?}",
         gitlab.calls().all()
     );

@@ -4,15 +4,15 @@
 //! (the providers' APIs are the fakes of `ferry_tests::fakes`; ECR's is moto's, through the SDK).
 
 mod acr;
+mod artifactory;
 mod docker_hub;
+mod dtr;
 mod ecr;
 mod ghcr;
+mod gitlab;
 mod google;
 mod harbor;
-// mod quay;
-// mod gitlab;
-// mod artifactory;
-// mod dtr;
+mod quay;
 
 use super::*;
 use ferry_tests::corpus::Corpus;
