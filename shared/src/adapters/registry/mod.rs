@@ -17,6 +17,7 @@ mod ghcr;
 mod google;
 pub mod harbor;
 mod json_api;
+pub mod signing;
 mod transport;
 
 use std::sync::Arc;
