@@ -21,6 +21,7 @@ mod google;
 pub mod harbor;
 mod json_api;
 mod quay;
+pub mod signing;
 mod transport;
 
 use std::sync::Arc;
