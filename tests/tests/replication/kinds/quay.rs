@@ -6,9 +6,12 @@ async fn quay_lists_through_its_api_and_creates_organisations() {
     let behind = TestRegistry::start();
     let copy = TestRegistry::start();
     let corpus = Corpus::push(&plain(&origin), "corp", 1700).await;
-    let quay =
-        fakes::quay::FakeQuay::start(&behind.url(), ("mirror+ferry", "robot-token"), "oauth-token")
-            .await;
+    let quay = fakes::quay::FakeQuay::start(
+        &behind.url(),
+        ("mirror+ferry", "robot-token"),
+        "oauth-token",
+    )
+    .await;
     let (stack, api) = start("kind-quay").await;
     let src = add_registry(&api, "origin", &origin.url()).await;
     let secret =
