@@ -331,10 +331,11 @@ mod tests {
             url: "http://127.0.0.1:5000".into(),
             ..Registry::default()
         };
-        let e = ecr.validate().expect_err("no region");
+        let rules = |r: &Registry| validate_for_kind(r.kind.expect("a kind"), r);
+        let e = rules(&ecr).expect_err("no region");
         assert_eq!(e.field, "options.region");
         ecr.options.region = Some("us-east-1".into());
-        ecr.validate().expect("a region");
+        rules(&ecr).expect("a region");
 
         let mut gcr = Registry {
             name: "gcr".into(),
@@ -342,14 +343,14 @@ mod tests {
             url: "https://gcr.io".into(),
             ..Registry::default()
         };
-        assert_eq!(gcr.validate().expect_err("no key").field, "credential");
+        assert_eq!(rules(&gcr).expect_err("no key").field, "credential");
         gcr.credential = Some(crate::model::Credential {
             kind: CredentialType::Basic,
             access_key: "_json_key".into(),
             access_secret: Some("not json".into()),
         });
         assert_eq!(
-            gcr.validate().expect_err("bad key").field,
+            rules(&gcr).expect_err("bad key").field,
             "credential.access_secret"
         );
         gcr.credential = Some(crate::model::Credential {
@@ -357,6 +358,6 @@ mod tests {
             access_key: "_json_key".into(),
             access_secret: Some(r#"{"client_email":"a@b","private_key":"k"}"#.into()),
         });
-        gcr.validate().expect("a key");
+        rules(&gcr).expect("a key");
     }
 }

@@ -309,9 +309,6 @@ impl Registry {
             }
         }
         self.options.validate()?;
-        if let Some(kind) = self.kind {
-            super::kinds::validate_for_kind(kind, self)?;
-        }
         if let Some(ca) = &self.ca_certificate {
             if !ca.is_empty() && !ca.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(ValidationError::new(

@@ -53,6 +53,9 @@ pub async fn check_registry(
 ) -> Result<(), RegistryRefused> {
     registry.validate()?;
     check_supported(registry)?;
+    if let Some(kind) = registry.kind {
+        crate::model::kinds::validate_for_kind(kind, registry)?;
+    }
     let client = connect
         .client(registry)
         .map_err(|e| RegistryRefused::Unhealthy(e.to_string()))?;
