@@ -23,27 +23,35 @@ pub(super) async fn copy_one(
     job: &CopyJob<'_>,
     log: &mut Vec<String>,
 ) -> Result<CopyOutcome, CopyError> {
-    // A digest the destination holds is the same manifest: nothing to read from the source
-    // (a read is a pull against rate limits such as Docker Hub's).
-    if let (Reference::Digest(digest), true) = (job.src_reference, job.platforms.is_empty()) {
-        if job.dst_reference == job.src_reference
-            && job
-                .dst
-                .head_manifest(job.dst_repository, job.dst_reference)
-                .await?
-                .is_some()
+    // A digest the destination holds is the same manifest: HEAD it first, and read the source
+    // only when it is missing (a read is a pull against rate limits such as Docker Hub's).
+    // Otherwise the source manifest and the destination's tag are asked in one round trip.
+    let by_digest = matches!(job.src_reference, Reference::Digest(_))
+        && job.platforms.is_empty()
+        && job.dst_reference == job.src_reference;
+    let (read, held) = if by_digest {
+        if let Some(held) = job
+            .dst
+            .head_manifest(job.dst_repository, job.dst_reference)
+            .await?
         {
             return Ok(CopyOutcome::Skipped {
-                digest: Some(digest.clone()),
+                digest: Some(held.0),
                 reason: SkipReason::SameDigest,
             });
         }
-    }
-    // The source manifest and what the destination holds under the tag, in one round trip.
-    let (read, held) = tokio::join!(
-        job.src.get_manifest(job.src_repository, job.src_reference),
-        job.dst.head_manifest(job.dst_repository, job.dst_reference)
-    );
+        (
+            job.src
+                .get_manifest(job.src_repository, job.src_reference)
+                .await,
+            Ok(None),
+        )
+    } else {
+        tokio::join!(
+            job.src.get_manifest(job.src_repository, job.src_reference),
+            job.dst.head_manifest(job.dst_repository, job.dst_reference)
+        )
+    };
     let read = read?;
     let original = read.digest.clone();
     let source = filter_platforms(read, job.platforms)?;

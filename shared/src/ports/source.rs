@@ -106,9 +106,20 @@ pub fn artifacts_window(mut listed: Vec<ListedArtifact>, window: TagWindow<'_>) 
     }
 }
 
-/// Tags and their digests, as an API lists them, as artifacts: the tags that only carry
-/// referrers (`sha256-<hex>.sig` and the like) left out, marking the artifacts they refer to.
-pub fn tagged_artifacts(tagged: Vec<(String, Option<Digest>)>) -> Vec<ListedArtifact> {
+/// Tags and their digests, as an API lists them, as one window of artifacts: the tags that only
+/// carry referrers (`sha256-<hex>.sig` and the like) left out, marking the artifacts they refer
+/// to; those `keep` accepts; the window's.
+pub fn tagged_window(
+    tagged: Vec<(String, Option<Digest>)>,
+    keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
+    window: TagWindow<'_>,
+) -> ArtifactPage {
+    let mut listed = tagged_artifacts(tagged);
+    listed.retain(|a| keep(&a.tag));
+    artifacts_window(listed, window)
+}
+
+fn tagged_artifacts(tagged: Vec<(String, Option<Digest>)>) -> Vec<ListedArtifact> {
     use crate::oci::referrers::{is_referrer_tag, referred_hex};
     let referred: std::collections::HashSet<String> = tagged
         .iter()

@@ -31,15 +31,6 @@ pub struct ArtifactoryApi {
     pub(crate) registry: DistributionSource,
 }
 
-impl ArtifactoryApi {
-    fn refused(&self, what: String) -> RegistryError {
-        RegistryError::Invalid {
-            registry: self.api.t.name().to_string(),
-            what,
-        }
-    }
-}
-
 #[async_trait]
 impl SourceAdapter for ArtifactoryApi {
     async fn repositories(
@@ -109,11 +100,11 @@ impl Namespaces for ArtifactoryApi {
         let (status, answer) = self.api.send_json(Method::PUT, &path, Some(&body)).await?;
         match status {
             s if s.is_success() => Ok(true),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(self.refused(format!(
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(self.api.t.invalid(format!(
                 "Artifactory has no Docker repository {key:?} and the user may not create it: \
                  create a local Docker repository with that key"
             ))),
-            other => Err(self.refused(format!(
+            other => Err(self.api.t.invalid(format!(
                 "PUT {path} answered {other}: {}",
                 String::from_utf8_lossy(&answer)
                     .chars()

@@ -12,11 +12,11 @@ use serde::Deserialize;
 
 use super::HubApi;
 use crate::adapters::registry::distribution::DistributionSource;
-use crate::adapters::registry::json_api::MAX_PAGES;
+use crate::adapters::registry::json_api::Page;
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
 use crate::ports::source::{
-    artifacts_window, names_page, tagged_artifacts, ArtifactPage, SourceAdapter, TagWindow, Wanted,
+    names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
 
 pub struct HubSource {
@@ -51,21 +51,10 @@ impl HubSource {
         first: String,
     ) -> Result<Option<Vec<T>>, RegistryError> {
         let api = self.hub.api().await?;
-        let mut items = Vec::new();
-        let mut next = Some(first);
-        for _ in 0..MAX_PAGES {
-            let Some(path) = next.take() else {
-                return Ok(Some(items));
-            };
-            let Some(page) = api.get::<HubPage<T>>(&path).await? else {
-                return Ok(None);
-            };
-            items.extend(page.body.results);
-            next = page.body.next.filter(|n| !n.is_empty());
-        }
-        Err(api.t.invalid(format!(
-            "over {MAX_PAGES} pages; Ferry stops reading an endless list"
-        )))
+        api.all(first, |page: Page<HubPage<T>>| {
+            (page.body.results, page.body.next.filter(|n| !n.is_empty()))
+        })
+        .await
     }
 }
 
@@ -144,8 +133,6 @@ impl SourceAdapter for HubSource {
                 )
             })
             .collect();
-        let mut listed = tagged_artifacts(tagged);
-        listed.retain(|a| keep(&a.tag));
-        Ok(artifacts_window(listed, window))
+        Ok(tagged_window(tagged, keep, window))
     }
 }

@@ -11,7 +11,7 @@ use super::json_api::{JsonApi, Page};
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::{Namespaces, RegistryError};
 use crate::ports::source::{
-    artifacts_window, names_page, tagged_artifacts, ArtifactPage, SourceAdapter, TagWindow, Wanted,
+    names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
 
 const PAGE: usize = 100;
@@ -45,15 +45,6 @@ fn next_start<B>(path: &str, page: &Page<B>) -> Option<String> {
 
 pub struct DtrApi {
     pub(crate) api: JsonApi,
-}
-
-impl DtrApi {
-    fn refused(&self, what: String) -> RegistryError {
-        RegistryError::Invalid {
-            registry: self.api.t.name().to_string(),
-            what,
-        }
-    }
 }
 
 #[async_trait]
@@ -116,9 +107,7 @@ impl SourceAdapter for DtrApi {
                 )
             })
             .collect();
-        let mut listed = tagged_artifacts(tagged);
-        listed.retain(|a| keep(&a.tag));
-        Ok(artifacts_window(listed, window))
+        Ok(tagged_window(tagged, keep, window))
     }
 }
 
@@ -137,7 +126,10 @@ impl Namespaces for DtrApi {
 
     async fn ensure(&self, repository: &str) -> Result<bool, RegistryError> {
         let Some((namespace, name)) = repository.split_once('/') else {
-            return Err(self.refused(format!("{repository:?} names no namespace")));
+            return Err(self
+                .api
+                .t
+                .invalid(format!("{repository:?} names no namespace")));
         };
         let path = format!("/api/v0/repositories/{namespace}/{name}");
         if self.api.get::<serde_json::Value>(&path).await?.is_some() {
@@ -156,10 +148,10 @@ impl Namespaces for DtrApi {
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::BAD_REQUEST if text.contains("REPOSITORY_EXISTS") => Ok(false),
-            StatusCode::NOT_FOUND => Err(self.refused(format!(
+            StatusCode::NOT_FOUND => Err(self.api.t.invalid(format!(
                 "DTR has no namespace {namespace:?}: create the organisation or user first"
             ))),
-            other => Err(self.refused(format!(
+            other => Err(self.api.t.invalid(format!(
                 "POST /api/v0/repositories/{namespace} answered {other}: {}",
                 text.chars().take(300).collect::<String>()
             ))),

@@ -12,11 +12,11 @@ use serde::Deserialize;
 
 use super::{GithubApi, Owner};
 use crate::adapters::registry::distribution::DistributionSource;
-use crate::adapters::registry::json_api::MAX_PAGES;
+use crate::adapters::registry::json_api::Page;
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
 use crate::ports::source::{
-    artifacts_window, names_page, tagged_artifacts, ArtifactPage, SourceAdapter, TagWindow, Wanted,
+    names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
 
 pub struct GhcrSource {
@@ -37,40 +37,24 @@ struct Version {
 }
 
 impl GhcrSource {
-    fn invalid(&self, what: String) -> RegistryError {
-        RegistryError::Invalid {
-            registry: self.registry.client.name().to_string(),
-            what,
-        }
-    }
-
     /// Every page from `first` on; None when GitHub answers 404.
     async fn all<T: serde::de::DeserializeOwned>(
         &self,
         first: String,
     ) -> Result<Option<Vec<T>>, RegistryError> {
-        let mut items = Vec::new();
-        let mut next = Some(first);
-        for _ in 0..MAX_PAGES {
-            let Some(path) = next.take() else {
-                return Ok(Some(items));
-            };
-            let Some(page) = self.github.api.get::<Vec<T>>(&path).await? else {
-                return Ok(None);
-            };
-            items.extend(page.body);
-            next = page.next;
-        }
-        Err(self.invalid(format!(
-            "over {MAX_PAGES} pages; Ferry stops reading an endless list"
-        )))
+        self.github
+            .api
+            .all(first, |page: Page<Vec<T>>| (page.body, page.next))
+            .await
     }
 
     async fn owner(&self, name: &str) -> Result<Owner, RegistryError> {
-        self.github
-            .owner(name)
-            .await?
-            .ok_or_else(|| self.invalid(format!("GitHub has no user or organisation {name:?}")))
+        self.github.owner(name).await?.ok_or_else(|| {
+            self.github
+                .api
+                .t
+                .invalid(format!("GitHub has no user or organisation {name:?}"))
+        })
     }
 }
 
@@ -83,7 +67,7 @@ impl SourceAdapter for GhcrSource {
         within: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         let owner_name = within.or(self.github.user()).ok_or_else(|| {
-            self.invalid(
+            self.github.api.t.invalid(
                 "GHCR lists one owner at a time: give the policy a name filter that starts \
                  with the user or organisation (myorg/**) or the registry a credential"
                     .into(),
@@ -141,8 +125,6 @@ impl SourceAdapter for GhcrSource {
                 }
             }
         }
-        let mut listed = tagged_artifacts(tagged);
-        listed.retain(|a| keep(&a.tag));
-        Ok(artifacts_window(listed, window))
+        Ok(tagged_window(tagged, keep, window))
     }
 }

@@ -63,13 +63,6 @@ pub struct GitlabApi {
 }
 
 impl GitlabApi {
-    fn refused(&self, what: String) -> RegistryError {
-        RegistryError::Invalid {
-            registry: self.api.t.name().to_string(),
-            what,
-        }
-    }
-
     async fn all<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -154,7 +147,7 @@ impl Namespaces for GitlabApi {
                 return Ok(false);
             }
         }
-        Err(self.refused(format!(
+        Err(self.api.t.invalid(format!(
             "GitLab has no project {repository:?} could live in: create the project \
              (e.g. {}) first; Ferry does not create GitLab projects",
             parts[..2.min(parts.len())].join("/")

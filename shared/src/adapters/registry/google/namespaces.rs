@@ -19,15 +19,6 @@ pub struct GarRepositories {
     pub(crate) location: String,
 }
 
-impl GarRepositories {
-    fn refused(&self, name: &str, what: String) -> RegistryError {
-        RegistryError::Invalid {
-            registry: name.to_string(),
-            what,
-        }
-    }
-}
-
 #[async_trait]
 impl Namespaces for GarRepositories {
     /// `<project>/<repository>`: the Artifact Registry repository an image path lives in.
@@ -58,13 +49,10 @@ impl Namespaces for GarRepositories {
         api.set_authorization(header);
         let name = api.t.name().to_string();
         let Some((project, repository)) = namespace.split_once('/') else {
-            return Err(self.refused(
-                &name,
-                format!(
-                    "{namespace:?} names no Artifact Registry repository: GAR paths are \
+            return Err(api.t.invalid(format!(
+                "{namespace:?} names no Artifact Registry repository: GAR paths are \
                      <project>/<repository>/<image>"
-                ),
-            ));
+            )));
         };
         let location = &self.location;
         let base = format!("/v1/projects/{project}/locations/{location}/repositories");
@@ -85,16 +73,13 @@ impl Namespaces for GarRepositories {
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::CONFLICT => Ok(false),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(self.refused(
-                &name,
-                format!(
-                    "Artifact Registry has no repository {repository:?} in project {project:?} \
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(api.t.invalid(format!(
+                "Artifact Registry has no repository {repository:?} in project {project:?} \
                      ({location}) and the key may not create it: create it (gcloud artifacts \
                      repositories create {repository} --repository-format=docker \
                      --location={location} --project={project}) or grant the key \
                      artifactregistry.repositories.create"
-                ),
-            )),
+            ))),
             other => Err(RegistryError::Refused {
                 registry: name,
                 method: "POST",

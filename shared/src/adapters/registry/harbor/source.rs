@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::adapters::registry::json_api::{JsonApi, MAX_PAGES};
+use crate::adapters::registry::json_api::{JsonApi, Page};
 use crate::model::ResourceType;
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
@@ -55,29 +55,16 @@ fn encoded_twice(rest: &str) -> String {
 }
 
 impl HarborSource {
-    /// Every page of `first`, a JSON array each.
+    /// Every page of `first`, a JSON array each (none when it answers 404).
     async fn all<T: serde::de::DeserializeOwned>(
         &self,
         first: String,
     ) -> Result<Vec<T>, RegistryError> {
-        let mut items = Vec::new();
-        let mut next = Some(first);
-        let mut pages = 0;
-        while let Some(path) = next.take() {
-            pages += 1;
-            if pages > MAX_PAGES {
-                return Err(self.api.t.invalid(format!(
-                    "GET {path}: over {MAX_PAGES} pages; Ferry stops reading an endless list"
-                )));
-            }
-            let Some(page) = self.api.get::<Vec<T>>(&path).await? else {
-                break;
-            };
-            let empty = page.body.is_empty();
-            items.extend(page.body);
-            next = page.next.filter(|_| !empty);
-        }
-        Ok(items)
+        Ok(self
+            .api
+            .all(first, |page: Page<Vec<T>>| (page.body, page.next))
+            .await?
+            .unwrap_or_default())
     }
 
     async fn projects(&self) -> Result<Vec<String>, RegistryError> {

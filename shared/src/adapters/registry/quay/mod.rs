@@ -15,7 +15,7 @@ use crate::model::Registry;
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::{Namespaces, RegistryError};
 use crate::ports::source::{
-    artifacts_window, names_page, tagged_artifacts, ArtifactPage, SourceAdapter, TagWindow, Wanted,
+    names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
 
 /// The registry password and the API token a Quay secret carries.
@@ -101,15 +101,6 @@ pub struct QuayApi {
     pub(crate) api: JsonApi,
 }
 
-impl QuayApi {
-    fn refused(&self, what: String) -> RegistryError {
-        RegistryError::Invalid {
-            registry: self.api.t.name().to_string(),
-            what,
-        }
-    }
-}
-
 #[async_trait]
 impl SourceAdapter for QuayApi {
     async fn repositories(
@@ -119,7 +110,7 @@ impl SourceAdapter for QuayApi {
         within: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
         let namespace = within.ok_or_else(|| {
-            self.refused(
+            self.api.t.invalid(
                 "Quay lists one namespace at a time: give the policy a name filter that starts \
                  with the organisation (myorg/**)"
                     .into(),
@@ -179,9 +170,7 @@ impl SourceAdapter for QuayApi {
                 (t.name, digest)
             })
             .collect();
-        let mut listed = tagged_artifacts(tagged);
-        listed.retain(|a| keep(&a.tag));
-        Ok(artifacts_window(listed, window))
+        Ok(tagged_window(tagged, keep, window))
     }
 }
 
@@ -199,11 +188,11 @@ impl Namespaces for QuayApi {
             .await?;
         match status {
             s if s.is_success() => Ok(true),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(self.refused(format!(
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => Err(self.api.t.invalid(format!(
                 "Quay has no organisation {organisation:?} and the OAuth token may not create \
                  it: create it, or give a token with the org:admin scope"
             ))),
-            other => Err(self.refused(format!(
+            other => Err(self.api.t.invalid(format!(
                 "POST /api/v1/organization/ answered {other}: {}",
                 String::from_utf8_lossy(&answer)
                     .chars()
