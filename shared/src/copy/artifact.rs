@@ -1,5 +1,6 @@
 //! One artifact: its manifest tree, then what refers to it.
 
+use super::chart::copy_chart;
 use super::job::{CopyError, CopyJob, CopyOutcome, SkipReason};
 use super::referrers::copy_referrers;
 use super::tree::copy_one;
@@ -8,11 +9,15 @@ use crate::model::TransferFigures;
 /// Copies the artifact, then what refers to it: OCI 1.1 referrers (through the Referrers API,
 /// or the `sha256-<hex>` fallback tag when the source has no API) and cosign's `.sig`, `.att`
 /// and `.sbom` tags. Referrers are copied also when the artifact itself was already there, so
-/// a signature added later still follows its image.
+/// a signature added later still follows its image. A destination that keeps Helm packages
+/// (ChartMuseum) gets the chart's package, and nothing refers to it there.
 pub async fn copy_artifact(
     job: &CopyJob<'_>,
     log: &mut Vec<String>,
 ) -> Result<CopyOutcome, CopyError> {
+    if let Some(charts) = job.dst.charts() {
+        return copy_chart(job, charts, log).await;
+    }
     let outcome = copy_one(job, log).await?;
     let (digest, mut figures) = match &outcome {
         CopyOutcome::Copied { digest, figures } => (digest.clone(), *figures),

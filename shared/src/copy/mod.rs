@@ -8,12 +8,14 @@
 //!   (`interruptions`) and invocations, their bytes checked against their digest as they go
 //!   (`verify`); `throttle`: the policy's speed;
 //! - `referrers`: signatures, attestations, SBOMs follow their artifact;
+//! - `chart`: a Helm chart to a destination that keeps packages (ChartMuseum);
 //! - `delete`: replicated deletions, never beyond what was deleted;
 //! - `pool`: what a warm function keeps between copies (clients, blob slots, one upload of a
 //!   blob at a time: `flights`); `locations`: where blobs were seen.
 
 mod artifact;
 mod blob;
+mod chart;
 pub mod delete;
 mod flights;
 mod interruptions;

@@ -42,10 +42,14 @@ pub enum RegistryType {
     VolcengineCr,
     #[serde(rename = "dtr")]
     Dtr,
+    /// Ferry's addition: a Helm chart repository (ChartMuseum, or any HTTP server of an
+    /// `index.yaml` and its packages), whose charts Ferry reads as OCI Helm charts.
+    #[serde(rename = "helm-repository")]
+    HelmRepository,
 }
 
 impl RegistryType {
-    pub const ALL: [RegistryType; 15] = [
+    pub const ALL: [RegistryType; 16] = [
         Self::Harbor,
         Self::DockerHub,
         Self::DockerRegistry,
@@ -61,6 +65,7 @@ impl RegistryType {
         Self::TencentTcr,
         Self::VolcengineCr,
         Self::Dtr,
+        Self::HelmRepository,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +85,7 @@ impl RegistryType {
             Self::TencentTcr => "tencent-tcr",
             Self::VolcengineCr => "volcengine-cr",
             Self::Dtr => "dtr",
+            Self::HelmRepository => "helm-repository",
         }
     }
 }
@@ -184,6 +190,11 @@ pub struct RegistryOptions {
     /// kind's API); unset: the kind's default (docker-hub 10, github-ghcr 20, others unbounded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<u32>,
+    /// The cloud registry instance, where the URL does not name it (a custom domain):
+    /// tencent-tcr: its name or `tcr-` id; volcengine-cr: its registry name; ali-acr: the
+    /// enterprise edition's name or `cri-` id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 impl RegistryOptions {
@@ -226,6 +237,19 @@ impl RegistryOptions {
                 "options.requests_per_second",
                 "must be between 1 and 10000",
             ));
+        }
+        if let Some(instance) = &self.instance {
+            let valid = !instance.is_empty()
+                && instance.len() <= 64
+                && instance
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(ValidationError::new(
+                    "options.instance",
+                    "must be an instance name or id: letters, digits, '-' and '_', at most 64",
+                ));
+            }
         }
         if let Some(mutability) = &self.tag_mutability {
             if mutability != "MUTABLE" && mutability != "IMMUTABLE" {

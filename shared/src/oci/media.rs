@@ -6,8 +6,13 @@ pub use oci_client::manifest::{
     IMAGE_MANIFEST_MEDIA_TYPE as DOCKER_MANIFEST, OCI_IMAGE_INDEX_MEDIA_TYPE as OCI_INDEX,
     OCI_IMAGE_MEDIA_TYPE as OCI_MANIFEST,
 };
-/// The config media type of a Helm chart pushed as an OCI artifact.
+/// The config media type of a Helm chart pushed as an OCI artifact, and its layers' (helm/helm
+/// `pkg/registry/constants.go`): the package, its provenance, and the package's type before
+/// Helm 3.7, which Helm still pulls.
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+pub const HELM_CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
+pub const HELM_CHART_LEGACY: &str = "application/tar+gzip";
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 

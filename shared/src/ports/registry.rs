@@ -240,6 +240,31 @@ pub trait RegistryClient: Manifests + Blobs + Uploads + Catalog + Referrers {
     fn name(&self) -> &str;
     /// `GET /v2/` with the configured credential: Ok when the API answers and accepts it.
     async fn check(&self) -> Result<(), RegistryError>;
+    /// Where a destination keeps Helm charts as packages, not as manifests (ChartMuseum): a
+    /// copy to it uploads the chart's package instead of pushing blobs and a manifest.
+    fn charts(&self) -> Option<&dyn ChartUploads> {
+        None
+    }
+}
+
+/// A chart repository's write side (ChartMuseum's API): packages by chart name and version.
+#[async_trait]
+pub trait ChartUploads: Send + Sync {
+    /// The sha256 of the package it holds for exactly `name` at `version`; None when none.
+    async fn held_package(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Digest>, RegistryError>;
+    /// Uploads a chart's package and provenance; `replace` overwrites the version's.
+    async fn upload_chart(
+        &self,
+        name: &str,
+        version: &str,
+        package: Bytes,
+        provenance: Option<Bytes>,
+        replace: bool,
+    ) -> Result<(), RegistryError>;
 }
 
 /// What a mount request did.

@@ -2,14 +2,18 @@
 //! distribution API is what every kind speaks for blobs and manifests; a kind adds its own API
 //! where it lists (Harbor's artifacts, Docker Hub's and GitHub's repositories, ECR's
 //! `DescribeImages`), authenticates (ECR's `GetAuthorizationToken`, Google's OAuth, ACR's token
-//! exchange) or prepares namespaces (Harbor's projects, ECR's repositories, GAR's) differently.
+//! exchange, the Chinese clouds' temporary logins through their signed APIs: `cloud`) or
+//! prepares namespaces (Harbor's projects, ECR's repositories, GAR's) differently. A Helm chart
+//! repository (`helm`) is no distribution registry: it is read as one.
 //!
 //! [`Registries`] is the real [`Connect`]: it picks the adapters for a registry's kind.
 
+mod alibaba;
 mod artifactory;
 mod auth;
 mod azure;
 mod budget;
+mod cloud;
 pub mod distribution;
 mod docker_hub;
 mod dtr;
@@ -19,19 +23,24 @@ mod ghcr;
 mod gitlab;
 mod google;
 pub mod harbor;
+mod helm;
+mod huawei;
 mod json_api;
 mod quay;
 pub mod signing;
+mod tencent;
 mod transport;
+mod volcengine;
 
 use std::sync::Arc;
 
 use crate::model::addresses::AddressPolicy;
-use crate::model::kinds::{gar_location, is_google, request_budget};
+use crate::model::kinds::{self, gar_location, is_google, request_budget};
 use crate::model::{CredentialType, Registry, RegistryType};
 use crate::ports::connect::Connect;
 use crate::ports::registry::{Namespaces, RegistryClient, RegistryError};
 use crate::ports::source::SourceAdapter;
+use auth::Login;
 
 use distribution::{DistributionSource, HttpRegistryClient};
 use harbor::{HarborProjects, HarborSource};
@@ -123,8 +132,60 @@ impl Registries {
                 )?);
                 HttpRegistryClient::over(self.transport(registry)?.with_login(login))
             }
+            Some(RegistryType::HuaweiSwr) => {
+                self.logged_in(registry, Arc::new(self.huawei(registry)?))?
+            }
+            Some(RegistryType::AliAcr) => {
+                let login = alibaba::AcrLogin(self.alibaba(registry)?);
+                self.logged_in(registry, Arc::new(login))?
+            }
+            Some(RegistryType::TencentTcr) => {
+                self.logged_in(registry, Arc::new(self.tencent(registry)?))?
+            }
+            Some(RegistryType::VolcengineCr) => {
+                self.logged_in(registry, Arc::new(self.volcengine(registry)?))?
+            }
             _ => HttpRegistryClient::over(self.transport(registry)?),
         })
+    }
+
+    /// The distribution client of `registry` with a Basic credential `login` mints.
+    fn logged_in(
+        &self,
+        registry: &Registry,
+        login: Arc<dyn Login>,
+    ) -> Result<HttpRegistryClient, RegistryError> {
+        Ok(HttpRegistryClient::over(
+            self.transport(registry)?.with_login(login),
+        ))
+    }
+}
+
+/// The Chinese clouds' signed APIs, each where its registry's URL says it is.
+impl Registries {
+    fn huawei(&self, registry: &Registry) -> Result<huawei::SwrApi, RegistryError> {
+        let api = kinds::swr_api(&registry.url, registry.options.region.as_deref());
+        huawei::SwrApi::new(registry, &api, self.api(registry, &api.base)?)
+    }
+
+    fn alibaba(&self, registry: &Registry) -> Result<Arc<dyn alibaba::Edition>, RegistryError> {
+        let api = kinds::alibaba_api(&registry.url, registry.options.region.as_deref());
+        alibaba::edition(registry, &api, self.api(registry, &api.base)?)
+    }
+
+    fn tencent(&self, registry: &Registry) -> Result<tencent::TcrApi, RegistryError> {
+        let api = kinds::tcr_api(&registry.url, registry.options.region.as_deref());
+        tencent::TcrApi::new(registry, &api, self.api(registry, &api.base)?)
+    }
+
+    fn volcengine(&self, registry: &Registry) -> Result<volcengine::VolcApi, RegistryError> {
+        let api = kinds::volcengine_api(&registry.url, registry.options.region.as_deref());
+        volcengine::VolcApi::new(registry, &api, self.api(registry, &api.base)?)
+    }
+
+    /// A Helm chart repository, read as a registry (and written through ChartMuseum's API).
+    fn charts(&self, registry: &Registry) -> Result<helm::ChartRepository, RegistryError> {
+        helm::ChartRepository::new(self.transport(registry)?)
     }
 }
 
@@ -180,6 +241,9 @@ impl Registries {
 
 impl Connect for Registries {
     fn client(&self, registry: &Registry) -> Result<Box<dyn RegistryClient>, RegistryError> {
+        if registry.kind == Some(RegistryType::HelmRepository) {
+            return Ok(Box::new(self.charts(registry)?));
+        }
         Ok(Box::new(self.http_client(registry)?))
     }
 
@@ -214,6 +278,11 @@ impl Connect for Registries {
             Some(RegistryType::Gitlab) => Box::new(self.gitlab(registry)?),
             Some(RegistryType::JfrogArtifactory) => Box::new(self.artifactory(registry)?),
             Some(RegistryType::Dtr) => Box::new(self.dtr(registry)?),
+            Some(RegistryType::HuaweiSwr) => Box::new(self.huawei(registry)?),
+            Some(RegistryType::AliAcr) => Box::new(alibaba::AcrSource(self.alibaba(registry)?)),
+            Some(RegistryType::TencentTcr) => Box::new(self.tencent(registry)?),
+            Some(RegistryType::VolcengineCr) => Box::new(self.volcengine(registry)?),
+            Some(RegistryType::HelmRepository) => Box::new(self.charts(registry)?),
             _ => Box::new(distribution()?),
         })
     }
@@ -245,6 +314,15 @@ impl Connect for Registries {
             Some(RegistryType::Gitlab) => Some(Box::new(self.gitlab(registry)?)),
             Some(RegistryType::JfrogArtifactory) => Some(Box::new(self.artifactory(registry)?)),
             Some(RegistryType::Dtr) => Some(Box::new(self.dtr(registry)?)),
+            Some(RegistryType::HuaweiSwr) => Some(Box::new(self.huawei(registry)?)),
+            Some(RegistryType::AliAcr) => Some(Box::new(alibaba::AcrNamespaces::new(
+                self.alibaba(registry)?,
+            ))),
+            Some(RegistryType::TencentTcr) => Some(Box::new(self.tencent(registry)?)),
+            Some(RegistryType::VolcengineCr) => Some(Box::new(volcengine::VolcNamespaces::new(
+                self.volcengine(registry)?,
+            ))),
+            Some(RegistryType::HelmRepository) => Some(Box::new(self.charts(registry)?)),
             Some(RegistryType::GoogleGcr) => {
                 // GCR (gcr.io) has no repositories to make; GAR has, in a location.
                 let location = gar_location(&registry.url).or_else(|| {

@@ -295,8 +295,30 @@ impl Transport {
         F: Fn(Response) -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
     {
+        self.retrying(|| async { read(self.attempt(call).await?).await })
+            .await
+    }
+
+    /// [`Self::send`] with the call built anew for every attempt: a signed API call carries
+    /// its time and nonce, which a retry must not replay.
+    pub async fn send_built<'c, T, B, F, Fut>(&self, build: B, read: F) -> Result<T, RegistryError>
+    where
+        B: Fn() -> Result<Call<'c>, RegistryError>,
+        F: Fn(Response) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        self.retrying(|| async { read(self.attempt(&build()?).await?).await })
+            .await
+    }
+
+    /// `attempt` again while it fails in a way that may heal, as [`Self::send`] says.
+    async fn retrying<T, A, AFut>(&self, attempt: A) -> Result<T, RegistryError>
+    where
+        A: FnMut() -> AFut,
+        AFut: Future<Output = Result<T, RegistryError>>,
+    {
         use backon::Retryable;
-        (|| async { read(self.attempt(call).await?).await })
+        attempt
             .retry(self.backoff)
             .when(RegistryError::is_transient)
             .adjust(|error: &RegistryError, delay: Option<Duration>| {

@@ -7,9 +7,12 @@ use serde_json::{json, Value};
 use super::registry::{CredentialType, Registry, RegistryType, SECRET_MASK};
 use super::validation::{Validated, ValidationError};
 
+mod endpoints;
+pub use endpoints::*;
+
 /// The registry kinds Ferry can read and write; others are refused at creation rather than
 /// accepted and failing later.
-pub const SUPPORTED: [RegistryType; 11] = [
+pub const SUPPORTED: [RegistryType; 16] = [
     RegistryType::DockerRegistry,
     RegistryType::Harbor,
     RegistryType::DockerHub,
@@ -21,66 +24,15 @@ pub const SUPPORTED: [RegistryType; 11] = [
     RegistryType::Gitlab,
     RegistryType::JfrogArtifactory,
     RegistryType::Dtr,
+    RegistryType::HuaweiSwr,
+    RegistryType::AliAcr,
+    RegistryType::TencentTcr,
+    RegistryType::VolcengineCr,
+    RegistryType::HelmRepository,
 ];
 
 pub fn is_supported(kind: RegistryType) -> bool {
     SUPPORTED.contains(&kind)
-}
-
-/// Docker Hub's API host and its registry's: a registry given as either (or `docker.io`) is
-/// Docker Hub itself; any other URL serves both (a mirror of Hub's API, or a test's fake).
-pub const DOCKER_HUB_API: &str = "https://hub.docker.com";
-pub const DOCKER_HUB_REGISTRY: &str = "https://registry-1.docker.io";
-const DOCKER_HUB_HOSTS: [&str; 4] = [
-    "hub.docker.com",
-    "docker.io",
-    "index.docker.io",
-    "registry-1.docker.io",
-];
-/// GitHub's REST API, for ghcr.io; any other URL serves both.
-pub const GITHUB_API: &str = "https://api.github.com";
-/// Google's Artifact Registry API, for `*-docker.pkg.dev` and `*gcr.io`; any other URL serves both.
-pub const ARTIFACT_REGISTRY_API: &str = "https://artifactregistry.googleapis.com";
-
-fn host_of(url: &str) -> Option<String> {
-    url::Url::parse(url)
-        .ok()?
-        .host_str()
-        .map(|h| h.to_ascii_lowercase())
-}
-
-/// Whether `url` is Docker Hub's own (not a stand-in serving Hub's API and registry at one origin).
-pub fn is_docker_hub(url: &str) -> bool {
-    host_of(url).is_some_and(|h| DOCKER_HUB_HOSTS.contains(&h.as_str()))
-}
-
-/// `(account, region)` of an ECR registry URL `https://<account>.dkr.ecr.<region>.amazonaws.com`.
-pub fn ecr_endpoint(url: &str) -> Option<(String, String)> {
-    let host = host_of(url)?;
-    let mut parts = host.split('.');
-    let account = parts.next()?;
-    let (dkr, ecr, region) = (parts.next()?, parts.next()?, parts.next()?);
-    let rest: Vec<&str> = parts.collect();
-    let aws = rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"];
-    let valid = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
-    (dkr == "dkr" && ecr == "ecr" && aws && valid).then(|| (account.into(), region.into()))
-}
-
-/// The Artifact Registry location of a `<location>-docker.pkg.dev` URL.
-pub fn gar_location(url: &str) -> Option<String> {
-    host_of(url)?
-        .strip_suffix("-docker.pkg.dev")
-        .map(str::to_string)
-}
-
-/// Whether `url` is Google's own registry host (GAR or GCR).
-pub fn is_google(url: &str) -> bool {
-    host_of(url).is_some_and(|h| h.ends_with("-docker.pkg.dev") || h.ends_with("gcr.io"))
-}
-
-/// Whether `url` is ghcr.io.
-pub fn is_ghcr(url: &str) -> bool {
-    host_of(url).is_some_and(|h| h == "ghcr.io")
 }
 
 /// Requests per second a process sends `registry` at most: its own setting, else its kind's
@@ -92,14 +44,109 @@ pub fn request_budget(registry: &Registry) -> Option<u32> {
         .or(match registry.kind {
             Some(RegistryType::DockerHub) => Some(10),
             Some(RegistryType::GithubGhcr) => Some(20),
+            // What Harbor's adapters keep to (REG_ADAPTER_TCR_QPS_LIMIT, REG_ADAPTER_ACR_QPS_LIMIT).
+            Some(RegistryType::TencentTcr) => Some(10),
+            Some(RegistryType::AliAcr) => Some(15),
             _ => None,
         })
+}
+
+/// The API key pair a signed cloud API needs, as the credential.
+fn api_key_pair(kind: RegistryType, registry: &Registry, names: &str) -> Validated {
+    let credential = registry.credential.as_ref();
+    if credential.is_none_or(|c| c.access_key.is_empty()) {
+        return Err(ValidationError::new(
+            "credential.access_key",
+            format!("is required for {}: the {names}", kind.as_str()),
+        ));
+    }
+    if credential.is_none_or(|c| c.access_secret.as_deref().unwrap_or_default().is_empty()) {
+        return Err(ValidationError::new(
+            "credential.access_secret",
+            format!("is required for {}: the {names}", kind.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+/// A region the URL does not say must be given.
+fn region_unless(known: bool, kind: RegistryType, registry: &Registry, url: &str) -> Validated {
+    if known || registry.options.region.is_some() {
+        return Ok(());
+    }
+    Err(ValidationError::new(
+        "options.region",
+        format!(
+            "is required for a {} registry whose url is not {url}",
+            kind.as_str()
+        ),
+    ))
+}
+
+/// The rules of the Chinese clouds' kinds, whose APIs Ferry signs with an API key pair.
+fn validate_cloud(kind: RegistryType, registry: &Registry) -> Validated {
+    let url = registry.url.as_str();
+    match kind {
+        RegistryType::HuaweiSwr => {
+            api_key_pair(kind, registry, "Access Key (AK) and Secret Key (SK)")?;
+            if registry
+                .credential
+                .as_ref()
+                .is_some_and(|c| c.access_key.contains('@'))
+            {
+                return Err(ValidationError::new(
+                    "credential.access_key",
+                    "is the AK of an AK/SK pair for huawei-SWR (Ferry signs SWR's API and \
+                     mints the registry login); <region>@<AK> is a docker login, not an AK",
+                ));
+            }
+            region_unless(
+                endpoints::swr_region(url).is_some(),
+                kind,
+                registry,
+                "https://swr.<region>.myhuaweicloud.com",
+            )
+        }
+        RegistryType::AliAcr => {
+            api_key_pair(kind, registry, "AccessKey ID and AccessKey secret")?;
+            region_unless(
+                endpoints::alibaba_endpoint(url).is_some(),
+                kind,
+                registry,
+                "https://registry.<region>.aliyuncs.com or \
+                 https://<instance>-registry.<region>.cr.aliyuncs.com",
+            )
+        }
+        RegistryType::TencentTcr => api_key_pair(kind, registry, "SecretId and SecretKey"),
+        RegistryType::VolcengineCr => {
+            api_key_pair(kind, registry, "Access Key ID and Secret Access Key")?;
+            let known = endpoints::volcengine_endpoint(url).is_some();
+            if !known && registry.options.instance.is_none() {
+                return Err(ValidationError::new(
+                    "options.instance",
+                    "is required for a volcengine-cr registry whose url is not \
+                     https://<registry>-<region>.cr.volces.com: the registry's name",
+                ));
+            }
+            region_unless(
+                known,
+                kind,
+                registry,
+                "https://<registry>-<region>.cr.volces.com",
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The rules a registry of `kind` meets beyond the common ones, naming the field at fault.
 pub fn validate_for_kind(kind: RegistryType, registry: &Registry) -> Validated {
     let credential = registry.credential.as_ref().filter(|c| !c.is_empty());
     match kind {
+        RegistryType::HuaweiSwr
+        | RegistryType::AliAcr
+        | RegistryType::TencentTcr
+        | RegistryType::VolcengineCr => return validate_cloud(kind, registry),
         RegistryType::AwsEcr
             if ecr_endpoint(&registry.url).is_none() && registry.options.region.is_none() =>
         {
@@ -260,10 +307,74 @@ pub fn provider_info(kind: RegistryType) -> Value {
                    "endpoints": [{"key": "registry.gitlab.com", "value": "https://registry.gitlab.com"}]}),
             basic,
         ),
+        RegistryType::HuaweiSwr => (
+            list(regional(
+                &HUAWEI_REGIONS,
+                "https://swr.{}.myhuaweicloud.com",
+            )),
+            api_key("the Access Key (AK)", "the Secret Key (SK)"),
+        ),
+        RegistryType::AliAcr => (
+            list(regional(
+                &ALIBABA_REGIONS,
+                "https://registry.{}.aliyuncs.com",
+            )),
+            api_key("the AccessKey ID", "the AccessKey secret"),
+        ),
+        RegistryType::TencentTcr => (
+            json!({"endpoint_type": "EndpointPatternTypeStandard",
+                   "endpoints": [{"key": "tencentcloudcr.com", "value": "https://<instance>.tencentcloudcr.com"}]}),
+            api_key("the SecretId", "the SecretKey"),
+        ),
+        RegistryType::VolcengineCr => (
+            list(regional(
+                &VOLCENGINE_REGIONS,
+                "https://<registry>-{}.cr.volces.com",
+            )),
+            api_key("the Access Key ID", "the Secret Access Key"),
+        ),
         _ => (standard, basic),
     };
     json!({"endpoint_pattern": endpoint_pattern, "credential_pattern": credential_pattern})
 }
+
+/// `(region, url)` pairs of `pattern` (its `{}` the region).
+fn regional(regions: &[&str], pattern: &str) -> Vec<(String, String)> {
+    regions
+        .iter()
+        .map(|r| (r.to_string(), pattern.replace("{}", r)))
+        .collect()
+}
+
+/// An API key pair as the credential.
+fn api_key(key: &str, secret: &str) -> Value {
+    json!({"access_key_type": "AccessKeyTypeStandard", "access_key_data": key,
+           "access_secret_type": "AccessSecretTypeStandard", "access_secret_data": secret})
+}
+
+const HUAWEI_REGIONS: [&str; 6] = [
+    "cn-north-1",
+    "cn-north-4",
+    "cn-east-3",
+    "cn-south-1",
+    "ap-southeast-1",
+    "ap-southeast-3",
+];
+const ALIBABA_REGIONS: [&str; 7] = [
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "eu-central-1",
+];
+const VOLCENGINE_REGIONS: [&str; 4] = [
+    "cn-beijing",
+    "cn-shanghai",
+    "cn-guangzhou",
+    "ap-southeast-1",
+];
 
 const AWS_REGIONS: [&str; 17] = [
     "us-east-1",
@@ -301,27 +412,6 @@ const GAR_LOCATIONS: [&str; 10] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn endpoints_are_read_from_urls() {
-        assert_eq!(
-            ecr_endpoint("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
-            Some(("123456789012".into(), "eu-west-1".into()))
-        );
-        assert_eq!(
-            ecr_endpoint("https://12345.dkr.ecr.eu-west-1.amazonaws.com"),
-            None
-        );
-        assert_eq!(ecr_endpoint("http://127.0.0.1:5000"), None);
-        assert_eq!(
-            gar_location("https://europe-west1-docker.pkg.dev"),
-            Some("europe-west1".into())
-        );
-        assert!(is_docker_hub("https://hub.docker.com"));
-        assert!(is_docker_hub("https://registry-1.docker.io/"));
-        assert!(!is_docker_hub("http://127.0.0.1:5000"));
-        assert!(is_google("https://gcr.io") && is_google("https://us-docker.pkg.dev"));
-    }
 
     #[test]
     fn kinds_say_what_they_need() {
