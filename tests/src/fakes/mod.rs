@@ -3,6 +3,7 @@
 //! Artifact Registry, Quay's, GitLab's, JFrog Artifactory's and Mirantis Secure Registry's), each written from the provider's public documentation (cited per
 //! endpoint in each file) and standing in front of a real CNCF distribution registry, to which
 //! the registry traffic (`/v2/...`) passes through, behind the provider's own token flow.
+//! Tencent Cloud TCR's and Volcengine CR's cloud APIs, signed, likewise (`tencent`, `volcengine`).
 
 pub mod acr;
 pub mod artifactory;
@@ -13,6 +14,8 @@ pub mod gitlab;
 pub mod google;
 pub mod harbor;
 pub mod quay;
+pub mod tencent;
+pub mod volcengine;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
