@@ -3,9 +3,11 @@
 //! Artifact Registry, Quay's, GitLab's, JFrog Artifactory's and Mirantis Secure Registry's), each written from the provider's public documentation (cited per
 //! endpoint in each file) and standing in front of a real CNCF distribution registry, to which
 //! the registry traffic (`/v2/...`) passes through, behind the provider's own token flow.
+//! ChartMuseum's (Helm chart repositories' server and upload API) keeps its charts in memory.
 
 pub mod acr;
 pub mod artifactory;
+pub mod chartmuseum;
 pub mod docker_hub;
 pub mod dtr;
 pub mod ghcr;
