@@ -8,6 +8,7 @@
 //!   stack of its own per test so that tests do not see each other's tables and queues.
 
 pub mod api_client;
+pub mod charts;
 pub mod corpus;
 pub mod emulator;
 pub mod fakes;

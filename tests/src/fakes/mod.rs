@@ -1,12 +1,16 @@
-//! Small, faithful fakes of registry providers' own APIs (Harbor's v2.0 API, Docker Hub's, GitHub's
-//! packages API, Azure Container Registry's token exchange, Google's OAuth token endpoint and
-//! Artifact Registry, Quay's, GitLab's, JFrog Artifactory's and Mirantis Secure Registry's), each written from the provider's public documentation (cited per
-//! endpoint in each file) and standing in front of a real CNCF distribution registry, to which
-//! the registry traffic (`/v2/...`) passes through, behind the provider's own token flow.
-//! Tencent Cloud TCR's and Volcengine CR's cloud APIs, signed, likewise (`tencent`, `volcengine`).
+//! Small, faithful fakes of registry providers' own APIs, each written from the provider's
+//! public documentation (cited per endpoint in each file): Harbor's v2.0 API, Docker Hub's,
+//! GitHub's packages API, Azure Container Registry's token exchange, Google's OAuth token
+//! endpoint and Artifact Registry, Quay's, GitLab's, JFrog Artifactory's, Mirantis Secure
+//! Registry's, and the signed APIs of Huawei Cloud SWR, Alibaba Cloud ACR, Tencent Cloud TCR and
+//! Volcengine CR (each verifying the request signatures). Each stands in front of a real CNCF
+//! distribution registry, to which the registry traffic (`/v2/...`) passes through, behind the
+//! provider's own token flow. ChartMuseum's fake (a Helm chart repository's server and upload
+//! API) keeps its charts in memory.
 
 pub mod acr;
 pub mod artifactory;
+pub mod chartmuseum;
 pub mod docker_hub;
 pub mod dtr;
 pub mod ghcr;
