@@ -537,3 +537,28 @@ pub fn now_rfc3339() -> String {
 
 /// What the registry behind a fake holds (its catalog, tags, digests).
 pub mod upstream;
+
+/// The knobs every fake of a signed cloud API has, so one test drives each kind the same way.
+pub trait CloudFake: Send + Sync {
+    fn url(&self) -> String;
+    fn calls(&self) -> Calls;
+    fn set_max_page_size(&self, n: usize);
+    fn deny_namespace_create(&self);
+    /// Every temporary registry credential and registry token issued so far stops working.
+    fn expire_credentials(&self);
+    fn credentials_issued(&self) -> usize;
+}
+
+macro_rules! cloud_fake {
+    ($($fake:ty),*) => {$(
+        impl CloudFake for $fake {
+            fn url(&self) -> String { <$fake>::url(self) }
+            fn calls(&self) -> Calls { <$fake>::calls(self) }
+            fn set_max_page_size(&self, n: usize) { <$fake>::set_max_page_size(self, n) }
+            fn deny_namespace_create(&self) { <$fake>::deny_namespace_create(self) }
+            fn expire_credentials(&self) { <$fake>::expire_credentials(self) }
+            fn credentials_issued(&self) -> usize { <$fake>::credentials_issued(self) }
+        }
+    )*};
+}
+cloud_fake!(tencent::FakeTcr, volcengine::FakeVolcCr);
