@@ -3,8 +3,10 @@
 //! Artifact Registry, Quay's, GitLab's, JFrog Artifactory's and Mirantis Secure Registry's), each written from the provider's public documentation (cited per
 //! endpoint in each file) and standing in front of a real CNCF distribution registry, to which
 //! the registry traffic (`/v2/...`) passes through, behind the provider's own token flow.
+//! Also Huawei Cloud SWR's and Alibaba Cloud Container Registry's (both editions), AK/SK-signed.
 
 pub mod acr;
+pub mod alibaba;
 pub mod artifactory;
 pub mod docker_hub;
 pub mod dtr;
@@ -12,6 +14,7 @@ pub mod ghcr;
 pub mod gitlab;
 pub mod google;
 pub mod harbor;
+pub mod huawei;
 pub mod quay;
 
 use std::collections::HashMap;
