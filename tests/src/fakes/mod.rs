@@ -9,6 +9,7 @@
 //! API) keeps its charts in memory.
 
 pub mod acr;
+pub mod alibaba;
 pub mod artifactory;
 pub mod chartmuseum;
 pub mod docker_hub;
@@ -17,6 +18,7 @@ pub mod ghcr;
 pub mod gitlab;
 pub mod google;
 pub mod harbor;
+pub mod huawei;
 pub mod quay;
 pub mod tencent;
 pub mod volcengine;
@@ -561,4 +563,9 @@ macro_rules! cloud_fake {
         }
     )*};
 }
-cloud_fake!(tencent::FakeTcr, volcengine::FakeVolcCr);
+cloud_fake!(
+    alibaba::FakeAliAcr,
+    huawei::FakeSwr,
+    tencent::FakeTcr,
+    volcengine::FakeVolcCr
+);
