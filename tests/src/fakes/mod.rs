@@ -176,6 +176,11 @@ impl Calls {
     pub fn count(&self, prefix: &str) -> usize {
         self.all().iter().filter(|c| c.starts_with(prefix)).count()
     }
+
+    /// How many calls contain `text` (an RPC-style call's `Action=...` among its parameters).
+    pub fn containing(&self, text: &str) -> usize {
+        self.all().iter().filter(|c| c.contains(text)).count()
+    }
 }
 
 /// The registry tokens a fake's token service issued, each with the scopes it grants.

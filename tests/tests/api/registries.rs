@@ -57,7 +57,19 @@ async fn registries_routes_statuses_and_bad_input() {
         (
             json!({"name": "x", "type": "ali-acr", "url": source.url()}),
             400,
-            "not supported",
+            "credential.access_key",
+        ),
+        (
+            json!({"name": "x", "type": "volcengine-cr", "url": source.url(),
+                   "credential": {"type": "basic", "access_key": "ak", "access_secret": "sk"}}),
+            400,
+            "options.instance",
+        ),
+        (
+            json!({"name": "x", "type": "huawei-SWR", "url": source.url(),
+                   "credential": {"type": "basic", "access_key": "ak", "access_secret": "sk"}}),
+            400,
+            "options.region",
         ),
         (
             json!({"name": "x", "type": "aws-ecr", "url": source.url()}),
@@ -224,6 +236,8 @@ async fn registries_routes_statuses_and_bad_input() {
     assert!(adapters
         .as_array()
         .is_some_and(|a| a.contains(&json!("docker-registry"))));
+    // Every kind of Harbor's replication, and Ferry's helm-repository, each with its patterns.
+    let infos = api.get("/replication/adapterinfos").await.json();
     for kind in [
         "docker-registry",
         "harbor",
@@ -236,6 +250,11 @@ async fn registries_routes_statuses_and_bad_input() {
         "gitlab",
         "jfrog-artifactory",
         "dtr",
+        "huawei-SWR",
+        "ali-acr",
+        "tencent-tcr",
+        "volcengine-cr",
+        "helm-repository",
     ] {
         assert!(
             adapters
@@ -243,9 +262,11 @@ async fn registries_routes_statuses_and_bad_input() {
                 .is_some_and(|a| a.contains(&json!(kind))),
             "{kind}: {adapters}"
         );
+        for pattern in ["endpoint_pattern", "credential_pattern"] {
+            assert!(infos[kind][pattern].is_object(), "{kind}: {infos}");
+        }
     }
-    let infos = api.get("/replication/adapterinfos").await.json();
-    assert!(infos["docker-registry"]["credential_pattern"].is_object());
+    assert_eq!(adapters.as_array().map(Vec::len), Some(16), "{adapters}");
     assert_eq!(
         infos["google-gcr"]["credential_pattern"]["access_key_data"],
         "_json_key"

@@ -232,9 +232,11 @@ impl ApiError {
     }
 }
 
-/// The pages of a listing numbered from 1: `page(n)` answers the items of page `n` and the
-/// total the API reports, or None when what is listed does not exist. Reading stops at the
-/// total, at a short or empty page, or after [`MAX_PAGES`] (an endless list is refused). None
+/// The pages of a listing: `page(n, read)` answers the items of page `n` (from 1; `read` items
+/// came before it, for APIs paged by offset) and the total the API reports, or None when what is
+/// listed does not exist. Reading stops at the total, or, where the API reports none, at a page
+/// shorter than `size` (a server may answer fewer than asked: with a total, a short page is not
+/// the end); always at an empty page, and after [`MAX_PAGES`] (an endless list is refused). None
 /// when the first page is.
 pub(crate) async fn numbered_pages<T, F, Fut>(
     api: &SignedApi,
@@ -242,17 +244,21 @@ pub(crate) async fn numbered_pages<T, F, Fut>(
     page: F,
 ) -> Result<Option<Vec<T>>, RegistryError>
 where
-    F: Fn(usize) -> Fut,
+    F: Fn(usize, usize) -> Fut,
     Fut: std::future::Future<Output = Result<Option<(Vec<T>, Option<u64>)>, RegistryError>>,
 {
     let mut all = Vec::new();
     for number in 1..=MAX_PAGES {
-        let Some((items, total)) = page(number).await? else {
+        let Some((items, total)) = page(number, all.len()).await? else {
             return Ok((number > 1).then_some(all));
         };
-        let short = items.len() < size;
+        let (empty, short) = (items.is_empty(), items.len() < size);
         all.extend(items);
-        if short || total.is_some_and(|total| all.len() as u64 >= total) {
+        let done = match total {
+            Some(total) => empty || all.len() as u64 >= total,
+            None => empty || short,
+        };
+        if done {
             return Ok(Some(all));
         }
     }

@@ -414,6 +414,80 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_signed_clouds_need_a_key_pair_and_to_know_where_they_are() {
+        let cloud = |kind: RegistryType, url: &str, key: (&str, &str)| Registry {
+            name: "c".into(),
+            kind: Some(kind),
+            url: url.into(),
+            credential: Some(crate::model::Credential {
+                kind: CredentialType::Basic,
+                access_key: key.0.into(),
+                access_secret: Some(key.1.into()),
+            }),
+            ..Registry::default()
+        };
+        let field = |r: &Registry| {
+            validate_for_kind(r.kind.expect("kind"), r)
+                .err()
+                .map(|e| e.field.to_string())
+        };
+        let pair = ("ak", "sk");
+        assert_eq!(
+            field(&cloud(
+                RegistryType::TencentTcr,
+                "https://x.tencentcloudcr.com",
+                ("ak", "")
+            )),
+            Some("credential.access_secret".into())
+        );
+        assert_eq!(
+            field(&cloud(RegistryType::TencentTcr, "http://127.0.0.1:1", pair)),
+            None
+        );
+        assert_eq!(
+            field(&cloud(
+                RegistryType::HuaweiSwr,
+                "https://swr.cn-north-4.myhuaweicloud.com",
+                ("cn-north-4@AK", "x")
+            )),
+            Some("credential.access_key".into()),
+            "Harbor's docker login is not an AK"
+        );
+        assert_eq!(
+            field(&cloud(
+                RegistryType::HuaweiSwr,
+                "https://swr.cn-north-4.myhuaweicloud.com",
+                pair
+            )),
+            None
+        );
+        assert_eq!(
+            field(&cloud(RegistryType::AliAcr, "https://acr.example", pair)),
+            Some("options.region".into())
+        );
+        assert_eq!(
+            field(&cloud(
+                RegistryType::AliAcr,
+                "https://ferry-registry.cn-hangzhou.cr.aliyuncs.com",
+                ("", "")
+            )),
+            Some("credential.access_key".into())
+        );
+        let mut volc = cloud(RegistryType::VolcengineCr, "http://127.0.0.1:1", pair);
+        assert_eq!(field(&volc), Some("options.instance".into()));
+        volc.options.instance = Some("ferry".into());
+        assert_eq!(field(&volc), Some("options.region".into()));
+        volc.options.region = Some("cn-beijing".into());
+        assert_eq!(field(&volc), None);
+        let named = cloud(
+            RegistryType::VolcengineCr,
+            "https://ferry-cn-beijing.cr.volces.com",
+            pair,
+        );
+        assert_eq!(field(&named), None, "the URL names both");
+    }
+
+    #[test]
     fn kinds_say_what_they_need() {
         let mut ecr = Registry {
             name: "ecr".into(),

@@ -164,7 +164,7 @@ impl EnterpriseApi {
         parameters: &[(&str, &str)],
         key: &str,
     ) -> Result<Option<Vec<Value>>, RegistryError> {
-        numbered_pages(&self.api, PAGE, |number| async move {
+        numbered_pages(&self.api, PAGE, |number, _read| async move {
             let (page, size) = (number.to_string(), PAGE.to_string());
             let mut all = parameters.to_vec();
             all.extend([("PageNo", page.as_str()), ("PageSize", size.as_str())]);

@@ -133,7 +133,7 @@ impl PersonalApi {
     /// Every page at `path` (`Page`, `PageSize`), the items under `data.<key>`; None when the
     /// first answers that what it lists does not exist.
     async fn pages(&self, path: &str, key: &str) -> Result<Option<Vec<Value>>, RegistryError> {
-        numbered_pages(&self.api, PAGE, |number| async move {
+        numbered_pages(&self.api, PAGE, |number, _read| async move {
             let (page, size) = (number.to_string(), PAGE.to_string());
             let query = [("Page", page.as_str()), ("PageSize", size.as_str())];
             match self.call(Method::GET, path, &query, None).await? {

@@ -67,6 +67,12 @@ fn cache<K: std::hash::Hash + Eq, V>(size: usize) -> Mutex<lru::LruCache<K, V>> 
     ))
 }
 
+/// The chart a repository path names: a chart repository is flat, and keeps a chart by its name
+/// whatever the path a policy gives it (`charts/web` is `web`).
+fn chart_of(repository: &Repository) -> &str {
+    repository.as_str().rsplit('/').next().unwrap_or_default()
+}
+
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -232,9 +238,10 @@ impl ChartRepository {
     /// or of one of its blobs.
     async fn find(
         &self,
-        chart: &str,
+        repository: &Repository,
         reference: &Reference,
     ) -> Result<Option<Arc<Built>>, RegistryError> {
+        let chart = chart_of(repository);
         let index = self.index().await?;
         match reference {
             Reference::Tag(tag) => match index.by_tag(chart, tag.as_str()) {
@@ -309,7 +316,7 @@ impl Manifests for ChartRepository {
         reference: &Reference,
     ) -> Result<Option<(Digest, String)>, RegistryError> {
         Ok(self
-            .find(repository.as_str(), reference)
+            .find(repository, reference)
             .await?
             .filter(|b| !matches!(reference, Reference::Digest(d) if *d != b.manifest.digest))
             .map(|b| (b.manifest.digest.clone(), b.manifest.media_type.clone())))
@@ -322,7 +329,7 @@ impl Manifests for ChartRepository {
     ) -> Result<RawManifest, RegistryError> {
         match self.head_manifest(repository, reference).await? {
             Some(_) => {
-                let built = self.find(repository.as_str(), reference).await?;
+                let built = self.find(repository, reference).await?;
                 built
                     .map(|b| b.manifest.clone())
                     .ok_or_else(|| self.unknown("such chart", format!("{repository}:{reference}")))
@@ -351,7 +358,7 @@ impl Manifests for ChartRepository {
                 "a chart repository deletes chart versions by tag, not by digest".into(),
             ));
         };
-        let chart = repository.as_str().rsplit('/').next().unwrap_or_default();
+        let chart = chart_of(repository);
         let index = self.index().await?;
         let version = index
             .by_tag(chart, tag.as_str())
@@ -383,7 +390,7 @@ impl Blobs for ChartRepository {
     ) -> Result<BlobStream, RegistryError> {
         let index = self.index().await?;
         let built = self
-            .by_digest(&index, repository.as_str(), digest)
+            .by_digest(&index, chart_of(repository), digest)
             .await?
             .ok_or_else(|| self.unknown("such blob", format!("{repository}@{digest}")))?;
         let text = digest.to_string();
@@ -477,7 +484,7 @@ impl Catalog for ChartRepository {
     async fn list_tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
         let index = self.index().await?;
         Ok(index
-            .versions(repository.as_str())
+            .versions(chart_of(repository))
             .iter()
             .map(Entry::tag)
             .collect())

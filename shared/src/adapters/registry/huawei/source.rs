@@ -53,10 +53,10 @@ impl SwrApi {
         total_in: impl Fn(&[T]) -> Option<u64>,
     ) -> Result<Option<Vec<T>>, RegistryError> {
         let shown = format!("GET {path}");
-        numbered_pages(&self.api, PAGE, |number| {
+        numbered_pages(&self.api, PAGE, |_number, read| {
             let (shown, total_in) = (&shown, &total_in);
             async move {
-                let (limit, offset) = (PAGE.to_string(), ((number - 1) * PAGE).to_string());
+                let (limit, offset) = (PAGE.to_string(), read.to_string());
                 let mut query = query.to_vec();
                 query.extend([("limit", limit.as_str()), ("offset", offset.as_str())]);
                 let answer = self.call(Method::GET, path, &query, None).await?;

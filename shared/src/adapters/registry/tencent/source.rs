@@ -72,7 +72,7 @@ impl TcrApi {
         body: serde_json::Value,
         items: impl Fn(P) -> (Vec<T>, Option<u64>),
     ) -> Result<Option<Vec<T>>, RegistryError> {
-        numbered_pages(&self.api, PAGE, |number| {
+        numbered_pages(&self.api, PAGE, |number, _read| {
             let mut body = body.clone();
             body["Offset"] = json!(number);
             body["Limit"] = json!(PAGE);

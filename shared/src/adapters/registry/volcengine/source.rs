@@ -57,7 +57,7 @@ impl VolcApi {
         action: &str,
         body: Value,
     ) -> Result<Option<Vec<T>>, RegistryError> {
-        numbered_pages(&self.api, PAGE, |number| {
+        numbered_pages(&self.api, PAGE, |number, _read| {
             let mut body = body.clone();
             body["PageNumber"] = json!(number);
             body["PageSize"] = json!(PAGE);
