@@ -52,3 +52,33 @@ async fn alibaba_acr_enterprise_edition_through_its_rpc_api() {
     cloud_round_trip(&acr, &behind, case).await;
     assert!(acr.calls().containing("Action=ListInstance") > 0);
 }
+
+/// An enterprise instance named by its `cri-` id needs no ListInstance; one the account lacks is
+/// refused at creation.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acr_enterprise_instance_by_id_or_refused() {
+    let behind = TestRegistry::start();
+    let key = ("LTAIferrytest", "acr-secret");
+    let acr =
+        fakes::alibaba::FakeAliAcr::enterprise(&behind.url(), key, "cn-hangzhou", "ferry").await;
+    let (stack, api) = start("kind-ali-instance").await;
+    let by_id = json!({"region": "cn-hangzhou", "instance": acr.instance_id()});
+    add(&api, record("by-id", &acr.url(), key, by_id)).await;
+    assert_eq!(
+        acr.calls().containing("Action=ListInstance"),
+        0,
+        "{:?}",
+        acr.calls().all()
+    );
+    let nowhere = json!({"region": "cn-hangzhou", "instance": "nowhere"});
+    let missing = api
+        .post("/registries", &record("missing", &acr.url(), key, nowhere))
+        .await;
+    assert_eq!(missing.status, 400, "{}", missing.text);
+    assert!(
+        missing.text.contains("no ACR enterprise instance named"),
+        "{}",
+        missing.text
+    );
+    stack.stop().await;
+}
