@@ -1,8 +1,10 @@
 //! A Helm chart to a destination that keeps packages, not manifests (ChartMuseum): the source's
 //! OCI chart is read (config for its name and version, the package and provenance layers),
-//! compared with what the destination holds by the package's digest, and uploaded whole.
-//! Packages are small (ChartMuseum takes 20 MiB by default); they are read into memory, checked
-//! against their digests, and never sent when they do not match.
+//! compared with what the destination holds by the package's digest (and whether it holds the
+//! provenance the source has), and uploaded whole. Packages are small (ChartMuseum takes 20 MiB
+//! by default); they are read into memory, checked against their digests and against the
+//! config (the destination files a chart under its package's own name and version), and never
+//! sent when either does not match.
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -10,6 +12,7 @@ use sha2::Digest as _;
 
 use super::job::{CopyError, CopyJob, CopyOutcome, SkipReason};
 use crate::model::TransferFigures;
+use crate::oci::helm;
 use crate::oci::media::{HELM_CHART, HELM_CHART_LEGACY, HELM_CONFIG, HELM_PROVENANCE};
 use crate::oci::Descriptor;
 use crate::ports::registry::ChartUploads;
@@ -119,13 +122,17 @@ pub(super) async fn copy_chart(
         "source {at} is {} ({name} {version}, package {})",
         source.digest, package.digest
     ));
+    let provenance_layer = layer(&[HELM_PROVENANCE]);
     let held = charts.held_package(name, version).await?;
     match &held {
         Some(held) if *held == package.digest => {
-            return Ok(CopyOutcome::Skipped {
-                digest: Some(source.digest),
-                reason: SkipReason::SameDigest,
-            })
+            if provenance_layer.is_none() || charts.held_provenance(name, version).await? {
+                return Ok(CopyOutcome::Skipped {
+                    digest: Some(source.digest),
+                    reason: SkipReason::SameDigest,
+                });
+            }
+            log.push("destination holds the package but not its provenance".into());
         }
         Some(held) if !job.options.override_ => {
             return Ok(CopyOutcome::Skipped {
@@ -138,7 +145,20 @@ pub(super) async fn copy_chart(
     }
     job.check_stop().await?;
     let bytes = read(job, package).await?;
-    let provenance = match layer(&[HELM_PROVENANCE]) {
+    let opened = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || helm::open(&bytes)).await
+    };
+    let opened = opened
+        .map_err(|e| CopyError::Unsupported(format!("{at}: reading its package stopped: {e}")))?
+        .map_err(|e| CopyError::Unsupported(format!("{at}: its package: {e}")))?;
+    if opened.metadata.name != name || opened.metadata.version != version {
+        return Err(CopyError::Unsupported(format!(
+            "{at}: its package is {} {}, its config says {name} {version}",
+            opened.metadata.name, opened.metadata.version
+        )));
+    }
+    let provenance = match provenance_layer {
         Some(prov) => Some(read(job, prov).await?),
         None => None,
     };

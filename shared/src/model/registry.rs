@@ -195,6 +195,10 @@ pub struct RegistryOptions {
     /// enterprise edition's name or `cri-` id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// huawei-SWR, ali-acr, tencent-tcr, volcengine-cr: the cloud API's endpoint, where it is not
+    /// the provider's public one (a regional, VPC or private endpoint; a test's stand-in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
 }
 
 impl RegistryOptions {
@@ -250,6 +254,9 @@ impl RegistryOptions {
                     "must be an instance name or id: letters, digits, '-' and '_', at most 64",
                 ));
             }
+        }
+        if let Some(api_url) = &self.api_url {
+            validate_endpoint_url("options.api_url", api_url)?;
         }
         if let Some(mutability) = &self.tag_mutability {
             if mutability != "MUTABLE" && mutability != "IMMUTABLE" {

@@ -1,10 +1,12 @@
 //! The OCI vocabulary: validated names, media types, manifests as raw bytes and what they
-//! reference, referrers, platforms and upload sessions. It knows nothing of Ferry's domain.
+//! reference, referrers, platforms, upload sessions, and Helm packages as the OCI artifacts
+//! `helm push` makes of them. It knows nothing of Ferry's domain.
 //!
 //! oci-client gives the media type names and oci-spec the digest grammar; Ferry reads
 //! manifests itself, leniently (an index and an image through one shape) and as raw bytes, so
 //! that a digest is never recomputed from re-serialised JSON.
 
+pub mod helm;
 pub mod manifest;
 pub mod media;
 pub mod names;

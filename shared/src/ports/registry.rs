@@ -256,6 +256,8 @@ pub trait ChartUploads: Send + Sync {
         name: &str,
         version: &str,
     ) -> Result<Option<Digest>, RegistryError>;
+    /// Whether it holds the provenance of `name` at `version` beside its package.
+    async fn held_provenance(&self, name: &str, version: &str) -> Result<bool, RegistryError>;
     /// Uploads a chart's package and provenance; `replace` overwrites the version's.
     async fn upload_chart(
         &self,

@@ -90,6 +90,10 @@ struct Context {
     source: Box<dyn SourceAdapter>,
     destination_registry: Registry,
     destination: Box<dyn RegistryClient>,
+    /// Whether a digest the destination holds may be the source's: not where the destination
+    /// keeps Helm packages (ChartMuseum) and the source is no chart repository, whose listing
+    /// builds the same artifact (a HEAD there reads a package and could never match).
+    compare_digests: bool,
 }
 
 impl ListWorker {
@@ -375,7 +379,7 @@ impl ListWorker {
         written: &mut Written,
     ) -> Result<(), Failure> {
         let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
-        let unchanged = if deletion {
+        let unchanged = if deletion || !cx.compare_digests {
             HashMap::new()
         } else {
             unchanged(cx.destination.as_ref(), &found).await
@@ -422,14 +426,17 @@ impl ListWorker {
         let destination_registry = self
             .registry(policy.dest_registry_id(), "destination")
             .await?;
+        let destination = self
+            .connect
+            .client(&destination_registry)
+            .map_err(|e| Failure::Fail(e.to_string()))?;
+        let charts_from_charts = source.kind == destination_registry.kind;
         Ok(Context {
+            compare_digests: destination.charts().is_none() || charts_from_charts,
+            destination,
             source: self
                 .connect
                 .source(&source)
-                .map_err(|e| Failure::Fail(e.to_string()))?,
-            destination: self
-                .connect
-                .client(&destination_registry)
                 .map_err(|e| Failure::Fail(e.to_string()))?,
             destination_registry,
             policy,

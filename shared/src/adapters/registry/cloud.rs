@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 
-use super::signing::{self, percent_encode, Additions, SigningError};
+use super::signing::{self, Additions, SigningError};
 use super::transport::{method_name, Call, Transport};
 use crate::model::Registry;
 use crate::ports::registry::RegistryError;
@@ -184,11 +184,17 @@ impl SignedApi {
     /// What a provider's error answer means to Ferry: a refusal naming the call, the
     /// provider's code and message (a hint for what to do where there is one), or, for codes
     /// that say the provider is busy, a failure that may heal.
-    pub fn refusal(&self, shown: &str, error: &ApiError, heals: bool) -> RegistryError {
+    pub fn refusal(
+        &self,
+        method: &'static str,
+        shown: &str,
+        error: &ApiError,
+        heals: bool,
+    ) -> RegistryError {
         if heals {
             return RegistryError::Transient {
                 registry: self.t.name().to_string(),
-                method: "POST",
+                method,
                 path: shown.to_string(),
                 message: format!("{}: {}", error.code, error.message),
                 retry_after: None,
@@ -277,11 +283,6 @@ pub(crate) fn nonce() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// `name` percent-encoded as a path segment.
-pub(crate) fn segment(name: &str) -> String {
-    percent_encode(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +296,80 @@ mod tests {
         assert!(error.is("ResourceNotFound"));
         assert!(!error.is("Resource"));
         assert!(error.is("ResourceNotFound.TcrResourceNotFound"));
+    }
+
+    fn api() -> SignedApi {
+        let registry = Registry {
+            name: "r".into(),
+            url: "http://127.0.0.1:1".into(),
+            ..Registry::default()
+        };
+        let policy = crate::model::addresses::AddressPolicy::allowing_private(true);
+        let t = Transport::new(&registry, policy).expect("transport");
+        let key = ApiKey {
+            id: "id".into(),
+            secret: "secret".into(),
+        };
+        SignedApi::new(t, key).expect("api")
+    }
+
+    /// A list of `total` items served `cap` at a time (a server's own page size under the one
+    /// asked), reporting its total or not; the calls it took.
+    async fn listed(total: usize, cap: usize, report: bool) -> (Option<Vec<usize>>, usize) {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let all = numbered_pages(&api(), 100, |number, read| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(read, (number - 1) * cap, "what came before page {number}");
+            let items: Vec<usize> = (read..total.min(read + cap)).collect();
+            async move { Ok(Some((items, report.then_some(total as u64)))) }
+        })
+        .await
+        .expect("listed");
+        (all, calls.into_inner())
+    }
+
+    #[tokio::test]
+    async fn pages_end_at_the_total_or_at_a_short_page_when_there_is_none() {
+        let (all, calls) = listed(5, 2, true).await;
+        assert_eq!(
+            all,
+            Some(vec![0, 1, 2, 3, 4]),
+            "short pages are not the end"
+        );
+        assert_eq!(calls, 3);
+        let (all, calls) = listed(5, 2, false).await;
+        assert_eq!(
+            all,
+            Some(vec![0, 1]),
+            "without a total, a short page is the end"
+        );
+        assert_eq!(calls, 1);
+        let (all, calls) = listed(0, 2, true).await;
+        assert_eq!(all, Some(vec![]));
+        assert_eq!(calls, 1);
+        let (all, _) = listed(250, 100, false).await;
+        assert_eq!(all.map(|a| a.len()), Some(250));
+    }
+
+    #[tokio::test]
+    async fn a_listing_not_found_and_an_endless_one() {
+        let missing: Option<Vec<u8>> = numbered_pages(&api(), 10, |_, _| async { Ok(None) })
+            .await
+            .expect("none");
+        assert_eq!(missing, None, "the first page not found: nothing to list");
+        let gone_later = numbered_pages(&api(), 1, |number, _| async move {
+            Ok((number == 1).then(|| (vec![1u8], None)))
+        })
+        .await
+        .expect("some");
+        assert_eq!(
+            gone_later,
+            Some(vec![1]),
+            "a later page not found ends the list"
+        );
+        let endless = numbered_pages(&api(), 1, |_, _| async { Ok(Some((vec![0u8], None))) }).await;
+        let error = endless.expect_err("endless").to_string();
+        assert!(error.contains("endless list"), "{error}");
     }
 
     #[test]

@@ -161,25 +161,25 @@ impl Registries {
     }
 }
 
-/// The Chinese clouds' signed APIs, each where its registry's URL says it is.
+/// The Chinese clouds' signed APIs, each where its registry's record says it is.
 impl Registries {
     fn huawei(&self, registry: &Registry) -> Result<huawei::SwrApi, RegistryError> {
-        let api = kinds::swr_api(&registry.url, registry.options.region.as_deref());
+        let api = kinds::cloud_api(RegistryType::HuaweiSwr, registry);
         huawei::SwrApi::new(registry, &api, self.api(registry, &api.base)?)
     }
 
     fn alibaba(&self, registry: &Registry) -> Result<Arc<dyn alibaba::Edition>, RegistryError> {
-        let api = kinds::alibaba_api(&registry.url, registry.options.region.as_deref());
+        let api = kinds::cloud_api(RegistryType::AliAcr, registry);
         alibaba::edition(registry, &api, self.api(registry, &api.base)?)
     }
 
     fn tencent(&self, registry: &Registry) -> Result<tencent::TcrApi, RegistryError> {
-        let api = kinds::tcr_api(&registry.url, registry.options.region.as_deref());
+        let api = kinds::cloud_api(RegistryType::TencentTcr, registry);
         tencent::TcrApi::new(registry, &api, self.api(registry, &api.base)?)
     }
 
     fn volcengine(&self, registry: &Registry) -> Result<volcengine::VolcApi, RegistryError> {
-        let api = kinds::volcengine_api(&registry.url, registry.options.region.as_deref());
+        let api = kinds::cloud_api(RegistryType::VolcengineCr, registry);
         volcengine::VolcApi::new(registry, &api, self.api(registry, &api.base)?)
     }
 

@@ -1,6 +1,10 @@
 //! Where each kind's endpoints are: what a registry URL says of its cloud (account, region,
-//! instance), and the API hosts that go with it. A URL that is none of a provider's own is a
-//! stand-in serving the registry and the API at one origin (a mirror, or a test's fake).
+//! instance), and the API hosts that go with it. For the kinds whose API may live with the
+//! registry (Docker Hub's, GitHub's, Google's), a URL that is none of the provider's own is a
+//! stand-in serving both at one origin (a mirror, or a test's fake); the Chinese clouds' APIs
+//! are always elsewhere ([`cloud_api`]).
+
+use crate::model::{Registry, RegistryType};
 
 /// Docker Hub's API host and its registry's: a registry given as either (or `docker.io`) is
 /// Docker Hub itself; any other URL serves both (a mirror of Hub's API, or a test's fake).
@@ -136,58 +140,43 @@ fn is_region(text: &str) -> bool {
     }
 }
 
-/// SWR's API for a registry: `swr-api.<region>.myhuaweicloud.com` for SWR's own hosts, else the
-/// registry's origin; the region from the URL, else the record's.
-pub fn swr_api(url: &str, region: Option<&str>) -> CloudApi {
-    match swr_region(url) {
-        Some(region) => CloudApi {
-            base: format!("https://swr-api.{region}.myhuaweicloud.com"),
-            region: Some(region),
-        },
-        None => CloudApi {
-            base: url.to_string(),
-            region: region.map(str::to_string),
-        },
-    }
-}
-
-/// Alibaba's Container Registry API (`cr.<region>.aliyuncs.com`) for a registry, as [`swr_api`].
-pub fn alibaba_api(url: &str, region: Option<&str>) -> CloudApi {
-    match alibaba_endpoint(url) {
-        Some((region, _)) => CloudApi {
-            base: format!("https://cr.{region}.aliyuncs.com"),
-            region: Some(region),
-        },
-        None => CloudApi {
-            base: url.to_string(),
-            region: region.map(str::to_string),
-        },
-    }
-}
-
-/// Tencent Cloud's API (`tcr.tencentcloudapi.com`, one host for every region) for a registry;
-/// the region is the instance's, found through the API.
-pub fn tcr_api(url: &str, region: Option<&str>) -> CloudApi {
+/// The signed cloud API of a registry of `kind` (huawei-SWR, ali-acr, tencent-tcr,
+/// volcengine-cr): `options.api_url` where given, else the provider's own for the region (the
+/// URL's, else `options.region`). These APIs never live on the registry's host, so a registry
+/// on another host (a custom domain) still calls the provider's.
+pub fn cloud_api(kind: RegistryType, registry: &Registry) -> CloudApi {
+    let url = registry.url.as_str();
+    let given = registry.options.region.clone();
+    let (region, default) = match kind {
+        RegistryType::HuaweiSwr => {
+            let region = swr_region(url).or(given);
+            let base = region
+                .as_ref()
+                .map(|r| format!("https://swr-api.{r}.myhuaweicloud.com"));
+            (region, base)
+        }
+        RegistryType::AliAcr => {
+            let region = alibaba_endpoint(url).map(|(r, _)| r).or(given);
+            let base = region
+                .as_ref()
+                .map(|r| format!("https://cr.{r}.aliyuncs.com"));
+            (region, base)
+        }
+        RegistryType::VolcengineCr => (
+            volcengine_endpoint(url).map(|(_, r)| r).or(given),
+            Some("https://open.volcengineapi.com".to_string()),
+        ),
+        // One host for every region; the region is the instance's, found through the API.
+        _ => (given, Some("https://tcr.tencentcloudapi.com".to_string())),
+    };
     CloudApi {
-        base: match tcr_instance(url) {
-            Some(_) => "https://tcr.tencentcloudapi.com".to_string(),
-            None => url.to_string(),
-        },
-        region: region.map(str::to_string),
-    }
-}
-
-/// Volcengine's OpenAPI (`open.volcengineapi.com`, one host for every region) for a registry.
-pub fn volcengine_api(url: &str, region: Option<&str>) -> CloudApi {
-    match volcengine_endpoint(url) {
-        Some((_, region)) => CloudApi {
-            base: "https://open.volcengineapi.com".to_string(),
-            region: Some(region),
-        },
-        None => CloudApi {
-            base: url.to_string(),
-            region: region.map(str::to_string),
-        },
+        base: registry
+            .options
+            .api_url
+            .clone()
+            .or(default)
+            .unwrap_or_default(),
+        region,
     }
 }
 
@@ -261,12 +250,42 @@ mod tests {
             Some(("ferry".into(), "ap-southeast-1".into()))
         );
         assert_eq!(volcengine_endpoint("https://ferry.cr.volces.com"), None);
-        let api = volcengine_api("http://127.0.0.1:9000", Some("cn-beijing"));
-        assert_eq!(api.base, "http://127.0.0.1:9000");
-        assert_eq!(api.region.as_deref(), Some("cn-beijing"));
-        assert_eq!(
-            swr_api("https://swr.cn-east-3.myhuaweicloud.com", None).base,
-            "https://swr-api.cn-east-3.myhuaweicloud.com"
+        let registry = |kind, url: &str, api_url: Option<&str>| {
+            let mut registry = Registry {
+                kind: Some(kind),
+                url: url.into(),
+                ..Registry::default()
+            };
+            registry.options.api_url = api_url.map(str::to_string);
+            cloud_api(kind, &registry)
+        };
+        let swr = registry(
+            RegistryType::HuaweiSwr,
+            "https://swr.cn-east-3.myhuaweicloud.com",
+            None,
         );
+        assert_eq!(swr.base, "https://swr-api.cn-east-3.myhuaweicloud.com");
+        assert_eq!(swr.region.as_deref(), Some("cn-east-3"));
+        let custom = registry(
+            RegistryType::TencentTcr,
+            "https://registry.example.com",
+            None,
+        );
+        assert_eq!(
+            custom.base, "https://tcr.tencentcloudapi.com",
+            "never the registry's host"
+        );
+        let acr = registry(
+            RegistryType::AliAcr,
+            "https://ferry-registry.cn-shanghai.cr.aliyuncs.com",
+            None,
+        );
+        assert_eq!(acr.base, "https://cr.cn-shanghai.aliyuncs.com");
+        let stand_in = registry(
+            RegistryType::VolcengineCr,
+            "http://127.0.0.1:9000",
+            Some("http://127.0.0.1:9001"),
+        );
+        assert_eq!(stand_in.base, "http://127.0.0.1:9001");
     }
 }

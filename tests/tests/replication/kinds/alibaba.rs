@@ -1,6 +1,8 @@
 use super::*;
 
-fn record(name: &str, url: &str, key: (&str, &str), options: Value) -> Value {
+/// An ACR record whose registry and API are the fake at `url`.
+fn record(name: &str, url: &str, key: (&str, &str), mut options: Value) -> Value {
+    options["api_url"] = json!(url);
     json!({"name": name, "type": "ali-acr", "url": url,
            "credential": {"type": "basic", "access_key": key.0, "access_secret": key.1},
            "options": options})

@@ -111,11 +111,15 @@ async fn off_chartmuseum_into_oci_and_back_into_chartmuseum() {
         Chart::new("web", "1.0.0", 11),
         Chart::new("web", "1.2.0", 12),
         Chart::new("api", "0.1.0", 13),
+        // Helm's loose versions: ChartMuseum reads "1.0" as a range too.
+        Chart::new("web", "1.0", 16),
     ];
     let museum = FakeChartMuseum::start(Some(("cm", "cm-pw"))).await;
     for chart in &charts {
         museum.add(chart);
     }
+    let provenance = provenance_of(&charts[0]);
+    museum.add_provenance("web", "1.0.0", &provenance);
     let oci = TestRegistry::start();
     plain(&oci)
         .push_image("charts/app", "v1", &[layer(2600, 1_000)])
@@ -146,9 +150,22 @@ async fn off_chartmuseum_into_oci_and_back_into_chartmuseum() {
         let (_, package) = helm_pull(&plain(&oci), &at, &chart.version).await;
         assert!(package == chart.package(), "{at}:{}", chart.version);
     }
+    let signed = plain(&oci)
+        .manifest("charts/web", "1.0.0")
+        .await
+        .expect("1.0.0");
+    let signed: Value = serde_json::from_slice(&signed).expect("json");
+    assert!(
+        signed["layers"].as_array().is_some_and(|layers| layers
+            .iter()
+            .any(|l| l["mediaType"] == "application/vnd.cncf.helm.chart.provenance.v1.prov")),
+        "the provenance is a layer: {signed}"
+    );
 
-    // And back into another ChartMuseum, through its upload API.
+    // And back into another ChartMuseum, through its upload API. It holds web 1.0.5, which it
+    // answers when asked for web 1.0: not the version asked, so 1.0 is uploaded all the same.
     let target = FakeChartMuseum::start(None).await;
+    target.add(&Chart::new("web", "1.0.5", 17));
     let to = add(
         &api,
         json!({"name": "target", "type": "helm-repository", "url": target.url()}),
@@ -167,9 +184,14 @@ async fn off_chartmuseum_into_oci_and_back_into_chartmuseum() {
             chart.version
         );
     }
-    assert_eq!(target.uploads(), 3);
+    assert_eq!(
+        target.provenance("web", "1.0.0"),
+        Some(provenance),
+        "with its provenance"
+    );
+    assert_eq!(target.uploads(), 4);
     succeeded(&api, back).await;
-    assert_eq!(target.uploads(), 3, "a re-sync uploads nothing");
+    assert_eq!(target.uploads(), 4, "a re-sync uploads nothing");
 
     // An image is no chart: its task says so.
     let everything = json!({"filters": [{"type": "name", "value": "charts/app"}]});
@@ -190,6 +212,20 @@ async fn off_chartmuseum_into_oci_and_back_into_chartmuseum() {
     let text = execution["status_text"].as_str().unwrap_or_default();
     assert!(text.contains("no ChartMuseum API"), "{text}");
     stack.stop().await;
+}
+
+/// A provenance file of `chart`, as `helm package --sign` writes one (the signature a stand-in).
+fn provenance_of(chart: &Chart) -> Vec<u8> {
+    format!(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\napiVersion: v2\nname: {}\n\
+         version: {}\n\n...\nfiles:\n  {}: sha256:{}\n-----BEGIN PGP SIGNATURE-----\n\n\
+         wsBcBAEBCgAQBQJferry\n-----END PGP SIGNATURE-----\n",
+        chart.name,
+        chart.version,
+        chart.file_name(),
+        chart.digest()
+    )
+    .into_bytes()
 }
 
 fn charts_only_of(chart: &str) -> Value {

@@ -8,7 +8,7 @@ async fn huawei_swr_through_its_signed_api_and_temporary_logins() {
     let registry = |secret: &str| {
         json!({"name": format!("swr-{secret}"), "type": "huawei-SWR", "url": swr.url(),
                "credential": {"type": "basic", "access_key": key.0, "access_secret": secret},
-               "options": {"region": "cn-north-4"}})
+               "options": {"region": "cn-north-4", "api_url": swr.url()}})
     };
     let case = CloudCase {
         stack: "kind-swr",
@@ -39,7 +39,7 @@ async fn an_swr_organisation_of_another_account_is_said_so() {
         &api,
         json!({"name": "swr", "type": "huawei-SWR", "url": swr.url(),
                "credential": {"type": "basic", "access_key": key.0, "access_secret": key.1},
-               "options": {"region": "cn-north-4"}}),
+               "options": {"region": "cn-north-4", "api_url": swr.url()}}),
     )
     .await;
     let policy = create_policy(&api, "to-swr", src, dst, json!({})).await;

@@ -5,10 +5,12 @@ async fn tencent_tcr_through_its_signed_api_and_temporary_tokens() {
     let behind = TestRegistry::start();
     let key = ("AKIDferrytest", "tcr-secret");
     let tcr = fakes::tencent::FakeTcr::start(&behind.url(), key, "ferry").await;
-    // A stand-in URL names no instance: Ferry finds it by its public domain, past the decoy.
+    // The fake is the API too; its URL names no instance: Ferry finds the instance by its
+    // public domain, past the decoy.
     let registry = |secret: &str| {
         json!({"name": format!("tcr-{secret}"), "type": "tencent-tcr", "url": tcr.url(),
-               "credential": {"type": "basic", "access_key": key.0, "access_secret": secret}})
+               "credential": {"type": "basic", "access_key": key.0, "access_secret": secret},
+               "options": {"api_url": tcr.url()}})
     };
     let case = CloudCase {
         stack: "kind-tcr",
@@ -34,7 +36,7 @@ async fn a_tcr_instance_is_found_by_name_or_id() {
     let record = |name: &str, instance: &str| {
         json!({"name": name, "type": "tencent-tcr", "url": tcr.url(),
                "credential": {"type": "basic", "access_key": key.0, "access_secret": key.1},
-               "options": {"instance": instance}})
+               "options": {"instance": instance, "api_url": tcr.url()}})
     };
     add(&api, record("by-name", "ferry")).await;
     add(&api, record("by-id", &tcr.registry_id())).await;

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::{Edition, Token, PAGE};
+use super::{text, Edition, Token, PAGE};
 use crate::adapters::registry::cloud::{self, numbered_pages, ApiError, SignedApi};
 use crate::adapters::registry::signing::{alibaba, SigningError};
 use crate::ports::registry::RegistryError;
@@ -34,10 +34,6 @@ fn count_of(value: &Value) -> Option<u64> {
     value
         .as_u64()
         .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-fn text(value: &Value, key: &str) -> String {
-    value[key].as_str().unwrap_or_default().to_string()
 }
 
 impl EnterpriseApi {
@@ -102,22 +98,7 @@ impl EnterpriseApi {
     }
 
     fn refusal(&self, action: &str, error: &ApiError) -> RegistryError {
-        let heals = error.code.contains("Throttling") || error.is("ServiceUnavailable");
-        let refused = self.api.refusal(action, error, heals);
-        let credential = [
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "SignatureNonceUsed",
-        ]
-        .iter()
-        .any(|c| error.is(c));
-        if credential {
-            return self
-                .api
-                .t
-                .invalid(format!("{refused}; check the AccessKey ID and secret"));
-        }
-        refused
+        super::refusal(&self.api, "POST", action, error)
     }
 
     async fn must(
@@ -139,7 +120,7 @@ impl EnterpriseApi {
                     return Ok(self.named.clone());
                 }
                 let named = [("InstanceName", self.named.as_str())];
-                let instances = self.pages("ListInstance", &named, "Instances").await?;
+                let instances = self.pages("ListInstance", &named, "Instances", "").await?;
                 instances
                     .unwrap_or_default()
                     .iter()
@@ -157,12 +138,13 @@ impl EnterpriseApi {
     }
 
     /// Every page of `action` (`PageNo`, `PageSize`), the items under `key`; None when the first
-    /// answers that what it lists does not exist.
+    /// answers `missing` (what it lists does not exist; any other code is an error).
     async fn pages(
         &self,
         action: &str,
         parameters: &[(&str, &str)],
         key: &str,
+        missing: &str,
     ) -> Result<Option<Vec<Value>>, RegistryError> {
         numbered_pages(&self.api, PAGE, |number, _read| async move {
             let (page, size) = (number.to_string(), PAGE.to_string());
@@ -173,7 +155,7 @@ impl EnterpriseApi {
                     let items = answer[key].as_array().cloned().unwrap_or_default();
                     Ok(Some((items, count_of(&answer["TotalCount"]))))
                 }
-                Err(e) if e.code.ends_with("_NOT_EXIST") => Ok(None),
+                Err(e) if e.code == missing => Ok(None),
                 Err(e) => Err(self.refusal(action, &e)),
             }
         })
@@ -236,7 +218,12 @@ impl Edition for EnterpriseApi {
             parameters.push(("RepoNamespaceName", namespace));
         }
         let repositories = self
-            .pages("ListRepository", &parameters, "Repositories")
+            .pages(
+                "ListRepository",
+                &parameters,
+                "Repositories",
+                "NAMESPACE_NOT_EXIST",
+            )
             .await?
             .unwrap_or_default();
         Ok(repositories
@@ -255,7 +242,7 @@ impl Edition for EnterpriseApi {
         };
         let instance = self.instance().await?.to_string();
         let parameters = [("InstanceId", instance.as_str()), ("RepoId", id.as_str())];
-        let images = self.pages("ListRepoTag", &parameters, "Images").await?;
+        let images = (self.pages("ListRepoTag", &parameters, "Images", "REPO_NOT_EXIST")).await?;
         Ok(images.map(|images| {
             images
                 .iter()

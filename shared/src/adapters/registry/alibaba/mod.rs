@@ -86,6 +86,41 @@ pub fn edition(
     })
 }
 
+/// A text field of an answer (empty when absent).
+fn text(value: &serde_json::Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_string()
+}
+
+/// What an error of either edition means: busy codes heal; the key's and the account's say what
+/// to check.
+fn refusal(
+    api: &SignedApi,
+    method: &'static str,
+    shown: &str,
+    error: &cloud::ApiError,
+) -> RegistryError {
+    let heals = error.code.contains("Throttling") || error.is("ServiceUnavailable");
+    let refused = api.refusal(method, shown, error, heals);
+    let credential = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "SignatureNonceUsed",
+    ];
+    if credential.iter().any(|c| error.is(c)) {
+        return api
+            .t
+            .invalid(format!("{refused}; check the AccessKey ID and secret"));
+    }
+    if error.code == "USER_NOT_EXIST" {
+        return api.t.invalid(format!(
+            "{refused}; the account has not set up Container Registry (set its registry \
+             password in the console once)"
+        ));
+    }
+    refused
+}
+
 /// `sha256:<hex>` of a digest ACR may write without its algorithm.
 fn digest_of(text: &str) -> Option<Digest> {
     if text.contains(':') {

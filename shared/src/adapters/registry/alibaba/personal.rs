@@ -16,9 +16,10 @@ use md5::Digest as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{Edition, Token, PAGE};
-use crate::adapters::registry::cloud::{self, numbered_pages, segment, ApiError, SignedApi};
+use super::{text, Edition, Token, PAGE};
+use crate::adapters::registry::cloud::{self, numbered_pages, ApiError, SignedApi};
 use crate::adapters::registry::signing::{alibaba, SigningError};
+use crate::adapters::registry::transport::method_name;
 use crate::ports::registry::RegistryError;
 
 const VERSION: &str = "2016-06-07";
@@ -92,29 +93,8 @@ impl PersonalApi {
         }))
     }
 
-    fn refusal(&self, shown: &str, error: &ApiError) -> RegistryError {
-        let heals = error.code.contains("Throttling") || error.is("ServiceUnavailable");
-        let refused = self.api.refusal(shown, error, heals);
-        let credential = [
-            "InvalidAccessKeyId",
-            "SignatureDoesNotMatch",
-            "IncompleteSignature",
-        ]
-        .iter()
-        .any(|c| error.is(c));
-        if credential {
-            return self
-                .api
-                .t
-                .invalid(format!("{refused}; check the AccessKey ID and secret"));
-        }
-        if error.code == "USER_NOT_EXIST" {
-            return self.api.t.invalid(format!(
-                "{refused}; the account has not set up Container Registry (set its registry \
-                 password in the console once)"
-            ));
-        }
-        refused
+    fn refusal(&self, method: &Method, shown: &str, error: &ApiError) -> RegistryError {
+        super::refusal(&self.api, method_name(method), shown, error)
     }
 
     async fn must(
@@ -125,14 +105,19 @@ impl PersonalApi {
         body: Option<Value>,
     ) -> Result<Value, RegistryError> {
         let shown = format!("{} {path}", method.as_str());
-        self.call(method, path, query, body)
+        self.call(method.clone(), path, query, body)
             .await?
-            .map_err(|e| self.refusal(&shown, &e))
+            .map_err(|e| self.refusal(&method, &shown, &e))
     }
 
     /// Every page at `path` (`Page`, `PageSize`), the items under `data.<key>`; None when the
-    /// first answers that what it lists does not exist.
-    async fn pages(&self, path: &str, key: &str) -> Result<Option<Vec<Value>>, RegistryError> {
+    /// first answers `missing` (what it lists does not exist; any other code is an error).
+    async fn pages(
+        &self,
+        path: &str,
+        key: &str,
+        missing: &str,
+    ) -> Result<Option<Vec<Value>>, RegistryError> {
         numbered_pages(&self.api, PAGE, |number, _read| async move {
             let (page, size) = (number.to_string(), PAGE.to_string());
             let query = [("Page", page.as_str()), ("PageSize", size.as_str())];
@@ -141,16 +126,12 @@ impl PersonalApi {
                     let items = data[key].as_array().cloned().unwrap_or_default();
                     Ok(Some((items, data["total"].as_u64())))
                 }
-                Err(e) if e.code.ends_with("_NOT_EXIST") => Ok(None),
-                Err(e) => Err(self.refusal(&format!("GET {path}"), &e)),
+                Err(e) if e.code == missing => Ok(None),
+                Err(e) => Err(self.refusal(&Method::GET, &format!("GET {path}"), &e)),
             }
         })
         .await
     }
-}
-
-fn text(value: &Value, key: &str) -> String {
-    value[key].as_str().unwrap_or_default().to_string()
 }
 
 #[async_trait]
@@ -173,10 +154,10 @@ impl Edition for PersonalApi {
         within: Option<&str>,
     ) -> Result<Vec<(String, String)>, RegistryError> {
         let path = match within {
-            Some(namespace) => format!("/repos/{}", segment(namespace)),
+            Some(namespace) => format!("/repos/{}", namespace),
             None => "/repos".to_string(),
         };
-        let repos = self.pages(&path, "repos").await?.unwrap_or_default();
+        let repos = (self.pages(&path, "repos", "NAMESPACE_NOT_EXIST").await?).unwrap_or_default();
         Ok(repos
             .iter()
             .map(|r| (text(r, "repoNamespace"), text(r, "repoName")))
@@ -188,22 +169,25 @@ impl Edition for PersonalApi {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Vec<(String, String)>>, RegistryError> {
-        let path = format!("/repos/{}/{}/tags", segment(namespace), segment(name));
-        Ok(self.pages(&path, "tags").await?.map(|tags| {
-            tags.iter()
-                .map(|t| (text(t, "tag"), text(t, "digest")))
-                .collect()
-        }))
+        let path = format!("/repos/{}/{}/tags", namespace, name);
+        Ok(self
+            .pages(&path, "tags", "REPO_NOT_EXIST")
+            .await?
+            .map(|tags| {
+                tags.iter()
+                    .map(|t| (text(t, "tag"), text(t, "digest")))
+                    .collect()
+            }))
     }
 
     async fn namespace(&self, namespace: &str) -> Result<Option<bool>, RegistryError> {
-        let path = format!("/namespace/{}", segment(namespace));
+        let path = format!("/namespace/{}", namespace);
         match self.call(Method::GET, &path, &[], None).await? {
             Ok(data) => Ok(Some(
                 data["namespace"]["autoCreate"].as_bool().unwrap_or(false),
             )),
             Err(e) if e.code == "NAMESPACE_NOT_EXIST" => Ok(None),
-            Err(e) => Err(self.refusal(&format!("GET {path}"), &e)),
+            Err(e) => Err(self.refusal(&Method::GET, &format!("GET {path}"), &e)),
         }
     }
 
@@ -224,18 +208,18 @@ impl Edition for PersonalApi {
             }
         }
         // Repositories pushed into it are created by the push, as the console's default is.
-        let path = format!("/namespace/{}", segment(namespace));
+        let path = format!("/namespace/{}", namespace);
         let body = json!({"Namespace": {"AutoCreate": true, "DefaultVisibility": "PRIVATE"}});
         self.must(Method::POST, &path, &[], Some(body)).await?;
         Ok(())
     }
 
     async fn repository_exists(&self, namespace: &str, name: &str) -> Result<bool, RegistryError> {
-        let path = format!("/repos/{}/{}", segment(namespace), segment(name));
+        let path = format!("/repos/{}/{}", namespace, name);
         match self.call(Method::GET, &path, &[], None).await? {
             Ok(_) => Ok(true),
             Err(e) if e.code == "REPO_NOT_EXIST" => Ok(false),
-            Err(e) => Err(self.refusal(&format!("GET {path}"), &e)),
+            Err(e) => Err(self.refusal(&Method::GET, &format!("GET {path}"), &e)),
         }
     }
 
@@ -245,7 +229,7 @@ impl Edition for PersonalApi {
         match self.call(Method::PUT, "/repos", &[], Some(body)).await? {
             Ok(_) => Ok(()),
             Err(e) if e.code.contains("ALREADY_EXIST") => Ok(()),
-            Err(e) => Err(self.refusal("PUT /repos", &e)),
+            Err(e) => Err(self.refusal(&Method::PUT, "PUT /repos", &e)),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! `GET /api/charts/<name>/<version>` (one version, with its package's digest; it falls back to
 //! reading the version as a range, so the answer's version is compared), `POST /api/charts`
 //! (the package as the body, or `chart` and `prov` as a multipart form; `?force` overwrites),
-//! `DELETE /api/charts/<name>/<version>`. A repository without that API (a static one) is
-//! refused before any task.
+//! `DELETE /api/charts/<name>/<version>`. A tenant of a multitenant ChartMuseum (`--depth`:
+//! `https://cm/<org>/<repo>`) has its API at `/api/<org>/<repo>/charts`, one under a context path
+//! (`--context-path`) at `<path>/api/charts`: the API is looked for in both, once. A repository
+//! without that API (a static one) is refused before any task.
 
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -11,7 +13,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 
 use super::ChartRepository;
-use crate::adapters::registry::cloud::segment;
+use crate::adapters::registry::signing::percent_encode;
 use crate::adapters::registry::transport::{method_name, Call};
 use crate::oci::Digest;
 use crate::ports::registry::{ChartUploads, Namespaces, RegistryError};
@@ -20,8 +22,53 @@ use crate::ports::registry::{ChartUploads, Namespaces, RegistryError};
 const ANSWER_BYTES: usize = 1024 * 1024;
 
 impl ChartRepository {
-    fn api_url(&self, path: &str) -> Result<url::Url, RegistryError> {
-        self.t.url(&format!("api/charts{path}"))
+    /// ChartMuseum's charts API, found once (see the module's doc).
+    async fn charts_api(&self) -> Result<url::Url, RegistryError> {
+        let found = self
+            .api
+            .get_or_try_init(|| async {
+                let mut tenant = self.base.clone();
+                tenant.set_path(&format!("/api{}charts", self.base.path()));
+                let context = self.t.url("api/charts")?;
+                let mut candidates = vec![tenant];
+                if candidates[0] != context {
+                    candidates.push(context);
+                }
+                let mut answers = Vec::new();
+                for candidate in candidates {
+                    let mut probe = candidate.clone();
+                    probe.set_query(Some("offset=0&limit=1"));
+                    let shown = format!("GET {}", probe.path());
+                    let (status, body) = self.api_call(Method::GET, probe, None).await?;
+                    match status {
+                        s if s.is_success() => return Ok(candidate),
+                        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => {
+                            answers.push(format!("{shown} answered {status}"));
+                        }
+                        _ => return Err(self.refusal(&shown, status, &body)),
+                    }
+                }
+                Err(self.t.invalid(format!(
+                    "{}: this chart repository has no ChartMuseum API, and Ferry writes charts \
+                     only through it (a static repository is read-only)",
+                    answers.join(", ")
+                )))
+            })
+            .await?;
+        Ok(found.clone())
+    }
+
+    /// The API's URL of one chart version.
+    async fn version_url(&self, name: &str, version: &str) -> Result<url::Url, RegistryError> {
+        let mut url = self.charts_api().await?;
+        let path = format!(
+            "{}/{}/{}",
+            url.path(),
+            percent_encode(name),
+            percent_encode(version)
+        );
+        url.set_path(&path);
+        Ok(url)
     }
 
     /// One API call: its status and body.
@@ -71,10 +118,10 @@ impl ChartRepository {
         name: &str,
         version: &str,
     ) -> Result<bool, RegistryError> {
-        let url = self.api_url(&format!("/{}/{}", segment(name), segment(version)))?;
+        let url = self.version_url(name, version).await?;
         let shown = format!("DELETE {}", url.path());
         let (status, body) = self.api_call(Method::DELETE, url, None).await?;
-        *self.index.lock().await = None;
+        self.forget_index().await;
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -116,7 +163,7 @@ impl ChartUploads for ChartRepository {
         name: &str,
         version: &str,
     ) -> Result<Option<Digest>, RegistryError> {
-        let url = self.api_url(&format!("/{}/{}", segment(name), segment(version)))?;
+        let url = self.version_url(name, version).await?;
         let shown = format!("GET {}", url.path());
         let (status, body) = self.api_call(Method::GET, url, None).await?;
         match status {
@@ -136,6 +183,24 @@ impl ChartUploads for ChartRepository {
             .map_err(|e| self.t.invalid(format!("{shown}: the package digest {e}")))
     }
 
+    /// Whether the index names a provenance file beside the version's package.
+    async fn held_provenance(&self, name: &str, version: &str) -> Result<bool, RegistryError> {
+        self.forget_index().await;
+        let read = self.index().await?;
+        let Some(entry) = read
+            .index
+            .versions(name)
+            .iter()
+            .find(|e| e.version == version)
+        else {
+            return Ok(false);
+        };
+        let key = self.key_of(entry, &read)?;
+        let prov = format!("{}.prov", self.package_url(entry)?);
+        let prov = url::Url::parse(&prov).map_err(|e| self.t.invalid(format!("{prov}: {e}")))?;
+        Ok(self.package(&prov, &key, "provenance").await?.is_some())
+    }
+
     async fn upload_chart(
         &self,
         name: &str,
@@ -144,7 +209,7 @@ impl ChartUploads for ChartRepository {
         provenance: Option<Bytes>,
         replace: bool,
     ) -> Result<(), RegistryError> {
-        let mut url = self.api_url("")?;
+        let mut url = self.charts_api().await?;
         if replace {
             url.set_query(Some("force"));
         }
@@ -155,7 +220,7 @@ impl ChartUploads for ChartRepository {
         };
         let (status, answer) = self.api_call(Method::POST, url, Some(body)).await?;
         // The index ChartMuseum serves changes with the upload.
-        *self.index.lock().await = None;
+        self.forget_index().await;
         match status {
             s if s.is_success() => Ok(()),
             StatusCode::CONFLICT => Err(self.t.invalid(format!(
@@ -176,17 +241,6 @@ impl Namespaces for ChartRepository {
     }
 
     async fn ensure(&self, _namespace: &str) -> Result<bool, RegistryError> {
-        let mut url = self.api_url("")?;
-        url.set_query(Some("offset=0&limit=1"));
-        let shown = format!("GET {}", url.path());
-        let (status, body) = self.api_call(Method::GET, url, None).await?;
-        match status {
-            s if s.is_success() => Ok(false),
-            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => Err(self.t.invalid(format!(
-                "{shown} answered {status}: this chart repository has no ChartMuseum API, and \
-                 Ferry writes charts only through it (a static repository is read-only)"
-            ))),
-            _ => Err(self.refusal(&shown, status, &body)),
-        }
+        self.charts_api().await.map(|_| false)
     }
 }

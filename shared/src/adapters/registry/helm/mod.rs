@@ -1,7 +1,7 @@
 //! Helm chart repositories (Ferry's `helm-repository` kind): ChartMuseum, or any HTTP server of
 //! an `index.yaml` and the packages it names. Read as a registry: each chart is a repository
 //! and each version a tag (`+` written `_`, as `helm push` writes it), whose manifest is the OCI
-//! Helm chart `helm push` makes of the package (`package`), built from the package's bytes, so
+//! Helm chart `helm push` makes of the package (`oci::helm`), built from the package's bytes, so
 //! its digest is the same on every run. Written only through ChartMuseum's API
 //! (`chartmuseum`); a static repository is read-only.
 //!
@@ -10,10 +10,10 @@
 
 mod chartmuseum;
 mod index;
-mod package;
 mod source;
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,13 +22,13 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 
 use super::transport::{Call, Transport};
+use crate::oci::helm::{self as package, Artifact, Blob};
 use crate::oci::{Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
 use crate::ports::registry::{
     BlobStream, Blobs, Catalog, ChartUploads, ErrorCode, Manifests, Mount, Referrers,
     RegistryClient, RegistryError, Uploads,
 };
 use index::{Entry, Index};
-use package::{Artifact, Blob};
 
 /// The largest index read.
 const INDEX_BYTES: usize = 64 * 1024 * 1024;
@@ -43,22 +43,69 @@ const KEPT_PACKAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// One chart version as an OCI artifact, and where its blobs are.
 struct Built {
+    /// What it was built from: the package's URL and the index's digest of it (or, where the
+    /// index gives none, the index read it was built for).
+    key: String,
     entry: Entry,
     manifest: RawManifest,
     artifact: Artifact,
+    config_digest: Digest,
     package_url: url::Url,
     provenance_url: url::Url,
+}
+
+/// Which of a built chart's blobs a digest names.
+enum BlobOf {
+    Config,
+    Package,
+    Provenance,
+}
+
+impl Built {
+    fn blob(&self, digest: &Digest) -> Option<BlobOf> {
+        let text = digest.to_string();
+        if self.config_digest == *digest {
+            Some(BlobOf::Config)
+        } else if self.artifact.package.digest == text {
+            Some(BlobOf::Package)
+        } else if self
+            .artifact
+            .provenance
+            .as_ref()
+            .is_some_and(|p| p.digest == text)
+        {
+            Some(BlobOf::Provenance)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `digest` is its manifest's or one of its blobs'.
+    fn has(&self, digest: &Digest) -> bool {
+        self.manifest.digest == *digest || self.blob(digest).is_some()
+    }
+}
+
+/// An index as read, and which read it was.
+#[derive(Clone)]
+struct IndexRead {
+    index: Arc<Index>,
+    generation: u64,
 }
 
 pub struct ChartRepository {
     t: Transport,
     base: url::Url,
-    index: tokio::sync::Mutex<Option<(Instant, Arc<Index>)>>,
-    /// Built charts by their package URL and the index's word on it.
+    index: tokio::sync::Mutex<Option<(Instant, IndexRead)>>,
+    reads: AtomicU64,
+    /// Built charts by what they were built from ([`Built::key`]).
     built: Mutex<lru::LruCache<String, Arc<Built>>>,
-    /// Where each blob of a built chart is: its chart's key.
+    /// Which built chart each digest is of: its key.
     blobs: Mutex<lru::LruCache<Digest, String>>,
+    /// Packages and provenance files by their URL and what was expected of them.
     packages: Mutex<lru::LruCache<String, Bytes>>,
+    /// ChartMuseum's API, once found (`chartmuseum`).
+    api: tokio::sync::OnceCell<url::Url>,
 }
 
 fn cache<K: std::hash::Hash + Eq, V>(size: usize) -> Mutex<lru::LruCache<K, V>> {
@@ -84,18 +131,22 @@ impl ChartRepository {
             t,
             base,
             index: tokio::sync::Mutex::new(None),
+            reads: AtomicU64::new(0),
             built: cache(BUILT_KEPT),
             blobs: cache(BUILT_KEPT * 3),
             packages: cache(PACKAGES_KEPT),
+            api: tokio::sync::OnceCell::new(),
         })
     }
 
-    /// GET `url` whole, at most `cap` bytes; None on a 404.
+    /// GET `url` whole, at most `cap` bytes; None on a 404 (on any 4xx when `optional`: a
+    /// storage bucket answers 403 for what it does not hold).
     async fn fetch(
         &self,
         url: url::Url,
         cap: usize,
         what: &str,
+        optional: bool,
     ) -> Result<Option<Bytes>, RegistryError> {
         let path = url.path().to_string();
         let call = Call::new(Method::GET, url, &path, "");
@@ -103,6 +154,7 @@ impl ChartRepository {
             .send(&call, |response| async {
                 match response.status() {
                     StatusCode::NOT_FOUND => Ok(None),
+                    s if optional && s.is_client_error() => Ok(None),
                     s if s.is_success() => self
                         .t
                         .read_capped("GET", &path, response, cap, what)
@@ -115,21 +167,29 @@ impl ChartRepository {
     }
 
     /// The repository's index, read again when older than [`INDEX_FRESH`].
-    async fn index(&self) -> Result<Arc<Index>, RegistryError> {
+    async fn index(&self) -> Result<IndexRead, RegistryError> {
         let mut kept = self.index.lock().await;
-        if let Some((at, index)) = kept.as_ref().filter(|(at, _)| at.elapsed() < INDEX_FRESH) {
-            let _ = at;
-            return Ok(Arc::clone(index));
+        if let Some((_, read)) = kept.as_ref().filter(|(at, _)| at.elapsed() < INDEX_FRESH) {
+            return Ok(read.clone());
         }
         let url = index::resolve(&self.base, "index.yaml")
             .map_err(|e| self.t.invalid(format!("index.yaml: {e}")))?;
         let bytes = self
-            .fetch(url, INDEX_BYTES, "index")
+            .fetch(url, INDEX_BYTES, "index", false)
             .await?
             .ok_or_else(|| self.refused_index())?;
-        let index = Arc::new(Index::parse(&bytes).map_err(|e| self.t.invalid(e.to_string()))?);
-        *kept = Some((Instant::now(), Arc::clone(&index)));
-        Ok(index)
+        let index = Index::parse(&bytes).map_err(|e| self.t.invalid(e.to_string()))?;
+        let read = IndexRead {
+            index: Arc::new(index),
+            generation: self.reads.fetch_add(1, Ordering::Relaxed),
+        };
+        *kept = Some((Instant::now(), read.clone()));
+        Ok(read)
+    }
+
+    /// The next reads of the index read it again (ChartMuseum's changed with an upload).
+    async fn forget_index(&self) {
+        *self.index.lock().await = None;
     }
 
     fn refused_index(&self) -> RegistryError {
@@ -153,33 +213,48 @@ impl ChartRepository {
         })
     }
 
-    /// A package's bytes, kept when small.
-    async fn package(&self, url: &url::Url, what: &str) -> Result<Option<Bytes>, RegistryError> {
-        if let Some(bytes) = locked(&self.packages).get(url.as_str()) {
+    /// What a version of `read` is built from: a new package under the same URL (an overwrite)
+    /// gets a new key from the index's digest, or, where the index gives none, from each read.
+    fn key_of(&self, entry: &Entry, read: &IndexRead) -> Result<String, RegistryError> {
+        let url = self.package_url(entry)?;
+        Ok(match entry.digest_hex() {
+            Some(digest) => format!("{url} sha256:{digest}"),
+            None => format!("{url} read {}", read.generation),
+        })
+    }
+
+    /// A package's (or provenance's) bytes, kept when small.
+    async fn package(
+        &self,
+        url: &url::Url,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        let kept = format!("{what} {key}");
+        if let Some(bytes) = locked(&self.packages).get(&kept) {
             return Ok(Some(bytes.clone()));
         }
-        let bytes = self.fetch(url.clone(), PACKAGE_BYTES, what).await?;
+        let optional = what == "provenance";
+        let bytes = self
+            .fetch(url.clone(), PACKAGE_BYTES, what, optional)
+            .await?;
         if let Some(bytes) = bytes.as_ref().filter(|b| b.len() <= KEPT_PACKAGE_BYTES) {
-            locked(&self.packages).put(url.to_string(), bytes.clone());
+            locked(&self.packages).put(kept, bytes.clone());
         }
         Ok(bytes)
     }
 
     /// The OCI artifact of `entry`, built once from its package.
-    async fn build(&self, entry: &Entry) -> Result<Arc<Built>, RegistryError> {
-        let package_url = self.package_url(entry)?;
-        let key = format!(
-            "{package_url} {} {}",
-            entry.digest_hex().unwrap_or_default(),
-            entry.created.as_deref().unwrap_or_default()
-        );
+    async fn build(&self, entry: &Entry, read: &IndexRead) -> Result<Arc<Built>, RegistryError> {
+        let key = self.key_of(entry, read)?;
         if let Some(built) = locked(&self.built).get(&key) {
             return Ok(Arc::clone(built));
         }
+        let package_url = self.package_url(entry)?;
         let what = format!("{} {}", entry.name, entry.version);
         let invalid = |why: String| self.t.invalid(format!("the chart {what}: {why}"));
         let bytes = self
-            .package(&package_url, "package")
+            .package(&package_url, &key, "package")
             .await?
             .ok_or_else(|| invalid(format!("its package {package_url} is not there (404)")))?;
         let package_blob = Blob::of(package::CHART_LAYER, &bytes);
@@ -191,7 +266,10 @@ impl ChartRepository {
                 )));
             }
         }
-        let opened = package::open(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let opened = tokio::task::spawn_blocking(move || package::open(&bytes))
+            .await
+            .map_err(|e| invalid(format!("reading its package stopped: {e}")))?
+            .map_err(|e| invalid(e.to_string()))?;
         if opened.metadata.name != entry.name || opened.metadata.version != entry.version {
             return Err(invalid(format!(
                 "its package is {} {}, not what the index says",
@@ -201,16 +279,16 @@ impl ChartRepository {
         let provenance_url =
             url::Url::parse(&format!("{package_url}.prov")).map_err(|e| invalid(e.to_string()))?;
         let provenance = self
-            .package(&provenance_url, "provenance")
+            .package(&provenance_url, &key, "provenance")
             .await?
             .map(|prov| Blob::of(package::PROVENANCE_LAYER, &prov));
         let created = package::rfc3339(opened.chart_time);
         let artifact = package::artifact(&opened.metadata, package_blob, provenance, &created);
-        let manifest = RawManifest::new(package::MANIFEST, artifact.manifest.clone());
-        let config_digest = Digest::sha256(&artifact.config);
         let built = Arc::new(Built {
+            manifest: RawManifest::new(package::MANIFEST, artifact.manifest.clone()),
+            config_digest: Digest::sha256(&artifact.config),
+            key: key.clone(),
             entry: entry.clone(),
-            manifest,
             artifact,
             package_url,
             provenance_url,
@@ -220,55 +298,68 @@ impl ChartRepository {
             Some(&built.artifact.package),
             built.artifact.provenance.as_ref(),
         ];
-        for digest in named
-            .into_iter()
-            .flatten()
-            .filter_map(|b| Digest::parse(&b.digest).ok())
-        {
+        for digest in (named.into_iter().flatten()).filter_map(|b| Digest::parse(&b.digest).ok()) {
             blobs.put(digest, key.clone());
         }
-        blobs.put(config_digest, key.clone());
+        blobs.put(built.config_digest.clone(), key.clone());
         blobs.put(built.manifest.digest.clone(), key.clone());
         drop(blobs);
         locked(&self.built).put(key, Arc::clone(&built));
         Ok(built)
     }
 
-    /// The built chart of `chart` that `reference` names: a tag, or a digest of its manifest
-    /// or of one of its blobs.
+    /// The built chart of `repository` that `reference` names: a tag, or a digest of its
+    /// manifest or of one of its blobs.
     async fn find(
         &self,
         repository: &Repository,
         reference: &Reference,
     ) -> Result<Option<Arc<Built>>, RegistryError> {
         let chart = chart_of(repository);
-        let index = self.index().await?;
+        let read = self.index().await?;
         match reference {
-            Reference::Tag(tag) => match index.by_tag(chart, tag.as_str()) {
-                Some(entry) => Ok(Some(self.build(entry).await?)),
+            Reference::Tag(tag) => match read.index.by_tag(chart, tag.as_str()) {
+                Some(entry) => Ok(Some(self.build(entry, &read).await?)),
                 None => Ok(None),
             },
-            Reference::Digest(digest) => self.by_digest(&index, chart, digest).await,
+            Reference::Digest(digest) => self.by_digest(&read, chart, digest).await,
         }
     }
 
+    /// The version of `chart` in the index that `digest` is of: one built already (and still
+    /// in the index), the one whose package the index says it is, else each version built in
+    /// turn (one that cannot be built is passed over).
     async fn by_digest(
         &self,
-        index: &Index,
+        read: &IndexRead,
         chart: &str,
         digest: &Digest,
     ) -> Result<Option<Arc<Built>>, RegistryError> {
+        let versions = read.index.versions(chart);
+        let current = |built: &Built| {
+            versions
+                .iter()
+                .any(|e| self.key_of(e, read).is_ok_and(|key| key == built.key))
+        };
         let known = locked(&self.blobs).get(digest).cloned();
         if let Some(built) = known.and_then(|key| locked(&self.built).get(&key).cloned()) {
-            if built.entry.name == chart {
+            if built.entry.name == chart && current(&built) {
                 return Ok(Some(built));
             }
         }
-        // Not built in this process: the versions of the chart, until one has it.
-        for entry in index.versions(chart) {
-            let built = self.build(entry).await?;
-            if built.has(digest) {
-                return Ok(Some(built));
+        let said = versions
+            .iter()
+            .find(|e| e.digest_hex() == Some(digest.encoded()) && digest.algorithm() == "sha256");
+        if let Some(entry) = said {
+            return Ok(Some(self.build(entry, read).await?));
+        }
+        for entry in versions {
+            match self.build(entry, read).await {
+                Ok(built) if built.has(digest) => return Ok(Some(built)),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, chart, "passed over a version that cannot be built")
+                }
             }
         }
         Ok(None)
@@ -294,17 +385,17 @@ impl ChartRepository {
     }
 }
 
-impl Built {
-    fn has(&self, digest: &Digest) -> bool {
-        let text = digest.to_string();
-        self.manifest.digest == *digest
-            || Digest::sha256(&self.artifact.config) == *digest
-            || self.artifact.package.digest == text
-            || self
-                .artifact
-                .provenance
-                .as_ref()
-                .is_some_and(|p| p.digest == text)
+impl ChartRepository {
+    /// The manifest `reference` names: a tag's, or the one of that digest (not a blob's).
+    async fn manifest(
+        &self,
+        repository: &Repository,
+        reference: &Reference,
+    ) -> Result<Option<RawManifest>, RegistryError> {
+        let built = self.find(repository, reference).await?;
+        Ok(built
+            .filter(|b| !matches!(reference, Reference::Digest(d) if *d != b.manifest.digest))
+            .map(|b| b.manifest.clone()))
     }
 }
 
@@ -316,10 +407,9 @@ impl Manifests for ChartRepository {
         reference: &Reference,
     ) -> Result<Option<(Digest, String)>, RegistryError> {
         Ok(self
-            .find(repository, reference)
+            .manifest(repository, reference)
             .await?
-            .filter(|b| !matches!(reference, Reference::Digest(d) if *d != b.manifest.digest))
-            .map(|b| (b.manifest.digest.clone(), b.manifest.media_type.clone())))
+            .map(|m| (m.digest, m.media_type)))
     }
 
     async fn get_manifest(
@@ -327,15 +417,9 @@ impl Manifests for ChartRepository {
         repository: &Repository,
         reference: &Reference,
     ) -> Result<RawManifest, RegistryError> {
-        match self.head_manifest(repository, reference).await? {
-            Some(_) => {
-                let built = self.find(repository, reference).await?;
-                built
-                    .map(|b| b.manifest.clone())
-                    .ok_or_else(|| self.unknown("such chart", format!("{repository}:{reference}")))
-            }
-            None => Err(self.unknown("such chart version", format!("{repository}:{reference}"))),
-        }
+        self.manifest(repository, reference)
+            .await?
+            .ok_or_else(|| self.unknown("such chart version", format!("{repository}:{reference}")))
     }
 
     async fn put_manifest(
@@ -359,9 +443,8 @@ impl Manifests for ChartRepository {
             ));
         };
         let chart = chart_of(repository);
-        let index = self.index().await?;
-        let version = index
-            .by_tag(chart, tag.as_str())
+        let read = self.index().await?;
+        let version = (read.index.by_tag(chart, tag.as_str()))
             .map(|e| e.version.clone())
             .unwrap_or_else(|| tag.as_str().to_string());
         self.delete_chart(chart, &version).await
@@ -375,11 +458,9 @@ impl Blobs for ChartRepository {
         repository: &Repository,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let index = self.index().await?;
-        Ok(self
-            .by_digest(&index, repository.as_str(), digest)
-            .await?
-            .is_some())
+        let read = self.index().await?;
+        let built = self.by_digest(&read, chart_of(repository), digest).await?;
+        Ok(built.is_some_and(|b| b.blob(digest).is_some()))
     }
 
     async fn get_blob_from(
@@ -388,23 +469,20 @@ impl Blobs for ChartRepository {
         digest: &Digest,
         offset: u64,
     ) -> Result<BlobStream, RegistryError> {
-        let index = self.index().await?;
-        let built = self
-            .by_digest(&index, chart_of(repository), digest)
-            .await?
-            .ok_or_else(|| self.unknown("such blob", format!("{repository}@{digest}")))?;
-        let text = digest.to_string();
-        let bytes = if Digest::sha256(&built.artifact.config) == *digest {
-            Bytes::from(built.artifact.config.clone())
-        } else {
-            let (url, what) = if built.artifact.package.digest == text {
-                (&built.package_url, "package")
-            } else {
-                (&built.provenance_url, "provenance")
-            };
-            self.package(url, what)
-                .await?
-                .ok_or_else(|| self.unknown(what, url.to_string()))?
+        let read = self.index().await?;
+        let unknown = || self.unknown("such blob", format!("{repository}@{digest}"));
+        let built =
+            (self.by_digest(&read, chart_of(repository), digest).await?).ok_or_else(unknown)?;
+        let bytes = match built.blob(digest).ok_or_else(unknown)? {
+            BlobOf::Config => Bytes::from(built.artifact.config.clone()),
+            BlobOf::Package => (self
+                .package(&built.package_url, &built.key, "package")
+                .await?)
+                .ok_or_else(unknown)?,
+            BlobOf::Provenance => (self
+                .package(&built.provenance_url, &built.key, "provenance")
+                .await?)
+                .ok_or_else(unknown)?,
         };
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -476,14 +554,28 @@ impl Catalog for ChartRepository {
         page_size: usize,
         last: Option<&str>,
     ) -> Result<(Vec<String>, Option<String>), RegistryError> {
-        let index = self.index().await?;
-        let names = index.names().map(str::to_string).collect();
+        let read = self.index().await?;
+        // A chart named as no OCI repository can be (upper case, say) cannot be pushed anywhere.
+        let names = (read.index.names())
+            .filter(|name| {
+                let valid = Repository::parse(name).is_ok();
+                if !valid {
+                    tracing::warn!(
+                        chart = name,
+                        "passed over a chart whose name is no repository name"
+                    );
+                }
+                valid
+            })
+            .map(str::to_string)
+            .collect();
         Ok(crate::ports::source::names_page(names, last, page_size))
     }
 
     async fn list_tags(&self, repository: &Repository) -> Result<Vec<String>, RegistryError> {
-        let index = self.index().await?;
-        Ok(index
+        let read = self.index().await?;
+        Ok(read
+            .index
             .versions(chart_of(repository))
             .iter()
             .map(Entry::tag)
@@ -511,7 +603,7 @@ impl RegistryClient for ChartRepository {
 
     /// The index answers and reads as one.
     async fn check(&self) -> Result<(), RegistryError> {
-        *self.index.lock().await = None;
+        self.forget_index().await;
         self.index().await.map(|_| ())
     }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use super::index::Entry;
-use super::ChartRepository;
+use super::{ChartRepository, IndexRead};
 use crate::model::ResourceType;
 use crate::oci::{Repository, Tag};
 use crate::ports::registry::{Catalog, RegistryError};
@@ -34,69 +34,55 @@ impl SourceAdapter for ChartRepository {
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
         wanted: Wanted,
     ) -> Result<ArtifactPage, RegistryError> {
-        let index = self.index().await?;
-        let mut entries: Vec<Entry> = index
-            .versions(repository.as_str())
-            .iter()
+        let read = self.index().await?;
+        let mut entries: Vec<Entry> = (read.index.versions(repository.as_str()).iter())
             .filter(|e| keep(&e.tag()) && window.after.is_none_or(|after| e.tag().as_str() > after))
             .cloned()
             .collect();
-        entries.sort_by_key(|e| e.tag());
+        entries.sort_by_key(Entry::tag);
         let limit = window.limit.max(1);
         let next = (entries.len() > limit).then(|| entries[limit - 1].tag());
         entries.truncate(limit);
-        let described: Vec<Result<ListedArtifact, RegistryError>> = futures::stream::iter(entries)
-            .map(|entry: Entry| async move {
-                let tag = entry.tag();
-                // A version that is no tag cannot be looked at: its task fails, saying so.
-                if Tag::parse(&tag).is_err() {
-                    return Ok(ListedArtifact {
-                        tag,
-                        digest: None,
-                        resource_type: ResourceType::Chart,
-                        labels: Vec::new(),
-                        referrer_tags: false,
-                    });
-                }
-                // A version whose package cannot be read or built is listed without a digest:
-                // its task fails with the reason, the other versions go on.
-                let built = match self.build(&entry).await {
-                    Ok(built) => built,
-                    Err(e) => {
-                        tracing::warn!(error = %e, chart = %entry.name, version = %entry.version, "chart not built while listing");
-                        return Ok(ListedArtifact {
-                            tag,
-                            digest: None,
-                            resource_type: ResourceType::Chart,
-                            labels: Vec::new(),
-                            referrer_tags: false,
-                        });
-                    }
-                };
-                let labels = if wanted.labels {
-                    let mut labels: Vec<String> = (built.artifact.annotations().into_iter())
-                        .flat_map(|(k, v)| [format!("{k}={v}"), k])
-                        .collect();
-                    labels.sort();
-                    labels.dedup();
-                    labels
-                } else {
-                    Vec::new()
-                };
-                Ok(ListedArtifact {
-                    tag,
-                    digest: Some(built.manifest.digest.clone()),
-                    resource_type: ResourceType::Chart,
-                    labels,
-                    referrer_tags: false,
-                })
-            })
+        let read = &read;
+        let artifacts = futures::stream::iter(entries)
+            .map(|entry| async move { self.describe(&entry, read, wanted).await })
             .buffered(BUILD_PARALLELISM)
             .collect()
             .await;
-        Ok(ArtifactPage {
-            artifacts: described.into_iter().collect::<Result<_, _>>()?,
-            next,
-        })
+        Ok(ArtifactPage { artifacts, next })
+    }
+}
+
+impl ChartRepository {
+    /// One version as listed: with the digest of the artifact it builds to, and its annotations
+    /// as labels when asked. A version that is no tag, or whose package cannot be read or built,
+    /// is listed without a digest: its task fails with the reason, the other versions go on.
+    async fn describe(&self, entry: &Entry, read: &IndexRead, wanted: Wanted) -> ListedArtifact {
+        let mut listed = ListedArtifact {
+            tag: entry.tag(),
+            digest: None,
+            resource_type: ResourceType::Chart,
+            labels: Vec::new(),
+            referrer_tags: false,
+        };
+        if Tag::parse(&listed.tag).is_err() {
+            return listed;
+        }
+        let built = match self.build(entry, read).await {
+            Ok(built) => built,
+            Err(e) => {
+                tracing::warn!(error = %e, chart = %entry.name, version = %entry.version, "chart not built while listing");
+                return listed;
+            }
+        };
+        if wanted.labels {
+            listed.labels = (built.artifact.annotations().into_iter())
+                .flat_map(|(k, v)| [format!("{k}={v}"), k])
+                .collect();
+            listed.labels.sort();
+            listed.labels.dedup();
+        }
+        listed.digest = Some(built.manifest.digest.clone());
+        listed
     }
 }

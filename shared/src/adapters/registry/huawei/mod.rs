@@ -96,7 +96,7 @@ impl SwrApi {
     /// The refusal for an answer that is not a success.
     fn refusal(&self, shown: &str, answer: &Answer) -> RegistryError {
         let error = Self::error_of(answer);
-        let refused = self.api.refusal(shown, &error, false);
+        let refused = self.api.refusal("request", shown, &error, false);
         if answer.status == StatusCode::UNAUTHORIZED || error.is("APIGW.0301") {
             return self
                 .api

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
 use super::{SwrApi, PAGE};
-use crate::adapters::registry::cloud::{numbered_pages, segment, Answer};
+use crate::adapters::registry::cloud::{numbered_pages, Answer};
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::{Namespaces, RegistryError};
 use crate::ports::source::{
@@ -109,7 +109,7 @@ impl SourceAdapter for SwrApi {
         };
         let path = format!(
             "/v2/manage/namespaces/{}/repos/{}/tags",
-            segment(namespace),
+            namespace,
             name.replace('/', "$")
         );
         let Some(tags) = self
@@ -136,7 +136,7 @@ impl SourceAdapter for SwrApi {
 #[async_trait]
 impl Namespaces for SwrApi {
     async fn ensure(&self, organisation: &str) -> Result<bool, RegistryError> {
-        let path = format!("/v2/manage/namespaces/{}", segment(organisation));
+        let path = format!("/v2/manage/namespaces/{}", organisation);
         let shown = format!("GET {path}");
         let visible = || async {
             let answer = self.call(Method::GET, &path, &[], None).await?;

@@ -95,7 +95,7 @@ impl TcrApi {
         let key = cloud::ApiKey::of(registry, "tencent-tcr")?;
         Ok(Self {
             api: SignedApi::new(t, key)?,
-            named: tcr_instance(&registry.url).or_else(|| registry.options.instance.clone()),
+            named: (registry.options.instance.clone()).or_else(|| tcr_instance(&registry.url)),
             domain: registry.host().unwrap_or_default(),
             lookup_region: api
                 .region
@@ -169,8 +169,16 @@ impl TcrApi {
     }
 
     fn refusal(&self, action: &str, error: &ApiError) -> RegistryError {
-        let heals = error.is("RequestLimitExceeded") || error.is("InternalError");
-        let mut refused = self.api.refusal(action, error, heals);
+        // Only the busy and the unexplained heal; `InternalError.ErrorTcrUnauthorized` and its
+        // kind say what will not change.
+        let heals = error.is("RequestLimitExceeded")
+            || [
+                "InternalError",
+                "InternalError.DbError",
+                "InternalError.Unknown",
+            ]
+            .contains(&error.code.as_str());
+        let mut refused = self.api.refusal("POST", action, error, heals);
         if error.is("AuthFailure") {
             refused = self
                 .api
@@ -188,9 +196,9 @@ impl TcrApi {
 
     async fn find_instance(&self) -> Result<Instance, RegistryError> {
         let region = self.lookup_region.as_str();
-        let mut found = Vec::new();
-        for page in 0..cloud::MAX_PAGES {
-            let mut body = json!({"AllRegion": true, "Offset": page * PAGE, "Limit": PAGE});
+        let found = cloud::numbered_pages(&self.api, PAGE, |_, read| {
+            // DescribeInstances' `Offset` counts instances, not pages.
+            let mut body = json!({"AllRegion": true, "Offset": read, "Limit": PAGE});
             match &self.named {
                 Some(id) if id.starts_with("tcr-") => body["Registryids"] = json!([id]),
                 Some(name) => {
@@ -198,13 +206,13 @@ impl TcrApi {
                 }
                 None => {}
             }
-            let answer: Instances = self.must("DescribeInstances", region, body).await?;
-            let short = answer.registries.len() < PAGE;
-            found.extend(answer.registries);
-            if short || answer.total_count.is_some_and(|t| found.len() as u64 >= t) {
-                break;
+            async move {
+                let answer: Instances = self.must("DescribeInstances", region, body).await?;
+                Ok(Some((answer.registries, answer.total_count)))
             }
-        }
+        })
+        .await?
+        .unwrap_or_default();
         let wanted = found.into_iter().find(|r| match &self.named {
             Some(named) => &r.registry_id == named || &r.registry_name == named,
             None => r.public_domain.eq_ignore_ascii_case(&self.domain),
@@ -212,7 +220,10 @@ impl TcrApi {
         let Some(instance) = wanted else {
             let which = match &self.named {
                 Some(named) => format!("named {named:?}"),
-                None => format!("with the domain {}", self.domain),
+                None => format!(
+                    "with the domain {} (a custom domain's instance is named in options.instance)",
+                    self.domain
+                ),
             };
             return Err(self.api.t.invalid(format!(
                 "DescribeInstances: the account has no TCR instance {which}"

@@ -146,7 +146,7 @@ impl VolcApi {
 
     fn refusal(&self, action: &str, error: &ApiError) -> RegistryError {
         let heals = error.is("InternalError") || error.code.contains("Throttling");
-        let refused = self.api.refusal(action, error, heals);
+        let refused = self.api.refusal("POST", action, error, heals);
         let credential = [
             "SignatureDoesNotMatch",
             "InvalidAccessKey",

@@ -51,7 +51,8 @@ struct CrNamespace {
 
 impl VolcApi {
     /// Every page of `action` with `body` (`PageNumber` from 1); None when the first answers
-    /// `NotFound.*`.
+    /// that the namespace or repository listed does not exist (`NotFound.Registry`, say, is an
+    /// error).
     async fn pages<T: serde::de::DeserializeOwned>(
         &self,
         action: &str,
@@ -64,7 +65,7 @@ impl VolcApi {
             async move {
                 match self.call::<Items<T>>(action, body).await? {
                     Ok(page) => Ok(Some((page.items, page.total_count))),
-                    Err(e) if e.is("NotFound") => Ok(None),
+                    Err(e) if e.is("NotFound.Namespace") || e.is("NotFound.Repository") => Ok(None),
                     Err(e) => Err(self.refusal(action, &e)),
                 }
             }

@@ -16,12 +16,14 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::oci::media::HELM_CONFIG;
+use super::media::HELM_CONFIG;
 
 pub use crate::oci::media::OCI_MANIFEST as MANIFEST;
 pub use crate::oci::media::{HELM_CHART as CHART_LAYER, HELM_PROVENANCE as PROVENANCE_LAYER};
 /// The largest `Chart.yaml` (or `requirements.yaml`) read from a package.
 const METADATA_BYTES: u64 = 1024 * 1024;
+/// The most a package may unpack to, as Helm's loader allows (`MaxDecompressedChartSize`).
+pub const UNPACKED_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
@@ -33,6 +35,34 @@ pub enum PackageError {
     Metadata(String),
     #[error("its Chart.yaml has no {0}")]
     Missing(&'static str),
+    #[error("it unpacks to more than {UNPACKED_BYTES} bytes")]
+    TooLarge,
+}
+
+/// A reader that refuses to give more than `left` bytes (a gzip bomb stops there).
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    over: bool,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? > 0 {
+                self.over = true;
+                return Err(std::io::Error::other("over the unpacked size"));
+            }
+            return Ok(0);
+        }
+        let room = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buffer.len());
+        let read = self.inner.read(&mut buffer[..room])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
 }
 
 /// `chart.Maintainer`.
@@ -152,13 +182,51 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// Opens a package: its `<chart>/Chart.yaml` (and an old chart's `requirements.yaml`).
+/// Opens a package: its `<chart>/Chart.yaml` (and an old chart's `requirements.yaml`), reading
+/// no further than it must and never past [`UNPACKED_BYTES`]. It reads synchronously: call it
+/// off the async executor.
 pub fn open(bytes: &[u8]) -> Result<Package, PackageError> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut capped = Capped {
+        inner: flate2::read::GzDecoder::new(bytes),
+        left: UNPACKED_BYTES,
+        over: false,
+    };
+    let found = read_metadata(&mut capped);
+    if capped.over {
+        return Err(PackageError::TooLarge);
+    }
+    let (chart, requirements) = found?;
+    let (chart, chart_time) = chart.ok_or(PackageError::NoChart)?;
+    let mut metadata = parse_metadata(&chart)?;
+    if metadata.dependencies.is_empty() {
+        if let Some((text, _)) = requirements {
+            metadata.dependencies = parse_value(&text)?
+                .get("dependencies")
+                .map(dependencies)
+                .unwrap_or_default();
+        }
+    }
+    for (field, value) in [("name", &metadata.name), ("version", &metadata.version)] {
+        if value.is_empty() {
+            return Err(PackageError::Missing(field));
+        }
+    }
+    Ok(Package {
+        metadata,
+        chart_time,
+    })
+}
+
+/// A file's text and its modification time.
+type Found = Option<(String, i64)>;
+
+/// `Chart.yaml` and `requirements.yaml` from the archive (the reading stops when both are found).
+fn read_metadata(reader: &mut impl Read) -> Result<(Found, Found), PackageError> {
+    let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries()
         .map_err(|e| PackageError::Archive(e.to_string()))?;
-    let (mut chart, mut requirements) = (None, None);
+    let (mut chart, mut requirements): (Found, Found) = (None, None);
     for entry in entries {
         let mut entry = entry.map_err(|e| PackageError::Archive(e.to_string()))?;
         let path = entry
@@ -184,26 +252,11 @@ pub fn open(bytes: &[u8]) -> Result<Package, PackageError> {
             .read_to_string(&mut text)
             .map_err(|e| PackageError::Archive(e.to_string()))?;
         *wanted = Some((text.trim_start_matches('\u{feff}').to_string(), time));
-    }
-    let (chart, chart_time) = chart.ok_or(PackageError::NoChart)?;
-    let mut metadata = parse_metadata(&chart)?;
-    if metadata.dependencies.is_empty() {
-        if let Some((text, _)) = requirements {
-            metadata.dependencies = parse_value(&text)?
-                .get("dependencies")
-                .map(dependencies)
-                .unwrap_or_default();
+        if chart.is_some() && requirements.is_some() {
+            break;
         }
     }
-    for (field, value) in [("name", &metadata.name), ("version", &metadata.version)] {
-        if value.is_empty() {
-            return Err(PackageError::Missing(field));
-        }
-    }
-    Ok(Package {
-        metadata,
-        chart_time,
-    })
+    Ok((chart, requirements))
 }
 
 fn parse_value(text: &str) -> Result<Value, PackageError> {
@@ -212,18 +265,40 @@ fn parse_value(text: &str) -> Result<Value, PackageError> {
     serde_json::to_value(yaml).map_err(|e| PackageError::Metadata(e.to_string()))
 }
 
-/// A scalar as Helm's YAML reader makes a string of it (numbers and booleans become text:
-/// `appVersion: 1.10` reads `"1.1"`), cleaned as Helm cleans metadata: white space becomes a
-/// space, what does not print is dropped.
-fn text(value: &Value) -> String {
-    let raw = match value {
+/// A scalar as Helm's YAML reader makes a string of it: numbers and booleans become text
+/// (sigs.k8s.io/yaml: `strconv.FormatFloat(v, 'g', -1, 32)` for a float, so `appVersion: 1.10`
+/// reads `"1.1"`).
+fn scalar(value: &Value) -> String {
+    match value {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        Value::Number(n) => (n.as_f64().unwrap_or_default() as f32).to_string(),
+        Value::Number(n) => go_float32(n.as_f64().unwrap_or_default()),
         _ => String::new(),
+    }
+}
+
+/// Go's `FormatFloat(v, 'g', -1, 32)`: the shortest digits of the float32, in exponent form
+/// when the exponent is below -4 or at least 6 (`1.234567e+06`, `1e-05`).
+fn go_float32(value: f64) -> String {
+    let single = value as f32;
+    let scientific = format!("{single:e}");
+    let Some((mantissa, exponent)) = scientific.split_once('e') else {
+        return single.to_string();
     };
-    raw.chars()
+    let exponent: i32 = exponent.parse().unwrap_or_default();
+    if (-4..6).contains(&exponent) {
+        return single.to_string();
+    }
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exponent.abs())
+}
+
+/// [`scalar`], cleaned as Helm's `sanitizeString` cleans the fields it validates: white space
+/// becomes a space, what does not print is dropped.
+fn clean(value: &Value) -> String {
+    scalar(value)
+        .chars()
         .filter_map(|c| match c {
             c if c.is_whitespace() => Some(' '),
             c if c.is_control() => None,
@@ -232,10 +307,10 @@ fn text(value: &Value) -> String {
         .collect()
 }
 
-fn texts(value: &Value) -> Vec<String> {
+fn cleaned(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|a| a.iter().map(text).collect())
+        .map(|a| a.iter().map(clean).collect())
         .unwrap_or_default()
 }
 
@@ -259,17 +334,17 @@ fn dependencies(value: &Value) -> Vec<Dependency> {
     };
     list.iter()
         .map(|d| Dependency {
-            name: text(field(d, "name")),
-            version: text(field(d, "version")),
-            repository: text(field(d, "repository")),
-            condition: text(field(d, "condition")),
-            tags: texts(field(d, "tags")),
+            name: clean(field(d, "name")),
+            version: clean(field(d, "version")),
+            repository: clean(field(d, "repository")),
+            condition: clean(field(d, "condition")),
+            tags: cleaned(field(d, "tags")),
             enabled: field(d, "enabled").as_bool().unwrap_or(false),
             import_values: field(d, "import-values")
                 .as_array()
                 .cloned()
                 .unwrap_or_default(),
-            alias: text(field(d, "alias")),
+            alias: scalar(field(d, "alias")),
         })
         .collect()
 }
@@ -286,40 +361,40 @@ pub fn parse_metadata(chart: &str) -> Result<Metadata, PackageError> {
         .map(|list| {
             list.iter()
                 .map(|m| Maintainer {
-                    name: text(field(m, "name")),
-                    email: text(field(m, "email")),
-                    url: text(field(m, "url")),
+                    name: clean(field(m, "name")),
+                    email: clean(field(m, "email")),
+                    url: clean(field(m, "url")),
                 })
                 .collect()
         })
         .unwrap_or_default();
     let annotations = get("annotations")
         .as_object()
-        .map(|map| map.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+        .map(|map| map.iter().map(|(k, v)| (k.clone(), scalar(v))).collect())
         .unwrap_or_default();
-    let api_version = match text(get("apiVersion")) {
+    let api_version = match scalar(get("apiVersion")) {
         // Helm 2 took charts without one.
         v if v.is_empty() => "v1".to_string(),
         v => v,
     };
     Ok(Metadata {
-        name: text(get("name")),
-        home: text(get("home")),
-        sources: texts(get("sources")),
-        version: text(get("version")),
-        description: text(get("description")),
-        keywords: texts(get("keywords")),
+        name: clean(get("name")),
+        home: clean(get("home")),
+        sources: cleaned(get("sources")),
+        version: scalar(get("version")),
+        description: clean(get("description")),
+        keywords: cleaned(get("keywords")),
         maintainers,
-        icon: text(get("icon")),
+        icon: clean(get("icon")),
         api_version,
-        condition: text(get("condition")),
-        tags: text(get("tags")),
-        app_version: text(get("appVersion")),
+        condition: clean(get("condition")),
+        tags: clean(get("tags")),
+        app_version: clean(get("appVersion")),
         deprecated: get("deprecated").as_bool().unwrap_or(false),
         annotations,
-        kube_version: text(get("kubeVersion")),
+        kube_version: clean(get("kubeVersion")),
         dependencies: dependencies(get("dependencies")),
-        kind: text(get("type")),
+        kind: scalar(get("type")),
     })
 }
 

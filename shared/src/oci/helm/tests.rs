@@ -1,7 +1,7 @@
 use super::*;
 
-const PACKAGE: &[u8] = include_bytes!("../testdata/signtest-0.1.0.tgz");
-const PROVENANCE: &[u8] = include_bytes!("../testdata/signtest-0.1.0.tgz.prov");
+const PACKAGE: &[u8] = include_bytes!("testdata/signtest-0.1.0.tgz");
+const PROVENANCE: &[u8] = include_bytes!("testdata/signtest-0.1.0.tgz.prov");
 
 /// Helm's own test (helm/helm `pkg/registry/utils_test.go`): the fixture pushed with this
 /// creation time has this config and this manifest, byte for byte.
@@ -104,4 +104,31 @@ fn what_is_not_a_chart_says_why() {
         parse_metadata("- a list"),
         Err(PackageError::Metadata(_))
     ));
+}
+
+#[test]
+fn only_the_fields_helm_cleans_are_cleaned() {
+    let chart = "apiVersion: v2\nname: web\nversion: 1.0.0\ndescription: |\n  two\n  lines\n\
+        annotations:\n  artifacthub.io/changes: |\n    - kind: added\n      description: x\n";
+    let metadata = parse_metadata(chart).expect("metadata");
+    assert_eq!(metadata.description, "two lines ", "Helm's sanitizeString");
+    assert_eq!(
+        metadata.annotations["artifacthub.io/changes"], "- kind: added\n  description: x\n",
+        "annotations as they are"
+    );
+}
+
+#[test]
+fn floats_read_as_gos_formatter_writes_them() {
+    for (value, text) in [
+        (1.10, "1.1"),
+        (2.0, "2"),
+        (1234567.0, "1.234567e+06"),
+        (100000.0, "100000"),
+        (1000000.0, "1e+06"),
+        (0.0001, "0.0001"),
+        (0.00001, "1e-05"),
+    ] {
+        assert_eq!(go_float32(value), text, "{value}");
+    }
 }
