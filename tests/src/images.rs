@@ -10,9 +10,16 @@ fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How requests authenticate: Basic, or an `Authorization` given whole (a registry token).
+enum Auth {
+    None,
+    Basic(String, String),
+    Header(String),
+}
+
 pub struct RegistryHttp {
     base: String,
-    credentials: Option<(String, String)>,
+    credentials: Auth,
     http: reqwest::Client,
 }
 
@@ -20,19 +27,38 @@ impl RegistryHttp {
     pub fn new(base: String, credentials: Option<(String, String)>) -> Self {
         Self {
             base,
-            credentials,
+            credentials: match credentials {
+                Some((user, password)) => Auth::Basic(user, password),
+                None => Auth::None,
+            },
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Requests carry `authorization` as it is (`Bearer <token>` a fake's token service gave).
+    pub fn with_authorization(base: String, authorization: String) -> Self {
+        Self {
+            base,
+            credentials: Auth::Header(authorization),
             http: reqwest::Client::new(),
         }
     }
 
     fn auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.credentials {
-            Some((user, password)) => request.basic_auth(user, Some(password)),
-            None => request,
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
+            Auth::Header(value) => request.header("authorization", value),
+            Auth::None => request,
         }
     }
 
     pub async fn push_blob(&self, repository: &str, bytes: &[u8]) -> String {
+        let pushed = self.try_push_blob(repository, bytes).await;
+        pushed.unwrap_or_else(|status| panic!("blob upload to {repository}: {status}"))
+    }
+
+    /// [`Self::push_blob`], or the status of the registry's refusal.
+    pub async fn try_push_blob(&self, repository: &str, bytes: &[u8]) -> Result<String, u16> {
         let digest = digest_of(bytes);
         let start = self
             .auth(
@@ -42,7 +68,9 @@ impl RegistryHttp {
             .send()
             .await
             .expect("upload starts");
-        assert_eq!(start.status(), 202, "upload start");
+        if start.status() != 202 {
+            return Err(start.status().as_u16());
+        }
         let location = start.headers()["location"]
             .to_str()
             .expect("location")
@@ -63,8 +91,10 @@ impl RegistryHttp {
             .send()
             .await
             .expect("upload ends");
-        assert_eq!(done.status(), 201, "upload of {digest}");
-        digest
+        match done.status().as_u16() {
+            201 => Ok(digest),
+            refused => Err(refused),
+        }
     }
 
     pub async fn push_manifest(
@@ -74,6 +104,20 @@ impl RegistryHttp {
         media_type: &str,
         bytes: &[u8],
     ) -> String {
+        let pushed = self
+            .try_push_manifest(repository, reference, media_type, bytes)
+            .await;
+        pushed.unwrap_or_else(|status| panic!("manifest push {repository}:{reference}: {status}"))
+    }
+
+    /// [`Self::push_manifest`], or the status of the registry's refusal.
+    pub async fn try_push_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, u16> {
         let response = self
             .auth(self.http.put(format!(
                 "{}/v2/{repository}/manifests/{reference}",
@@ -84,24 +128,32 @@ impl RegistryHttp {
             .send()
             .await
             .expect("manifest push");
-        assert_eq!(
-            response.status(),
-            201,
-            "manifest push {repository}:{reference}: {:?}",
-            response.text().await
-        );
-        digest_of(bytes)
+        match response.status().as_u16() {
+            201 => Ok(digest_of(bytes)),
+            refused => Err(refused),
+        }
     }
 
     /// Pushes an OCI image with `layers` and a small config; returns the manifest digest.
     pub async fn push_image(&self, repository: &str, tag: &str, layers: &[Vec<u8>]) -> String {
+        let pushed = self.try_push_image(repository, tag, layers).await;
+        pushed.unwrap_or_else(|status| panic!("image push {repository}:{tag}: {status}"))
+    }
+
+    /// [`Self::push_image`], or the status of the registry's first refusal.
+    pub async fn try_push_image(
+        &self,
+        repository: &str,
+        tag: &str,
+        layers: &[Vec<u8>],
+    ) -> Result<String, u16> {
         let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
             .to_string()
             .into_bytes();
-        let config_digest = self.push_blob(repository, &config).await;
+        let config_digest = self.try_push_blob(repository, &config).await?;
         let mut descriptors = Vec::new();
         for layer in layers {
-            let digest = self.push_blob(repository, layer).await;
+            let digest = self.try_push_blob(repository, layer).await?;
             descriptors.push(serde_json::json!({
                 "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                 "digest": digest,
@@ -115,7 +167,7 @@ impl RegistryHttp {
             "layers": descriptors,
         }))
         .expect("json");
-        self.push_manifest(
+        self.try_push_manifest(
             repository,
             tag,
             "application/vnd.oci.image.manifest.v1+json",

@@ -6,7 +6,7 @@ use ferry::adapters::registry::signing::{self, huawei, Credentials};
 use time::OffsetDateTime;
 
 use super::*;
-use crate::images::{digest_of, layer};
+use crate::images::layer;
 use crate::registry::TestRegistry;
 
 const KEY: (&str, &str) = ("HPUAFERRYTESTKEY0001", "ferry-test-secret-key");
@@ -79,53 +79,8 @@ fn names(listed: &Value, key: &str) -> Vec<String> {
 /// Pushes a one-layer image to `repository:tag` through the fake with `bearer`: its manifest's
 /// digest, or the status of the first refusal.
 async fn push(url: &str, bearer: &str, repository: &str, tag: &str) -> Result<String, u16> {
-    let client = reqwest::Client::new();
-    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
-    let layer = layer(9, 100);
-    for blob in [&config, &layer] {
-        let started = client
-            .post(format!("{url}/v2/{repository}/blobs/uploads/"))
-            .header("authorization", bearer)
-            .send()
-            .await
-            .expect("upload starts");
-        if started.status() != 202 {
-            return Err(started.status().as_u16());
-        }
-        let location = header(&started, "location");
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let done = client
-            .put(format!(
-                "{url}{location}{separator}digest={}",
-                digest_of(blob)
-            ))
-            .header("authorization", bearer)
-            .header("content-type", "application/octet-stream")
-            .body(blob.clone())
-            .send()
-            .await
-            .expect("upload ends");
-        assert_eq!(done.status(), 201);
-    }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": digest_of(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": digest_of(&layer), "size": layer.len()}]}))
-    .expect("JSON");
-    let pushed = client
-        .put(format!("{url}/v2/{repository}/manifests/{tag}"))
-        .header("authorization", bearer)
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone())
-        .send()
-        .await
-        .expect("manifest push");
-    match pushed.status().as_u16() {
-        201 => Ok(digest_of(&manifest)),
-        refused => Err(refused),
-    }
+    let http = crate::images::RegistryHttp::with_authorization(url.into(), bearer.into());
+    http.try_push_image(repository, tag, &[layer(9, 100)]).await
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! flow through to the registry, expiry and the repository-first rule included.
 
 use super::*;
-use crate::images::{digest_of, layer};
+use crate::images::layer;
 use crate::registry::TestRegistry;
 
 const KEY: (&str, &str) = ("AKLTferrytest", "ferry-secret-key");
@@ -403,38 +403,10 @@ async fn repositories_and_tags_in_pages() {
     );
 }
 
-/// Pushes a small image to `repository:tag` through the fake with `bearer`; its digest.
+/// Pushes a one-layer image to `repository:tag` through the fake with `bearer`; its digest.
 async fn push(url: &str, bearer: &str, repository: &str, tag: &str) -> String {
-    let client = reqwest::Client::new();
-    let mut descriptors = Vec::new();
-    for blob in [b"{}".to_vec(), layer(9, 300)] {
-        let digest = digest_of(&blob);
-        let start = client.post(format!("{url}/v2/{repository}/blobs/uploads/"));
-        let start = start.header("authorization", bearer).send().await;
-        let start = start.expect("post");
-        assert_eq!(start.status(), 202, "upload of {repository} starts");
-        let location = start.headers()["location"].to_str().expect("location");
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let done = client.put(format!("{url}{location}{separator}digest={digest}"));
-        let done = (done.header("authorization", bearer))
-            .header("content-type", "application/octet-stream")
-            .body(blob.clone());
-        assert_eq!(done.send().await.expect("put").status(), 201);
-        descriptors.push(json!({"digest": digest, "size": blob.len()}));
-    }
-    let manifest =
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": descriptors[0]["digest"], "size": descriptors[0]["size"]},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": descriptors[1]["digest"], "size": descriptors[1]["size"]}]})
-        .to_string();
-    let put = client.put(format!("{url}/v2/{repository}/manifests/{tag}"));
-    let put = (put.header("authorization", bearer))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone());
-    assert_eq!(put.send().await.expect("put").status(), 201);
-    digest_of(manifest.as_bytes())
+    let http = crate::images::RegistryHttp::with_authorization(url.into(), bearer.into());
+    http.push_image(repository, tag, &[layer(9, 300)]).await
 }
 
 #[tokio::test]
