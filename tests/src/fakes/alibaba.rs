@@ -19,7 +19,7 @@
 // A refusal ends a request early with `?`: the whole answer is the error.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -31,7 +31,7 @@ use ferry::adapters::registry::signing::{alibaba, Credentials};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::{basic_of, field, param, percent_decode, query_pairs, Calls, Grants, Server};
+use super::{field, param, percent_decode, query_pairs, Calls, Server, TemporaryLogins};
 
 const ROA_VERSION: &str = "2016-06-07";
 const RPC_VERSION: &str = "2018-12-01";
@@ -90,11 +90,6 @@ struct Inner {
     /// personal edition's instance is "".
     namespaces: BTreeMap<(String, String), Settings>,
     deny_create: bool,
-    /// The temporary credentials that still work: token, (instance, expiry).
-    credentials: HashMap<String, (String, OffsetDateTime)>,
-    issued: usize,
-    /// The registry tokens that still work.
-    grants: Grants,
     /// The RPC `SignatureNonce`s seen.
     nonces: HashSet<String>,
 }
@@ -114,6 +109,9 @@ struct Shared {
     /// When it started, epoch milliseconds: every repository's and image's time.
     started: i64,
     calls: Calls,
+    /// The temporary credentials issued (each tied to its instance), and the registry tokens
+    /// bought with them.
+    logins: TemporaryLogins,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -176,21 +174,8 @@ impl Shared {
             uuid::Uuid::new_v4().simple()
         );
         let until = OffsetDateTime::now_utc() + LIFETIME;
-        self.with(|i| {
-            let credential = (instance.to_string(), until);
-            i.credentials.insert(token.clone(), credential);
-            i.issued += 1;
-        });
+        (self.logins).issue(TEMP_USER, &token, until.unix_timestamp(), instance);
         (token, millis(until))
-    }
-
-    /// Whether `token` is an unexpired temporary credential of this registry's instance.
-    fn admits(&self, token: &str) -> bool {
-        let now = OffsetDateTime::now_utc();
-        self.with(|i| {
-            (i.credentials.get(token))
-                .is_some_and(|(instance, until)| instance == self.instance() && *until > now)
-        })
     }
 
     /// An internal error in the edition's own error format.
@@ -249,6 +234,7 @@ impl FakeAliAcr {
             edition,
             started: millis(OffsetDateTime::now_utc()),
             calls: Calls::default(),
+            logins: TemporaryLogins::default(),
             inner: Arc::default(),
         };
         let router = axum::Router::new().fallback(handle);
@@ -293,15 +279,12 @@ impl FakeAliAcr {
 
     /// Every temporary credential issued so far, and every registry token, stops working.
     pub fn expire_credentials(&self) {
-        self.shared.with(|i| {
-            i.credentials.clear();
-            i.grants = Grants::default();
-        });
+        self.shared.logins.expire();
     }
 
     /// How many temporary credentials the API has issued.
     pub fn credentials_issued(&self) -> usize {
-        self.shared.with(|i| i.issued)
+        self.shared.logins.issued()
     }
 }
 
@@ -1040,23 +1023,23 @@ async fn list_repo_tag(shared: &Shared, pairs: &[(String, String)]) -> Answer {
 /// GET /auth?service=...&scope=... with Basic `cr_temp_user:<token>` of an unexpired
 /// temporary credential of this registry's instance: a registry token for the scopes asked.
 fn token(shared: &Shared, request: &Request<Body>) -> Answer {
-    let admitted = basic_of(request)
-        .is_some_and(|(user, password)| user == TEMP_USER && shared.admits(&password));
     let query = query_pairs(request.uri().query());
-    let service = param(&query, "service");
-    if !admitted || service.is_some_and(|s| s != shared.service) {
+    if param(&query, "service").is_some_and(|s| s != shared.service) {
         let body =
             json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]});
         return Err(super::json(StatusCode::UNAUTHORIZED, &body));
     }
-    let scopes = super::scopes_in(request.uri().query().unwrap_or_default());
-    Ok(shared.with(|i| i.grants.clone()).issue("acr", scopes))
+    // A credential of another instance (the decoy's) buys nothing here.
+    let instance = shared.instance();
+    Ok(shared
+        .logins
+        .token_answer(request, "acr", |tied| tied == instance))
 }
 
 /// The registry behind ACR's tokens; a push needs its namespace, and a missing repository a
 /// namespace that auto-creates repositories.
 async fn registry(shared: &Shared, request: Request<Body>) -> Answer {
-    if shared.with(|i| i.grants.clone()).cover(&request) != Some(true) {
+    if shared.logins.grants().cover(&request) != Some(true) {
         let realm = format!("{}/auth", shared.url);
         return Err(super::challenge(&request, &realm, &shared.service));
     }

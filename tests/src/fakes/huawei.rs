@@ -29,7 +29,9 @@ use ferry::adapters::registry::signing::{self, huawei, Credentials};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::{basic_of, param, percent_decode, query_pairs, with_header, Calls, Grants, Server};
+use super::{
+    basic_of, param, percent_decode, query_pairs, with_header, Calls, Server, TemporaryLogins,
+};
 
 /// `limit` defaults to 100, at most 1000 (swr_02_0034, swr_02_0035).
 const PAGE_DEFAULT: usize = 100;
@@ -55,11 +57,6 @@ struct Inner {
     /// Organizations another account owns: invisible, and taken.
     elsewhere: Vec<String>,
     deny_create: bool,
-    /// The temporary credentials that still work: user, (password, expiry).
-    credentials: HashMap<String, (String, OffsetDateTime)>,
-    issued: usize,
-    /// The registry tokens that still work.
-    grants: Grants,
 }
 
 #[derive(Clone)]
@@ -76,6 +73,8 @@ struct Shared {
     /// The account's id (`domain_id`).
     domain_id: String,
     calls: Calls,
+    /// The temporary credentials issued, and the registry tokens bought with them.
+    logins: TemporaryLogins,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -116,11 +115,7 @@ impl Shared {
 
     /// Whether `user:password` is a temporary credential issued and unexpired.
     fn admits(&self, user: &str, password: &str) -> bool {
-        let now = OffsetDateTime::now_utc();
-        self.with(|i| {
-            (i.credentials.get(user))
-                .is_some_and(|(known, until)| known == password && *until > now)
-        })
+        self.logins.check(user, password).is_some()
     }
 }
 
@@ -145,6 +140,7 @@ impl FakeSwr {
             started: super::now_rfc3339(),
             domain_id: uuid::Uuid::new_v4().simple().to_string(),
             calls: Calls::default(),
+            logins: TemporaryLogins::default(),
             inner: Arc::default(),
         };
         let router = axum::Router::new().fallback(handle);
@@ -189,15 +185,12 @@ impl FakeSwr {
 
     /// Every temporary credential issued so far, and every registry token, stops working.
     pub fn expire_credentials(&self) {
-        self.shared.with(|i| {
-            i.credentials.clear();
-            i.grants = Grants::default();
-        });
+        self.shared.logins.expire();
     }
 
     /// How many temporary credentials `POST /v2/manage/utils/secret` has issued.
     pub fn credentials_issued(&self) -> usize {
-        self.shared.with(|i| i.issued)
+        self.shared.logins.issued()
     }
 }
 
@@ -366,11 +359,7 @@ fn secret(shared: &Shared, query: &[(String, String)]) -> Response<Body> {
         uuid::Uuid::new_v4().simple()
     );
     let until = OffsetDateTime::now_utc() + LIFETIME;
-    shared.with(|i| {
-        i.credentials
-            .insert(user.clone(), (password.clone(), until));
-        i.issued += 1;
-    });
+    (shared.logins).issue(&user, &password, until.unix_timestamp(), "");
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let body = json!({"auths": {shared.host.clone(): {"auth": auth}}});
     let format = time::macros::format_description!(
@@ -585,12 +574,12 @@ async fn token(shared: &Shared, basic: Option<(String, String)>, query: &str) ->
             return Err(denied("Image organization does not exist"));
         }
     }
-    Ok(shared.with(|i| i.grants.clone()).issue("swr", scopes))
+    Ok(shared.logins.grants().issue("swr", scopes))
 }
 
 /// The registry behind SWR's tokens; it has no catalog (`/v2/_catalog` is 404).
 async fn registry(shared: &Shared, request: Request<Body>) -> Answer {
-    if shared.with(|i| i.grants.clone()).cover(&request) != Some(true) {
+    if shared.logins.grants().cover(&request) != Some(true) {
         let realm = format!("{}{REALM_PATH}", shared.url);
         return Err(super::challenge(&request, &realm, SERVICE));
     }

@@ -209,6 +209,85 @@ impl Grants {
     }
 }
 
+/// The temporary registry credentials a cloud API issued (each with its expiry, and what the
+/// provider ties it to: an instance), and the registry tokens bought with them. What every fake
+/// of a signed cloud API keeps the same way; `expire` is the tests' way to make them all stop
+/// working at once.
+#[derive(Clone, Default)]
+pub struct TemporaryLogins(Arc<Mutex<Logins>>);
+
+#[derive(Default)]
+struct Logins {
+    /// (user, password) -> (expiry in Unix seconds, what it is tied to).
+    live: HashMap<(String, String), (i64, String)>,
+    issued: usize,
+    grants: Grants,
+}
+
+impl TemporaryLogins {
+    fn with<T: Default>(&self, f: impl FnOnce(&mut Logins) -> T) -> T {
+        self.0.lock().map(|mut l| f(&mut l)).unwrap_or_default()
+    }
+
+    /// Records `user:password` as issued, good until `expires_at` (Unix seconds).
+    pub fn issue(&self, user: &str, password: &str, expires_at: i64, tied_to: &str) {
+        self.with(|l| {
+            let key = (user.to_string(), password.to_string());
+            l.live.insert(key, (expires_at, tied_to.to_string()));
+            l.issued += 1;
+        });
+    }
+
+    /// What `user:password` is tied to, when it is a credential issued and unexpired.
+    pub fn check(&self, user: &str, password: &str) -> Option<String> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let key = (user.to_string(), password.to_string());
+        self.with(|l| {
+            l.live
+                .get(&key)
+                .filter(|(until, _)| *until > now)
+                .map(|(_, t)| t.clone())
+        })
+    }
+
+    /// The registry tokens issued with the credentials so far.
+    pub fn grants(&self) -> Grants {
+        self.with(|l| l.grants.clone())
+    }
+
+    /// Every credential and every registry token issued so far stops working.
+    pub fn expire(&self) {
+        self.with(|l| {
+            l.live.clear();
+            l.grants = Grants::default();
+        });
+    }
+
+    pub fn issued(&self) -> usize {
+        self.with(|l| l.issued)
+    }
+
+    /// The token service's answer to `request`: a registry token (`prefix`) for the scopes it
+    /// asks, when its Basic credential is a live one `accept` takes (by what it is tied to);
+    /// else the 401 distribution's token services answer.
+    pub fn token_answer(
+        &self,
+        request: &Request<Body>,
+        prefix: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Response<Body> {
+        let live = basic_of(request)
+            .and_then(|(user, password)| self.check(&user, &password))
+            .is_some_and(|tied| accept(&tied));
+        if !live {
+            let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]});
+            return json(StatusCode::UNAUTHORIZED, &body);
+        }
+        let scopes = scopes_in(request.uri().query().unwrap_or_default());
+        self.grants().issue(prefix, scopes)
+    }
+}
+
 /// The largest page a fake answers: `cap` (0: none) over the provider's own `most`.
 pub fn page_cap(cap: usize, most: usize) -> usize {
     match cap {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use super::{basic_of, Calls, Grants, Server};
+use super::{Calls, Server, TemporaryLogins};
 
 /// The API version every call names (`X-TC-Version`).
 pub const VERSION: &str = "2019-09-24";
@@ -58,11 +58,6 @@ struct Inner {
     namespaces: Vec<(String, bool)>,
     namespace_ids: HashMap<String, u64>,
     deny_namespace_create: bool,
-    /// The instance tokens issued and when they expire (Unix seconds).
-    credentials: HashMap<String, i64>,
-    issued: usize,
-    /// The registry tokens; replaced when credentials expire.
-    grants: Grants,
 }
 
 #[derive(Clone)]
@@ -78,6 +73,8 @@ struct Shared {
     decoy_id: String,
     started: OffsetDateTime,
     calls: Calls,
+    /// The instance tokens issued, and the registry tokens bought with them.
+    logins: TemporaryLogins,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -161,6 +158,7 @@ impl FakeTcr {
             decoy_id: id(),
             started: OffsetDateTime::now_utc(),
             calls: Calls::default(),
+            logins: TemporaryLogins::default(),
             inner: Arc::default(),
         };
         let router = axum::Router::new().fallback(handle);
@@ -210,15 +208,12 @@ impl FakeTcr {
 
     /// Every instance token and every registry token issued so far stops working.
     pub fn expire_credentials(&self) {
-        self.shared.with(|i| {
-            i.credentials.clear();
-            i.grants = Grants::default();
-        });
+        self.shared.logins.expire();
     }
 
     /// How many instance tokens `CreateInstanceToken` has issued.
     pub fn credentials_issued(&self) -> usize {
-        self.shared.with(|i| i.issued)
+        self.shared.logins.issued()
     }
 }
 
@@ -518,10 +513,7 @@ fn create_instance_token(shared: &Shared, params: &Value, region: Option<&str>) 
     }
     let token = super::new_token("tcr");
     let expires = OffsetDateTime::now_utc().unix_timestamp() + TOKEN_LIFE;
-    shared.with(|i| {
-        i.credentials.insert(token.clone(), expires);
-        i.issued += 1;
-    });
+    shared.logins.issue(USERNAME, &token, expires, "");
     success(
         json!({"Username": USERNAME, "Token": token, "ExpTime": expires * 1000,
                    "TokenId": ""}),
@@ -674,23 +666,13 @@ async fn describe_images(shared: &Shared, params: &Value, region: Option<&str>) 
 /// `GET /service/token?service=harbor-registry&scope=...` with Basic `Username:Token` of an
 /// instance token issued and unexpired: a registry token for the scopes asked.
 fn token(shared: &Shared, request: &Request<Body>) -> Response<Body> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let valid = basic_of(request).is_some_and(|(user, token)| {
-        user == USERNAME && shared.with(|i| i.credentials.get(&token).is_some_and(|e| *e > now))
-    });
-    if !valid {
-        let body =
-            json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]});
-        return super::json(StatusCode::UNAUTHORIZED, &body);
-    }
-    let scopes = super::scopes_in(request.uri().query().unwrap_or_default());
-    shared.with(|i| i.grants.clone()).issue("tcr", scopes)
+    shared.logins.token_answer(request, "tcr", |_| true)
 }
 
 /// The registry behind Harbor's tokens. A repository is made by its first push, but only in a
 /// namespace (Harbor's project) that exists: a write elsewhere is denied, as Harbor denies it.
 async fn registry(shared: &Shared, request: Request<Body>) -> Answer {
-    if shared.with(|i| i.grants.clone()).cover(&request) != Some(true) {
+    if shared.logins.grants().cover(&request) != Some(true) {
         let realm = format!("{}/service/token", shared.url);
         return Err(super::challenge(&request, &realm, SERVICE));
     }

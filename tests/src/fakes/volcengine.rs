@@ -29,7 +29,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use super::{basic_of, Calls, Grants, Server};
+use super::{Calls, Server, TemporaryLogins};
 
 /// The API version every call names.
 pub const VERSION: &str = "2022-05-12";
@@ -68,11 +68,6 @@ struct Inner {
     /// Repositories created through the API: (namespace, name) and access level.
     repositories: BTreeMap<(String, String), String>,
     deny_namespace_create: bool,
-    /// The temporary passwords issued and when they expire (Unix seconds).
-    credentials: HashMap<String, i64>,
-    issued: usize,
-    /// The registry tokens; replaced when credentials expire.
-    grants: Grants,
 }
 
 #[derive(Clone)]
@@ -85,6 +80,8 @@ struct Shared {
     region: String,
     started: String,
     calls: Calls,
+    /// The temporary passwords issued, and the registry tokens bought with them.
+    logins: TemporaryLogins,
     inner: Arc<Mutex<Inner>>,
 }
 
@@ -150,6 +147,7 @@ impl FakeVolcCr {
             region: region.to_string(),
             started: super::now_rfc3339(),
             calls: Calls::default(),
+            logins: TemporaryLogins::default(),
             inner: Arc::default(),
         };
         let router = axum::Router::new().fallback(handle);
@@ -188,15 +186,12 @@ impl FakeVolcCr {
 
     /// Every temporary password and every registry token issued so far stops working.
     pub fn expire_credentials(&self) {
-        self.shared.with(|i| {
-            i.credentials.clear();
-            i.grants = Grants::default();
-        });
+        self.shared.logins.expire();
     }
 
     /// How many temporary passwords `GetAuthorizationToken` has issued.
     pub fn credentials_issued(&self) -> usize {
-        self.shared.with(|i| i.issued)
+        self.shared.logins.issued()
     }
 }
 
@@ -530,14 +525,11 @@ fn authenticate(
 fn get_authorization_token(shared: &Shared, meta: &Meta) -> Answer {
     let token = super::new_token("volc");
     let expires = OffsetDateTime::now_utc().unix_timestamp() + TOKEN_LIFE;
-    shared.with(|i| {
-        i.credentials.insert(token.clone(), expires);
-        i.issued += 1;
-    });
+    let username = format!("{}@{ACCOUNT}", shared.registry);
+    shared.logins.issue(&username, &token, expires, "");
     let expire_time = (OffsetDateTime::from_unix_timestamp(expires).ok())
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default();
-    let username = format!("{}@{ACCOUNT}", shared.registry);
     success(
         meta,
         json!({"Token": token, "Username": username, "ExpireTime": expire_time}),
@@ -683,24 +675,13 @@ async fn list_tags(shared: &Shared, meta: &Meta, params: &Value) -> Answer {
 /// `GET /token?service=cr&scope=...` with Basic `Username:Token` of a temporary password issued
 /// and unexpired: a registry token for the scopes asked.
 fn token(shared: &Shared, request: &Request<Body>) -> Response<Body> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let user = format!("{}@{ACCOUNT}", shared.registry);
-    let valid = basic_of(request).is_some_and(|(name, token)| {
-        name == user && shared.with(|i| i.credentials.get(&token).is_some_and(|e| *e > now))
-    });
-    if !valid {
-        let body =
-            json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]});
-        return super::json(StatusCode::UNAUTHORIZED, &body);
-    }
-    let scopes = super::scopes_in(request.uri().query().unwrap_or_default());
-    shared.with(|i| i.grants.clone()).issue("volc", scopes)
+    shared.logins.token_answer(request, "volc", |_| true)
 }
 
 /// The registry behind CR's tokens. A write goes only into a repository CR knows (created
 /// through the API, or one the registry behind has): CR does not make one on push.
 async fn registry(shared: &Shared, request: Request<Body>) -> Answer {
-    if shared.with(|i| i.grants.clone()).cover(&request) != Some(true) {
+    if shared.logins.grants().cover(&request) != Some(true) {
         let realm = format!("{}/token", shared.url);
         return Err(super::challenge(&request, &realm, SERVICE));
     }
