@@ -127,6 +127,17 @@ impl From<crate::replication::registries::RegistryRefused> for ApiError {
     }
 }
 
+impl From<crate::replication::handlers::HandlerRefused> for ApiError {
+    fn from(e: crate::replication::handlers::HandlerRefused) -> Self {
+        use crate::replication::handlers::HandlerRefused as H;
+        match e {
+            H::Invalid(v) => v.into(),
+            H::Store(s) => s.into(),
+            H::NotFound { .. } => Self::not_found(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::replication::policies::PolicyRefused> for ApiError {
     fn from(e: crate::replication::policies::PolicyRefused) -> Self {
         use crate::replication::policies::PolicyRefused as P;

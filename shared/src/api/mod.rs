@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod errors;
 mod executions;
+mod handlers;
 pub mod listing;
 pub mod openapi;
 mod policies;
@@ -199,6 +200,17 @@ impl Api {
             Endpoint::GetPolicy => self.get_policy(params.id()?).await,
             Endpoint::UpdatePolicy => self.update_policy(params.id()?, body).await,
             Endpoint::DeletePolicy => self.delete_policy(params.id()?).await,
+            Endpoint::ListHandlers => self.list_handlers(params.id()?).await,
+            Endpoint::CreateHandler => self.create_handler(params.id()?, body).await,
+            Endpoint::GetHandler => self.get_handler(params.id()?, params.handler_id()?).await,
+            Endpoint::UpdateHandler => {
+                self.update_handler(params.id()?, params.handler_id()?, body)
+                    .await
+            }
+            Endpoint::DeleteHandler => {
+                self.delete_handler(params.id()?, params.handler_id()?)
+                    .await
+            }
             Endpoint::ListExecutions => self.list_executions(query, trimmed).await,
             Endpoint::StartExecution => self.start_execution(body).await,
             Endpoint::GetExecution => self.get_execution(params.id()?).await,

@@ -171,6 +171,35 @@ fn doc(endpoint: Endpoint) -> Doc {
             errors: &["404", "412"],
             ..plain("200", Answer::Empty)
         },
+        Endpoint::ListHandlers => Doc {
+            errors: &["404"],
+            ..plain(
+                "200",
+                Answer::Json(RefOr::T(Schema::Array(
+                    ArrayBuilder::new()
+                        .items(named("ReplicationHandler"))
+                        .build(),
+                ))),
+            )
+        },
+        Endpoint::CreateHandler => Doc {
+            request: Some(named("ReplicationHandler")),
+            errors: &["400", "404"],
+            ..plain("201", Answer::Empty)
+        },
+        Endpoint::GetHandler => Doc {
+            errors: &["404"],
+            ..plain("200", Answer::Json(named("ReplicationHandler")))
+        },
+        Endpoint::UpdateHandler => Doc {
+            request: Some(named("ReplicationHandler")),
+            errors: &["400", "404"],
+            ..plain("200", Answer::Empty)
+        },
+        Endpoint::DeleteHandler => Doc {
+            errors: &["404"],
+            ..plain("200", Answer::Empty)
+        },
         Endpoint::ListExecutions => Doc {
             paged: true,
             query: &[
@@ -292,6 +321,10 @@ pub fn document() -> OpenApi {
         .schema(ReplicationPolicy::name(), ReplicationPolicy::schema())
         .schema(Execution::name(), Execution::schema())
         .schema(Task::name(), Task::schema())
+        .schema(
+            "ReplicationHandler",
+            crate::model::ReplicationHandler::schema(),
+        )
         .schema("RegistryUpdate", crate::model::RegistryUpdate::schema())
         .schema("RegistryPing", super::registries::RegistryPing::schema())
         .schema("Robot", crate::model::robot::Robot::schema())
@@ -311,7 +344,7 @@ pub fn document() -> OpenApi {
         let mut operation = OperationBuilder::new()
             .operation_id(Some(route.operation_id))
             .summary(Some(route.summary));
-        for name in ["id", "task_id"] {
+        for name in ["id", "task_id", "handler_id"] {
             if route.path.contains(&format!("{{{name}}}")) {
                 operation = operation.parameter(
                     ParameterBuilder::new()

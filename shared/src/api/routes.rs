@@ -29,6 +29,11 @@ pub enum Endpoint {
     GetPolicy,
     UpdatePolicy,
     DeletePolicy,
+    ListHandlers,
+    CreateHandler,
+    GetHandler,
+    UpdateHandler,
+    DeleteHandler,
     ListExecutions,
     StartExecution,
     GetExecution,
@@ -68,6 +73,12 @@ impl Endpoint {
             Self::CreatePolicy => (ReplicationPolicy, Create),
             Self::UpdatePolicy => (ReplicationPolicy, Update),
             Self::DeletePolicy => (ReplicationPolicy, Delete),
+            // A handler is part of its policy: reading it reads the policy, changing it
+            // updates the policy.
+            Self::ListHandlers | Self::GetHandler => (ReplicationPolicy, Read),
+            Self::CreateHandler | Self::UpdateHandler | Self::DeleteHandler => {
+                (ReplicationPolicy, Update)
+            }
             Self::ListExecutions | Self::ListTasks => (Replication, List),
             Self::GetExecution | Self::TaskLog => (Replication, Read),
             Self::StartExecution | Self::RetryExecution => (Replication, Create),
@@ -260,6 +271,41 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/replication/policies/{id}/handlers",
+        Endpoint::ListHandlers,
+        "listReplicationHandlers",
+        "Ferry's addition (seed 000): the policy's prepare_replication handlers",
+    ),
+    route(
+        "POST",
+        "/replication/policies/{id}/handlers",
+        Endpoint::CreateHandler,
+        "createReplicationHandler",
+        "Ferry's addition (seed 000): register a prepare_replication handler, called with the destination's credential before an execution writes any task; an answer in its abort codes fails the execution",
+    ),
+    route(
+        "GET",
+        "/replication/policies/{id}/handlers/{handler_id}",
+        Endpoint::GetHandler,
+        "getReplicationHandler",
+        "Ferry's addition (seed 000): read a handler",
+    ),
+    route(
+        "PUT",
+        "/replication/policies/{id}/handlers/{handler_id}",
+        Endpoint::UpdateHandler,
+        "updateReplicationHandler",
+        "Ferry's addition (seed 000): replace a handler",
+    ),
+    route(
+        "DELETE",
+        "/replication/policies/{id}/handlers/{handler_id}",
+        Endpoint::DeleteHandler,
+        "deleteReplicationHandler",
+        "Ferry's addition (seed 000): delete a handler",
+    ),
+    route(
+        "GET",
         "/replication/executions",
         Endpoint::ListExecutions,
         "listReplicationExecutions",
@@ -356,12 +402,18 @@ pub const ROUTES: &[Route] = &[
 pub(super) struct PathParams {
     id: Option<i64>,
     task_id: Option<i64>,
+    handler_id: Option<i64>,
 }
 
 impl PathParams {
     pub(super) fn id(&self) -> Result<i64, ApiError> {
         self.id
             .ok_or_else(|| ApiError::internal("route without {id}"))
+    }
+
+    pub(super) fn handler_id(&self) -> Result<i64, ApiError> {
+        self.handler_id
+            .ok_or_else(|| ApiError::internal("route without {handler_id}"))
     }
 
     pub(super) fn task_id(&self) -> Result<i64, ApiError> {
@@ -389,6 +441,7 @@ pub(super) fn match_path(
         match *part {
             "{id}" => params.id = Some(id("id", segment)?),
             "{task_id}" => params.task_id = Some(id("task_id", segment)?),
+            "{handler_id}" => params.handler_id = Some(id("handler_id", segment)?),
             _ => {}
         }
     }

@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod execution;
 pub mod filters;
+pub mod handler;
 pub mod kinds;
 pub mod login;
 pub mod naming;
@@ -18,6 +19,7 @@ pub mod validation;
 
 pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};
+pub use handler::ReplicationHandler;
 pub use policy::{ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
 pub use registry::{
     Credential, CredentialType, Registry, RegistryOptions, RegistryStatus, RegistryType,

@@ -123,6 +123,18 @@ pub struct ReplicationPolicy {
     /// `os/arch/variant`); empty copies all. A filtered index has a new digest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// Ferry's addition (seed 000): whether a destination namespace (Harbor project, TCR
+    /// namespace, ...) that Ferry creates for this policy is public. One that exists keeps its
+    /// own setting.
+    pub target_project_public: bool,
+    /// Ferry's addition (seed 000): Ferry does not create or check destination namespaces
+    /// (projects, ECR repositories, organisations); a handler or the platform does.
+    pub bypass_namespace_management: bool,
+    /// Ferry's addition (seed 000): the policy's `prepare_replication` handlers, managed
+    /// through `/replication/policies/{id}/handlers`; a policy's create or update leaves them
+    /// as they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handlers: Vec<super::handler::ReplicationHandler>,
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
@@ -151,6 +163,9 @@ impl Default for ReplicationPolicy {
             copy_by_chunk: false,
             single_active_replication: false,
             platforms: Vec::new(),
+            target_project_public: false,
+            bypass_namespace_management: false,
+            handlers: Vec::new(),
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
         }

@@ -245,6 +245,24 @@ pub trait RegistryClient: Manifests + Blobs + Uploads + Catalog + Referrers {
     fn charts(&self) -> Option<&dyn ChartUploads> {
         None
     }
+    /// Posts `body` (JSON) to a `prepare_replication` handler at `url`: a path on the
+    /// registry, or an absolute URL. On the registry's own origin the request carries the
+    /// registry's credential (a Bearer token where it challenges for one, as `docker login`
+    /// does); elsewhere none. Sent once: the caller decides by the answer what to do.
+    async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {
+        let _ = body;
+        Err(RegistryError::Invalid {
+            registry: self.name().to_string(),
+            what: format!("cannot call the handler {url}: this kind of registry speaks no HTTP API of its own"),
+        })
+    }
+}
+
+/// A handler's answer: its status and the start of its body, for the execution's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerAnswer {
+    pub status: u16,
+    pub body: String,
 }
 
 /// A chart repository's write side (ChartMuseum's API): packages by chart name and version.
@@ -290,9 +308,34 @@ pub trait Namespaces: Send + Sync {
     fn refuse_name(&self, _repository: &str) -> Option<String> {
         None
     }
-    /// Makes sure `namespace` exists; true when it was created now. A namespace the user
+    /// Makes sure `namespace` exists; true when it was created now, with `visibility` where
+    /// the kind has such a setting (an existing namespace keeps its own). A namespace the user
     /// must create is an error saying so.
-    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError>;
+    async fn ensure(&self, namespace: &str, visibility: Visibility) -> Result<bool, RegistryError>;
+}
+
+/// Whether a namespace Ferry creates is readable by anyone (the policy's
+/// `target_project_public`): Harbor's public project, TCR's public namespace, DTR's and
+/// Volcengine's public repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    #[default]
+    Private,
+    Public,
+}
+
+impl Visibility {
+    pub fn of_public(public: bool) -> Self {
+        if public {
+            Self::Public
+        } else {
+            Self::Private
+        }
+    }
+
+    pub fn is_public(self) -> bool {
+        self == Self::Public
+    }
 }
 
 /// Where a registry already holds a blob, as Ferry recorded it: a repository to mount from.

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use super::fanout::{fan_out, TaskBatch};
+use super::prepare::{call_handlers, Preparation};
 use super::{Failure, HandleError};
 use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListResume};
 use crate::model::{
@@ -27,7 +28,7 @@ use crate::ports::connect::Connect;
 use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
-use crate::ports::registry::RegistryClient;
+use crate::ports::registry::{RegistryClient, Visibility};
 use crate::ports::source::{SourceAdapter, TagWindow, Wanted};
 use crate::ports::store::{Store, StoreError, MAX_TASKS_PER_BATCH};
 
@@ -155,6 +156,22 @@ impl ListWorker {
             return Ok(());
         }
         let cx = self.context(m.policy_id).await?;
+        // The first piece's first delivery, before anything is listed or written.
+        if m.start_after.is_none() && m.resume.is_none() {
+            let literal = cx
+                .selection
+                .literal_name()
+                .map(|name| cx.source.canonical_name(name));
+            let preparation = Preparation {
+                policy: &cx.policy,
+                selection: &cx.selection,
+                execution_id: m.execution_id,
+                trigger: execution.trigger,
+                event: m.event.as_ref(),
+                literal: literal.as_deref(),
+            };
+            call_handlers(cx.destination.as_ref(), &preparation).await?;
+        }
         // An event names its repository; a literal name needs no catalog either: the one
         // repository it names, in the first piece.
         let (repositories, next) = match (&m.event, cx.selection.literal_name()) {
@@ -385,9 +402,15 @@ impl ListWorker {
             unchanged(cx.destination.as_ref(), &found).await
         };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
-        if !deletion {
-            self.prepare(&cx.destination_registry, &resources, &mut written.prepared)
-                .await?;
+        if !deletion && !cx.policy.bypass_namespace_management {
+            let visibility = Visibility::of_public(cx.policy.target_project_public);
+            self.prepare(
+                &cx.destination_registry,
+                &resources,
+                visibility,
+                &mut written.prepared,
+            )
+            .await?;
         }
         let operation = if deletion {
             Operation::Deletion
@@ -452,13 +475,15 @@ impl ListWorker {
     }
 
     /// Creates the namespaces the destination kind needs (Harbor's projects: the first
-    /// component of each repository) before any of their tasks is written, so a destination
-    /// that refuses fails the execution at once with the reason, not every task. `prepared`
-    /// holds the ones made already in this invocation.
+    /// component of each repository), with the policy's visibility, before any of their tasks
+    /// is written, so a destination that refuses fails the execution at once with the reason,
+    /// not every task. `prepared` holds the ones made already in this invocation. A policy
+    /// that bypasses namespace management never gets here.
     async fn prepare(
         &self,
         registry: &Registry,
         resources: &[Resource],
+        visibility: Visibility,
         prepared: &mut BTreeSet<String>,
     ) -> Result<(), Failure> {
         let Some(namespaces) = self
@@ -482,7 +507,7 @@ impl ListWorker {
             .filter(|project| !prepared.contains(project))
             .collect();
         for project in projects {
-            match namespaces.ensure(&project).await {
+            match namespaces.ensure(&project, visibility).await {
                 Ok(true) => tracing::info!(project, "destination namespace created"),
                 Ok(false) => {}
                 Err(e) => {

@@ -5,8 +5,10 @@
 pub mod ecr_events;
 pub mod events;
 pub mod fanout;
+pub mod handlers;
 pub mod list;
 pub mod policies;
+pub mod prepare;
 pub mod reaper;
 pub mod registries;
 pub mod retry;

@@ -63,7 +63,12 @@ pub async fn create_policy(
     policy: &ReplicationPolicy,
 ) -> Result<ReplicationPolicy, PolicyRefused> {
     validate(policy)?;
-    let stored = store.create_policy(policy).await?;
+    // Handlers are added through their own routes, once the policy has an id.
+    let policy = ReplicationPolicy {
+        handlers: Vec::new(),
+        ..policy.clone()
+    };
+    let stored = store.create_policy(&policy).await?;
     if let Err(error) = sync_schedule(schedules, &stored).await {
         // Not half-written: a scheduled policy without its schedule would never run.
         store.delete_policy(stored.id).await?;
@@ -75,7 +80,8 @@ pub async fn create_policy(
     Ok(stored)
 }
 
-/// Replaces the policy with `wanted`, keeping its id and creation time.
+/// Replaces the policy with `wanted`, keeping its id, creation time and handlers (which a
+/// Harbor client's update does not know of).
 pub async fn update_policy(
     store: &dyn Store,
     schedules: &dyn PolicySchedules,
@@ -86,9 +92,11 @@ pub async fn update_policy(
     let updated = store
         .update_policy(id, &|current: &mut ReplicationPolicy| {
             let (created_at, id) = (current.creation_time, current.id);
+            let handlers = std::mem::take(&mut current.handlers);
             *current = wanted.clone();
             current.id = id;
             current.creation_time = created_at;
+            current.handlers = handlers;
             Ok(())
         })
         .await?;

@@ -39,6 +39,10 @@ struct Inner {
     throttle: usize,
     /// Stable ids by what they name (`project:x`, `artifact:repo@digest`, ...).
     ids: HashMap<String, i64>,
+    /// What `POST /v2/manage/namespaces` answers, in turn (the last again); none: 404.
+    prepare_answers: Vec<u16>,
+    /// The prepare requests: the token's user and the body.
+    prepared: Vec<(String, Value)>,
 }
 
 #[derive(Clone)]
@@ -147,6 +151,18 @@ impl FakeHarbor {
         self.shared.with(|i| i.throttle = n);
     }
 
+    /// Serves the seed 000 public cloud's prepare endpoint, `POST /v2/manage/namespaces`
+    /// behind the registry's own token auth (the seed's example handler), answering these
+    /// statuses in turn and then the last one again.
+    pub fn serve_prepare(&self, statuses: &[u16]) {
+        self.shared.with(|i| i.prepare_answers = statuses.to_vec());
+    }
+
+    /// The prepare requests received: the user the registry token was issued to, and the body.
+    pub fn prepare_requests(&self) -> Vec<(String, Value)> {
+        self.shared.with(|i| i.prepared.clone())
+    }
+
     /// Pages hold at most `n` items, whatever the client asks: listings take several pages.
     pub fn set_max_page_size(&self, n: usize) {
         self.shared.with(|i| i.max_page = n);
@@ -218,11 +234,38 @@ async fn registry(shared: &Shared, request: Request<Body>) -> Response<Body> {
         let realm = format!("{}/service/token", shared.url);
         return super::challenge(&request, &realm, "harbor-registry");
     };
+    if request.uri().path() == "/v2/manage/namespaces" && request.method() == Method::POST {
+        return prepare(shared, user, request.into_body()).await;
+    }
     if request.uri().path() == "/v2/_catalog" && user != "admin" {
         let message = "unauthorized to list catalog";
         return error(StatusCode::UNAUTHORIZED, message);
     }
     super::pass_through(&shared.http, &shared.upstream, request).await
+}
+
+/// The prepare endpoint a public cloud registry may serve for seed 000's handlers; not
+/// Harbor's own API, kept here to stand for a destination that has one.
+async fn prepare(shared: &Shared, user: String, body: Body) -> Response<Body> {
+    let body = axum::body::to_bytes(body, 64 * 1024).await.ok();
+    let value = body.and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let Some(value) = value else {
+        return bad_request("the body is not JSON");
+    };
+    let status = shared.with(|i| {
+        i.prepared.push((user, value));
+        match i.prepare_answers.len() {
+            0 => None,
+            1 => Some(i.prepare_answers[0]),
+            _ => Some(i.prepare_answers.remove(0)),
+        }
+    });
+    let status = status.and_then(|s| StatusCode::from_u16(s).ok());
+    match status {
+        None => not_found("no prepare endpoint"),
+        Some(status) if status.is_success() => super::status(status, ""),
+        Some(status) => error(status, &format!("prepare refused with {}", status.as_u16())),
+    }
 }
 
 /// What an API request asked: its path as sent, and its query.

@@ -330,3 +330,63 @@ async fn a_registry_that_never_answers_is_refused_within_the_check_limit() {
     drop(silent);
     stack.stop().await;
 }
+
+/// Seed 000: the check is `GET /v2/`, and an answer that is not a v2 registry's (a web page, or
+/// another API version) is reported as such, not taken for a healthy registry.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_answers_but_is_no_v2_registry_is_reported() {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    use ferry_tests::fakes::Server;
+
+    let (listener, web_page) = Server::bind().await;
+    let _web = Server::serve(
+        listener,
+        axum::Router::new().route(
+            "/v2/",
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, "text/html")],
+                    "<html><body>Welcome</body></html>",
+                )
+            }),
+        ),
+    );
+    let (listener, other_version) = Server::bind().await;
+    let _other = Server::serve(
+        listener,
+        axum::Router::new().route(
+            "/v2/",
+            get(|| async { ([("docker-distribution-api-version", "registry/3.0")], "{}") }),
+        ),
+    );
+    let registry = TestRegistry::start();
+    let (_stack, api) = start().await;
+    for (url, says) in [
+        (&web_page, "this is not a v2 registry (a web page"),
+        (
+            &other_version,
+            "not registry/2.0 (Docker-Distribution-API-Version)",
+        ),
+    ] {
+        let answer = api
+            .post(
+                "/registries/ping",
+                &json!({"type": "docker-registry", "url": url}),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert!(answer.text.contains(says), "{}", answer.text);
+    }
+    let real = api
+        .post(
+            "/registries/ping",
+            &json!({"type": "docker-registry", "url": registry.url()}),
+        )
+        .await;
+    assert_eq!(
+        real.status, 200,
+        "distribution says registry/2.0: {}",
+        real.text
+    );
+}

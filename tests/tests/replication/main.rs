@@ -10,6 +10,7 @@ mod kinds;
 
 mod listing;
 mod names;
+mod prepare;
 mod triggers;
 
 use ferry::model::{ExecutionStatus, TriggerType};

@@ -365,6 +365,17 @@ impl Transport {
     /// A URL off the registry's origin is sent without any credential and its challenges are
     /// not answered.
     pub async fn attempt(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
+        let response = self.exchange(call).await?;
+        if may_heal(response.status(), response.headers()) {
+            let method = method_name(&call.method);
+            return Err(self.unexpected(method, call.path, response).await);
+        }
+        Ok(response)
+    }
+
+    /// One attempt as [`Self::attempt`] makes it, with whatever answer comes back: a caller
+    /// that decides by the status itself (a handler's abort codes may be 5xx).
+    pub async fn exchange(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
         let method = method_name(&call.method);
         self.check_address(&call.url)?;
         let home = self.is_home(&call.url);
@@ -422,10 +433,16 @@ impl Transport {
         if let Some(left) = pulls_left(response.headers()).filter(|left| *left < 10) {
             tracing::warn!(registry = %self.name, left, "the registry's pull limit is nearly spent");
         }
-        if may_heal(response.status(), response.headers()) {
-            return Err(self.unexpected(method, call.path, response).await);
-        }
         Ok(response)
+    }
+
+    /// The start of an answer's body as text, for a message.
+    pub async fn body_start(response: Response) -> String {
+        let body = read_start(response, ERROR_BODY_BYTES).await;
+        String::from_utf8_lossy(&body)
+            .chars()
+            .take(ERROR_BODY_CHARS)
+            .collect()
     }
 
     /// Whether the registry's credential may go to a token `realm`: over https, or on the

@@ -12,7 +12,9 @@ use crate::model::{Registry, ResourceType};
 use crate::oci::referrers::is_referrer_tag;
 use crate::oci::{Reference, Repository, Tag};
 use crate::ports::connect::Connect;
-use crate::ports::registry::{Catalog, Manifests, Namespaces, RegistryClient, RegistryError};
+use crate::ports::registry::{
+    Catalog, Manifests, Namespaces, RegistryClient, RegistryError, Visibility,
+};
 use crate::ports::source::{ArtifactPage, ListedArtifact, SourceAdapter, TagWindow, Wanted};
 
 /// A source over a [`MemoryRegistry`]: its catalog, its tags (referrer tags left out), a HEAD
@@ -93,6 +95,7 @@ impl SourceAdapter for MemorySource {
 #[derive(Default)]
 pub struct MemoryNamespaces {
     made: Mutex<Vec<String>>,
+    public: Mutex<Vec<String>>,
     pub faults: Faults,
 }
 
@@ -100,13 +103,18 @@ impl MemoryNamespaces {
     pub fn made(&self) -> Vec<String> {
         lock(&self.made).clone()
     }
+
+    /// The namespaces made public.
+    pub fn public(&self) -> Vec<String> {
+        lock(&self.public).clone()
+    }
 }
 
 struct SharedNamespaces(Arc<MemoryNamespaces>);
 
 #[async_trait]
 impl Namespaces for SharedNamespaces {
-    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError> {
+    async fn ensure(&self, namespace: &str, visibility: Visibility) -> Result<bool, RegistryError> {
         if let Some(how) = self.0.faults.take("ensure") {
             let path = "/api/v2.0/projects".to_string();
             return Err(match how {
@@ -132,6 +140,9 @@ impl Namespaces for SharedNamespaces {
             return Ok(false);
         }
         made.push(namespace.to_string());
+        if visibility.is_public() {
+            lock(&self.0.public).push(namespace.to_string());
+        }
         Ok(true)
     }
 }

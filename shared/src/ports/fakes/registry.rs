@@ -13,8 +13,8 @@ use futures::StreamExt;
 use super::{lock, Faults, Injected};
 use crate::oci::{media, Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
 use crate::ports::registry::{
-    BlobStream, Blobs, Catalog, ErrorCode, Manifests, Mount, Referrers, RegistryClient,
-    RegistryError, Uploads,
+    BlobStream, Blobs, Catalog, ErrorCode, HandlerAnswer, Manifests, Mount, Referrers,
+    RegistryClient, RegistryError, Uploads,
 };
 
 /// The size of the pieces a blob is read in.
@@ -48,6 +48,10 @@ struct Inner {
     trusts_uploads: std::sync::atomic::AtomicBool,
     /// Mount requests answered.
     mounts: std::sync::atomic::AtomicUsize,
+    /// What handler calls answer, in turn (the last one again once they run out; 200 when
+    /// none is set), and the calls made: URL and body.
+    handler_answers: Mutex<Vec<u16>>,
+    handler_calls: Mutex<Vec<(String, Bytes)>>,
 }
 
 /// A registry in memory; clones share it.
@@ -73,7 +77,19 @@ impl MemoryRegistry {
             lies_on_mounts: Default::default(),
             trusts_uploads: Default::default(),
             mounts: Default::default(),
+            handler_answers: Mutex::default(),
+            handler_calls: Mutex::default(),
         }))
+    }
+
+    /// Handler calls answer these statuses in turn, then the last one.
+    pub fn answer_handlers(&self, statuses: &[u16]) {
+        *lock(&self.0.handler_answers) = statuses.to_vec();
+    }
+
+    /// The handler calls made: URL and body.
+    pub fn handler_calls(&self) -> Vec<(String, Bytes)> {
+        lock(&self.0.handler_calls).clone()
     }
 
     /// Requests answered so far, by method of the registry port.
@@ -619,5 +635,20 @@ impl RegistryClient for MemoryRegistry {
 
     async fn check(&self) -> Result<(), RegistryError> {
         MemoryRegistry::check(self, "check", "/v2/")
+    }
+
+    async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {
+        MemoryRegistry::check(self, "call_handler", url)?;
+        lock(&self.0.handler_calls).push((url.to_string(), body));
+        let mut answers = lock(&self.0.handler_answers);
+        let status = match answers.len() {
+            0 => 200,
+            1 => answers[0],
+            _ => answers.remove(0),
+        };
+        Ok(HandlerAnswer {
+            status,
+            body: format!("answer {status}"),
+        })
     }
 }

@@ -6,7 +6,7 @@ use crate::ports::store::{ExecutionStore, Launch};
 use crate::replication::HandleError;
 
 /// Three images in two repositories of the source, and one the policy leaves out.
-fn fleet(world: &World) {
+pub(super) fn fleet(world: &World) {
     world
         .source
         .push_image("team/app", "1.0", &[b"base", b"app 1.0"]);
@@ -20,7 +20,7 @@ fn fleet(world: &World) {
 }
 
 /// An execution of `policy` created, and its first list message (not yet delivered).
-async fn started(world: &World, policy_id: i64) -> ListMessage {
+pub(super) async fn started(world: &World, policy_id: i64) -> ListMessage {
     let execution = world
         .store
         .create_execution(policy_id, TriggerType::Manual, 1, &Launch::Listing)

@@ -4,6 +4,7 @@
 
 mod events;
 mod fanout;
+mod handlers;
 mod list;
 mod policies;
 mod reaper;

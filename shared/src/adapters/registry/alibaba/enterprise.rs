@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use super::{text, Edition, Token, PAGE};
 use crate::adapters::registry::cloud::{self, numbered_pages, ApiError, SignedApi};
 use crate::adapters::registry::signing::{alibaba, SigningError};
-use crate::ports::registry::RegistryError;
+use crate::ports::registry::{RegistryError, Visibility};
 
 const VERSION: &str = "2018-12-01";
 
@@ -268,11 +268,20 @@ impl Edition for EnterpriseApi {
         }
     }
 
-    async fn create_namespace(&self, namespace: &str) -> Result<(), RegistryError> {
+    async fn create_namespace(
+        &self,
+        namespace: &str,
+        visibility: Visibility,
+    ) -> Result<(), RegistryError> {
+        let kind = if visibility.is_public() {
+            "PUBLIC"
+        } else {
+            "PRIVATE"
+        };
         let parameters = [
             ("NamespaceName", namespace),
             ("AutoCreateRepo", "true"),
-            ("DefaultRepoType", "PRIVATE"),
+            ("DefaultRepoType", kind),
         ];
         match self.on_instance("CreateNamespace", &parameters).await? {
             Ok(_) => Ok(()),
@@ -289,11 +298,21 @@ impl Edition for EnterpriseApi {
         Ok(self.repository_id(namespace, name).await?.is_some())
     }
 
-    async fn create_repository(&self, namespace: &str, name: &str) -> Result<(), RegistryError> {
+    async fn create_repository(
+        &self,
+        namespace: &str,
+        name: &str,
+        visibility: Visibility,
+    ) -> Result<(), RegistryError> {
+        let kind = if visibility.is_public() {
+            "PUBLIC"
+        } else {
+            "PRIVATE"
+        };
         let parameters = [
             ("RepoNamespaceName", namespace),
             ("RepoName", name),
-            ("RepoType", "PRIVATE"),
+            ("RepoType", kind),
             ("Summary", "replicated by Ferry"),
         ];
         match self.on_instance("CreateRepository", &parameters).await? {

@@ -26,7 +26,7 @@ use super::transport::Transport;
 use crate::model::kinds::{alibaba_endpoint, CloudApi};
 use crate::model::Registry;
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{
     names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
@@ -60,9 +60,18 @@ pub(crate) trait Edition: Send + Sync {
     /// Whether the namespace creates repositories on push; None when it does not exist.
     async fn namespace(&self, namespace: &str) -> Result<Option<bool>, RegistryError>;
     /// Makes a namespace that creates its repositories on push.
-    async fn create_namespace(&self, namespace: &str) -> Result<(), RegistryError>;
+    async fn create_namespace(
+        &self,
+        namespace: &str,
+        visibility: Visibility,
+    ) -> Result<(), RegistryError>;
     async fn repository_exists(&self, namespace: &str, name: &str) -> Result<bool, RegistryError>;
-    async fn create_repository(&self, namespace: &str, name: &str) -> Result<(), RegistryError>;
+    async fn create_repository(
+        &self,
+        namespace: &str,
+        name: &str,
+        visibility: Visibility,
+    ) -> Result<(), RegistryError>;
 }
 
 /// A registry's edition, from its URL or `options.instance`.
@@ -201,14 +210,18 @@ impl AcrNamespaces {
 
     /// Whether the namespace creates repositories on push (made now if missing, so it does);
     /// and whether it was made now.
-    async fn namespace(&self, namespace: &str) -> Result<(bool, bool), RegistryError> {
+    async fn namespace(
+        &self,
+        namespace: &str,
+        visibility: Visibility,
+    ) -> Result<(bool, bool), RegistryError> {
         if let Some(auto) = self.auto_create.lock().await.get(namespace) {
             return Ok((*auto, false));
         }
         let (auto, made) = match self.edition.namespace(namespace).await? {
             Some(auto) => (auto, false),
             None => {
-                self.edition.create_namespace(namespace).await?;
+                self.edition.create_namespace(namespace, visibility).await?;
                 (true, true)
             }
         };
@@ -233,7 +246,11 @@ impl Namespaces for AcrNamespaces {
         })
     }
 
-    async fn ensure(&self, repository: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        repository: &str,
+        visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let Some((namespace, name)) = repository.split_once('/') else {
             return Err(self
                 .edition
@@ -241,11 +258,13 @@ impl Namespaces for AcrNamespaces {
                 .t
                 .invalid(format!("{repository:?} names no namespace")));
         };
-        let (auto, made) = self.namespace(namespace).await?;
+        let (auto, made) = self.namespace(namespace, visibility).await?;
         if auto || self.edition.repository_exists(namespace, name).await? {
             return Ok(made);
         }
-        self.edition.create_repository(namespace, name).await?;
+        self.edition
+            .create_repository(namespace, name, visibility)
+            .await?;
         Ok(true)
     }
 }

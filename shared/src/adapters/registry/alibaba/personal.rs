@@ -20,7 +20,7 @@ use super::{text, Edition, Token, PAGE};
 use crate::adapters::registry::cloud::{self, numbered_pages, ApiError, SignedApi};
 use crate::adapters::registry::signing::{alibaba, SigningError};
 use crate::adapters::registry::transport::method_name;
-use crate::ports::registry::RegistryError;
+use crate::ports::registry::{RegistryError, Visibility};
 
 const VERSION: &str = "2016-06-07";
 
@@ -191,7 +191,16 @@ impl Edition for PersonalApi {
         }
     }
 
-    async fn create_namespace(&self, namespace: &str) -> Result<(), RegistryError> {
+    async fn create_namespace(
+        &self,
+        namespace: &str,
+        visibility: Visibility,
+    ) -> Result<(), RegistryError> {
+        let kind = if visibility.is_public() {
+            "PUBLIC"
+        } else {
+            "PRIVATE"
+        };
         let body = json!({"Namespace": {"Namespace": namespace}});
         match self
             .call(Method::PUT, "/namespace", &[], Some(body))
@@ -209,7 +218,7 @@ impl Edition for PersonalApi {
         }
         // Repositories pushed into it are created by the push, as the console's default is.
         let path = format!("/namespace/{}", namespace);
-        let body = json!({"Namespace": {"AutoCreate": true, "DefaultVisibility": "PRIVATE"}});
+        let body = json!({"Namespace": {"AutoCreate": true, "DefaultVisibility": kind}});
         self.must(Method::POST, &path, &[], Some(body)).await?;
         Ok(())
     }
@@ -223,9 +232,19 @@ impl Edition for PersonalApi {
         }
     }
 
-    async fn create_repository(&self, namespace: &str, name: &str) -> Result<(), RegistryError> {
+    async fn create_repository(
+        &self,
+        namespace: &str,
+        name: &str,
+        visibility: Visibility,
+    ) -> Result<(), RegistryError> {
+        let kind = if visibility.is_public() {
+            "PUBLIC"
+        } else {
+            "PRIVATE"
+        };
         let body = json!({"Repo": {"RepoNamespace": namespace, "RepoName": name,
-            "Summary": "replicated by Ferry", "Detail": "", "RepoType": "PRIVATE"}});
+            "Summary": "replicated by Ferry", "Detail": "", "RepoType": kind}});
         match self.call(Method::PUT, "/repos", &[], Some(body)).await? {
             Ok(_) => Ok(()),
             Err(e) if e.code.contains("ALREADY_EXIST") => Ok(()),

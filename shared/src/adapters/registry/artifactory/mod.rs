@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::distribution::DistributionSource;
 use super::json_api::{JsonApi, Page};
 use crate::oci::Repository;
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{names_page, ArtifactPage, SourceAdapter, TagWindow, Wanted};
 
 #[derive(Deserialize)]
@@ -90,7 +90,7 @@ impl Namespaces for ArtifactoryApi {
         })
     }
 
-    async fn ensure(&self, key: &str) -> Result<bool, RegistryError> {
+    async fn ensure(&self, key: &str, _visibility: Visibility) -> Result<bool, RegistryError> {
         let path = format!("/artifactory/api/repositories/{key}");
         let (status, _) = self.api.send_json(Method::GET, &path, None).await?;
         if status.is_success() {

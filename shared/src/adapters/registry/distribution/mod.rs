@@ -12,13 +12,15 @@ mod uploads;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::Method;
 
 use super::transport::{Call, Transport};
 use crate::model::addresses::AddressPolicy;
 use crate::model::Registry;
 use crate::oci::{Reference, Repository};
-use crate::ports::registry::{RegistryClient, RegistryError};
+use crate::ports::registry::{HandlerAnswer, RegistryClient, RegistryError};
 
 pub use source::DistributionSource;
 
@@ -85,12 +87,88 @@ impl RegistryClient for HttpRegistryClient {
         let call = Call::new(Method::GET, self.t.url(path)?, path, "");
         self.t
             .send(&call, |response| async move {
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(self.t.unexpected("GET", path, response).await)
+                if !response.status().is_success() {
+                    return Err(self.t.unexpected("GET", path, response).await);
+                }
+                match speaks_v2(response.headers()) {
+                    V2::Says => Ok(()),
+                    V2::SaysOther(version) => Err(self.t.invalid(format!(
+                        "GET /v2/ answered, but as {version:?}, not registry/2.0 \
+                         (Docker-Distribution-API-Version): this is not a v2 registry"
+                    ))),
+                    V2::Silent => {
+                        let body = Transport::body_start(response).await;
+                        if body.trim().is_empty() || body.trim_start().starts_with('{') {
+                            Ok(())
+                        } else {
+                            Err(self.t.invalid(format!(
+                                "GET /v2/ answered without Docker-Distribution-API-Version and \
+                                 with a body that is no registry's ({:?}...): this is not a v2 \
+                                 registry (a web page or a proxy at that URL?)",
+                                body.chars().take(60).collect::<String>()
+                            )))
+                        }
+                    }
                 }
             })
             .await
+    }
+
+    async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {
+        let target = self.t.url(url)?;
+        let call = Call::new(Method::POST, target, url, "")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        let response = self.t.exchange(&call).await?;
+        let status = response.status().as_u16();
+        Ok(HandlerAnswer {
+            status,
+            body: Transport::body_start(response).await,
+        })
+    }
+}
+
+/// What `GET /v2/` says of the API it serves.
+#[derive(Debug, PartialEq, Eq)]
+enum V2 {
+    Says,
+    SaysOther(String),
+    Silent,
+}
+
+/// `Docker-Distribution-API-Version: registry/2.0`, which distribution and most registries
+/// send; some (behind proxies) send none, and then the body tells.
+fn speaks_v2(headers: &HeaderMap) -> V2 {
+    match headers.get("docker-distribution-api-version") {
+        None => V2::Silent,
+        Some(value) => {
+            let version = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+            if version.eq_ignore_ascii_case("registry/2.0") {
+                V2::Says
+            } else {
+                V2::SaysOther(version)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_version_header_says_whether_it_is_a_v2_registry() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(speaks_v2(&headers), V2::Silent);
+        headers.insert(
+            "docker-distribution-api-version",
+            "registry/2.0".parse().unwrap(),
+        );
+        assert_eq!(speaks_v2(&headers), V2::Says);
+        headers.insert(
+            "docker-distribution-api-version",
+            "registry/1.0".parse().unwrap(),
+        );
+        assert_eq!(speaks_v2(&headers), V2::SaysOther("registry/1.0".into()));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::HubApi;
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 
 pub struct HubNamespaces {
     pub(crate) hub: Arc<HubApi>,
@@ -16,7 +16,11 @@ pub struct HubNamespaces {
 
 #[async_trait]
 impl Namespaces for HubNamespaces {
-    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        namespace: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         if self.hub.user() == Some(namespace) {
             return Ok(false);
         }

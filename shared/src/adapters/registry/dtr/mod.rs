@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::json_api::{JsonApi, Page};
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{
     names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
@@ -124,7 +124,11 @@ impl Namespaces for DtrApi {
         })
     }
 
-    async fn ensure(&self, repository: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        repository: &str,
+        visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let Some((namespace, name)) = repository.split_once('/') else {
             return Err(self
                 .api
@@ -135,7 +139,7 @@ impl Namespaces for DtrApi {
         if self.api.get::<serde_json::Value>(&path).await?.is_some() {
             return Ok(false);
         }
-        let body = serde_json::json!({"name": name, "visibility": "private"});
+        let body = serde_json::json!({"name": name, "visibility": if visibility.is_public() { "public" } else { "private" }});
         let (status, answer) = self
             .api
             .send_json(

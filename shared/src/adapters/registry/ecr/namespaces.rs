@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 
 use super::{code_of, EcrApi};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 
 pub struct EcrNamespaces {
     pub(crate) api: Arc<EcrApi>,
@@ -21,7 +21,11 @@ impl Namespaces for EcrNamespaces {
         Some(repository.to_string())
     }
 
-    async fn ensure(&self, repository: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        repository: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let settings = &self.api.settings;
         let mut create = self
             .api

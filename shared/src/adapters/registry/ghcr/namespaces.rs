@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{GithubApi, Owner};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 
 pub struct GhcrNamespaces {
     pub(crate) github: Arc<GithubApi>,
@@ -15,7 +15,7 @@ pub struct GhcrNamespaces {
 
 #[async_trait]
 impl Namespaces for GhcrNamespaces {
-    async fn ensure(&self, owner: &str) -> Result<bool, RegistryError> {
+    async fn ensure(&self, owner: &str, _visibility: Visibility) -> Result<bool, RegistryError> {
         let refused = |what: String| RegistryError::Invalid {
             registry: self.github.api.t.name().to_string(),
             what,

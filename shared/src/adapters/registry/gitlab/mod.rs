@@ -13,7 +13,7 @@ use super::distribution::DistributionSource;
 use super::json_api::{JsonApi, Page};
 use crate::model::Registry;
 use crate::oci::Repository;
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{names_page, ArtifactPage, SourceAdapter, TagWindow, Wanted};
 
 const PER_PAGE: usize = 100;
@@ -132,7 +132,11 @@ impl Namespaces for GitlabApi {
         })
     }
 
-    async fn ensure(&self, repository: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        repository: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let parts: Vec<&str> = repository.split('/').collect();
         // The longest leading path that is a project (an image may be the project itself).
         for end in (2..=parts.len()).rev() {

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 
 use super::GoogleOAuth;
 use crate::adapters::registry::json_api::JsonApi;
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 
 pub struct GarRepositories {
     pub(crate) api: tokio::sync::Mutex<JsonApi>,
@@ -38,7 +38,11 @@ impl Namespaces for GarRepositories {
         })
     }
 
-    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        namespace: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let (token, _) = self.oauth.token().await?;
         let mut api = self.api.lock().await;
         let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use crate::adapters::registry::transport::{Call, Transport};
 use crate::model::addresses::AddressPolicy;
 use crate::model::Registry;
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 
 const PROJECTS: &str = "/api/v2.0/projects";
 
@@ -34,7 +34,7 @@ impl HarborProjects {
 
 #[async_trait]
 impl Namespaces for HarborProjects {
-    async fn ensure(&self, project: &str) -> Result<bool, RegistryError> {
+    async fn ensure(&self, project: &str, visibility: Visibility) -> Result<bool, RegistryError> {
         let mut head = self.t.url(PROJECTS)?;
         head.query_pairs_mut().append_pair("project_name", project);
         let exists = Call::new(Method::HEAD, head, PROJECTS, "");
@@ -53,7 +53,7 @@ impl Namespaces for HarborProjects {
         }
         let body = serde_json::to_vec(&serde_json::json!({
             "project_name": project,
-            "metadata": {"public": "false"},
+            "metadata": {"public": if visibility.is_public() { "true" } else { "false" }},
         }))
         .map_err(|e| self.t.invalid(format!("project {project:?}: {e}")))?;
         let create = Call::new(Method::POST, self.t.url(PROJECTS)?, PROJECTS, "")

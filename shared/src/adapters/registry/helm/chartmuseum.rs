@@ -16,7 +16,7 @@ use super::ChartRepository;
 use crate::adapters::registry::signing::percent_encode;
 use crate::adapters::registry::transport::{method_name, Call};
 use crate::oci::Digest;
-use crate::ports::registry::{ChartUploads, Namespaces, RegistryError};
+use crate::ports::registry::{ChartUploads, Namespaces, RegistryError, Visibility};
 
 /// The largest API answer read.
 const ANSWER_BYTES: usize = 1024 * 1024;
@@ -240,7 +240,11 @@ impl Namespaces for ChartRepository {
         Some("charts".to_string())
     }
 
-    async fn ensure(&self, _namespace: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        _namespace: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         self.charts_api().await.map(|_| false)
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{SwrApi, PAGE};
 use crate::adapters::registry::cloud::{numbered_pages, Answer};
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{
     names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
@@ -135,7 +135,11 @@ impl SourceAdapter for SwrApi {
 
 #[async_trait]
 impl Namespaces for SwrApi {
-    async fn ensure(&self, organisation: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        organisation: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let path = format!("/v2/manage/namespaces/{}", organisation);
         let shown = format!("GET {path}");
         let visible = || async {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::json_api::{JsonApi, Page};
 use crate::model::Registry;
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{
     names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
@@ -176,7 +176,11 @@ impl SourceAdapter for QuayApi {
 
 #[async_trait]
 impl Namespaces for QuayApi {
-    async fn ensure(&self, organisation: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        organisation: &str,
+        _visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let path = format!("/api/v1/organization/{organisation}");
         if self.api.get::<serde_json::Value>(&path).await?.is_some() {
             return Ok(false);

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{TcrApi, PAGE};
 use crate::adapters::registry::cloud::numbered_pages;
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{
     names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
@@ -147,7 +147,7 @@ impl SourceAdapter for TcrApi {
 
 #[async_trait]
 impl Namespaces for TcrApi {
-    async fn ensure(&self, namespace: &str) -> Result<bool, RegistryError> {
+    async fn ensure(&self, namespace: &str, visibility: Visibility) -> Result<bool, RegistryError> {
         let listed = self
             .pages(
                 "DescribeNamespaces",
@@ -160,7 +160,7 @@ impl Namespaces for TcrApi {
             return Ok(false);
         }
         let action = "CreateNamespace";
-        let body = json!({"NamespaceName": namespace, "IsPublic": false});
+        let body = json!({"NamespaceName": namespace, "IsPublic": visibility.is_public()});
         match self.on_instance::<serde_json::Value>(action, body).await? {
             Ok(_) => Ok(true),
             // Made meanwhile by another process.

@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use super::{VolcApi, PAGE};
 use crate::adapters::registry::cloud::numbered_pages;
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{Namespaces, RegistryError};
+use crate::ports::registry::{Namespaces, RegistryError, Visibility};
 use crate::ports::source::{
     names_page, tagged_window, ArtifactPage, SourceAdapter, TagWindow, Wanted,
 };
@@ -208,7 +208,11 @@ impl Namespaces for VolcNamespaces {
         })
     }
 
-    async fn ensure(&self, repository: &str) -> Result<bool, RegistryError> {
+    async fn ensure(
+        &self,
+        repository: &str,
+        visibility: Visibility,
+    ) -> Result<bool, RegistryError> {
         let Some((namespace, name)) = repository.split_once('/') else {
             return Err(self
                 .api
@@ -227,7 +231,7 @@ impl Namespaces for VolcNamespaces {
         if exists {
             return Ok(namespace_made);
         }
-        let body = json!({"Namespace": namespace, "Name": name, "AccessLevel": "Private"});
+        let body = json!({"Namespace": namespace, "Name": name, "AccessLevel": if visibility.is_public() { "Public" } else { "Private" }});
         let made = self
             .api
             .create(

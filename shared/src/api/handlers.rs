@@ -1,0 +1,61 @@
+//! `/replication/policies/{id}/handlers` (Ferry's addition, seed 000): a policy's
+//! `prepare_replication` handlers. The lifecycle is the use case's; this maps HTTP.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+
+use super::errors::ApiError;
+use super::{created, json, parse_body, Api};
+use crate::model::ReplicationHandler;
+use crate::replication::handlers::{
+    add_handler, delete_handler, get_handler, list_handlers, update_handler,
+};
+
+impl Api {
+    pub(super) async fn list_handlers(&self, policy_id: i64) -> Result<Response<Bytes>, ApiError> {
+        let handlers = list_handlers(self.store.as_ref(), policy_id).await?;
+        Ok(json(StatusCode::OK, &handlers))
+    }
+
+    pub(super) async fn create_handler(
+        &self,
+        policy_id: i64,
+        body: &Bytes,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let handler: ReplicationHandler = parse_body(body)?;
+        let stored = add_handler(self.store.as_ref(), policy_id, &handler).await?;
+        Ok(created(&format!(
+            "/replication/policies/{policy_id}/handlers/{}",
+            stored.id
+        )))
+    }
+
+    pub(super) async fn get_handler(
+        &self,
+        policy_id: i64,
+        handler_id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let handler = get_handler(self.store.as_ref(), policy_id, handler_id).await?;
+        Ok(json(StatusCode::OK, &handler))
+    }
+
+    pub(super) async fn update_handler(
+        &self,
+        policy_id: i64,
+        handler_id: i64,
+        body: &Bytes,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let handler: ReplicationHandler = parse_body(body)?;
+        update_handler(self.store.as_ref(), policy_id, handler_id, &handler).await?;
+        Ok(json(StatusCode::OK, &serde_json::json!({})))
+    }
+
+    pub(super) async fn delete_handler(
+        &self,
+        policy_id: i64,
+        handler_id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        delete_handler(self.store.as_ref(), policy_id, handler_id).await?;
+        Ok(json(StatusCode::OK, &serde_json::json!({})))
+    }
+}
