@@ -384,3 +384,106 @@ async fn the_reaper_is_scheduled_by_the_template_and_relaunches_an_execution_nev
     );
     stack.stop().await;
 }
+
+/// Seed 000's pull-based replication by webhook: a policy pulling from a Harbor into the home
+/// registry (an empty destination) runs when Harbor's webhook tells of a push, with Harbor's
+/// own payload; a payload of another project starts nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_based_policy_runs_on_the_remote_harbors_webhook() {
+    let home = TestRegistry::start();
+    let behind = TestRegistry::start();
+    let pushed = behind
+        .http()
+        .push_image("corp/app", "1.0", &[layer(530, 2000)])
+        .await;
+    let harbor = ferry_tests::fakes::harbor::FakeHarbor::start(
+        &behind.url(),
+        &[("robot$puller", "s3cret")],
+    )
+    .await;
+    let stack = LocalStack::start(
+        "pull-events",
+        LocalStackOptions {
+            parameters: &[("HomeRegistryId", "1")],
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
+    assert_eq!(add_registry(&api, "home", &home.url()).await, 1);
+    let remote = api
+        .post(
+            "/registries",
+            &json!({"name": "remote-harbor", "type": "harbor", "url": harbor.url(),
+                    "credential": {"type": "basic", "access_key": "robot$puller", "access_secret": "s3cret"}}),
+        )
+        .await
+        .created_id();
+    let created = api
+        .post(
+            "/replication/policies",
+            &json!({"name": "pull-corp", "src_registry": {"id": remote},
+                    "trigger": {"type": "event_based"},
+                    "filters": [{"type": "name", "value": "corp/**"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let policy = created.created_id();
+    let shown = api.get(&format!("/replication/policies/{policy}")).await.json();
+    assert_eq!(shown["dest_registry"]["id"], 1, "the home registry: {shown}");
+
+    let hook = api
+        .post(&format!("/registries/{remote}/webhook"), &json!({}))
+        .await
+        .json();
+    let origin = stack.api.split("/api/v2.0").next().expect("origin").to_string();
+    let hook_url = format!("{origin}{}", hook["url"].as_str().expect("url"));
+    let authorization = hook["authorization"].as_str().expect("token").to_string();
+    // Harbor's webhook payload for a push (its notification model's PUSH_ARTIFACT event).
+    let payload = |project: &str, digest: &str| {
+        json!({"type": "PUSH_ARTIFACT", "occur_at": 1764633600, "operator": "admin",
+               "event_data": {"resources": [{"digest": digest, "tag": "1.0",
+                                              "resource_url": format!("harbor/{project}/app:1.0")}],
+                              "repository": {"date_created": 1764633600, "name": "app",
+                                             "namespace": project,
+                                             "repo_full_name": format!("{project}/app"),
+                                             "repo_type": "private"}}})
+    };
+    let http = reqwest::Client::new();
+    for body in [payload("other", &pushed), payload("corp", &pushed)] {
+        let answer = http
+            .post(&hook_url)
+            .header("authorization", &authorization)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        assert!(answer.status().is_success(), "{}", answer.status());
+    }
+    eventually(60, "the pushed tag pulled into the home registry", || async {
+        home.http().manifest_digest("corp/app", "1.0").await
+    })
+    .await;
+    assert_eq!(
+        home.http().manifest_digest("corp/app", "1.0").await,
+        Some(pushed)
+    );
+    let executions = eventually(30, "the event execution to finish", || async {
+        let page = stack
+            .adapters
+            .store
+            .list_executions(Some(policy), None, 10)
+            .await
+            .expect("list");
+        page.items
+            .iter()
+            .all(|e| e.status.is_final())
+            .then_some(page.items)
+    })
+    .await;
+    assert_eq!(executions.len(), 1, "the other project's push started nothing");
+    assert_eq!(executions[0].trigger, TriggerType::EventBased);
+    assert_eq!(executions[0].succeed, 1);
+    assert_eq!(home.http().manifest_digest("other/app", "1.0").await, None);
+    stack.stop().await;
+}
