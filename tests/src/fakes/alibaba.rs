@@ -283,6 +283,17 @@ impl FakeAliAcr {
     }
 
     /// How many temporary credentials the API has issued.
+    /// The namespaces whose repositories are public by default (`DefaultVisibility` or
+    /// `DefaultRepoType` PUBLIC).
+    pub fn public_namespaces(&self) -> Option<Vec<String>> {
+        Some(self.shared.with(|i| {
+            (i.namespaces.iter())
+                .filter(|(_, settings)| settings.public)
+                .map(|((_, name), _)| name.clone())
+                .collect()
+        }))
+    }
+
     pub fn credentials_issued(&self) -> usize {
         self.shared.logins.issued()
     }

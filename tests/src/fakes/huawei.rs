@@ -189,6 +189,11 @@ impl FakeSwr {
     }
 
     /// How many temporary credentials `POST /v2/manage/utils/secret` has issued.
+    /// SWR's organisations have no visibility of their own (its repositories do, set apart).
+    pub fn public_namespaces(&self) -> Option<Vec<String>> {
+        None
+    }
+
     pub fn credentials_issued(&self) -> usize {
         self.shared.logins.issued()
     }

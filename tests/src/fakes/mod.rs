@@ -633,6 +633,9 @@ pub trait CloudFake: Send + Sync {
     /// Every temporary registry credential and registry token issued so far stops working.
     fn expire_credentials(&self);
     fn credentials_issued(&self) -> usize;
+    /// The namespaces (or repositories) made public through the API; None for a kind without
+    /// such a setting.
+    fn public_namespaces(&self) -> Option<Vec<String>>;
 }
 
 macro_rules! cloud_fake {
@@ -644,6 +647,7 @@ macro_rules! cloud_fake {
             fn deny_namespace_create(&self) { <$fake>::deny_namespace_create(self) }
             fn expire_credentials(&self) { <$fake>::expire_credentials(self) }
             fn credentials_issued(&self) -> usize { <$fake>::credentials_issued(self) }
+            fn public_namespaces(&self) -> Option<Vec<String>> { <$fake>::public_namespaces(self) }
         }
     )*};
 }

@@ -212,6 +212,16 @@ impl FakeTcr {
     }
 
     /// How many instance tokens `CreateInstanceToken` has issued.
+    /// The namespaces created with `IsPublic: true`.
+    pub fn public_namespaces(&self) -> Option<Vec<String>> {
+        Some(self.shared.with(|i| {
+            (i.namespaces.iter())
+                .filter(|(_, public)| *public)
+                .map(|(name, _)| name.clone())
+                .collect()
+        }))
+    }
+
     pub fn credentials_issued(&self) -> usize {
         self.shared.logins.issued()
     }

@@ -190,6 +190,16 @@ impl FakeVolcCr {
     }
 
     /// How many temporary passwords `GetAuthorizationToken` has issued.
+    /// The repositories created with `AccessLevel: Public`, as `namespace/name`.
+    pub fn public_namespaces(&self) -> Option<Vec<String>> {
+        Some(self.shared.with(|i| {
+            (i.repositories.iter())
+                .filter(|(_, level)| level.as_str() == "Public")
+                .map(|((namespace, name), _)| format!("{namespace}/{name}"))
+                .collect()
+        }))
+    }
+
     pub fn credentials_issued(&self) -> usize {
         self.shared.logins.issued()
     }

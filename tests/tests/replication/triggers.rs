@@ -396,11 +396,9 @@ async fn a_pull_based_policy_runs_on_the_remote_harbors_webhook() {
         .http()
         .push_image("corp/app", "1.0", &[layer(530, 2000)])
         .await;
-    let harbor = ferry_tests::fakes::harbor::FakeHarbor::start(
-        &behind.url(),
-        &[("robot$puller", "s3cret")],
-    )
-    .await;
+    let harbor =
+        ferry_tests::fakes::harbor::FakeHarbor::start(&behind.url(), &[("robot$puller", "s3cret")])
+            .await;
     let stack = LocalStack::start(
         "pull-events",
         LocalStackOptions {
@@ -429,14 +427,25 @@ async fn a_pull_based_policy_runs_on_the_remote_harbors_webhook() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let policy = created.created_id();
-    let shown = api.get(&format!("/replication/policies/{policy}")).await.json();
-    assert_eq!(shown["dest_registry"]["id"], 1, "the home registry: {shown}");
+    let shown = api
+        .get(&format!("/replication/policies/{policy}"))
+        .await
+        .json();
+    assert_eq!(
+        shown["dest_registry"]["id"], 1,
+        "the home registry: {shown}"
+    );
 
     let hook = api
         .post(&format!("/registries/{remote}/webhook"), &json!({}))
         .await
         .json();
-    let origin = stack.api.split("/api/v2.0").next().expect("origin").to_string();
+    let origin = stack
+        .api
+        .split("/api/v2.0")
+        .next()
+        .expect("origin")
+        .to_string();
     let hook_url = format!("{origin}{}", hook["url"].as_str().expect("url"));
     let authorization = hook["authorization"].as_str().expect("token").to_string();
     // Harbor's webhook payload for a push (its notification model's PUSH_ARTIFACT event).
@@ -460,9 +469,11 @@ async fn a_pull_based_policy_runs_on_the_remote_harbors_webhook() {
             .expect("post");
         assert!(answer.status().is_success(), "{}", answer.status());
     }
-    eventually(60, "the pushed tag pulled into the home registry", || async {
-        home.http().manifest_digest("corp/app", "1.0").await
-    })
+    eventually(
+        60,
+        "the pushed tag pulled into the home registry",
+        || async { home.http().manifest_digest("corp/app", "1.0").await },
+    )
     .await;
     assert_eq!(
         home.http().manifest_digest("corp/app", "1.0").await,
@@ -481,7 +492,11 @@ async fn a_pull_based_policy_runs_on_the_remote_harbors_webhook() {
             .then_some(page.items)
     })
     .await;
-    assert_eq!(executions.len(), 1, "the other project's push started nothing");
+    assert_eq!(
+        executions.len(),
+        1,
+        "the other project's push started nothing"
+    );
     assert_eq!(executions[0].trigger, TriggerType::EventBased);
     assert_eq!(executions[0].succeed, 1);
     assert_eq!(home.http().manifest_digest("other/app", "1.0").await, None);

@@ -145,6 +145,22 @@ pub(super) async fn cloud_round_trip(
     );
     assert!(fake.credentials_issued() > issued, "minted again");
 
+    // A namespace made for a policy that asks is public, where the kind has the setting.
+    let open = json!({"dest_namespace": "open", "target_project_public": true,
+                      "filters": [{"type": "name", "value": "corp/app"}]});
+    let to_open = create_policy(&api, "to-open", src, cloud, open).await;
+    succeeded(&api, to_open).await;
+    if let Some(public) = fake.public_namespaces() {
+        assert!(
+            public.iter().any(|n| n == "open" || n.starts_with("open/")),
+            "made public: {public:?}"
+        );
+        assert!(
+            !public.iter().any(|n| n == "corp" || n.starts_with("corp/")),
+            "the others are private: {public:?}"
+        );
+    }
+
     fake.deny_namespace_create();
     let denied = create_policy(
         &api,
