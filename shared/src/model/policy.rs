@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use super::filters::{Filter, Selection};
 use super::registry::Registry;
+use super::scope::{normalize_scope, validate_scope, PolicyScope};
 use super::time_format;
 use super::transfer::CopyOptions;
 use super::validation::{require_name, Validated, ValidationError};
@@ -123,6 +124,16 @@ pub struct ReplicationPolicy {
     /// `os/arch/variant`); empty copies all. A filtered index has a new digest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// Ferry's addition (seed 001's policy scope): `system` (the default, shown by leaving the
+    /// field out) or `namespace`, a policy managed under one source namespace by that
+    /// namespace's robots. A namespace policy selects only repositories under
+    /// `<namespace>/` and may not overlap a system policy to the same destination registry.
+    #[serde(default, skip_serializing_if = "PolicyScope::is_system")]
+    pub scope: PolicyScope,
+    /// Ferry's addition: the source namespace (one path component) of a `namespace` policy;
+    /// required with that scope, refused with `system`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
@@ -151,6 +162,8 @@ impl Default for ReplicationPolicy {
             copy_by_chunk: false,
             single_active_replication: false,
             platforms: Vec::new(),
+            scope: PolicyScope::System,
+            namespace: String::new(),
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
         }
@@ -169,6 +182,11 @@ impl ReplicationPolicy {
         let replicate = self.replicates_deletion();
         self.replicate_deletion = replicate;
         self.deletion = replicate;
+    }
+
+    /// A namespace policy without a name filter is given one for its whole namespace.
+    pub fn normalize_scope(&mut self) {
+        normalize_scope(self);
     }
 
     /// The registry ids the policy names; 0 stands for the home registry configured at deploy time.
@@ -232,6 +250,7 @@ impl ReplicationPolicy {
             ));
         }
         let selection = Selection::of(&self.filters)?;
+        validate_scope(self)?;
         // A literal name filter names the source path, so the count can be checked now.
         if let Some(path) = selection.literal_name() {
             let components = path.split('/').count();
