@@ -19,6 +19,29 @@ use crate::model::robot::{Robot, ROBOT_PREFIX};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
 
+/// Who is calling, once authenticated: what the policy and execution handlers need to know
+/// to confine a project robot to its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    /// A robot of level `system`: its permissions, on the whole service.
+    SystemRobot,
+    /// A robot of level `project`: its permissions, on one source namespace's policies.
+    NamespaceRobot {
+        namespace: String,
+    },
+}
+
+impl Caller {
+    /// The namespace the caller is confined to; None for the admin and system robots.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Self::NamespaceRobot { namespace } => Some(namespace),
+            Self::Admin | Self::SystemRobot => None,
+        }
+    }
+}
+
 /// Why a caller is turned away: wrong credentials count as a failed login, a robot without
 /// the permission does not.
 enum Denied {
@@ -71,7 +94,7 @@ impl Api {
         route: &Route,
         headers: &HeaderMap,
         address: Option<IpAddr>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Caller, ApiError> {
         let (user, password) = basic_of(headers)
             .ok_or_else(|| ApiError::unauthorized("HTTP Basic credentials are required"))?;
         let now = OffsetDateTime::now_utc();
@@ -81,7 +104,7 @@ impl Api {
             return Err(ApiError::too_many_logins(wait));
         }
         match self.caller_may(route, &user, &password, now).await? {
-            Ok(()) => Ok(()),
+            Ok(caller) => Ok(caller),
             Err(Denied::Permission(message)) => Err(ApiError::forbidden(message)),
             Err(Denied::Credentials(message)) => {
                 // Kept a minute past the window, then DynamoDB's TTL removes it.
@@ -99,10 +122,10 @@ impl Api {
         user: &str,
         password: &str,
         now: OffsetDateTime,
-    ) -> Result<Result<(), Denied>, ApiError> {
+    ) -> Result<Result<Caller, Denied>, ApiError> {
         let Some(name) = user.strip_prefix(ROBOT_PREFIX) else {
             return Ok(if self.admin.matches(user, password) {
-                Ok(())
+                Ok(Caller::Admin)
             } else {
                 Err(Denied::Credentials("wrong user name or password".into()))
             });
@@ -124,7 +147,12 @@ impl Api {
                 "{user} is disabled or expired"
             ))));
         }
-        Ok(robot_may(&robot, route))
+        Ok(robot_may(&robot, route).map(|()| match robot.namespace() {
+            Some(namespace) => Caller::NamespaceRobot {
+                namespace: namespace.to_string(),
+            },
+            None => Caller::SystemRobot,
+        }))
     }
 }
 

@@ -152,6 +152,7 @@ impl From<crate::replication::policies::PolicyRefused> for ApiError {
                 "PRECONDITION",
                 e.to_string(),
             ),
+            P::Overlaps { .. } => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
         }
     }
 }

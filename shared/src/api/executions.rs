@@ -4,6 +4,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 
+use super::access::Caller;
+use super::confinement::visibility;
 use super::errors::ApiError;
 use super::listing::{read_page, ListRequest, ListSpec};
 use super::{created, json, parse_body, Api};
@@ -39,11 +41,18 @@ struct StartReplicationExecution {
 }
 
 impl Api {
-    pub(super) async fn start_execution(&self, body: &Bytes) -> Result<Response<Bytes>, ApiError> {
+    pub(super) async fn start_execution(
+        &self,
+        caller: &Caller,
+        body: &Bytes,
+    ) -> Result<Response<Bytes>, ApiError> {
         let request: StartReplicationExecution = parse_body(body)?;
         let policy_id = request.policy_id.filter(|id| *id > 0).ok_or_else(|| {
             ApiError::bad_request("policy_id: is required and must be a positive integer")
         })?;
+        if caller.namespace().is_some() {
+            self.managed_policy(caller, policy_id).await?;
+        }
         match start_execution(
             self.store.as_ref(),
             self.queue.as_ref(),
@@ -73,6 +82,7 @@ impl Api {
 
     pub(super) async fn list_executions(
         &self,
+        caller: &Caller,
         query: Option<&str>,
         path: &str,
     ) -> Result<Response<Bytes>, ApiError> {
@@ -85,6 +95,34 @@ impl Api {
         };
         let status = request.one_of("status", &["InProgress", "Succeed", "Failed", "Stopped"])?;
         let trigger = request.one_of("trigger", &["manual", "scheduled", "event_based"])?;
+        // A namespace robot sees only its namespace's policies' executions: one policy's
+        // (checked), or without policy_id those of each of its policies, read per policy (the
+        // store keeps each policy's executions together; history is swept to KeepExecutions)
+        // and then filtered, sorted and paged as a whole, so totals are right.
+        if caller.namespace().is_some() {
+            let policies = match policy_id {
+                Some(id) => vec![self.managed_policy(caller, id).await?.id],
+                None => self.managed_policy_ids(caller).await?,
+            };
+            let mut executions = Vec::new();
+            for id in policies {
+                executions.extend(
+                    collect_pages(|cursor| async move {
+                        self.store
+                            .list_executions(Some(id), cursor.as_deref(), 1000)
+                            .await
+                    })
+                    .await?,
+                );
+            }
+            return Ok(request.answer(
+                executions
+                    .into_iter()
+                    .filter(|e| status.is_none_or(|s| e.status.as_str() == s))
+                    .filter(|e| trigger.is_none_or(|t| e.trigger.as_str() == t)),
+                path,
+            ));
+        }
         if request.in_key_order() && status.is_none() && trigger.is_none() {
             // Newest first is the store's order: one page read alone, the total counted.
             let total = self.store.count_executions(policy_id).await?;
@@ -116,13 +154,40 @@ impl Api {
         ))
     }
 
-    pub(super) async fn get_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
-        Ok(json(StatusCode::OK, &self.store.get_execution(id).await?))
+    /// The ids of the policies a namespace robot manages (its namespace's).
+    async fn managed_policy_ids(&self, caller: &Caller) -> Result<Vec<i64>, ApiError> {
+        let policies = collect_pages(|cursor| async move {
+            self.store.list_policies(cursor.as_deref(), 1000).await
+        })
+        .await?;
+        Ok(policies
+            .into_iter()
+            .filter(|p| visibility(caller, p) == Some(false))
+            .map(|p| p.id)
+            .collect())
+    }
+
+    pub(super) async fn get_execution(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        Ok(json(
+            StatusCode::OK,
+            &self.managed_execution(caller, id).await?,
+        ))
     }
 
     /// Stops an execution: it ends Stopped now; its pending tasks end Stopped when their
     /// messages arrive, and running ones stop at their next check.
-    pub(super) async fn retry_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+    pub(super) async fn retry_execution(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        if caller.namespace().is_some() {
+            self.managed_execution(caller, id).await?;
+        }
         match retry_execution(self.store.as_ref(), self.queue.as_ref(), id).await {
             Ok(retry) => Ok(created(&format!("/replication/executions/{}", retry.id))),
             Err(RetryError::Store(e)) => Err(e.into()),
@@ -135,7 +200,14 @@ impl Api {
         }
     }
 
-    pub(super) async fn stop_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
+    pub(super) async fn stop_execution(
+        &self,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        if caller.namespace().is_some() {
+            self.managed_execution(caller, id).await?;
+        }
         self.store
             .end_execution(id, ExecutionStatus::Stopped, "stopped by the user")
             .await?;
@@ -144,6 +216,7 @@ impl Api {
 
     pub(super) async fn list_tasks(
         &self,
+        caller: &Caller,
         id: i64,
         query: Option<&str>,
         path: &str,
@@ -154,7 +227,7 @@ impl Api {
             &["Pending", "InProgress", "Succeed", "Failed", "Stopped"],
         )?;
         let resource_type = request.one_of("resource_type", &["image", "artifact", "chart"])?;
-        let execution = self.store.get_execution(id).await?;
+        let execution = self.managed_execution(caller, id).await?;
         if request.in_key_order() && resource_type.is_none() {
             return self.tasks_page(&request, &execution, status, path).await;
         }
@@ -211,9 +284,13 @@ impl Api {
 
     pub(super) async fn task_log(
         &self,
+        caller: &Caller,
         id: i64,
         task_id: i64,
     ) -> Result<Response<Bytes>, ApiError> {
+        if caller.namespace().is_some() {
+            self.managed_execution(caller, id).await?;
+        }
         let task = self.store.get_task(id, task_id).await?;
         let log = task_log_tail(self.logs.as_ref(), &task, LOG_ANSWER_BYTES)
             .await

@@ -4,6 +4,8 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
+use super::access::Caller;
+use super::confinement::{may_manage, visibility};
 use super::errors::ApiError;
 use super::{created, json, parse_body, Api};
 use crate::model::ReplicationHandler;
@@ -12,16 +14,33 @@ use crate::replication::handlers::{
 };
 
 impl Api {
-    pub(super) async fn list_handlers(&self, policy_id: i64) -> Result<Response<Bytes>, ApiError> {
+    /// A 403 unless `caller` may see the policy (a namespace robot: its own, or a system policy
+    /// that refers to its namespace); handlers are read as their policy is.
+    async fn may_read_handlers(&self, caller: &Caller, policy_id: i64) -> Result<(), ApiError> {
+        let policy = self.store.get_policy(policy_id).await?;
+        match visibility(caller, &policy) {
+            Some(_) => Ok(()),
+            None => may_manage(caller, &policy),
+        }
+    }
+
+    pub(super) async fn list_handlers(
+        &self,
+        caller: &Caller,
+        policy_id: i64,
+    ) -> Result<Response<Bytes>, ApiError> {
+        self.may_read_handlers(caller, policy_id).await?;
         let handlers = list_handlers(self.store.as_ref(), policy_id).await?;
         Ok(json(StatusCode::OK, &handlers))
     }
 
     pub(super) async fn create_handler(
         &self,
+        caller: &Caller,
         policy_id: i64,
         body: &Bytes,
     ) -> Result<Response<Bytes>, ApiError> {
+        self.managed_policy(caller, policy_id).await?;
         let handler: ReplicationHandler = parse_body(body)?;
         let stored = add_handler(self.store.as_ref(), policy_id, &handler).await?;
         Ok(created(&format!(
@@ -32,19 +51,23 @@ impl Api {
 
     pub(super) async fn get_handler(
         &self,
+        caller: &Caller,
         policy_id: i64,
         handler_id: i64,
     ) -> Result<Response<Bytes>, ApiError> {
+        self.may_read_handlers(caller, policy_id).await?;
         let handler = get_handler(self.store.as_ref(), policy_id, handler_id).await?;
         Ok(json(StatusCode::OK, &handler))
     }
 
     pub(super) async fn update_handler(
         &self,
+        caller: &Caller,
         policy_id: i64,
         handler_id: i64,
         body: &Bytes,
     ) -> Result<Response<Bytes>, ApiError> {
+        self.managed_policy(caller, policy_id).await?;
         let handler: ReplicationHandler = parse_body(body)?;
         update_handler(self.store.as_ref(), policy_id, handler_id, &handler).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
@@ -52,9 +75,11 @@ impl Api {
 
     pub(super) async fn delete_handler(
         &self,
+        caller: &Caller,
         policy_id: i64,
         handler_id: i64,
     ) -> Result<Response<Bytes>, ApiError> {
+        self.managed_policy(caller, policy_id).await?;
         delete_handler(self.store.as_ref(), policy_id, handler_id).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }

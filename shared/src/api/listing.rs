@@ -154,6 +154,30 @@ impl Query {
         Ok(Self { terms })
     }
 
+    /// Takes the terms on `key` out of the query, for a handler to apply itself: the exact
+    /// value asked for, or a 400 for any other kind of condition or two different values.
+    pub fn take_exact(&mut self, key: &str) -> Result<Option<String>, ApiError> {
+        let mut taken: Option<String> = None;
+        let mut refused = None;
+        self.terms.retain(|(k, condition)| {
+            if k != key {
+                return true;
+            }
+            match (condition, &taken) {
+                (Condition::Exact(v), Some(t)) if v != t => {
+                    refused = Some(format!("{key} is asked for twice, as {t:?} and {v:?}"));
+                }
+                (Condition::Exact(v), _) => taken = Some(v.clone()),
+                _ => refused = Some(format!("{key} takes only an exact value ({key}=value)")),
+            }
+            false
+        });
+        match refused {
+            Some(reason) => Err(bad("q", reason)),
+            None => Ok(taken),
+        }
+    }
+
     pub fn matches(&self, item: &Value) -> bool {
         self.terms.iter().all(|(key, condition)| {
             let field = lookup(item, key);
@@ -394,6 +418,14 @@ impl ListRequest {
         })
     }
 
+    /// Takes the `q` terms on `key` out, for the handler to apply: see [`Query::take_exact`].
+    pub fn take_exact(&mut self, key: &str) -> Result<Option<String>, ApiError> {
+        match self.query.as_mut() {
+            Some(query) => query.take_exact(key),
+            None => Ok(None),
+        }
+    }
+
     /// A parameter given with a value.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -490,6 +522,16 @@ mod tests {
         assert!(Query::parse(Some("color=red"), &["name"]).is_err());
         assert!(Query::parse(Some("name"), &["name"]).is_err());
         assert!(Query::parse(Some("id=[1-2]"), &["id"]).is_err());
+        let mut query =
+            Query::parse(Some("scope=namespace,name=beta"), &["scope", "name"]).expect("parses");
+        assert_eq!(
+            query.take_exact("scope").ok().flatten().as_deref(),
+            Some("namespace")
+        );
+        assert!(query.matches(&items()[1]), "the rest still applies");
+        assert_eq!(query.take_exact("scope").ok().flatten(), None);
+        let mut fuzzy = Query::parse(Some("scope=~name"), &["scope"]).expect("parses");
+        assert!(fuzzy.take_exact("scope").is_err());
     }
 
     /// A store of 25 items in key order that counts what it hands out.

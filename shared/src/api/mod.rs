@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod auth;
+mod confinement;
 pub mod errors;
 mod executions;
 mod handlers;
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub use access::ClientAddress;
+pub use access::{Caller, ClientAddress};
 pub use auth::AdminPassword;
 pub use errors::ApiError;
 pub use routes::{Endpoint, Route, ROUTES};
@@ -172,9 +173,13 @@ impl Api {
                 ApiError::not_found(format!("no route {} {full_path}", request.method()))
             });
         };
-        if !route.public {
-            self.authenticate(route, request.headers(), address).await?;
-        }
+        // Public routes need no caller; the admin's rights stand in for "anyone" there.
+        let caller = if route.public {
+            Caller::Admin
+        } else {
+            self.authenticate(route, request.headers(), address).await?
+        };
+        let caller = &caller;
         let (query, body) = (request.uri().query(), request.body());
         match route.endpoint {
             Endpoint::Ping => Ok(text(StatusCode::OK, "Pong")),
@@ -195,29 +200,32 @@ impl Api {
             }
             Endpoint::ListAdapters => Ok(self.adapters()),
             Endpoint::ListAdapterInfos => Ok(self.adapter_infos()),
-            Endpoint::ListPolicies => self.list_policies(query, trimmed).await,
-            Endpoint::CreatePolicy => self.create_policy(body).await,
-            Endpoint::GetPolicy => self.get_policy(params.id()?).await,
-            Endpoint::UpdatePolicy => self.update_policy(params.id()?, body).await,
-            Endpoint::DeletePolicy => self.delete_policy(params.id()?).await,
-            Endpoint::ListHandlers => self.list_handlers(params.id()?).await,
-            Endpoint::CreateHandler => self.create_handler(params.id()?, body).await,
-            Endpoint::GetHandler => self.get_handler(params.id()?, params.handler_id()?).await,
+            Endpoint::ListPolicies => self.list_policies(caller, query, trimmed).await,
+            Endpoint::CreatePolicy => self.create_policy(caller, body).await,
+            Endpoint::GetPolicy => self.get_policy(caller, params.id()?).await,
+            Endpoint::UpdatePolicy => self.update_policy(caller, params.id()?, body).await,
+            Endpoint::DeletePolicy => self.delete_policy(caller, params.id()?).await,
+            Endpoint::ListHandlers => self.list_handlers(caller, params.id()?).await,
+            Endpoint::CreateHandler => self.create_handler(caller, params.id()?, body).await,
+            Endpoint::GetHandler => {
+                self.get_handler(caller, params.id()?, params.handler_id()?)
+                    .await
+            }
             Endpoint::UpdateHandler => {
-                self.update_handler(params.id()?, params.handler_id()?, body)
+                self.update_handler(caller, params.id()?, params.handler_id()?, body)
                     .await
             }
             Endpoint::DeleteHandler => {
-                self.delete_handler(params.id()?, params.handler_id()?)
+                self.delete_handler(caller, params.id()?, params.handler_id()?)
                     .await
             }
-            Endpoint::ListExecutions => self.list_executions(query, trimmed).await,
-            Endpoint::StartExecution => self.start_execution(body).await,
-            Endpoint::GetExecution => self.get_execution(params.id()?).await,
-            Endpoint::StopExecution => self.stop_execution(params.id()?).await,
-            Endpoint::RetryExecution => self.retry_execution(params.id()?).await,
-            Endpoint::ListTasks => self.list_tasks(params.id()?, query, trimmed).await,
-            Endpoint::TaskLog => self.task_log(params.id()?, params.task_id()?).await,
+            Endpoint::ListExecutions => self.list_executions(caller, query, trimmed).await,
+            Endpoint::StartExecution => self.start_execution(caller, body).await,
+            Endpoint::GetExecution => self.get_execution(caller, params.id()?).await,
+            Endpoint::StopExecution => self.stop_execution(caller, params.id()?).await,
+            Endpoint::RetryExecution => self.retry_execution(caller, params.id()?).await,
+            Endpoint::ListTasks => self.list_tasks(caller, params.id()?, query, trimmed).await,
+            Endpoint::TaskLog => self.task_log(caller, params.id()?, params.task_id()?).await,
             Endpoint::ListRobots => self.list_robots(query, trimmed).await,
             Endpoint::CreateRobot => self.create_robot(body).await,
             Endpoint::GetRobot => self.get_robot(params.id()?).await,

@@ -66,6 +66,12 @@ const QUERY: (&str, &str) = (
     "q",
     "k=v exact, k=~v fuzzy, k=[min~max] range, k={a b} any of, k=(a b) all of; comma separated",
 );
+const POLICY_QUERY: (&str, &str) = (
+    "q",
+    "k=v exact, k=~v fuzzy, k=[min~max] range, k={a b} any of, k=(a b) all of; comma separated. \
+     Ferry's addition: scope=system|namespace and namespace=<ns> (exact values only); namespace \
+     alone also lists the system policies that refer to the namespace",
+);
 const SORT: (&str, &str) = ("sort", "f1,-f2: ascending f1, then descending f2");
 const NAME: (&str, &str) = ("name", "only those whose name contains this");
 
@@ -150,7 +156,7 @@ fn doc(endpoint: Endpoint) -> Doc {
         Endpoint::ListAdapterInfos => plain("200", Answer::Json(any_object())),
         Endpoint::ListPolicies => Doc {
             paged: true,
-            query: &[QUERY, SORT, NAME],
+            query: &[POLICY_QUERY, SORT, NAME],
             ..plain("200", Answer::Json(list_of("ReplicationPolicy")))
         },
         Endpoint::CreatePolicy => Doc {
@@ -278,9 +284,9 @@ fn description(status: &str) -> &'static str {
         "201" => "Created; Location names the new resource",
         "400" => "Bad request: the message names the field and the reason",
         "401" => "Unauthorized",
-        "403" => "Forbidden: a robot without the permission this route needs",
+        "403" => "Forbidden: a robot without the permission this route needs, or a project robot acting outside its namespace (Ferry's policy scope)",
         "404" => "Not found",
-        "409" => "Conflict: the name is taken",
+        "409" => "Conflict: the name is taken, or (Ferry's policy scope) a namespace policy would overlap a system policy to the same destination registry",
         "412" => "Precondition failed",
         "413" => "The body is too large, or carries too many events",
         "429" => "Too many failed logins; Retry-After says when to try again",
@@ -306,6 +312,25 @@ fn query_parameter(
         .build()
 }
 
+/// The policy's schema with Ferry's `read_only`, which only answers carry (never stored).
+fn policy_schema() -> RefOr<Schema> {
+    let mut schema = ReplicationPolicy::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.properties.insert(
+            "read_only".into(),
+            RefOr::T(Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some(
+                        "Ferry's addition, in answers to a project robot only: true for a system policy that refers to the robot's namespace, which it may read but not change or run",
+                    ))
+                    .build(),
+            )),
+        );
+    }
+    schema
+}
+
 /// The whole document.
 pub fn document() -> OpenApi {
     let mut schemas: Vec<(String, RefOr<Schema>)> = Vec::new();
@@ -318,7 +343,7 @@ pub fn document() -> OpenApi {
     let components = ComponentsBuilder::new()
         .schemas_from_iter(schemas)
         .schema(Registry::name(), Registry::schema())
-        .schema(ReplicationPolicy::name(), ReplicationPolicy::schema())
+        .schema(ReplicationPolicy::name(), policy_schema())
         .schema(Execution::name(), Execution::schema())
         .schema(Task::name(), Task::schema())
         .schema(
@@ -508,11 +533,16 @@ mod tests {
             registry.get("type").is_some(),
             "serde's renames are followed"
         );
-        assert!(
-            json["components"]["schemas"]["ReplicationPolicy"]["properties"]
-                .get("override")
-                .is_some()
-        );
+        let policy = &json["components"]["schemas"]["ReplicationPolicy"]["properties"];
+        assert!(policy.get("override").is_some());
+        for ferrys in ["scope", "namespace", "read_only"] {
+            // A `$ref` (scope) carries its description inside `oneOf`.
+            assert!(
+                policy[ferrys].to_string().contains("Ferry's addition"),
+                "{ferrys}: {policy}"
+            );
+        }
+        assert!(json["components"]["schemas"].get("PolicyScope").is_some());
     }
 
     #[test]

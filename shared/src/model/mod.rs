@@ -12,6 +12,7 @@ pub mod policy;
 pub mod registry;
 pub mod resource;
 pub mod robot;
+pub mod scope;
 pub mod task;
 pub mod time_format;
 pub mod transfer;
@@ -26,6 +27,7 @@ pub use registry::{
     RegistryUpdate, SECRET_MASK,
 };
 pub use resource::{ArtifactLocation, Resource, ResourceType};
+pub use scope::PolicyScope;
 pub use task::{
     EndCounter, InlineLog, Operation, Take, Task, TaskChange, TaskLease, TaskStatus,
     TransitionError,

@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use super::filters::{Filter, Selection};
 use super::registry::Registry;
+use super::scope::{normalize_scope, validate_scope, PolicyScope};
 use super::time_format;
 use super::transfer::CopyOptions;
 use super::validation::{require_name, Validated, ValidationError};
@@ -126,15 +127,27 @@ pub struct ReplicationPolicy {
     /// Ferry's addition (seed 000): whether a destination namespace (Harbor project, TCR
     /// namespace, ...) that Ferry creates for this policy is public. One that exists keeps its
     /// own setting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub target_project_public: bool,
     /// Ferry's addition (seed 000): Ferry does not create or check destination namespaces
     /// (projects, ECR repositories, organisations); a handler or the platform does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bypass_namespace_management: bool,
     /// Ferry's addition (seed 000): the policy's `prepare_replication` handlers, managed
     /// through `/replication/policies/{id}/handlers`; a policy's create or update leaves them
     /// as they are.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub handlers: Vec<super::handler::ReplicationHandler>,
+    /// Ferry's addition (seed 001's policy scope): `system` (the default, shown by leaving the
+    /// field out) or `namespace`, a policy managed under one source namespace by that
+    /// namespace's robots. A namespace policy selects only repositories under
+    /// `<namespace>/` and may not overlap a system policy to the same destination registry.
+    #[serde(default, skip_serializing_if = "PolicyScope::is_system")]
+    pub scope: PolicyScope,
+    /// Ferry's addition: the source namespace (one path component) of a `namespace` policy;
+    /// required with that scope, refused with `system`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
@@ -166,6 +179,8 @@ impl Default for ReplicationPolicy {
             target_project_public: false,
             bypass_namespace_management: false,
             handlers: Vec::new(),
+            scope: PolicyScope::System,
+            namespace: String::new(),
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
         }
@@ -184,6 +199,11 @@ impl ReplicationPolicy {
         let replicate = self.replicates_deletion();
         self.replicate_deletion = replicate;
         self.deletion = replicate;
+    }
+
+    /// A namespace policy without a name filter is given one for its whole namespace.
+    pub fn normalize_scope(&mut self) {
+        normalize_scope(self);
     }
 
     /// The registry ids the policy names; 0 stands for the home registry configured at deploy time.
@@ -247,6 +267,7 @@ impl ReplicationPolicy {
             ));
         }
         let selection = Selection::of(&self.filters)?;
+        validate_scope(self)?;
         // A literal name filter names the source path, so the count can be checked now.
         if let Some(path) = selection.literal_name() {
             let components = path.split('/').count();

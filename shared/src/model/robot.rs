@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::scope::validate_namespace;
 use super::time_format;
 use super::validation::{Validated, ValidationError};
 
@@ -12,6 +13,24 @@ use super::validation::{Validated, ValidationError};
 pub const ROBOT_PREFIX: &str = "robot$";
 /// The longest lifetime a robot may be given, in days (100 years); -1 means no expiry.
 const MAX_DURATION_DAYS: i64 = 36_500;
+
+/// Harbor's robot levels: `system` robots act on the whole service, `project` robots on one
+/// source namespace (Harbor's project): its namespace-scoped policies and their executions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RobotLevel {
+    System,
+    Project,
+}
+
+impl RobotLevel {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "system" => Some(Self::System),
+            "project" => Some(Self::Project),
+            _ => None,
+        }
+    }
+}
 
 /// The resources a robot can be allowed to act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +94,8 @@ pub struct Access {
     pub effect: String,
 }
 
-/// Harbor's `RobotPermission`; a system robot's `kind` is `system` and its namespace `/`.
+/// Harbor's `RobotPermission`; a system robot's `kind` is `system` and its namespace `/`, a
+/// project robot's `kind` is `project` and its namespace the one source namespace it acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RobotPermission {
@@ -157,12 +177,12 @@ impl Robot {
                 "must be at most 1024 characters",
             ));
         }
-        if self.level != "system" {
-            return Err(ValidationError::new(
+        let level = RobotLevel::parse(&self.level).ok_or_else(|| {
+            ValidationError::new(
                 "level",
-                "must be system: Ferry's robots act on the whole service",
-            ));
-        }
+                "must be system (the whole service) or project (one source namespace)",
+            )
+        })?;
         if self.duration != -1 && !(1..=MAX_DURATION_DAYS).contains(&self.duration) {
             return Err(ValidationError::new(
                 "duration",
@@ -175,12 +195,33 @@ impl Robot {
                 "at least one is required",
             ));
         }
+        if level == RobotLevel::Project && self.permissions.len() != 1 {
+            return Err(ValidationError::new(
+                "permissions",
+                "a project robot has exactly one, for its one namespace (as Harbor's project robots have one project)",
+            ));
+        }
         for (i, permission) in self.permissions.iter().enumerate() {
-            if permission.kind != "system" || permission.namespace != "/" {
-                return Err(ValidationError::new(
-                    format!("permissions[{i}]"),
-                    "must have kind system and namespace /",
-                ));
+            match level {
+                RobotLevel::System
+                    if permission.kind != "system" || permission.namespace != "/" =>
+                {
+                    return Err(ValidationError::new(
+                        format!("permissions[{i}]"),
+                        "a system robot's must have kind system and namespace /",
+                    ));
+                }
+                RobotLevel::Project if permission.kind != "project" => {
+                    return Err(ValidationError::new(
+                        format!("permissions[{i}].kind"),
+                        "a project robot's must have kind project",
+                    ));
+                }
+                RobotLevel::Project => validate_namespace(
+                    &format!("permissions[{i}].namespace"),
+                    &permission.namespace,
+                )?,
+                RobotLevel::System => {}
             }
             for (j, access) in permission.access.iter().enumerate() {
                 let field = format!("permissions[{i}].access[{j}]");
@@ -204,6 +245,18 @@ impl Robot {
                         ),
                     ));
                 }
+                let registry_write = parse_resource(&access.resource)
+                    == Some(RobotResource::Registry)
+                    && !matches!(
+                        parse_action(&access.action),
+                        Some(RobotAction::Read | RobotAction::List)
+                    );
+                if level == RobotLevel::Project && registry_write {
+                    return Err(ValidationError::new(
+                        format!("{field}.action"),
+                        "a project robot may only read and list registries: registries are shared by every namespace, create, update and delete are for system robots and the admin",
+                    ));
+                }
                 if !access.effect.is_empty() && access.effect != "allow" {
                     return Err(ValidationError::new(
                         format!("{field}.effect"),
@@ -219,7 +272,6 @@ impl Robot {
     /// `from` (its creation).
     pub fn normalized(mut self, from: OffsetDateTime) -> Self {
         self.name = Self::bare_name(&self.name).to_string();
-        self.level = "system".into();
         self.editable = true;
         for permission in &mut self.permissions {
             for access in &mut permission.access {
@@ -238,6 +290,17 @@ impl Robot {
     pub fn shown(mut self) -> Self {
         self.name = format!("{ROBOT_PREFIX}{}", self.name);
         self
+    }
+
+    /// The namespace a project robot is confined to; None for a system robot.
+    pub fn namespace(&self) -> Option<&str> {
+        if RobotLevel::parse(&self.level) != Some(RobotLevel::Project) {
+            return None;
+        }
+        self.permissions
+            .iter()
+            .find(|p| p.kind == "project")
+            .map(|p| p.namespace.as_str())
     }
 
     /// Whether the robot may act now: enabled and not expired.
@@ -282,82 +345,5 @@ pub fn validate_robot_secret(secret: &str) -> Validated {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn robot(access: &[(&str, &str)]) -> Robot {
-        Robot {
-            name: "robot$ci".into(),
-            permissions: vec![RobotPermission {
-                kind: "system".into(),
-                namespace: "/".into(),
-                access: access
-                    .iter()
-                    .map(|(resource, action)| Access {
-                        resource: (*resource).into(),
-                        action: (*action).into(),
-                        effect: String::new(),
-                    })
-                    .collect(),
-            }],
-            ..Robot::default()
-        }
-    }
-
-    #[test]
-    fn permissions_are_exactly_what_was_given() {
-        let r = robot(&[("replication", "read"), ("registry", "list")]);
-        assert!(r.validate().is_ok());
-        assert!(r.allows(RobotResource::Replication, RobotAction::Read));
-        assert!(r.allows(RobotResource::Registry, RobotAction::List));
-        assert!(!r.allows(RobotResource::Replication, RobotAction::Create));
-        assert!(!r.allows(RobotResource::ReplicationPolicy, RobotAction::Read));
-    }
-
-    #[test]
-    fn validation_names_the_field() {
-        let bad = robot(&[("projects", "read")]);
-        assert_eq!(
-            bad.validate().map_err(|e| e.field),
-            Err("permissions[0].access[0].resource".into())
-        );
-        let bad = robot(&[("registry", "push")]);
-        assert_eq!(
-            bad.validate().map_err(|e| e.field),
-            Err("permissions[0].access[0].action".into())
-        );
-        let bad = Robot {
-            name: "Robot One".into(),
-            ..robot(&[("registry", "read")])
-        };
-        assert_eq!(bad.validate().map_err(|e| e.field), Err("name".into()));
-        let bad = Robot {
-            duration: 0,
-            ..robot(&[("registry", "read")])
-        };
-        assert_eq!(bad.validate().map_err(|e| e.field), Err("duration".into()));
-        assert!(validate_robot_secret("Abcdefg1").is_ok());
-        assert!(validate_robot_secret("abcdefg1").is_err());
-        assert!(validate_robot_secret("Ab1").is_err());
-    }
-
-    #[test]
-    fn a_robot_expires_after_its_duration_and_a_disabled_one_is_inactive() {
-        let created = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
-        let r = Robot {
-            duration: 2,
-            ..robot(&[("registry", "read")])
-        }
-        .normalized(created);
-        assert_eq!(r.name, "ci");
-        assert!(r.active(created + time::Duration::days(1)));
-        assert!(!r.active(created + time::Duration::days(2)));
-        let never = robot(&[("registry", "read")]).normalized(created);
-        assert!(never.active(created + time::Duration::days(100_000)));
-        let disabled = Robot {
-            disable: true,
-            ..never
-        };
-        assert!(!disabled.active(created));
-    }
-}
+#[path = "robot_tests.rs"]
+mod tests;

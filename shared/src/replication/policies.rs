@@ -2,6 +2,7 @@
 //! policy is never left without its schedule: a create whose schedule fails is undone.
 
 use super::schedule::{schedule_of, sync_schedule};
+use crate::model::scope::overlapping_system_policy;
 use crate::model::{ExecutionStatus, Registry, ReplicationPolicy, ValidationError};
 use crate::ports::schedules::{PolicySchedules, ScheduleError};
 use crate::ports::store::{collect_pages, Store, StoreError};
@@ -20,6 +21,15 @@ pub enum PolicyRefused {
     },
     #[error("policy {policy_id} has execution {execution_id} in progress; stop it first")]
     Running { policy_id: i64, execution_id: i64 },
+    /// A namespace policy would replicate what a system policy already replicates to the
+    /// same destination registry (seed 001: namespace policies may not overlap system ones).
+    #[error("namespace {namespace} is already replicated to destination registry {registry_id} by system policy {policy_id} ({policy_name:?}); a namespace policy may not overlap a system policy")]
+    Overlaps {
+        namespace: String,
+        registry_id: i64,
+        policy_id: i64,
+        policy_name: String,
+    },
 }
 
 /// Fills a side left empty (or 0) with the home registry, or says there is none, and writes
@@ -29,6 +39,7 @@ pub fn with_home_registry(
     home_registry: Option<i64>,
 ) -> Result<ReplicationPolicy, ValidationError> {
     policy.normalize_deletion();
+    policy.normalize_scope();
     for (field, side) in [
         ("src_registry", &mut policy.src_registry),
         ("dest_registry", &mut policy.dest_registry),
@@ -57,12 +68,36 @@ fn validate(policy: &ReplicationPolicy) -> Result<(), ValidationError> {
         .map_err(|reason| ValidationError::new("trigger.trigger_settings.cron", reason))
 }
 
+/// Refuses a namespace policy that overlaps a system policy. Checked against the policies
+/// stored now: two creates racing could both pass, as with Harbor.
+async fn refuse_overlap(
+    store: &dyn Store,
+    candidate: &ReplicationPolicy,
+) -> Result<(), PolicyRefused> {
+    if candidate.scope.is_system() {
+        return Ok(());
+    }
+    let policies =
+        collect_pages(|cursor| async move { store.list_policies(cursor.as_deref(), 1000).await })
+            .await?;
+    match overlapping_system_policy(candidate, &policies) {
+        Some(system) => Err(PolicyRefused::Overlaps {
+            namespace: candidate.namespace.clone(),
+            registry_id: candidate.dest_registry_id(),
+            policy_id: system.id,
+            policy_name: system.name.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 pub async fn create_policy(
     store: &dyn Store,
     schedules: &dyn PolicySchedules,
     policy: &ReplicationPolicy,
 ) -> Result<ReplicationPolicy, PolicyRefused> {
     validate(policy)?;
+    refuse_overlap(store, policy).await?;
     // Handlers are added through their own routes, once the policy has an id.
     let policy = ReplicationPolicy {
         handlers: Vec::new(),
@@ -89,6 +124,9 @@ pub async fn update_policy(
     wanted: &ReplicationPolicy,
 ) -> Result<ReplicationPolicy, PolicyRefused> {
     validate(wanted)?;
+    let mut candidate = wanted.clone();
+    candidate.id = id;
+    refuse_overlap(store, &candidate).await?;
     let updated = store
         .update_policy(id, &|current: &mut ReplicationPolicy| {
             let (created_at, id) = (current.creation_time, current.id);

@@ -6,6 +6,7 @@ mod executions;
 mod fuzz;
 mod policies;
 mod registries;
+mod scope;
 mod security;
 mod service;
 

@@ -120,3 +120,58 @@ async fn bad_input_is_refused_naming_the_field_and_a_running_policy_is_not_delet
         .await
         .expect("deleted");
 }
+
+/// Seed 001's example through the use case and the in-memory store: a namespace policy of
+/// ns2 to the registry a system policy already replicates ns1 and ns2 to is refused, naming
+/// it; elsewhere it is stored, with the name filter of its namespace and its scope kept.
+#[tokio::test]
+async fn a_namespace_policy_overlapping_a_system_policy_is_refused() {
+    let world = World::new().await;
+    let (store, schedules) = (world.store.as_ref(), world.schedules.as_ref());
+    let policy = |body: serde_json::Value| {
+        with_home_registry(serde_json::from_value(body).expect("policy"), None).expect("sides")
+    };
+    let system = create_policy(
+        store,
+        schedules,
+        &policy(serde_json::json!({
+            "name": "policy-1", "src_registry": {"id": 1}, "dest_registry": {"id": 2},
+            "dest_namespace": "ns3", "filters": [{"type": "name", "value": "{ns1,ns2}/**"}],
+        })),
+    )
+    .await
+    .expect("system policy");
+    let namespaced = |ns: &str, dest: i64| {
+        policy(serde_json::json!({
+            "name": format!("{ns}-to-{dest}"), "src_registry": {"id": 3 - dest},
+            "dest_registry": {"id": dest}, "dest_namespace": "ns4",
+            "scope": "namespace", "namespace": ns,
+        }))
+    };
+    match create_policy(store, schedules, &namespaced("ns2", 2)).await {
+        Err(PolicyRefused::Overlaps {
+            policy_id,
+            policy_name,
+            ..
+        }) => assert_eq!((policy_id, policy_name.as_str()), (system.id, "policy-1")),
+        other => panic!("not refused for overlapping: {other:?}"),
+    }
+    let ns5 = create_policy(store, schedules, &namespaced("ns5", 2))
+        .await
+        .expect("ns5 overlaps nothing");
+    let stored = store.get_policy(ns5.id).await.expect("stored");
+    assert_eq!(stored.namespace, "ns5");
+    assert_eq!(stored.filters[0].value, "ns5/**");
+    create_policy(store, schedules, &namespaced("ns2", 1))
+        .await
+        .expect("another destination registry");
+    // An update into the overlap is refused the same way.
+    let mut moved = namespaced("ns5", 2);
+    moved.namespace = "ns1".into();
+    moved.filters = vec![];
+    moved.normalize_scope();
+    assert!(matches!(
+        update_policy(store, schedules, ns5.id, &moved).await,
+        Err(PolicyRefused::Overlaps { .. })
+    ));
+}
