@@ -7,6 +7,7 @@ pub mod filters;
 pub mod kinds;
 pub mod login;
 pub mod naming;
+pub mod notification;
 pub mod policy;
 pub mod registry;
 pub mod resource;
