@@ -29,6 +29,13 @@ pub const TASKS_TABLE: &str = "FERRY_TASKS_TABLE";
 pub const META_TABLE: &str = "FERRY_META_TABLE";
 /// The API's alone.
 pub const ROBOTS_TABLE: &str = "FERRY_ROBOTS_TABLE";
+/// Webhook policies and their delivery log: the API's and the notifier's.
+pub const WEBHOOKS_TABLE: &str = "FERRY_WEBHOOKS_TABLE";
+pub const WEBHOOK_DELIVERIES_TABLE: &str = "FERRY_WEBHOOK_DELIVERIES_TABLE";
+/// The notifier's queue; unset, notifications are dropped.
+pub const NOTIFY_QUEUE_URL: &str = "FERRY_NOTIFY_QUEUE_URL";
+/// What the webhook payload calls this Ferry (`harbor_hostname`).
+pub const PUBLIC_HOSTNAME: &str = "FERRY_PUBLIC_HOSTNAME";
 pub const LIST_QUEUE_URL: &str = "FERRY_LIST_QUEUE_URL";
 pub const TRANSFER_QUEUE_URL: &str = "FERRY_TRANSFER_QUEUE_URL";
 pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
@@ -124,6 +131,8 @@ impl TableNames {
             tasks: required(TASKS_TABLE)?,
             meta: required(META_TABLE)?,
             robots: required(ROBOTS_TABLE).ok(),
+            webhooks: required(WEBHOOKS_TABLE).ok(),
+            webhook_deliveries: required(WEBHOOK_DELIVERIES_TABLE).ok(),
         })
     }
 }
@@ -133,6 +142,7 @@ impl QueueUrls {
         Ok(Self {
             list: required(LIST_QUEUE_URL)?,
             transfer: required(TRANSFER_QUEUE_URL)?,
+            notify: required(NOTIFY_QUEUE_URL).ok(),
         })
     }
 }

@@ -136,9 +136,14 @@ impl Api {
     }
 
     pub(super) async fn stop_execution(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
-        self.store
-            .end_execution(id, ExecutionStatus::Stopped, "stopped by the user")
-            .await?;
+        crate::replication::notify::end_announced(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            id,
+            ExecutionStatus::Stopped,
+            "stopped by the user",
+        )
+        .await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 

@@ -6,6 +6,7 @@ pub mod ecr_events;
 pub mod events;
 pub mod fanout;
 pub mod list;
+pub mod notify;
 pub mod policies;
 pub mod reaper;
 pub mod registries;

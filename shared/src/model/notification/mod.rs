@@ -48,6 +48,8 @@ impl ReplicationEventKind {
 /// One event: which, of which execution (and task), when (epoch seconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicationEvent {
+    /// `event` in JSON: a message's envelope has `kind` already.
+    #[serde(rename = "event")]
     pub kind: ReplicationEventKind,
     pub execution_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

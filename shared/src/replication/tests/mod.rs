@@ -5,6 +5,7 @@
 mod events;
 mod fanout;
 mod list;
+mod notify;
 mod policies;
 mod reaper;
 mod retry;
