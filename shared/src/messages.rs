@@ -140,6 +140,18 @@ impl Versioned for TransferMessage {
     const VERSION: u32 = 1;
 }
 
+/// Tells the notifier that something happened to an execution (the outbox of notifications).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyMessage {
+    #[serde(flatten)]
+    pub event: crate::model::notification::ReplicationEvent,
+}
+
+impl Versioned for NotifyMessage {
+    const KIND: &'static str = "notify";
+    const VERSION: u32 = 1;
+}
+
 /// A message as a consumer receives it, without the event source's wrapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {

@@ -29,6 +29,18 @@ pub const TASKS_TABLE: &str = "FERRY_TASKS_TABLE";
 pub const META_TABLE: &str = "FERRY_META_TABLE";
 /// The API's alone.
 pub const ROBOTS_TABLE: &str = "FERRY_ROBOTS_TABLE";
+/// Webhook policies and their delivery log: the API's and the notifier's.
+pub const WEBHOOKS_TABLE: &str = "FERRY_WEBHOOKS_TABLE";
+pub const WEBHOOK_DELIVERIES_TABLE: &str = "FERRY_WEBHOOK_DELIVERIES_TABLE";
+/// The notifier's queue; unset, notifications are dropped.
+pub const NOTIFY_QUEUE_URL: &str = "FERRY_NOTIFY_QUEUE_URL";
+/// What the webhook payload calls this Ferry (`harbor_hostname`).
+pub const PUBLIC_HOSTNAME: &str = "FERRY_PUBLIC_HOSTNAME";
+/// The EventBridge bus state changes go to ("default" unless set).
+pub const EVENT_BUS: &str = "FERRY_EVENT_BUS";
+/// POSTs per webhook target before its delivery is Failed, and the first wait between them.
+pub const WEBHOOK_ATTEMPTS: &str = "FERRY_WEBHOOK_ATTEMPTS";
+pub const WEBHOOK_BACKOFF_MS: &str = "FERRY_WEBHOOK_BACKOFF_MS";
 pub const LIST_QUEUE_URL: &str = "FERRY_LIST_QUEUE_URL";
 pub const TRANSFER_QUEUE_URL: &str = "FERRY_TRANSFER_QUEUE_URL";
 pub const LOG_BUCKET: &str = "FERRY_LOG_BUCKET";
@@ -124,6 +136,8 @@ impl TableNames {
             tasks: required(TASKS_TABLE)?,
             meta: required(META_TABLE)?,
             robots: required(ROBOTS_TABLE).ok(),
+            webhooks: required(WEBHOOKS_TABLE).ok(),
+            webhook_deliveries: required(WEBHOOK_DELIVERIES_TABLE).ok(),
         })
     }
 }
@@ -133,6 +147,7 @@ impl QueueUrls {
         Ok(Self {
             list: required(LIST_QUEUE_URL)?,
             transfer: required(TRANSFER_QUEUE_URL)?,
+            notify: required(NOTIFY_QUEUE_URL).ok(),
         })
     }
 }
@@ -209,6 +224,8 @@ impl Services {
                 REGISTRY_CHECK_SECS,
                 CheckLimit::default().0.as_secs(),
             )?)),
+            webhooks: self.store.clone(),
+            addresses: address_policy()?,
         })
     }
 
@@ -245,6 +262,38 @@ impl Services {
             keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
             deadline_margin: Duration::from_secs(parsed_or(LIST_DEADLINE_MARGIN_SECS, 30)?),
             time_budget: millis(LIST_TIME_BUDGET_MS)?,
+        })
+    }
+
+    /// The notifier: webhooks over the egress address policy, state changes on the default
+    /// EventBridge bus.
+    pub fn notify_worker(&self) -> Result<crate::replication::notify::NotifyWorker, ConfigError> {
+        let sender = crate::adapters::webhook::HttpWebhookSender::new(
+            address_policy()?,
+            crate::adapters::webhook::SEND_TIMEOUT,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            name: ALLOW_PRIVATE_ADDRESSES,
+            value: String::new(),
+            reason: e.to_string(),
+        })?;
+        Ok(crate::replication::notify::NotifyWorker {
+            store: self.store.clone(),
+            webhooks: self.store.clone(),
+            sender: Arc::new(sender),
+            bus: Some(Arc::new(crate::adapters::aws::eventbridge::EventBridgeBus {
+                client: aws_sdk_eventbridge::Client::new(&self.sdk),
+                bus: std::env::var(EVENT_BUS)
+                    .ok()
+                    .filter(|b| !b.is_empty())
+                    .unwrap_or_else(|| "default".into()),
+            })),
+            hostname: std::env::var(PUBLIC_HOSTNAME)
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "ferry".into()),
+            attempts: parsed_or(WEBHOOK_ATTEMPTS, crate::replication::notify::DEFAULT_ATTEMPTS)?,
+            backoff: Duration::from_millis(parsed_or(WEBHOOK_BACKOFF_MS, 500)?),
         })
     }
 

@@ -193,6 +193,8 @@ impl Adapters {
                     tasks: var("FERRY_TASKS_TABLE"),
                     meta: var("FERRY_META_TABLE"),
                     robots: None,
+                    webhooks: env.get("FERRY_WEBHOOKS_TABLE").cloned(),
+                    webhook_deliveries: env.get("FERRY_WEBHOOK_DELIVERIES_TABLE").cloned(),
                 },
                 cipher,
             )),
@@ -201,6 +203,7 @@ impl Adapters {
                 QueueUrls {
                     list: var("FERRY_LIST_QUEUE_URL"),
                     transfer: var("FERRY_TRANSFER_QUEUE_URL"),
+                    notify: env.get("FERRY_NOTIFY_QUEUE_URL").cloned(),
                 },
             )),
             logs: Arc::new(S3TaskLogs::new(

@@ -4,12 +4,16 @@
 //! - the reaper's schedule sends `{"reap": true}`, and it looks at every execution still in
 //!   progress so that none stays so forever (`ferry::replication::reaper`);
 //! - an EventBridge rule sends ECR's "ECR Image Action" events, and it starts the event-based
-//!   policies whose source is that ECR registry (`ferry::replication::ecr_events`).
+//!   policies whose source is that ECR registry (`ferry::replication::ecr_events`);
+//! - the notify queue sends SQS batches of notify messages, and it delivers each to the webhook
+//!   policies that want it and puts execution state changes on EventBridge
+//!   (`ferry::replication::notify`).
 
 use std::sync::Arc;
 
 use ferry::model::TriggerType;
 use ferry::replication::ecr_events::{start_for_ecr_event, EcrImageAction};
+use ferry::replication::notify::NotifyWorker;
 use ferry::replication::reaper::{Reaped, Reaper};
 use ferry::replication::start::{start_execution, StartError, Started};
 use ferry::wiring::Services;
@@ -29,6 +33,8 @@ enum TriggerEvent {
         #[serde(default)]
         scheduled_time: Option<String>,
     },
+    /// Last: it is what none of the others is.
+    Notify(aws_lambda_events::event::sqs::SqsEvent),
 }
 
 #[derive(Serialize)]
@@ -44,6 +50,7 @@ enum Outcome {
     Events {
         executions: Vec<i64>,
     },
+    Batch(aws_lambda_events::event::sqs::SqsBatchResponse),
 }
 
 async fn scheduled(
@@ -79,11 +86,25 @@ async fn main() -> Result<(), Error> {
     ferry::telemetry::init();
     let services = Arc::new(Services::from_env().await?);
     let reaper = Arc::new(services.reaper()?);
+    let notifier = Arc::new(services.notify_worker()?);
     run(service_fn(move |event: LambdaEvent<TriggerEvent>| {
         let (services, reaper): (Arc<Services>, Arc<Reaper>) =
             (Arc::clone(&services), Arc::clone(&reaper));
+        let notifier: Arc<NotifyWorker> = Arc::clone(&notifier);
         async move {
             match event.payload {
+                TriggerEvent::Notify(batch) => Ok(Outcome::Batch(
+                    ferry_lambda::handle_batch(
+                        batch,
+                        None,
+                        Some(services.queue.as_ref()),
+                        |message| {
+                            let notifier = Arc::clone(&notifier);
+                            async move { notifier.handle(&message).await }
+                        },
+                    )
+                    .await,
+                )),
                 TriggerEvent::Ecr(action) => Ok(Outcome::Events {
                     executions: start_for_ecr_event(
                         services.store.as_ref(),

@@ -208,9 +208,14 @@ impl Api {
         if caller.namespace().is_some() {
             self.managed_execution(caller, id).await?;
         }
-        self.store
-            .end_execution(id, ExecutionStatus::Stopped, "stopped by the user")
-            .await?;
+        crate::replication::notify::end_announced(
+            self.store.as_ref(),
+            self.queue.as_ref(),
+            id,
+            ExecutionStatus::Stopped,
+            "stopped by the user",
+        )
+        .await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 

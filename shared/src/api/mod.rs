@@ -13,6 +13,7 @@ mod policies;
 pub mod registries;
 mod robots;
 mod routes;
+mod webhooks;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +60,10 @@ pub struct Api {
     pub home_registry: Option<i64>,
     /// How long a registry's health check may take before the answer is a 400.
     pub check_limit: CheckLimit,
+    /// Webhook policies and their deliveries.
+    pub webhooks: Arc<dyn crate::ports::notify::WebhookStore>,
+    /// Where webhook receivers may be (the deployment's egress rule).
+    pub addresses: crate::model::addresses::AddressPolicy,
 }
 
 /// Parses a JSON body, naming the field that does not fit; unknown fields are ignored.
@@ -232,6 +237,17 @@ impl Api {
             Endpoint::UpdateRobot => self.update_robot(params.id()?, body).await,
             Endpoint::RefreshRobotSecret => self.refresh_robot_secret(params.id()?, body).await,
             Endpoint::DeleteRobot => self.delete_robot(params.id()?).await,
+            Endpoint::ListWebhookPolicies => self.list_webhook_policies(query, trimmed).await,
+            Endpoint::CreateWebhookPolicy => self.create_webhook_policy(body).await,
+            Endpoint::GetWebhookPolicy => self.get_webhook_policy(params.id()?).await,
+            Endpoint::UpdateWebhookPolicy => {
+                self.update_webhook_policy(params.id()?, body).await
+            }
+            Endpoint::DeleteWebhookPolicy => self.delete_webhook_policy(params.id()?).await,
+            Endpoint::ListWebhookDeliveries => {
+                self.list_webhook_deliveries(params.id()?, query, trimmed)
+                    .await
+            }
         }
     }
 }
@@ -245,7 +261,7 @@ fn system_info() -> serde_json::Value {
         "self_registration": false,
         "has_ca_root": false,
         "read_only": false,
-        "notification_enable": false,
+        "notification_enable": true,
     })
 }
 

@@ -11,6 +11,7 @@ use utoipa::openapi::{
 use utoipa::{PartialSchema, ToSchema};
 
 use super::{Endpoint, BASE_PATH, ROUTES};
+use crate::model::notification::{WebhookDelivery, WebhookPolicy};
 use crate::model::{Execution, Registry, ReplicationPolicy, Task};
 
 /// Built once per document; its size does not matter.
@@ -271,9 +272,34 @@ fn doc(endpoint: Endpoint) -> Doc {
             errors: &["404"],
             ..plain("200", Answer::Json(named("RobotSec")))
         },
-        Endpoint::DeleteRobot => Doc {
+        Endpoint::DeleteRobot | Endpoint::DeleteWebhookPolicy => Doc {
             errors: &["404"],
             ..plain("200", Answer::Empty)
+        },
+        Endpoint::ListWebhookPolicies => Doc {
+            paged: true,
+            query: &[QUERY, SORT, NAME],
+            ..plain("200", Answer::Json(list_of("WebhookPolicy")))
+        },
+        Endpoint::CreateWebhookPolicy => Doc {
+            request: Some(named("WebhookPolicy")),
+            errors: &["400", "409", "413"],
+            ..plain("201", Answer::Empty)
+        },
+        Endpoint::GetWebhookPolicy => Doc {
+            errors: &["404"],
+            ..plain("200", Answer::Json(named("WebhookPolicy")))
+        },
+        Endpoint::UpdateWebhookPolicy => Doc {
+            request: Some(named("WebhookPolicy")),
+            errors: &["400", "404", "409"],
+            ..plain("200", Answer::Empty)
+        },
+        Endpoint::ListWebhookDeliveries => Doc {
+            paged: true,
+            query: &[SORT],
+            errors: &["404"],
+            ..plain("200", Answer::Json(list_of("WebhookDelivery")))
         },
     }
 }
@@ -339,6 +365,8 @@ pub fn document() -> OpenApi {
     Execution::schemas(&mut schemas);
     Task::schemas(&mut schemas);
     crate::model::robot::Robot::schemas(&mut schemas);
+    WebhookPolicy::schemas(&mut schemas);
+    WebhookDelivery::schemas(&mut schemas);
     let errors = object_with(&[("errors", Type::Array)]);
     let components = ComponentsBuilder::new()
         .schemas_from_iter(schemas)
@@ -356,6 +384,8 @@ pub fn document() -> OpenApi {
         .schema("RobotCreate", super::robots::RobotCreate::schema())
         .schema("RobotCreated", super::robots::RobotCreated::schema())
         .schema("RobotSec", super::robots::RobotSec::schema())
+        .schema("WebhookPolicy", WebhookPolicy::schema())
+        .schema("WebhookDelivery", WebhookDelivery::schema())
         .schema("Errors", errors)
         .security_scheme(
             "basic",

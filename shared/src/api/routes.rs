@@ -47,6 +47,12 @@ pub enum Endpoint {
     UpdateRobot,
     RefreshRobotSecret,
     DeleteRobot,
+    ListWebhookPolicies,
+    CreateWebhookPolicy,
+    GetWebhookPolicy,
+    UpdateWebhookPolicy,
+    DeleteWebhookPolicy,
+    ListWebhookDeliveries,
 }
 
 impl Endpoint {
@@ -63,6 +69,13 @@ impl Endpoint {
             | Self::UpdateRobot
             | Self::RefreshRobotSecret
             | Self::DeleteRobot => return None,
+            // Webhook policies hold receivers' credentials: the admin's alone.
+            Self::ListWebhookPolicies
+            | Self::CreateWebhookPolicy
+            | Self::GetWebhookPolicy
+            | Self::UpdateWebhookPolicy
+            | Self::DeleteWebhookPolicy
+            | Self::ListWebhookDeliveries => return None,
             Self::ListRegistries | Self::ListAdapters | Self::ListAdapterInfos => (Registry, List),
             Self::GetRegistry | Self::RegistryInfo | Self::RegistryWebhook => (Registry, Read),
             Self::CreateRegistry | Self::PingRegistry => (Registry, Create),
@@ -394,6 +407,48 @@ pub const ROUTES: &[Route] = &[
         Endpoint::DeleteRobot,
         "DeleteRobot",
         "Delete a robot account (the admin only)",
+    ),
+    route(
+        "GET",
+        "/webhook/policies",
+        Endpoint::ListWebhookPolicies,
+        "ListWebhookPoliciesOfProject",
+        "Ferry's addition (Harbor's, without projects): list webhook policies for replication events (the admin only)",
+    ),
+    route(
+        "POST",
+        "/webhook/policies",
+        Endpoint::CreateWebhookPolicy,
+        "CreateWebhookPolicyOfProject",
+        "Ferry's addition: create a webhook policy; event_types REPLICATION or Ferry's REPLICATION_EXECUTION_STARTED, REPLICATION_EXECUTION_ENDED, REPLICATION_TASK_FAILED (the admin only)",
+    ),
+    route(
+        "GET",
+        "/webhook/policies/{id}",
+        Endpoint::GetWebhookPolicy,
+        "GetWebhookPolicyOfProject",
+        "Ferry's addition: read a webhook policy; auth headers masked (the admin only)",
+    ),
+    route(
+        "PUT",
+        "/webhook/policies/{id}",
+        Endpoint::UpdateWebhookPolicy,
+        "UpdateWebhookPolicyOfProject",
+        "Ferry's addition: update a webhook policy; a masked auth header keeps the stored one (the admin only)",
+    ),
+    route(
+        "DELETE",
+        "/webhook/policies/{id}",
+        Endpoint::DeleteWebhookPolicy,
+        "DeleteWebhookPolicyOfProject",
+        "Ferry's addition: delete a webhook policy (the admin only)",
+    ),
+    route(
+        "GET",
+        "/webhook/policies/{id}/executions",
+        Endpoint::ListWebhookDeliveries,
+        "ListExecutionsOfWebhookPolicy",
+        "Ferry's addition: a webhook policy's deliveries, newest first, with their status, attempts and the receiver's last answer (the admin only)",
     ),
 ];
 

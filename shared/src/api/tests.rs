@@ -33,6 +33,8 @@ fn api_with(access: Arc<MemoryAccess>) -> Api {
         schedules: Arc::new(MemorySchedules::default()),
         home_registry: None,
         check_limit: CheckLimit::default(),
+        webhooks: Arc::new(crate::ports::fakes::MemoryWebhooks::default()),
+        addresses: crate::model::addresses::AddressPolicy::default(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod handler;
 pub mod kinds;
 pub mod login;
 pub mod naming;
+pub mod notification;
 pub mod policy;
 pub mod registry;
 pub mod resource;

@@ -1,4 +1,5 @@
 //! One trait per external boundary: the store, the queues, task logs, secrets, schedules,
+//! notifications (webhook policies, the webhook sender, the event bus),
 //! and registries (the distribution API, source listing, namespaces, blob locations). The real
 //! implementations are under `crate::adapters`; `fakes` holds in-memory ones for unit tests of
 //! the use cases. Nothing here imports an adapter.
@@ -7,6 +8,7 @@ pub mod access;
 pub mod connect;
 pub mod deadline;
 pub mod logs;
+pub mod notify;
 pub mod queue;
 pub mod registry;
 pub mod schedules;

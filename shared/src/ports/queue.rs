@@ -1,10 +1,11 @@
-//! The queues between the stages: list messages to the lister, transfer messages to transfer.
+//! The queues between the stages: list messages to the lister, transfer messages to transfer,
+//! notify messages to the notifier.
 
 use async_trait::async_trait;
 
 use std::time::Duration;
 
-use crate::messages::{InboundMessage, ListMessage, TransferMessage};
+use crate::messages::{InboundMessage, ListMessage, NotifyMessage, TransferMessage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -29,6 +30,9 @@ pub enum QueueError {
 pub trait MessageQueue: Send + Sync {
     async fn send_list(&self, messages: &[ListMessage]) -> Result<(), QueueError>;
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError>;
+    /// To the notifier: an execution started or ended, a task failed. A deployment without
+    /// a notify queue drops them.
+    async fn send_notify(&self, messages: &[NotifyMessage]) -> Result<(), QueueError>;
     /// About how many messages the stages' queues hold, waiting or being handled: while any
     /// are, an execution that looks still may only be waiting its turn.
     async fn waiting(&self) -> Result<u64, QueueError>;

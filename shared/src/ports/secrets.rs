@@ -1,4 +1,5 @@
-//! Registry secrets are encrypted before they are stored (KMS in production and locally).
+//! Registry secrets and webhook auth headers are encrypted before they are stored (KMS in
+//! production and locally).
 
 use async_trait::async_trait;
 
@@ -8,6 +9,8 @@ pub enum SecretError {
     Encrypt { registry_id: i64, message: String },
     #[error("decrypting the secret of registry {registry_id} failed: {message}")]
     Decrypt { registry_id: i64, message: String },
+    #[error("sealing or opening the auth header of webhook policy {policy_id} failed: {message}")]
+    WebhookHeader { policy_id: i64, message: String },
 }
 
 #[async_trait]
@@ -16,4 +19,16 @@ pub trait SecretCipher: Send + Sync {
     /// registry's record.
     async fn encrypt(&self, registry_id: i64, plaintext: &str) -> Result<Vec<u8>, SecretError>;
     async fn decrypt(&self, registry_id: i64, ciphertext: &[u8]) -> Result<String, SecretError>;
+    /// Encrypts a webhook policy's auth header bound to `policy_id` (a context of its own, so
+    /// a registry's ciphertext and a policy's cannot stand in for each other).
+    async fn encrypt_webhook_header(
+        &self,
+        policy_id: i64,
+        plaintext: &str,
+    ) -> Result<Vec<u8>, SecretError>;
+    async fn decrypt_webhook_header(
+        &self,
+        policy_id: i64,
+        ciphertext: &[u8],
+    ) -> Result<String, SecretError>;
 }

@@ -255,7 +255,11 @@ impl ListWorker {
             "listed"
         );
         self.store.close_listing(m.execution_id, &piece).await?;
-        if self.store.finish_if_done(m.execution_id).await?.is_some() {
+        let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
+        if super::notify::finish_announced(store, queue, m.execution_id)
+            .await?
+            .is_some()
+        {
             // Every task ended while listing (all unchanged, or none matched).
             super::sweep::sweep_after(
                 self.store.as_ref(),
@@ -524,10 +528,15 @@ impl ListWorker {
     /// Ends the execution Failed with the reason, unless it ended already; nothing is retried.
     async fn fail(&self, execution_id: i64, reason: &str) -> Result<(), HandleError> {
         tracing::warn!(reason, "execution failed while listing");
-        match self
-            .store
-            .end_execution(execution_id, ExecutionStatus::Failed, reason)
-            .await
+        let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
+        match super::notify::end_announced(
+            store,
+            queue,
+            execution_id,
+            ExecutionStatus::Failed,
+            reason,
+        )
+        .await
         {
             Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),

@@ -7,6 +7,7 @@ pub mod events;
 pub mod fanout;
 pub mod handlers;
 pub mod list;
+pub mod notify;
 pub mod policies;
 pub mod prepare;
 pub mod reaper;

@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::retry::{fan_out_retry, RetryError};
 use super::start::{send_first_listing, StartError};
+use crate::model::notification::ReplicationEventKind;
 use crate::model::{time_format, ExecutionStatus, Reaping, Silence, Task, TaskLease, TaskStatus};
 use crate::ports::logs::{TaskLogSink, REAPER_ENTRY};
 use crate::ports::queue::{MessageQueue, QueueError};
@@ -188,7 +189,8 @@ impl Reaper {
             {
                 tracing::warn!(task_id = task.id, error = %e, "task log not written");
             }
-            self.store
+            let failed = self
+                .store
                 .transition_task(&TaskTransition {
                     execution_id,
                     task_id: task.id,
@@ -199,6 +201,15 @@ impl Reaper {
                     log: None,
                 })
                 .await?;
+            if failed {
+                super::notify::announce(
+                    self.queue.as_ref(),
+                    ReplicationEventKind::TaskFailed,
+                    execution_id,
+                    Some(task.id),
+                )
+                .await;
+            }
         }
         tracing::warn!(
             tasks = open.len(),
@@ -208,9 +219,14 @@ impl Reaper {
             let reason = format!(
                 "gave up: its listing did not complete and nothing moved for {minutes} minutes, also after it was launched again (its list messages were lost); start the policy again"
             );
-            self.store
-                .end_execution(execution_id, ExecutionStatus::Failed, &reason)
-                .await?;
+            super::notify::end_announced(
+                self.store.as_ref(),
+                self.queue.as_ref(),
+                execution_id,
+                ExecutionStatus::Failed,
+                &reason,
+            )
+            .await?;
             self.sweep(execution_id).await;
             Ok(())
         } else {
@@ -219,7 +235,8 @@ impl Reaper {
     }
 
     async fn finish(&self, execution_id: i64) -> Result<(), ReapError> {
-        if let Some(status) = self.store.finish_if_done(execution_id).await? {
+        let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
+        if let Some(status) = super::notify::finish_announced(store, queue, execution_id).await? {
             tracing::info!(status = status.as_str(), "execution finished by the reaper");
             self.sweep(execution_id).await;
         }

@@ -43,6 +43,13 @@ pub async fn retry_execution(
             &Launch::RetryOf(execution_id),
         )
         .await?;
+    super::notify::announce(
+        queue,
+        crate::model::notification::ReplicationEventKind::ExecutionStarted,
+        retry.id,
+        None,
+    )
+    .await;
     fan_out_retry(store, queue, &retry, execution_id).await?;
     Ok(retry)
 }
@@ -94,8 +101,7 @@ pub(crate) async fn fan_out_retry(
     }
     if let Err(e) = sent {
         let reason = format!("retry of execution {original_id} could not be queued: {e}");
-        store
-            .end_execution(retry.id, ExecutionStatus::Failed, &reason)
+        super::notify::end_announced(store, queue, retry.id, ExecutionStatus::Failed, &reason)
             .await?;
         return Err(match e {
             FanOutError::Store(e) => RetryError::Store(e),
@@ -107,7 +113,7 @@ pub(crate) async fn fan_out_retry(
     }
     // Every task is written: the one listing piece closes, so the execution ends when they do.
     store.close_listing(retry.id, "").await?;
-    store.finish_if_done(retry.id).await?;
+    super::notify::finish_announced(store, queue, retry.id).await?;
     tracing::info!(
         execution_id = retry.id,
         retried = original_id,

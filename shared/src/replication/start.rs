@@ -1,6 +1,7 @@
 //! Starting an execution of a policy: the record, then the first list message.
 
 use crate::messages::{ArtifactEvent, ListMessage};
+use crate::model::notification::ReplicationEventKind;
 use crate::model::{Execution, ExecutionStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Launch, Store, StoreError};
@@ -75,9 +76,14 @@ async fn start_claimed(
             let reason = format!(
                 "skipped: execution {running} of this policy is still running and the policy allows one at a time (single_active_replication)"
             );
-            store
-                .end_execution(execution.id, ExecutionStatus::Stopped, &reason)
-                .await?;
+            super::notify::end_announced(
+                store,
+                queue,
+                execution.id,
+                ExecutionStatus::Stopped,
+                &reason,
+            )
+            .await?;
             tracing::info!(
                 execution_id = execution.id,
                 policy_id,
@@ -89,6 +95,13 @@ async fn start_claimed(
         }
     }
     send_first_listing(store, queue, &execution, event).await?;
+    super::notify::announce(
+        queue,
+        ReplicationEventKind::ExecutionStarted,
+        execution.id,
+        None,
+    )
+    .await;
     tracing::info!(
         execution_id = execution.id,
         policy_id,
@@ -116,9 +129,14 @@ pub(crate) async fn send_first_listing(
     };
     if let Err(e) = queue.send_list(&[message]).await {
         let reason = format!("could not queue the listing: {e}");
-        store
-            .end_execution(execution.id, ExecutionStatus::Failed, &reason)
-            .await?;
+        super::notify::end_announced(
+            store,
+            queue,
+            execution.id,
+            ExecutionStatus::Failed,
+            &reason,
+        )
+        .await?;
         return Err(StartError::Queue {
             execution_id: execution.id,
             message: e.to_string(),

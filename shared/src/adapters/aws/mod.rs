@@ -7,6 +7,7 @@
 //! LocalStack or moto.
 
 pub mod dynamo;
+pub mod eventbridge;
 pub mod kms;
 pub mod s3;
 pub mod scheduler;

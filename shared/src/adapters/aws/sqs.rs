@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 
-use crate::messages::{encode, InboundMessage, ListMessage, TransferMessage, Versioned};
+use crate::messages::{
+    encode, InboundMessage, ListMessage, NotifyMessage, TransferMessage, Versioned,
+};
 use crate::ports::queue::{MessageQueue, QueueError, Redeliveries};
 
 const MAX_BATCH: usize = 10;
@@ -15,6 +17,8 @@ const SEND_ATTEMPTS: usize = 3;
 pub struct QueueUrls {
     pub list: String,
     pub transfer: String,
+    /// The notifier's queue; None: notifications are dropped (a deployment without one).
+    pub notify: Option<String>,
 }
 
 pub struct SqsQueue {
@@ -137,6 +141,13 @@ impl MessageQueue for SqsQueue {
         self.send(&self.urls.transfer, messages).await
     }
 
+    async fn send_notify(&self, messages: &[NotifyMessage]) -> Result<(), QueueError> {
+        match &self.urls.notify {
+            Some(url) => self.send(url, messages).await,
+            None => Ok(()),
+        }
+    }
+
     async fn waiting(&self) -> Result<u64, QueueError> {
         let mut total = 0;
         for url in [&self.urls.list, &self.urls.transfer] {
@@ -170,6 +181,7 @@ fn url_of<'a>(urls: &'a QueueUrls, arn: &str) -> Option<&'a str> {
     let name = arn.rsplit(':').next()?;
     [urls.list.as_str(), urls.transfer.as_str()]
         .into_iter()
+        .chain(urls.notify.as_deref())
         .find(|url| url.rsplit('/').next() == Some(name))
 }
 
@@ -212,6 +224,7 @@ mod tests {
         let urls = QueueUrls {
             list: "http://127.0.0.1:4566/123456789012/ferry-list".into(),
             transfer: "http://127.0.0.1:4566/123456789012/ferry-transfer".into(),
+            notify: Some("http://127.0.0.1:4566/123456789012/ferry-notify".into()),
         };
         let arn = |name: &str| format!("arn:aws:sqs:us-east-1:123456789012:{name}");
         assert_eq!(
@@ -220,5 +233,6 @@ mod tests {
         );
         assert_eq!(url_of(&urls, &arn("ferry-list")), Some(urls.list.as_str()));
         assert_eq!(url_of(&urls, &arn("ferry-transfer-dlq")), None);
+        assert_eq!(url_of(&urls, &arn("ferry-notify")), urls.notify.as_deref());
     }
 }

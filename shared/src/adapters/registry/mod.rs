@@ -18,7 +18,7 @@ pub mod distribution;
 mod docker_hub;
 mod dtr;
 mod ecr;
-mod egress;
+pub(crate) mod egress;
 mod ghcr;
 mod gitlab;
 mod google;

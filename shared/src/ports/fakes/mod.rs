@@ -5,6 +5,7 @@
 
 mod access;
 mod connect;
+mod notify;
 mod queue;
 mod registry;
 mod store;
@@ -14,6 +15,7 @@ use std::sync::{Mutex, PoisonError};
 
 pub use access::MemoryAccess;
 pub use connect::{FakeRegistries, MemoryNamespaces};
+pub use notify::{MemoryBus, MemoryWebhooks, Received, RecordingSender};
 pub use queue::{MemoryLogs, MemoryQueue, MemorySchedules};
 pub use registry::MemoryRegistry;
 pub use store::MemoryStore;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{lock, Faults};
-use crate::messages::{ListMessage, TransferMessage};
+use crate::messages::{ListMessage, NotifyMessage, TransferMessage};
 use crate::ports::logs::{LogError, TaskLogSink};
 use crate::ports::queue::{MessageQueue, QueueError};
 use crate::ports::schedules::{PolicySchedules, ScheduleError};
@@ -16,6 +16,7 @@ use crate::ports::schedules::{PolicySchedules, ScheduleError};
 pub struct MemoryQueue {
     list: Mutex<Vec<ListMessage>>,
     transfer: Mutex<Vec<TransferMessage>>,
+    notify: Mutex<Vec<NotifyMessage>>,
     pub faults: Faults,
 }
 
@@ -28,6 +29,11 @@ impl MemoryQueue {
     /// The transfer messages sent since the last call.
     pub fn take_transfer(&self) -> Vec<TransferMessage> {
         std::mem::take(&mut *lock(&self.transfer))
+    }
+
+    /// The notify messages sent since the last call.
+    pub fn take_notify(&self) -> Vec<NotifyMessage> {
+        std::mem::take(&mut *lock(&self.notify))
     }
 
     fn check(&self, operation: &'static str, queue: &str) -> Result<(), QueueError> {
@@ -53,6 +59,12 @@ impl MessageQueue for MemoryQueue {
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError> {
         self.check("send_transfer", "transfer")?;
         lock(&self.transfer).extend_from_slice(messages);
+        Ok(())
+    }
+
+    async fn send_notify(&self, messages: &[NotifyMessage]) -> Result<(), QueueError> {
+        self.check("send_notify", "notify")?;
+        lock(&self.notify).extend_from_slice(messages);
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod events;
 mod fanout;
 mod handlers;
 mod list;
+mod notify;
 mod policies;
 mod reaper;
 mod retry;

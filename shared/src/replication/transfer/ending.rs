@@ -113,15 +113,19 @@ impl TransferWorker {
         self.append_log(m, DEAD_LETTER_ENTRY, &[reason.to_string()])
             .await;
         // Taken, the task is InProgress (the take started it).
-        self.transition(
-            m,
-            TaskStatus::InProgress,
-            TaskStatus::Failed,
-            reason,
-            None,
-            None,
-        )
-        .await?;
+        let failed = self
+            .transition(
+                m,
+                TaskStatus::InProgress,
+                TaskStatus::Failed,
+                reason,
+                None,
+                None,
+            )
+            .await?;
+        if failed {
+            self.announce_failed(m).await;
+        }
         self.finish(execution_id).await
     }
 
@@ -155,6 +159,9 @@ impl TransferWorker {
         }
         if ended? {
             d.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+            if to == TaskStatus::Failed {
+                self.announce_failed(d.m).await;
+            }
         }
         Ok(())
     }
@@ -190,7 +197,10 @@ impl TransferWorker {
     /// Asked again on every delivery that finds its task ended, so a finish that failed (the
     /// store, a crash) happens on the next one.
     pub(super) async fn finish(&self, execution_id: i64) -> Result<(), HandleError> {
-        if let Some(status) = self.store.finish_if_done(execution_id).await? {
+        let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
+        if let Some(status) =
+            crate::replication::notify::finish_announced(store, queue, execution_id).await?
+        {
             tracing::info!(status = status.as_str(), "execution finished");
             crate::replication::sweep::sweep_after(
                 self.store.as_ref(),
@@ -201,6 +211,17 @@ impl TransferWorker {
             .await;
         }
         Ok(())
+    }
+
+    /// A task this delivery failed: announced (a webhook policy may want task failures).
+    async fn announce_failed(&self, m: &TransferMessage) {
+        crate::replication::notify::announce(
+            self.queue.as_ref(),
+            crate::model::notification::ReplicationEventKind::TaskFailed,
+            m.execution_id,
+            Some(m.task_id),
+        )
+        .await;
     }
 
     /// The log is for people: a failure to write it is reported, not allowed to fail the copy.

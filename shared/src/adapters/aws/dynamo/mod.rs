@@ -10,6 +10,8 @@
 //! - tasks: key `execution_id` (N) + `id` (N).
 //! - robots: key `id` (N); index `by_list`.
 //! - meta: key `pk` (S); `expires_at` (N) is its TTL attribute.
+//! - webhooks: key `id` (N); index `by_list`.
+//! - webhook_deliveries: key `policy_id` (N) + `id` (N); `expires_at` (N) is its TTL.
 
 mod batch_read;
 mod blobs;
@@ -20,6 +22,7 @@ mod policies;
 mod registries;
 mod robots;
 mod tasks;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,6 +48,10 @@ pub struct TableNames {
     pub meta: String,
     /// Robot accounts: only the API has (and needs) this table.
     pub robots: Option<String>,
+    /// Webhook policies (key `id`, index `by_list`): the API's and the notifier's.
+    pub webhooks: Option<String>,
+    /// Their delivery log (key `policy_id` + `id`, TTL `expires_at`).
+    pub webhook_deliveries: Option<String>,
 }
 
 const LIST_KEY: &str = "all";

@@ -49,6 +49,18 @@ impl<'a> PageQuery<'a> {
         }
     }
 
+    /// The webhook deliveries of one policy, newest first.
+    pub fn deliveries_of(table: &'a str, policy_id: i64) -> Self {
+        Self {
+            table,
+            index: None,
+            key_condition: "policy_id = :p",
+            values: vec![(":p", n(policy_id))],
+            forward: false,
+            cursor_keys: &["policy_id", "id"],
+        }
+    }
+
     /// The tasks of one execution, in id order.
     pub fn of_execution(table: &'a str, execution_id: i64) -> Self {
         Self {
