@@ -281,18 +281,23 @@ impl Services {
             store: self.store.clone(),
             webhooks: self.store.clone(),
             sender: Arc::new(sender),
-            bus: Some(Arc::new(crate::adapters::aws::eventbridge::EventBridgeBus {
-                client: aws_sdk_eventbridge::Client::new(&self.sdk),
-                bus: std::env::var(EVENT_BUS)
-                    .ok()
-                    .filter(|b| !b.is_empty())
-                    .unwrap_or_else(|| "default".into()),
-            })),
+            bus: Some(Arc::new(
+                crate::adapters::aws::eventbridge::EventBridgeBus {
+                    client: aws_sdk_eventbridge::Client::new(&self.sdk),
+                    bus: std::env::var(EVENT_BUS)
+                        .ok()
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or_else(|| "default".into()),
+                },
+            )),
             hostname: std::env::var(PUBLIC_HOSTNAME)
                 .ok()
                 .filter(|h| !h.is_empty())
                 .unwrap_or_else(|| "ferry".into()),
-            attempts: parsed_or(WEBHOOK_ATTEMPTS, crate::replication::notify::DEFAULT_ATTEMPTS)?,
+            attempts: parsed_or(
+                WEBHOOK_ATTEMPTS,
+                crate::replication::notify::DEFAULT_ATTEMPTS,
+            )?,
             backoff: Duration::from_millis(parsed_or(WEBHOOK_BACKOFF_MS, 500)?),
         })
     }

@@ -341,7 +341,10 @@ impl<Q: MessageQueue> MessageQueue for FaultyQueue<Q> {
     async fn send_transfer(&self, messages: &[TransferMessage]) -> Result<(), QueueError> {
         send_step!(self.send_transfer(messages))
     }
-    async fn send_notify(&self, messages: &[ferry::messages::NotifyMessage]) -> Result<(), QueueError> {
+    async fn send_notify(
+        &self,
+        messages: &[ferry::messages::NotifyMessage],
+    ) -> Result<(), QueueError> {
         // Notifications are not a step of a replication: passed through unbroken.
         self.inner.send_notify(messages).await
     }

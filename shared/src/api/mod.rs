@@ -13,9 +13,9 @@ mod policies;
 pub mod registries;
 mod robots;
 mod routes;
-mod webhooks;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -240,9 +240,7 @@ impl Api {
             Endpoint::ListWebhookPolicies => self.list_webhook_policies(query, trimmed).await,
             Endpoint::CreateWebhookPolicy => self.create_webhook_policy(body).await,
             Endpoint::GetWebhookPolicy => self.get_webhook_policy(params.id()?).await,
-            Endpoint::UpdateWebhookPolicy => {
-                self.update_webhook_policy(params.id()?, body).await
-            }
+            Endpoint::UpdateWebhookPolicy => self.update_webhook_policy(params.id()?, body).await,
             Endpoint::DeleteWebhookPolicy => self.delete_webhook_policy(params.id()?).await,
             Endpoint::ListWebhookDeliveries => {
                 self.list_webhook_deliveries(params.id()?, query, trimmed)

@@ -31,10 +31,7 @@ impl Api {
         let request = ListRequest::parse(query, &POLICIES)?;
         let name = request.param("name").unwrap_or_default();
         let policies = self.webhooks.list_webhook_policies().await?;
-        Ok(request.answer(
-            policies.into_iter().filter(|p| p.name.contains(name)),
-            path,
-        ))
+        Ok(request.answer(policies.into_iter().filter(|p| p.name.contains(name)), path))
     }
 
     pub(super) async fn create_webhook_policy(
@@ -78,10 +75,7 @@ impl Api {
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }
 
-    pub(super) async fn delete_webhook_policy(
-        &self,
-        id: i64,
-    ) -> Result<Response<Bytes>, ApiError> {
+    pub(super) async fn delete_webhook_policy(&self, id: i64) -> Result<Response<Bytes>, ApiError> {
         self.webhooks.delete_webhook_policy(id).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }

@@ -129,14 +129,8 @@ pub(crate) async fn send_first_listing(
     };
     if let Err(e) = queue.send_list(&[message]).await {
         let reason = format!("could not queue the listing: {e}");
-        super::notify::end_announced(
-            store,
-            queue,
-            execution.id,
-            ExecutionStatus::Failed,
-            &reason,
-        )
-        .await?;
+        super::notify::end_announced(store, queue, execution.id, ExecutionStatus::Failed, &reason)
+            .await?;
         return Err(StartError::Queue {
             execution_id: execution.id,
             message: e.to_string(),

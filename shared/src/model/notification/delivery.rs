@@ -34,9 +34,9 @@ pub struct WebhookDelivery {
     #[serde(default)]
     pub status_text: String,
     #[serde(with = "time_format::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
     #[serde(with = "time_format::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub end_time: OffsetDateTime,
 }

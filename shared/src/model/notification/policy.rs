@@ -68,10 +68,10 @@ pub struct WebhookPolicy {
     pub enabled: bool,
     pub creator: String,
     #[serde(with = "time_format::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
     #[serde(with = "time_format::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub update_time: OffsetDateTime,
 }
 
@@ -102,7 +102,10 @@ impl WebhookPolicy {
     pub fn validate(&self, addresses: AddressPolicy) -> Validated {
         require_name("name", &self.name)?;
         if self.targets.is_empty() {
-            return Err(ValidationError::new("targets", "at least one target is required"));
+            return Err(ValidationError::new(
+                "targets",
+                "at least one target is required",
+            ));
         }
         if self.targets.len() > MAX_TARGETS {
             return Err(ValidationError::new(
@@ -177,7 +180,9 @@ impl WebhookTarget {
             if header.len() > MAX_AUTH_HEADER || header.chars().any(char::is_control) {
                 return Err(ValidationError::new(
                     format!("{at}.auth_header"),
-                    format!("must be at most {MAX_AUTH_HEADER} characters without control characters"),
+                    format!(
+                        "must be at most {MAX_AUTH_HEADER} characters without control characters"
+                    ),
                 ));
             }
         }

@@ -31,17 +31,36 @@ fn refused_field(policy: &WebhookPolicy, addresses: AddressPolicy) -> String {
 #[test]
 fn a_policy_needs_a_name_an_http_target_ferry_may_reach_and_event_types() {
     let public = AddressPolicy::default();
-    assert!(policy("https://hooks.example.com/ferry").validate(public).is_ok());
-    assert_eq!(refused_field(&policy("hooks.example.com/x"), public), "targets[0].address");
-    assert_eq!(refused_field(&policy("ftp://hooks.example.com/"), public), "targets[0].address");
+    assert!(policy("https://hooks.example.com/ferry")
+        .validate(public)
+        .is_ok());
     assert_eq!(
-        refused_field(&policy("http://169.254.169.254/latest"), AddressPolicy::allowing_private(true)),
+        refused_field(&policy("hooks.example.com/x"), public),
+        "targets[0].address"
+    );
+    assert_eq!(
+        refused_field(&policy("ftp://hooks.example.com/"), public),
+        "targets[0].address"
+    );
+    assert_eq!(
+        refused_field(
+            &policy("http://169.254.169.254/latest"),
+            AddressPolicy::allowing_private(true)
+        ),
         "targets[0].address",
         "the metadata service is never a receiver"
     );
-    assert_eq!(refused_field(&policy("http://127.0.0.1:9/"), public), "targets[0].address");
-    assert!(policy("http://127.0.0.1:9/").validate(AddressPolicy::allowing_private(true)).is_ok());
-    assert_eq!(refused_field(&policy("http://user:pw@hooks.example.com/"), public), "targets[0].address");
+    assert_eq!(
+        refused_field(&policy("http://127.0.0.1:9/"), public),
+        "targets[0].address"
+    );
+    assert!(policy("http://127.0.0.1:9/")
+        .validate(AddressPolicy::allowing_private(true))
+        .is_ok());
+    assert_eq!(
+        refused_field(&policy("http://user:pw@hooks.example.com/"), public),
+        "targets[0].address"
+    );
     let mut unnamed = policy("https://hooks.example.com/");
     unnamed.name = " ".into();
     assert_eq!(refused_field(&unnamed, public), "name");
@@ -87,7 +106,10 @@ fn reads_mask_the_auth_header_and_an_update_sending_the_mask_keeps_it() {
     assert!(!json.to_string().contains("t0ken"));
     let mut update = shown.clone();
     update.keep_masked_headers(&stored);
-    assert_eq!(update.targets[0].auth_header.as_deref(), Some("Bearer t0ken"));
+    assert_eq!(
+        update.targets[0].auth_header.as_deref(),
+        Some("Bearer t0ken")
+    );
 }
 
 fn registry(id: i64, name: &str, url: &str) -> Registry {
@@ -180,7 +202,10 @@ fn the_payload_has_harbors_replication_fields_and_ferrys_beside() {
     assert_eq!(r["failed_artifact"][0]["name_tag"], "alpine:nope");
     assert_eq!(r["failed_artifact"][0]["references"][0], "nope");
     assert_eq!(r["failed_artifact"][0]["status"], "Failed");
-    assert_eq!(r["failed_artifact"][0]["fail_reason"], "manifest unknown: nope");
+    assert_eq!(
+        r["failed_artifact"][0]["fail_reason"],
+        "manifest unknown: nope"
+    );
     assert_eq!(r["execution_id"], 7);
     assert_eq!(r["task_id"], 11);
     let f = &json["ferry"];
@@ -193,7 +218,10 @@ fn the_payload_has_harbors_replication_fields_and_ferrys_beside() {
     assert_eq!(f["task"]["repository"], "library/alpine");
     assert_eq!(f["task"]["reference"], "nope");
     assert_eq!(f["task"]["status_text"], "manifest unknown: nope");
-    assert!(execution_state_change(&facts).is_none(), "tasks are webhooks only");
+    assert!(
+        execution_state_change(&facts).is_none(),
+        "tasks are webhooks only"
+    );
 }
 
 #[test]
@@ -209,9 +237,12 @@ fn an_ended_execution_is_a_state_change_with_its_counts() {
     };
     let payload = serde_json::to_value(harbor_payload(&facts)).expect("json");
     assert_eq!(payload["event_data"]["replication"]["job_status"], "Error");
-    assert!(payload["event_data"]["replication"].get("failed_artifact").is_none());
+    assert!(payload["event_data"]["replication"]
+        .get("failed_artifact")
+        .is_none());
     assert!(payload["ferry"].get("task").is_none());
-    let detail = serde_json::to_value(execution_state_change(&facts).expect("detail")).expect("json");
+    let detail =
+        serde_json::to_value(execution_state_change(&facts).expect("detail")).expect("json");
     assert_eq!(detail["event"], "execution_ended");
     assert_eq!(detail["status"], "Failed");
     assert_eq!(detail["policy_name"], "mirror");
@@ -224,6 +255,12 @@ fn an_ended_execution_is_a_state_change_with_its_counts() {
 #[test]
 fn references_split_off_tags_and_digests_not_ports() {
     assert_eq!(split_for_tests("a/b:v1"), ("a/b".into(), "v1".into()));
-    assert_eq!(split_for_tests("a/b@sha256:00"), ("a/b".into(), "sha256:00".into()));
-    assert_eq!(split_for_tests("host:5000/b"), ("host:5000/b".into(), String::new()));
+    assert_eq!(
+        split_for_tests("a/b@sha256:00"),
+        ("a/b".into(), "sha256:00".into())
+    );
+    assert_eq!(
+        split_for_tests("host:5000/b"),
+        ("host:5000/b".into(), String::new())
+    );
 }

@@ -42,7 +42,13 @@ pub async fn finish_announced(
 ) -> Result<Option<ExecutionStatus>, StoreError> {
     let finished = store.finish_if_done(execution_id).await?;
     if finished.is_some() {
-        announce(queue, ReplicationEventKind::ExecutionEnded, execution_id, None).await;
+        announce(
+            queue,
+            ReplicationEventKind::ExecutionEnded,
+            execution_id,
+            None,
+        )
+        .await;
     }
     Ok(finished)
 }
@@ -59,8 +65,13 @@ pub async fn end_announced(
         .end_execution(execution_id, status, status_text)
         .await?;
     if ended {
-        announce(queue, ReplicationEventKind::ExecutionEnded, execution_id, None).await;
+        announce(
+            queue,
+            ReplicationEventKind::ExecutionEnded,
+            execution_id,
+            None,
+        )
+        .await;
     }
     Ok(ended)
 }
-

@@ -108,7 +108,10 @@ async fn a_notify_queue_that_refuses_does_not_fail_the_start() {
     let id = started(&world).await;
     assert!(world.queue.take_notify().is_empty());
     assert_eq!(world.queue.take_list().len(), 1);
-    assert_eq!(world.execution(id).await.status, ExecutionStatus::InProgress);
+    assert_eq!(
+        world.execution(id).await.status,
+        ExecutionStatus::InProgress
+    );
 }
 
 #[tokio::test]
@@ -128,22 +131,36 @@ async fn the_notifier_posts_the_payload_with_the_auth_header_once_per_event() {
     let messages = world.queue.take_notify();
     for message in messages.iter().chain(&messages) {
         // Each delivered twice, as SQS may.
-        n.worker.handle(&inbound(message, 1)).await.expect("notified");
+        n.worker
+            .handle(&inbound(message, 1))
+            .await
+            .expect("notified");
     }
     let received = n.sender.received.lock().expect("lock").clone();
     assert_eq!(received.len(), 2, "one start, one end");
     assert_eq!(received[0].auth_header.as_deref(), Some("Bearer s3cret"));
     assert_eq!(received[0].body["type"], "REPLICATION");
-    assert_eq!(received[0].body["event_data"]["replication"]["job_status"], "Running");
-    assert_eq!(received[1].body["event_data"]["replication"]["job_status"], "Stopped");
+    assert_eq!(
+        received[0].body["event_data"]["replication"]["job_status"],
+        "Running"
+    );
+    assert_eq!(
+        received[1].body["event_data"]["replication"]["job_status"],
+        "Stopped"
+    );
     assert_eq!(received[1].body["ferry"]["execution_id"], id);
-    assert_eq!(received[1].body["ferry"]["status_text"], "stopped by the user");
+    assert_eq!(
+        received[1].body["ferry"]["status_text"],
+        "stopped by the user"
+    );
     let bus = n.bus.events.lock().expect("lock").clone();
     assert_eq!(bus.len(), 2);
     assert_eq!(bus[1].status, "Stopped");
     let log = n.webhooks.list_deliveries(1).await.expect("log");
     assert_eq!(log.len(), 2);
-    assert!(log.iter().all(|d| d.status == DeliveryStatus::Success && d.attempts == 1));
+    assert!(log
+        .iter()
+        .all(|d| d.status == DeliveryStatus::Success && d.attempts == 1));
 }
 
 #[tokio::test]
@@ -162,8 +179,15 @@ async fn a_failing_receiver_is_retried_then_logged_failed_and_a_refused_bus_put_
         n.worker.handle(&inbound(&message, 1)).await.is_err(),
         "the bus refused: delivered again"
     );
-    n.worker.handle(&inbound(&message, 2)).await.expect("notified");
-    assert_eq!(n.sender.received.lock().expect("lock").len(), 3, "three attempts, once");
+    n.worker
+        .handle(&inbound(&message, 2))
+        .await
+        .expect("notified");
+    assert_eq!(
+        n.sender.received.lock().expect("lock").len(),
+        3,
+        "three attempts, once"
+    );
     let log = n.webhooks.list_deliveries(1).await.expect("log");
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].status, DeliveryStatus::Failed);
@@ -178,7 +202,10 @@ async fn a_policy_for_task_failures_only_gets_nothing_for_a_start() {
     let n = notifier(&world, vec![EventType::ReplicationTaskFailed]).await;
     started(&world).await;
     for message in world.queue.take_notify() {
-        n.worker.handle(&inbound(&message, 1)).await.expect("notified");
+        n.worker
+            .handle(&inbound(&message, 1))
+            .await
+            .expect("notified");
     }
     assert!(n.sender.received.lock().expect("lock").is_empty());
 }
