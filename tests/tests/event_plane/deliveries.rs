@@ -43,12 +43,7 @@ async fn a_transfer_message_reaches_the_transfer_binary_and_a_duplicate_changes_
         Some(digest.clone()),
         "byte-exact"
     );
-    let finished = stack
-        .adapters
-        .store
-        .get_execution(execution.id)
-        .await
-        .expect("execution");
+    let finished = ended_execution(&stack, execution.id).await;
     assert_eq!(
         (
             finished.status,
@@ -194,12 +189,7 @@ async fn an_unreachable_registry_fails_the_task_at_the_last_receive_with_the_rea
     );
     let log = stack.adapters.task_log(execution.id, task.id).await;
     assert!(log.contains("attempt 1 failed, will retry"), "{log}");
-    let finished = stack
-        .adapters
-        .store
-        .get_execution(execution.id)
-        .await
-        .expect("execution");
+    let finished = ended_execution(&stack, execution.id).await;
     assert_eq!(
         (finished.status, finished.failed),
         (ExecutionStatus::Failed, 1)

@@ -94,12 +94,7 @@ async fn stop_during_copy(name: &str, options: CopyOptions, patch_delay_ms: u64)
         slow.hits().len()
     );
     assert_eq!(destination.http().manifest_digest("big", "v1").await, None);
-    let e = stack
-        .adapters
-        .store
-        .get_execution(execution.id)
-        .await
-        .expect("execution");
+    let e = ended_execution(&stack, execution.id).await;
     assert_eq!(
         (e.status, e.stopped, e.in_progress),
         (ExecutionStatus::Stopped, 1, 0)

@@ -94,6 +94,21 @@ async fn ended_task(stack: &LocalStack, execution_id: i64, task_id: i64) -> Task
     .await
 }
 
+/// The execution is closed in a write after the last task's, so a test that reads it right after
+/// the task ended can see it still running: wait for it to be final too.
+async fn ended_execution(stack: &LocalStack, execution_id: i64) -> Execution {
+    eventually(60, "the execution to end", || async {
+        let execution = stack
+            .adapters
+            .store
+            .get_execution(execution_id)
+            .await
+            .expect("execution");
+        execution.status.is_final().then_some(execution)
+    })
+    .await
+}
+
 async fn queue_is_drained(stack: &LocalStack, logical_id: &str) {
     let sqs = aws_sdk_sqs::Client::new(&stack.adapters.sdk);
     let url = stack.queue_url(logical_id);
