@@ -24,6 +24,22 @@ impl Api {
         }
     }
 
+    /// A 403 unless `caller` may change the policy's handlers: the admin and system robots
+    /// only. A handler is called with the destination registry's own credential, so a
+    /// namespace robot registering one could have Ferry POST anywhere on that registry as
+    /// its account; it may read them.
+    async fn may_change_handlers(&self, caller: &Caller, policy_id: i64) -> Result<(), ApiError> {
+        let policy = self.managed_policy(caller, policy_id).await?;
+        match caller.namespace() {
+            None => Ok(()),
+            Some(namespace) => Err(ApiError::forbidden(format!(
+                "policy {}'s handlers are called with the destination registry's credential: \
+                 only the admin and system robots may change them, not robots of namespace {namespace}",
+                policy.id
+            ))),
+        }
+    }
+
     pub(super) async fn list_handlers(
         &self,
         caller: &Caller,
@@ -40,7 +56,7 @@ impl Api {
         policy_id: i64,
         body: &Bytes,
     ) -> Result<Response<Bytes>, ApiError> {
-        self.managed_policy(caller, policy_id).await?;
+        self.may_change_handlers(caller, policy_id).await?;
         let handler: ReplicationHandler = parse_body(body)?;
         let stored = add_handler(self.store.as_ref(), policy_id, &handler).await?;
         Ok(created(&format!(
@@ -67,7 +83,7 @@ impl Api {
         handler_id: i64,
         body: &Bytes,
     ) -> Result<Response<Bytes>, ApiError> {
-        self.managed_policy(caller, policy_id).await?;
+        self.may_change_handlers(caller, policy_id).await?;
         let handler: ReplicationHandler = parse_body(body)?;
         update_handler(self.store.as_ref(), policy_id, handler_id, &handler).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
@@ -79,7 +95,7 @@ impl Api {
         policy_id: i64,
         handler_id: i64,
     ) -> Result<Response<Bytes>, ApiError> {
-        self.managed_policy(caller, policy_id).await?;
+        self.may_change_handlers(caller, policy_id).await?;
         delete_handler(self.store.as_ref(), policy_id, handler_id).await?;
         Ok(json(StatusCode::OK, &serde_json::json!({})))
     }

@@ -102,6 +102,10 @@ fn validate_handler_url(url: &str) -> Validated {
             .and_then(|base| base.join(url))
             .map_err(|e| ValidationError::new(field, format!("is not a valid path: {e}")))?;
         if path.starts_with('/')
+            || path
+                .split(['/', '?'])
+                .next()
+                .is_some_and(|first| first.contains(':'))
             || path.split(['/', '?']).any(|c| c == ".." || c == ".")
             || parsed.host_str() != Some("destination.invalid")
             || url
@@ -202,9 +206,12 @@ impl PrepareReplication {
                     TriggerType::Scheduled => "Scheduled",
                     TriggerType::EventBased => "EventBased",
                 },
+                // The cron only for a scheduled firing: a manual run of a scheduled policy
+                // is no schedule's.
                 schedule_param: policy
                     .trigger
                     .as_ref()
+                    .filter(|_| trigger == TriggerType::Scheduled)
                     .and_then(|t| t.cron())
                     .map(|cron| serde_json::json!({"cron": cron})),
             },
@@ -216,12 +223,19 @@ impl PrepareReplication {
 }
 
 /// Where the source namespace goes at the destination: the policy's `dest_namespace` when it
-/// has one (the seed's target project), else the source namespace itself.
+/// has one (the seed's target project), else the first component the naming rules leave of a
+/// repository in the source namespace (itself, unless `dest_namespace_replace_count` strips it).
 fn target_namespace(policy: &ReplicationPolicy, source_namespace: &str) -> String {
-    if policy.dest_namespace.is_empty() {
-        source_namespace.to_string()
-    } else {
-        policy.dest_namespace.clone()
+    if !policy.dest_namespace.is_empty() || source_namespace.is_empty() {
+        return policy.dest_namespace.clone();
+    }
+    let probe = format!("{source_namespace}/repository");
+    match super::naming::destination_repository("", policy.dest_namespace_replace_count, &probe) {
+        Ok(name) => name
+            .split_once('/')
+            .map(|(first, _)| first.to_string())
+            .unwrap_or_default(),
+        Err(_) => source_namespace.to_string(),
     }
 }
 
@@ -261,6 +275,7 @@ mod tests {
             "https://user:pw@x/y",
             "relative/path",
             "/a\\b",
+            "/https://evil.example.com/x",
         ] {
             assert_eq!(
                 field(&handler(bad, &[])).as_deref(),
@@ -339,5 +354,32 @@ mod tests {
             .expect("body");
         assert_eq!(body.target_project, "ns");
         assert_eq!(body.trigger.kind, "Scheduled");
+        // Stripping the namespace (replace count 1 into no namespace): no target project.
+        let stripped = ReplicationPolicy {
+            dest_namespace_replace_count: 1,
+            ..same.clone()
+        };
+        let body = PrepareReplication::of(&stripped, 1, TriggerType::Manual, Some("ns"), &[])
+            .expect("body");
+        assert_eq!(body.target_project, "");
+        // The cron goes with a scheduled firing only, not with a manual run of the policy.
+        let scheduled = ReplicationPolicy {
+            trigger: Some(crate::model::Trigger {
+                kind: TriggerType::Scheduled,
+                trigger_settings: Some(crate::model::TriggerSettings {
+                    cron: "0 0 3 * * *".into(),
+                }),
+            }),
+            ..same
+        };
+        let fired = PrepareReplication::of(&scheduled, 1, TriggerType::Scheduled, Some("ns"), &[])
+            .expect("body");
+        assert_eq!(
+            fired.trigger.schedule_param,
+            Some(serde_json::json!({"cron": "0 0 3 * * *"}))
+        );
+        let manual = PrepareReplication::of(&scheduled, 1, TriggerType::Manual, Some("ns"), &[])
+            .expect("body");
+        assert_eq!(manual.trigger.schedule_param, None);
     }
 }

@@ -156,8 +156,10 @@ impl ListWorker {
             return Ok(());
         }
         let cx = self.context(m.policy_id).await?;
-        // The first piece's first delivery, before anything is listed or written.
-        if m.start_after.is_none() && m.resume.is_none() {
+        // The first piece's first delivery, before anything is listed or written. A redelivery
+        // after tasks were written (the first delivery got past the handlers, then died) does
+        // not ask them again; one before that does: at least once, as SQS delivers.
+        if m.start_after.is_none() && m.resume.is_none() && execution.total == 0 {
             let literal = cx
                 .selection
                 .literal_name()

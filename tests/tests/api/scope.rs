@@ -212,7 +212,8 @@ async fn namespace_policies_project_robots_and_the_overlap_rule() {
         assert_eq!(attempt.status, 403, "{}", attempt.text);
         assert!(attempt.error().contains("read-only"), "{}", attempt.error());
     }
-    // A system policy's handlers are read-only too; its own policy's are the robot's.
+    // A system policy's handlers are read-only too; even its own policy's handlers a robot
+    // may only read: they are called with the destination's credential.
     let handler = json!({"events": "prepare_replication", "handler_url": "/v2/manage/namespaces"});
     let attempt = robot
         .post(
@@ -229,7 +230,26 @@ async fn namespace_policies_project_robots_and_the_overlap_rule() {
     let added = robot
         .post(&format!("/replication/policies/{own}/handlers"), &handler)
         .await;
-    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(added.status, 403, "{}", added.text);
+    assert!(
+        added.error().contains("destination registry's credential"),
+        "{}",
+        added.error()
+    );
+    assert_eq!(
+        robot
+            .get(&format!("/replication/policies/{own}/handlers"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.post(&format!("/replication/policies/{own}/handlers"), &handler)
+            .await
+            .status,
+        201,
+        "the admin may"
+    );
     let mut renamed = namespaced("ns2", other, "ns2-out");
     renamed["description"] = json!("mine");
     let updated = robot

@@ -72,6 +72,8 @@ pub(crate) fn guarded(
 ) -> reqwest::ClientBuilder {
     builder
         .dns_resolver(std::sync::Arc::new(GuardedResolver { policy }))
+        // A redirect's target learns nothing of where it came from (upload URLs carry state).
+        .referer(false)
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("over {MAX_REDIRECTS} redirects"));

@@ -257,6 +257,19 @@ impl Transport {
             .map_err(|e| self.invalid(format!("path {path}: {e}")))
     }
 
+    /// `path` under the registry's URL, refused when joining it would leave the registry's
+    /// origin (`/https://elsewhere/x` read as a URL): a path handler is on the registry.
+    pub fn home_url(&self, path: &str) -> Result<url::Url, RegistryError> {
+        let url = self.url(path)?;
+        if self.is_home(&url) {
+            Ok(url)
+        } else {
+            Err(self.invalid(format!(
+                "path {path}: it leaves the registry's origin ({url})"
+            )))
+        }
+    }
+
     pub fn invalid(&self, what: String) -> RegistryError {
         RegistryError::Invalid {
             registry: self.name.clone(),
@@ -396,7 +409,9 @@ impl Transport {
             .send()
             .await
             .map_err(|e| self.send_failed(method, call.path, e))?;
-        if home && response.status() == StatusCode::UNAUTHORIZED {
+        // A challenge is answered only from the registry's own origin: a redirect elsewhere
+        // that answers 401 must not get the registry's credential sent to a realm it names.
+        if home && self.is_home(response.url()) && response.status() == StatusCode::UNAUTHORIZED {
             let retry = match Challenge::of(response.headers()) {
                 Some(challenge) => {
                     let token = self.token(&challenge, call.scope).await?;
@@ -752,6 +767,28 @@ mod realm_tests {
         );
         let anonymous = transport("http://127.0.0.1:5000", false);
         assert!(anonymous.realm_url("http://127.0.0.1:5001/token").is_ok());
+    }
+
+    #[test]
+    fn a_path_that_reads_as_another_origin_is_refused() {
+        let t = transport("http://127.0.0.1:5000/prefix", true);
+        assert_eq!(
+            t.home_url("/v2/manage/namespaces")
+                .map(|u| u.to_string())
+                .ok(),
+            Some("http://127.0.0.1:5000/prefix/v2/manage/namespaces".to_string())
+        );
+        // Leading slashes are trimmed before the join, so `//host/x` stays a path.
+        assert_eq!(
+            t.home_url("//evil.example/x").map(|u| u.to_string()).ok(),
+            Some("http://127.0.0.1:5000/prefix/evil.example/x".to_string())
+        );
+        for path in ["/https://evil.example/x", "http://127.0.0.1:5001/x"] {
+            assert!(
+                matches!(t.home_url(path), Err(RegistryError::Invalid { .. })),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -140,6 +140,12 @@ async fn a_2xx_lets_it_go_on_with_the_seeds_body_once_per_execution() {
     assert_eq!(body["target_project_public"], "true");
     assert_eq!(body["trigger"]["kind"], "Manual");
     assert_eq!(body["execution_id"], message.execution_id);
+
+    // The same message again (the first delivery's answer lost): the tasks are there, the
+    // handler is not asked again and nothing is written twice.
+    world.list(&message).await;
+    assert_eq!(world.destination.handler_calls().len(), 1);
+    assert_eq!(world.tasks(message.execution_id).len(), 3);
 }
 
 #[tokio::test]

@@ -98,7 +98,7 @@ impl RegistryClient for HttpRegistryClient {
                     ))),
                     V2::Silent => {
                         let body = Transport::body_start(response).await;
-                        if body.trim().is_empty() || body.trim_start().starts_with('{') {
+                        if v2_body(&body) {
                             Ok(())
                         } else {
                             Err(self.t.invalid(format!(
@@ -115,7 +115,11 @@ impl RegistryClient for HttpRegistryClient {
     }
 
     async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {
-        let target = self.t.url(url)?;
+        let target = if url.starts_with('/') {
+            self.t.home_url(url)?
+        } else {
+            self.t.url(url)?
+        };
         let call = Call::new(Method::POST, target, url, "")
             .header(CONTENT_TYPE, "application/json")
             .body(body);
@@ -134,6 +138,13 @@ enum V2 {
     Says,
     SaysOther(String),
     Silent,
+}
+
+/// Whether a `GET /v2/` body without the version header is a registry's: empty, a JSON
+/// object (distribution's `{}`, an error document) or Quay's `true`.
+fn v2_body(body: &str) -> bool {
+    let body = body.trim();
+    body.is_empty() || body.starts_with('{') || body == "true"
 }
 
 /// `Docker-Distribution-API-Version: registry/2.0`, which distribution and most registries
@@ -155,6 +166,16 @@ fn speaks_v2(headers: &HeaderMap) -> V2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_without_the_header_is_told_by_its_body() {
+        for body in ["", "{}", " {\"errors\": []}\n", "true", "true\n"] {
+            assert!(v2_body(body), "{body:?}");
+        }
+        for body in ["<!DOCTYPE html><html>", "OK", "false", "[]"] {
+            assert!(!v2_body(body), "{body:?}");
+        }
+    }
 
     #[test]
     fn the_api_version_header_says_whether_it_is_a_v2_registry() {
