@@ -10,6 +10,7 @@ mod kinds;
 
 mod listing;
 mod names;
+mod notifications;
 mod prepare;
 mod triggers;
 
