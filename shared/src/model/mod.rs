@@ -2,6 +2,7 @@
 //! executions and tasks with the rules of their lifecycle, and how destination names are made.
 
 pub mod addresses;
+pub mod auto_sync;
 pub mod execution;
 pub mod filters;
 pub mod handler;
@@ -19,6 +20,7 @@ pub mod time_format;
 pub mod transfer;
 pub mod validation;
 
+pub use auto_sync::AutoSync;
 pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};
 pub use handler::ReplicationHandler;
