@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::{lock, Faults, Injected};
 use crate::oci::{media, Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
 use crate::ports::registry::{
-    BlobStream, Blobs, Catalog, ErrorCode, HandlerAnswer, Manifests, Mount, Referrers,
+    BlobAt, BlobStream, Blobs, Catalog, ErrorCode, HandlerAnswer, Manifests, Mount, Referrers,
     RegistryClient, RegistryError, Uploads,
 };
 
@@ -52,11 +52,16 @@ struct Inner {
     /// none is set), and the calls made: URL and body.
     handler_answers: Mutex<Vec<u16>>,
     handler_calls: Mutex<Vec<(String, Bytes)>>,
+    /// The one login `GET /v2/` accepts, when set (otherwise any).
+    login: Mutex<Option<(String, String)>>,
+    /// Blob reads are redirected under this URL (as an S3-backed registry redirects them).
+    redirects_blobs: Mutex<Option<String>>,
 }
 
-/// A registry in memory; clones share it.
+/// A registry in memory; clones share it. The second field is the login a client of it
+/// presents (what `check` judges).
 #[derive(Clone)]
-pub struct MemoryRegistry(Arc<Inner>);
+pub struct MemoryRegistry(Arc<Inner>, Option<(String, String)>);
 
 impl MemoryRegistry {
     pub fn new(name: &str) -> Self {
@@ -69,17 +74,37 @@ impl MemoryRegistry {
     }
 
     fn build(name: &str, referrers_api: bool) -> Self {
-        Self(Arc::new(Inner {
-            name: name.to_string(),
-            state: Mutex::default(),
-            faults: Faults::default(),
-            referrers_api,
-            lies_on_mounts: Default::default(),
-            trusts_uploads: Default::default(),
-            mounts: Default::default(),
-            handler_answers: Mutex::default(),
-            handler_calls: Mutex::default(),
-        }))
+        Self(
+            Arc::new(Inner {
+                name: name.to_string(),
+                state: Mutex::default(),
+                faults: Faults::default(),
+                referrers_api,
+                lies_on_mounts: Default::default(),
+                trusts_uploads: Default::default(),
+                mounts: Default::default(),
+                handler_answers: Mutex::default(),
+                handler_calls: Mutex::default(),
+                login: Mutex::default(),
+                redirects_blobs: Mutex::default(),
+            }),
+            None,
+        )
+    }
+
+    /// From now on `check` accepts only this login.
+    pub fn require_login(&self, user: &str, password: &str) {
+        *lock(&self.0.login) = Some((user.to_string(), password.to_string()));
+    }
+
+    /// A client of the same registry presenting this login.
+    pub fn presenting(&self, login: Option<(String, String)>) -> Self {
+        Self(Arc::clone(&self.0), login)
+    }
+
+    /// From now on blob reads answer a redirect under `base` instead of the bytes.
+    pub fn redirect_blobs(&self, base: &str) {
+        *lock(&self.0.redirects_blobs) = Some(base.to_string());
     }
 
     /// Handler calls answer these statuses in turn, then the last one.
@@ -634,7 +659,40 @@ impl RegistryClient for MemoryRegistry {
     }
 
     async fn check(&self) -> Result<(), RegistryError> {
-        MemoryRegistry::check(self, "check", "/v2/")
+        MemoryRegistry::check(self, "check", "/v2/")?;
+        match &*lock(&self.0.login) {
+            Some(wanted) if self.1.as_ref() != Some(wanted) => {
+                Err(self.refused("GET", "/v2/", 401, "UNAUTHORIZED"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn locate_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        head: bool,
+    ) -> Result<BlobAt, RegistryError> {
+        if !self.blob_exists(repository, digest).await? {
+            return Ok(BlobAt::Missing);
+        }
+        let redirect = lock(&self.0.redirects_blobs).clone();
+        if let Some(base) = redirect {
+            return Ok(BlobAt::Elsewhere {
+                location: format!("{base}/{digest}?signature=fake"),
+            });
+        }
+        let size = lock(&self.0.state)
+            .blobs
+            .get(digest)
+            .map(|b| b.len() as u64);
+        let body = if head {
+            None
+        } else {
+            Some(self.get_blob_from(repository, digest, 0).await?)
+        };
+        Ok(BlobAt::Here { size, body })
     }
 
     async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {
