@@ -10,6 +10,11 @@ mod handlers;
 pub mod listing;
 pub mod openapi;
 mod policies;
+mod pull;
+mod pull_auth;
+pub mod pull_state;
+#[cfg(test)]
+mod pull_tests;
 pub mod registries;
 mod robots;
 mod routes;
@@ -64,6 +69,8 @@ pub struct Api {
     pub webhooks: Arc<dyn crate::ports::notify::WebhookStore>,
     /// Where webhook receivers may be (the deployment's egress rule).
     pub addresses: crate::model::addresses::AddressPolicy,
+    /// The pull endpoint's settings and what it keeps between requests (auto-sync on pull).
+    pub pull: pull_state::PullState,
 }
 
 /// Parses a JSON body, naming the field that does not fit; unknown fields are ignored.
@@ -134,6 +141,10 @@ impl Api {
             ));
         }
         let full_path = request.uri().path();
+        // The distribution pull API of auto-sync policies, before Harbor's routes.
+        if let Some(path) = pull::PullPath::of(full_path) {
+            return Ok(self.answer_pull(request, path).await);
+        }
         let trimmed = full_path.trim_end_matches('/');
         let Some(route) = trimmed.strip_prefix(BASE_PATH) else {
             return Err(ApiError::not_found(format!(

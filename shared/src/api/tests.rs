@@ -35,6 +35,7 @@ fn api_with(access: Arc<MemoryAccess>) -> Api {
         check_limit: CheckLimit::default(),
         webhooks: Arc::new(crate::ports::fakes::MemoryWebhooks::default()),
         addresses: crate::model::addresses::AddressPolicy::default(),
+        pull: Default::default(),
     }
 }
 
