@@ -575,7 +575,10 @@ mod tests {
         assert!(json["components"]["schemas"].get("PolicyScope").is_some());
         let auto_sync = &json["components"]["schemas"]["AutoSync"]["properties"];
         for flag in ["enabled", "public", "on_pull_event"] {
-            assert!(auto_sync.get(flag).is_some(), "auto_sync.{flag}: {auto_sync}");
+            assert!(
+                auto_sync.get(flag).is_some(),
+                "auto_sync.{flag}: {auto_sync}"
+            );
         }
     }
 

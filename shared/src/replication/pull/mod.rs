@@ -14,7 +14,7 @@ use futures::StreamExt;
 use super::start::{start_execution, StartError, Started};
 use crate::messages::ArtifactEvent;
 use crate::model::auto_sync::Owner;
-use crate::model::TriggerType;
+use crate::model::{ExecutionStatus, TriggerType};
 use crate::oci::{Digest, RawManifest, Reference, Repository};
 use crate::ports::queue::MessageQueue;
 use crate::ports::registry::{BlobAt, RegistryClient, RegistryError};
@@ -149,6 +149,13 @@ impl Pull<'_> {
         }
         let policy = owner.policy;
         let artifact = format!("{}:{reference}", owner.source);
+        if reference.digest().is_some() {
+            // The lister narrows an execution to a tag; a digest comes with its tag.
+            return Err(PullError::ManifestUnknown(format!(
+                "{destination}@{reference} is not at the destination; Ferry replicates on pull by tag (pull a tag of {} first, its digests follow)",
+                owner.source
+            )));
+        }
         if !policy.syncs_reference(reference) {
             return Err(PullError::ManifestUnknown(format!(
                 "{destination}:{reference} is not at the destination, and {artifact} is outside the tag filter of policy {} ({:?})",
@@ -262,6 +269,11 @@ impl Pull<'_> {
                     // It may have landed between the two looks.
                     if let Some(manifest) = self.held(destination, reference).await? {
                         return Ok(manifest);
+                    }
+                    if execution.status == ExecutionStatus::Succeed {
+                        return Err(PullError::ManifestUnknown(format!(
+                            "execution {id} ended without copying {artifact}: the policy's label or resource filters leave it out"
+                        )));
                     }
                     return Err(PullError::ReplicationFailed {
                         execution_id: id,

@@ -122,13 +122,19 @@ async fn two_pulls_of_a_missing_manifest_start_one_replication_and_both_are_serv
     );
     assert_eq!(
         world.destination.tagged("mirror/team/app", "v1"),
-        Some(digest)
+        Some(digest.clone())
     );
 
     // Held now: served from the destination, nothing started.
     let again = pull.manifest(&owner, &pulled, &v1).await.expect("again");
     assert_eq!(again.execution_id, None);
     assert_eq!(again.manifest.bytes, upstream.bytes);
+    // By digest, once held.
+    let pinned = pull
+        .manifest(&owner, &pulled, &reference(digest.as_str()))
+        .await
+        .expect("by digest");
+    assert_eq!(pinned.manifest.bytes, upstream.bytes);
     assert_eq!(world.executions_of(policy.id).await.len(), 1);
 }
 
@@ -162,6 +168,15 @@ async fn what_the_filters_leave_out_or_the_upstream_lacks_is_unknown_without_an_
     assert!(
         matches!(&absent, PullError::ManifestUnknown(m) if m.contains("source registry")),
         "{absent}"
+    );
+    let v1 = world.source.tagged("team/app", "v1").expect("v1");
+    let by_digest = pull
+        .manifest(&owner, &pulled, &reference(v1.as_str()))
+        .await
+        .expect_err("a digest the destination lacks");
+    assert!(
+        matches!(&by_digest, PullError::ManifestUnknown(m) if m.contains("by tag")),
+        "{by_digest}"
     );
     assert!(world.executions_of(policy.id).await.is_empty());
     assert!(world.queue.take_list().is_empty());
