@@ -12,6 +12,7 @@ mod listing;
 mod names;
 mod notifications;
 mod prepare;
+mod pull;
 mod triggers;
 
 use ferry::model::{ExecutionStatus, TriggerType};
