@@ -152,7 +152,10 @@ pub async fn start_for_pulls(
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let window_key = claim_key(owner.policy.id, &owner.source, &reference, window, now);
-        if !store.claim_once(&window_key).await? {
+        if !store
+            .claim_once_until(&window_key, super::claim_expiry(window))
+            .await?
+        {
             tracing::info!(policy_id = owner.policy.id, tag = %reference, "synced in this window already");
             continue;
         }

@@ -128,6 +128,14 @@ pub fn claim_key(
     )
 }
 
+/// When a claim made now may be forgotten: its window is over by then, with a margin.
+pub fn claim_expiry(window: Duration) -> i64 {
+    let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 4);
+    now_secs()
+        .saturating_add(window.saturating_mul(2))
+        .saturating_add(3600)
+}
+
 fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -209,21 +217,34 @@ impl Pull<'_> {
             self.settings.claim_window,
             now_secs(),
         );
+        if !self
+            .store
+            .claim_once_until(&key, claim_expiry(self.settings.claim_window))
+            .await?
+        {
+            return Ok(None);
+        }
         let event = ArtifactEvent {
             repository: owner.source.to_string(),
             reference: reference.to_string(),
             deleted: false,
         };
-        match start_execution(
+        let started = start_execution(
             self.store,
             self.queue,
             policy.id,
             TriggerType::EventBased,
-            Some(&key),
+            None,
             Some(&event),
         )
-        .await
-        {
+        .await;
+        if started.is_err() {
+            // A later pull may try again.
+            if let Err(e) = self.store.release_claim(&key).await {
+                tracing::warn!(error = %e, key, "claim not released");
+            }
+        }
+        match started {
             Ok(Started::Running(execution)) => {
                 tracing::info!(
                     execution_id = execution.id,
