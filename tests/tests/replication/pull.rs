@@ -162,3 +162,66 @@ async fn skopeo_pulls_an_upstream_only_image_through_ferry_which_replicates_it_o
     assert_eq!(executions().await.len(), 1, "nothing started for refusals");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_at_the_destination_syncs_the_tag_through_its_webhook_and_ferrys_own_reads_do_not() {
+    let source = TestRegistry::start();
+    let mut destination = TestRegistry::start();
+    source
+        .http()
+        .push_image("team/app", "v1", &[layer(911, 1000)])
+        .await;
+    let (stack, api) = start("pullhook").await;
+    let src = add_registry(&api, "upstream", &source.url()).await;
+    let dst = add_registry(&api, "home", &destination.url()).await;
+    let hook = api
+        .post(&format!("/registries/{dst}/webhook"), &json!({}))
+        .await
+        .json();
+    let origin = stack.api.trim_end_matches("/api/v2.0").to_string();
+    let hook_url = format!("{origin}{}", hook["url"].as_str().expect("url"));
+    destination.notify(&hook_url, hook["authorization"].as_str().expect("token"));
+    let policy = create_policy(
+        &api,
+        "refresh-on-pull",
+        src,
+        dst,
+        json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0, "override": true,
+               "auto_sync": {"enabled": true, "on_pull_event": true}}),
+    )
+    .await;
+    // A first copy by hand: Ferry's own reads of the destination are notified too, and ignored.
+    assert_eq!(run(&api, policy).await["status"], "Succeed");
+    // The upstream moves v1; a client pulls it straight from the destination.
+    let moved = source
+        .http()
+        .push_image("team/app", "v1", &[layer(912, 1000)])
+        .await;
+    assert!(destination
+        .http()
+        .manifest("mirror/team/app", "v1")
+        .await
+        .is_some());
+    eventually(60, "the pull to sync the moved tag", || async {
+        let held = destination
+            .http()
+            .manifest_digest("mirror/team/app", "v1")
+            .await;
+        (held.as_deref() == Some(moved.as_str())).then_some(())
+    })
+    .await;
+    // Its sync's own reads start nothing more.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let executions = stack
+        .adapters
+        .store
+        .list_executions(Some(policy), None, 10)
+        .await
+        .expect("executions")
+        .items;
+    assert_eq!(executions.len(), 2, "the manual run and one sync on pull");
+    assert!(executions
+        .iter()
+        .any(|e| e.trigger == TriggerType::EventBased));
+    stack.stop().await;
+}

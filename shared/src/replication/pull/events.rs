@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::claim_key;
 use crate::messages::ArtifactEvent;
-use crate::model::auto_sync::owner_of;
+use crate::model::auto_sync::{owner_of, Owner};
 use crate::model::{ReplicationPolicy, TriggerType};
 use crate::oci::{media, Reference, Repository, Tag};
 use crate::ports::queue::MessageQueue;
@@ -37,6 +37,20 @@ struct DistributionEvent {
     id: String,
     action: String,
     target: Target,
+    #[serde(default)]
+    request: Requester,
+}
+
+#[derive(Deserialize, Default)]
+struct Requester {
+    #[serde(default)]
+    useragent: String,
+}
+
+/// Ferry's own reads of the destination (a transfer's checks, the pull endpoint's reads) say
+/// so in their user agent; their notifications start nothing (the pull endpoint syncs itself).
+fn by_ferry(user_agent: &str) -> bool {
+    user_agent.starts_with("ferry/")
 }
 
 #[derive(Deserialize)]
@@ -78,8 +92,8 @@ struct HarborRepository {
     repo_full_name: String,
 }
 
-/// The tag pulls a webhook body tells of; pulls by digest (an index's children, blobs) and
-/// names that are not valid are passed over (the body's pushes and deletes are
+/// The tag pulls a webhook body tells of; pulls by digest (an index's children, blobs), Ferry's
+/// own pulls and names that are not valid are passed over (the body's pushes and deletes are
 /// [`crate::replication::events::parse_webhook`]'s). At most [`MAX_EVENTS`] are read.
 pub fn parse_pulls(body: &[u8]) -> Vec<Pulled> {
     let valid = |id: String, repository: &str, tag: &str| {
@@ -96,6 +110,7 @@ pub fn parse_pulls(body: &[u8]) -> Vec<Pulled> {
             .take(MAX_EVENTS)
             .filter(|e| {
                 e.action == "pull"
+                    && !by_ferry(&e.request.useragent)
                     && !e.id.is_empty()
                     && !e.target.tag.is_empty()
                     && (e.target.media_type.is_empty() || media::is_manifest(&e.target.media_type))
@@ -150,47 +165,58 @@ pub async fn start_for_pulls(
         if !owner.policy.syncs_reference(&reference) {
             continue;
         }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let window_key = claim_key(owner.policy.id, &owner.source, &reference, window, now);
-        if !store
-            .claim_once_until(&window_key, super::claim_expiry(window))
-            .await?
-        {
-            tracing::info!(policy_id = owner.policy.id, tag = %reference, "synced in this window already");
-            continue;
-        }
         let once = format!("pull-event#{registry_id}#{}#{}", owner.policy.id, pulled.id);
-        let event = ArtifactEvent {
-            repository: owner.source.to_string(),
-            reference: reference.to_string(),
-            deleted: false,
-        };
-        let result = start_execution(
-            store,
-            queue,
-            owner.policy.id,
-            TriggerType::EventBased,
-            Some(&once),
-            Some(&event),
-        )
-        .await;
-        match result {
-            Ok(Started::Running(e) | Started::Skipped(e)) => {
-                tracing::info!(
-                    execution_id = e.id,
-                    policy_id = owner.policy.id,
-                    "sync on pull event"
-                );
-                started.push(e.id);
-            }
-            Ok(Started::Duplicate) | Err(StartError::Disabled(_)) => {}
-            Err(e) => {
-                if let Err(released) = store.release_claim(&window_key).await {
-                    tracing::warn!(error = %released, key = window_key, "claim not released");
-                }
-                return Err(e);
-            }
-        }
+        let id =
+            sync_once_per_window(store, queue, &owner, &reference, window, Some(&once)).await?;
+        started.extend(id);
     }
     Ok(started)
+}
+
+/// Starts the owner's sync of one tag unless one was started for it in this window (and,
+/// with `once`, unless this event started one); the execution's id when it started.
+pub(super) async fn sync_once_per_window(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    owner: &Owner<'_>,
+    reference: &Reference,
+    window: Duration,
+    once: Option<&str>,
+) -> Result<Option<i64>, StartError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let window_key = claim_key(owner.policy.id, &owner.source, reference, window, now);
+    if !store
+        .claim_once_until(&window_key, super::claim_expiry(window))
+        .await?
+    {
+        tracing::info!(policy_id = owner.policy.id, tag = %reference, "synced in this window already");
+        return Ok(None);
+    }
+    let event = ArtifactEvent {
+        repository: owner.source.to_string(),
+        reference: reference.to_string(),
+        deleted: false,
+    };
+    let result = start_execution(
+        store,
+        queue,
+        owner.policy.id,
+        TriggerType::EventBased,
+        once,
+        Some(&event),
+    )
+    .await;
+    match result {
+        Ok(Started::Running(e) | Started::Skipped(e)) => {
+            tracing::info!(execution_id = e.id, policy_id = owner.policy.id, tag = %reference, "sync on pull");
+            Ok(Some(e.id))
+        }
+        Ok(Started::Duplicate) | Err(StartError::Disabled(_)) => Ok(None),
+        Err(e) => {
+            if let Err(released) = store.release_claim(&window_key).await {
+                tracing::warn!(error = %released, key = window_key, "claim not released");
+            }
+            Err(e)
+        }
+    }
 }

@@ -152,7 +152,7 @@ impl Pull<'_> {
         if let Some(manifest) = self.held(destination, reference).await? {
             return Ok(Served {
                 manifest,
-                execution_id: None,
+                execution_id: self.refresh(owner, reference).await,
             });
         }
         let policy = owner.policy;
@@ -188,6 +188,32 @@ impl Pull<'_> {
                 manifest,
                 execution_id,
             })
+    }
+
+    /// With `on_pull_event`, a pull of a tag the destination holds syncs it from the source
+    /// (once per window), as a pull notified by the destination would; the pull is served as
+    /// it is either way, so a failure to start is only logged.
+    async fn refresh(&self, owner: &Owner<'_>, reference: &Reference) -> Option<i64> {
+        let policy = owner.policy;
+        if !policy.auto_sync.on_pull_event
+            || reference.digest().is_some()
+            || !policy.syncs_reference(reference)
+        {
+            return None;
+        }
+        events::sync_once_per_window(
+            self.store,
+            self.queue,
+            owner,
+            reference,
+            self.settings.claim_window,
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, policy_id = policy.id, "sync on pull not started");
+            None
+        })
     }
 
     async fn held(

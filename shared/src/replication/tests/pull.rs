@@ -293,10 +293,11 @@ async fn a_pull_event_at_the_destination_syncs_the_tag_once() {
         {"id":"e1","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"mirror/team/app","tag":"v1"}},
         {"id":"e2","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"mirror/team/app","digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
         {"id":"e3","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"quiet/team/app","tag":"v1"}},
+        {"id":"e5","action":"pull","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"mirror/team/app","tag":"v1"},"request":{"useragent":"ferry/0.1.0"}},
         {"id":"e4","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"mirror/team/app","tag":"v2"}}
     ]}"#;
     let pulls = parse_pulls(body);
-    assert_eq!(pulls.len(), 2, "tag pulls only: {pulls:?}");
+    assert_eq!(pulls.len(), 2, "tag pulls not by Ferry only: {pulls:?}");
     let policies = vec![syncing.clone(), quiet.clone()];
     let window = Duration::from_secs(60);
     let started = start_for_pulls(
@@ -348,4 +349,44 @@ async fn a_pull_event_at_the_destination_syncs_the_tag_once() {
     let harbor_pulls = parse_pulls(harbor);
     assert_eq!(harbor_pulls.len(), 1);
     assert_eq!(harbor_pulls[0].tag.as_str(), "1.0");
+}
+
+#[tokio::test]
+async fn with_on_pull_event_a_pull_of_a_held_tag_syncs_it_once_per_window() {
+    let world = World::new().await;
+    world.source.push_image("team/app", "v1", &[b"new"]);
+    world
+        .destination
+        .push_image("mirror/team/app", "v1", &[b"old"]);
+    let policy = auto_sync_policy(
+        &world,
+        serde_json::json!({"override": true, "auto_sync": {"enabled": true, "on_pull_event": true}}),
+    )
+    .await;
+    let policies = vec![policy.clone()];
+    let pulled = repo("mirror/team/app");
+    let owner = owner_of(&policies, &pulled).expect("owned");
+    let settings = quick();
+    let pull = world.pull(&settings);
+    let first = pull
+        .manifest(&owner, &pulled, &reference("v1"))
+        .await
+        .expect("served as held");
+    assert_ne!(
+        Some(first.manifest.digest.clone()),
+        world.source.tagged("team/app", "v1"),
+        "served what the destination holds"
+    );
+    assert!(first.execution_id.is_some(), "and a sync started");
+    let second = pull
+        .manifest(&owner, &pulled, &reference("v1"))
+        .await
+        .expect("again");
+    assert_eq!(second.execution_id, None, "once per window");
+    world.pump(3).await;
+    assert_eq!(
+        world.destination.tagged("mirror/team/app", "v1"),
+        world.source.tagged("team/app", "v1"),
+        "the sync brought the source's v1"
+    );
 }
