@@ -15,7 +15,7 @@ use crate::model::ReplicationPolicy;
 use crate::oci::{Digest, Reference, Repository};
 use crate::ports::registry::RegistryClient;
 use crate::ports::store::collect_pages;
-use crate::replication::pull::{BlobAnswer, Pull, PullError};
+use crate::replication::pull::{read_blob, BlobAnswer, Pull, PullError};
 
 pub const API_VERSION: &str = "registry/2.0";
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
@@ -290,14 +290,8 @@ impl Api {
         let destination = self
             .registry_client(owner.policy.dest_registry_id())
             .await?;
-        let pull = Pull {
-            store: self.store.as_ref(),
-            queue: self.queue.as_ref(),
-            destination: destination.as_ref(),
-            source: destination.as_ref(),
-            settings: &self.pull.settings,
-        };
-        match pull.blob(repository, digest, head).await? {
+        let limit = self.pull.settings.max_stream_bytes;
+        match read_blob(destination.as_ref(), limit, repository, digest, head).await? {
             BlobAnswer::Redirect(location) => {
                 let mut response = Response::new(Bytes::new());
                 *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;

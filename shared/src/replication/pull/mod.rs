@@ -4,12 +4,12 @@
 //! many pulls ask at once, and the pull waits for it at the destination. Blobs come from the
 //! destination: its redirect, or its bytes.
 
+mod blobs;
 pub mod events;
 
-use std::time::Duration;
+pub use blobs::{read_blob, BlobAnswer};
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use std::time::Duration;
 
 use super::start::{start_execution, StartError, Started};
 use crate::messages::ArtifactEvent;
@@ -17,7 +17,7 @@ use crate::model::auto_sync::Owner;
 use crate::model::{ExecutionStatus, TriggerType};
 use crate::oci::{Digest, RawManifest, Reference, Repository};
 use crate::ports::queue::MessageQueue;
-use crate::ports::registry::{BlobAt, RegistryClient, RegistryError};
+use crate::ports::registry::{RegistryClient, RegistryError};
 use crate::ports::store::{Store, StoreError};
 
 /// How pulls wait and what they may carry.
@@ -82,15 +82,6 @@ pub enum PullError {
     Store(#[from] StoreError),
     #[error("starting the replication: {0}")]
     Start(String),
-}
-
-/// A blob as the client gets it.
-#[derive(Debug)]
-pub enum BlobAnswer {
-    /// Read it there (the destination's redirect, passed on).
-    Redirect(String),
-    /// Its bytes (empty for HEAD) and size.
-    Bytes { size: Option<u64>, bytes: Bytes },
 }
 
 /// A manifest as served, and the execution this pull started, if it started one.
@@ -347,62 +338,20 @@ impl Pull<'_> {
         }
     }
 
-    /// A blob of `repository` at the destination: its redirect when it answers one, else its
-    /// bytes (up to the pass-through limit).
+    /// A blob of `repository` at the destination, as [`read_blob`] reads it.
     pub async fn blob(
         &self,
         repository: &Repository,
         digest: &Digest,
         head: bool,
     ) -> Result<BlobAnswer, PullError> {
-        let limit = self.settings.max_stream_bytes;
-        let too_large = |size: u64| PullError::TooLarge {
-            digest: digest.to_string(),
-            size,
-            limit,
-        };
-        match self
-            .destination
-            .locate_blob(repository, digest, head)
-            .await?
-        {
-            BlobAt::Missing => Err(PullError::BlobUnknown {
-                repository: repository.to_string(),
-                digest: digest.to_string(),
-            }),
-            BlobAt::Elsewhere { location } => Ok(BlobAnswer::Redirect(location)),
-            BlobAt::Here { size, body } => {
-                if let Some(size) = size.filter(|s| *s > limit && !head) {
-                    return Err(too_large(size));
-                }
-                let Some(mut body) = body else {
-                    return Ok(BlobAnswer::Bytes {
-                        size,
-                        bytes: Bytes::new(),
-                    });
-                };
-                let mut bytes = BytesMut::new();
-                while let Some(piece) = body.next().await {
-                    let piece = piece?;
-                    if (bytes.len() + piece.len()) as u64 > limit {
-                        return Err(too_large((bytes.len() + piece.len()) as u64));
-                    }
-                    bytes.extend_from_slice(&piece);
-                }
-                let bytes = bytes.freeze();
-                if Digest::sha256(&bytes) != *digest && digest.algorithm() == "sha256" {
-                    return Err(PullError::Registry(RegistryError::Invalid {
-                        registry: self.destination.name().to_string(),
-                        what: format!(
-                            "blob {digest} of {repository}: the bytes served hash otherwise"
-                        ),
-                    }));
-                }
-                Ok(BlobAnswer::Bytes {
-                    size: Some(bytes.len() as u64),
-                    bytes,
-                })
-            }
-        }
+        read_blob(
+            self.destination,
+            self.settings.max_stream_bytes,
+            repository,
+            digest,
+            head,
+        )
+        .await
     }
 }
