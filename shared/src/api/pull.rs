@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 
 use super::errors::ApiError;
+use super::pull_auth::Probe;
 use super::{Api, ClientAddress};
 use crate::model::auto_sync::{owner_of, Owner};
 use crate::model::ReplicationPolicy;
@@ -63,6 +64,35 @@ impl PullPath {
             }
         }
         Some(Self::Other)
+    }
+}
+
+/// A manifest or blob asked for, its names checked.
+enum Target {
+    Manifest(Repository, Reference),
+    Blob(Repository, Digest),
+}
+
+impl Target {
+    fn parse(name: &str, what: Result<&str, &str>) -> Result<Self, crate::oci::NameError> {
+        let repository = Repository::parse(name)?;
+        Ok(match what {
+            Ok(reference) => Self::Manifest(repository, Reference::parse(reference)?),
+            Err(digest) => Self::Blob(repository, Digest::parse(digest)?),
+        })
+    }
+
+    fn repository(&self) -> &Repository {
+        match self {
+            Self::Manifest(repository, _) | Self::Blob(repository, _) => repository,
+        }
+    }
+
+    fn probe(&self) -> Probe<'_> {
+        match self {
+            Self::Manifest(repository, reference) => Probe::Manifest(repository, reference),
+            Self::Blob(repository, digest) => Probe::Blob(repository, digest),
+        }
     }
 }
 
@@ -170,26 +200,37 @@ impl Api {
         let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
         let headers = request.headers();
         let policies = self.auto_sync_policies().await?;
-        let (name, what) = match path {
+        let target = match path {
             PullPath::Base => {
-                self.puller(headers, address, None, &policies).await?;
+                self.puller(headers, address, None, Probe::Login, &policies)
+                    .await?;
                 return Ok(super::json(StatusCode::OK, &serde_json::json!({})));
             }
             PullPath::Other => {
-                self.puller(headers, address, None, &policies).await?;
+                self.puller(headers, address, None, Probe::Login, &policies)
+                    .await?;
                 return Err(error(
                     StatusCode::NOT_FOUND,
                     "UNSUPPORTED",
                     "Ferry serves only manifests and blobs here",
                 ));
             }
-            PullPath::Manifest { name, reference } => (name, Ok(reference)),
-            PullPath::Blob { name, digest } => (name, Err(digest)),
+            PullPath::Manifest { name, reference } => Target::parse(&name, Ok(&reference)),
+            PullPath::Blob { name, digest } => Target::parse(&name, Err(&digest)),
         };
-        let repository = Repository::parse(&name).map_err(name_invalid)?;
-        let owner = owner_of(&policies, &repository);
+        // A name that is not valid is told only to a caller who may pull.
+        let target = match target {
+            Ok(target) => target,
+            Err(e) => {
+                self.puller(headers, address, None, Probe::Login, &policies)
+                    .await?;
+                return Err(name_invalid(e));
+            }
+        };
+        let repository = target.repository();
+        let owner = owner_of(&policies, repository);
         let puller = self
-            .puller(headers, address, owner.as_ref(), &policies)
+            .puller(headers, address, owner.as_ref(), target.probe(), &policies)
             .await?;
         let Some(owner) = owner else {
             return Err(error(
@@ -200,14 +241,12 @@ impl Api {
         };
         let span = tracing::info_span!("pull", policy_id = owner.policy.id, repository = %repository, ?puller, execution_id = tracing::field::Empty);
         let answer = async {
-            match what {
-                Ok(reference) => {
-                    let reference = Reference::parse(&reference).map_err(name_invalid)?;
-                    self.serve_manifest(&owner, &repository, &reference).await
+            match &target {
+                Target::Manifest(repository, reference) => {
+                    self.serve_manifest(&owner, repository, reference).await
                 }
-                Err(digest) => {
-                    let digest = Digest::parse(&digest).map_err(name_invalid)?;
-                    self.serve_blob(&owner, &repository, &digest, head).await
+                Target::Blob(repository, digest) => {
+                    self.serve_blob(&owner, repository, digest, head).await
                 }
             }
         };

@@ -1,7 +1,8 @@
 //! Who may pull through Ferry: the admin, Ferry's robots with `registry` `read` (a project
-//! robot only its namespace's names), or a login the destination registry itself accepts
-//! (passed to its `GET /v2/`, and only there; a success is remembered by a hash for a few
-//! seconds). Anonymous pulls only of a policy's `public` namespace. Failures count towards the
+//! robot only its namespace's names), or a login the destination registry itself accepts for
+//! what is asked (the same read of the same repository, made at the destination with that
+//! login, and only there: a destination user reads through Ferry only what it may read there;
+//! a success is remembered by a hash for a few seconds). Anonymous pulls only of a policy's `public` namespace. Failures count towards the
 //! same failed-login throttle as the API's.
 
 use std::net::IpAddr;
@@ -14,7 +15,40 @@ use super::Api;
 use crate::model::auto_sync::Owner;
 use crate::model::robot::{RobotAction, RobotResource, ROBOT_PREFIX};
 use crate::model::{Credential, CredentialType, Registry, ReplicationPolicy};
-use crate::ports::registry::RegistryError;
+use crate::oci::{Digest, Reference, Repository};
+use crate::ports::registry::{RegistryClient, RegistryError};
+
+/// What a destination's login is checked with: the read the pull asks for, at the destination.
+#[derive(Debug, Clone, Copy)]
+pub enum Probe<'a> {
+    /// `GET /v2/`: the login alone.
+    Login,
+    Manifest(&'a Repository, &'a Reference),
+    Blob(&'a Repository, &'a Digest),
+}
+
+impl Probe<'_> {
+    fn scope(&self) -> &str {
+        match self {
+            Self::Login => "",
+            Self::Manifest(repository, _) | Self::Blob(repository, _) => repository.as_str(),
+        }
+    }
+
+    /// Whether the registry lets the login make the read: answered (found or not), not refused.
+    async fn allowed(&self, client: &dyn RegistryClient) -> Result<(), RegistryError> {
+        match self {
+            Self::Login => client.check().await,
+            Self::Manifest(repository, reference) => client
+                .head_manifest(repository, reference)
+                .await
+                .map(|_| ()),
+            Self::Blob(repository, digest) => {
+                client.blob_exists(repository, digest).await.map(|_| ())
+            }
+        }
+    }
+}
 
 /// Who is pulling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +63,15 @@ pub enum Puller {
     RegistryLogin {
         registry_id: i64,
     },
+}
+
+/// What a destination said of a login and a read.
+enum Verdict {
+    Reads,
+    /// 401: not a login it knows.
+    Wrong,
+    /// 403: a login it knows, without this read.
+    Denied,
 }
 
 fn denied(message: String) -> ApiError {
@@ -58,6 +101,7 @@ impl Api {
         headers: &HeaderMap,
         address: Option<IpAddr>,
         owner: Option<&Owner<'_>>,
+        probe: Probe<'_>,
         policies: &[ReplicationPolicy],
     ) -> Result<Puller, ApiError> {
         if headers.get(http::header::AUTHORIZATION).is_none() {
@@ -94,10 +138,23 @@ impl Api {
             }
             return Ok(puller);
         }
+        let mut denied_by = None;
         for registry_id in registries_to_ask(owner, policies) {
-            if self.registry_accepts(registry_id, &user, &password).await? {
-                return Ok(Puller::RegistryLogin { registry_id });
+            match self
+                .registry_accepts(registry_id, probe, &user, &password)
+                .await?
+            {
+                Verdict::Reads => return Ok(Puller::RegistryLogin { registry_id }),
+                Verdict::Denied => denied_by = Some(registry_id),
+                Verdict::Wrong => {}
             }
+        }
+        if let Some(registry_id) = denied_by {
+            // A login the destination knows, without the right to this read: not a failure.
+            return Err(denied(format!(
+                "destination registry {registry_id} does not let {user} read {}",
+                probe.scope()
+            )));
         }
         self.logins
             .record_failure(&keys.keys, keys.window_end + 60)
@@ -142,16 +199,18 @@ impl Api {
         }))
     }
 
-    /// Whether the destination registry takes this login: its own `GET /v2/` with it (the
-    /// token exchange, where it asks for one), remembered for a few seconds.
+    /// Whether the destination registry lets this login make the probe's read (its token
+    /// exchange with the login, where it asks for one), remembered for a few seconds.
     async fn registry_accepts(
         &self,
         registry_id: i64,
+        probe: Probe<'_>,
         user: &str,
         password: &str,
-    ) -> Result<bool, ApiError> {
-        if self.pull.accepted(registry_id, user, password) {
-            return Ok(true);
+    ) -> Result<Verdict, ApiError> {
+        let scope = probe.scope();
+        if self.pull.accepted(registry_id, scope, user, password) {
+            return Ok(Verdict::Reads);
         }
         let registry = self.store.get_registry_with_secret(registry_id).await?;
         let as_user = Registry {
@@ -166,14 +225,13 @@ impl Api {
             .connect
             .client(&as_user)
             .map_err(|e| ApiError::internal(format!("reaching the destination: {e}")))?;
-        match client.check().await {
+        match probe.allowed(client.as_ref()).await {
             Ok(()) => {
-                self.pull.accept(registry_id, user, password);
-                Ok(true)
+                self.pull.accept(registry_id, scope, user, password);
+                Ok(Verdict::Reads)
             }
-            Err(RegistryError::Refused {
-                status: 401 | 403, ..
-            }) => Ok(false),
+            Err(RegistryError::Refused { status: 401, .. }) => Ok(Verdict::Wrong),
+            Err(RegistryError::Refused { status: 403, .. }) => Ok(Verdict::Denied),
             Err(e) => Err(ApiError::new(
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",

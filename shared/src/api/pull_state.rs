@@ -1,6 +1,7 @@
 //! What the pull endpoint keeps between requests of a warm function, each for
 //! [`PullSettings::cache_for`]: the auto-sync policies, a client per registry, and the logins
-//! a destination accepted (by a hash of registry, user and password; never the password).
+//! a destination accepted (by a hash of registry, repository, user and password; never the
+//! password).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,10 +32,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The hash a login is remembered by.
-fn login_key(registry_id: i64, user: &str, password: &str) -> [u8; 32] {
+/// The hash a login is remembered by, with what it was checked for (a repository, or none).
+fn login_key(registry_id: i64, scope: &str, user: &str, password: &str) -> [u8; 32] {
     let mut hash = sha2::Sha256::new();
     hash.update(registry_id.to_be_bytes());
+    hash.update(scope.as_bytes());
+    hash.update([0]);
     hash.update(user.as_bytes());
     hash.update([0]);
     hash.update(password.as_bytes());
@@ -80,13 +83,19 @@ impl PullState {
         lock(&self.clients).insert(registry_id, (Instant::now(), client));
     }
 
-    pub(super) fn accepted(&self, registry_id: i64, user: &str, password: &str) -> bool {
+    pub(super) fn accepted(
+        &self,
+        registry_id: i64,
+        scope: &str,
+        user: &str,
+        password: &str,
+    ) -> bool {
         lock(&self.logins)
-            .get(&login_key(registry_id, user, password))
+            .get(&login_key(registry_id, scope, user, password))
             .is_some_and(|at| self.fresh(*at))
     }
 
-    pub(super) fn accept(&self, registry_id: i64, user: &str, password: &str) {
+    pub(super) fn accept(&self, registry_id: i64, scope: &str, user: &str, password: &str) {
         let mut logins = lock(&self.logins);
         if logins.len() >= MAX_LOGINS {
             let keep = self.settings.cache_for;
@@ -95,6 +104,9 @@ impl PullState {
                 logins.clear();
             }
         }
-        logins.insert(login_key(registry_id, user, password), Instant::now());
+        logins.insert(
+            login_key(registry_id, scope, user, password),
+            Instant::now(),
+        );
     }
 }

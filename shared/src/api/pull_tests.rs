@@ -13,7 +13,7 @@ use super::pull_state::PullState;
 use super::{AdminPassword, Api};
 use crate::model::login::LoginThrottle;
 use crate::model::robot::{Access, Robot, RobotPermission};
-use crate::model::{Registry, RegistryType, ReplicationPolicy};
+use crate::model::{Credential, CredentialType, Registry, RegistryType, ReplicationPolicy};
 use crate::oci::Digest;
 use crate::ports::access::RobotStore;
 use crate::ports::fakes::{
@@ -43,6 +43,11 @@ async fn fixture(auto_sync: serde_json::Value) -> Fixture {
                 name: name.into(),
                 kind: Some(RegistryType::DockerRegistry),
                 url: format!("https://{name}.test"),
+                credential: Some(Credential {
+                    kind: CredentialType::Basic,
+                    access_key: "ferry".into(),
+                    access_secret: Some("ferry-secret".into()),
+                }),
                 ..Registry::default()
             })
             .await
@@ -156,7 +161,12 @@ async fn anonymous_pulls_are_challenged_unless_the_namespace_is_public() {
         );
         assert_eq!(code(&refused), "UNAUTHORIZED");
     }
-    private.destination.require_login("dev", "dev-password");
+    private
+        .destination
+        .accept_login("ferry", "ferry-secret", None);
+    private
+        .destination
+        .accept_login("dev", "dev-password", None);
     let wrong = get(
         &private.api,
         Method::GET,
@@ -193,8 +203,27 @@ async fn anonymous_pulls_are_challenged_unless_the_namespace_is_public() {
 async fn the_destinations_own_login_ferrys_admin_and_robots_may_pull() {
     let f = fixture(serde_json::json!({"enabled": true})).await;
     let digest = f.destination.push_image("mirror/team/app", "v1", &[b"x"]);
-    f.destination.require_login("dev", "dev-password");
+    f.destination.accept_login("ferry", "ferry-secret", None);
+    f.destination.accept_login("dev", "dev-password", None);
+    // A user of another namespace at the destination reads through Ferry no more than there.
+    f.destination
+        .accept_login("other", "other-password", Some("elsewhere"));
     let path = "/v2/mirror/team/app/manifests/v1";
+    let other = get(&f.api, Method::GET, path, Some(("other", "other-password"))).await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN, "{:?}", other.body());
+    assert_eq!(code(&other), "DENIED");
+    let blob = format!("/v2/mirror/team/app/blobs/{}", Digest::sha256(b"x"));
+    let other_blob = get(
+        &f.api,
+        Method::GET,
+        &blob,
+        Some(("other", "other-password")),
+    )
+    .await;
+    assert_eq!(other_blob.status(), StatusCode::FORBIDDEN);
+    let dev_blob = get(&f.api, Method::GET, &blob, Some(("dev", "dev-password"))).await;
+    assert_eq!(dev_blob.status(), StatusCode::OK);
+    assert_eq!(dev_blob.body().as_ref(), b"x");
     for login in [
         ADMIN,
         Some(("robot$puller", "Robot-secret-1")),

@@ -52,8 +52,9 @@ struct Inner {
     /// none is set), and the calls made: URL and body.
     handler_answers: Mutex<Vec<u16>>,
     handler_calls: Mutex<Vec<(String, Bytes)>>,
-    /// The one login `GET /v2/` accepts, when set (otherwise any).
-    login: Mutex<Option<(String, String)>>,
+    /// The logins reads need, when any are set (otherwise none is needed): user, password and
+    /// the namespace it may read (None: all).
+    logins: Mutex<Vec<(String, String, Option<String>)>>,
     /// Blob reads are redirected under this URL (as an S3-backed registry redirects them).
     redirects_blobs: Mutex<Option<String>>,
 }
@@ -85,16 +86,44 @@ impl MemoryRegistry {
                 mounts: Default::default(),
                 handler_answers: Mutex::default(),
                 handler_calls: Mutex::default(),
-                login: Mutex::default(),
+                logins: Mutex::default(),
                 redirects_blobs: Mutex::default(),
             }),
             None,
         )
     }
 
-    /// From now on `check` accepts only this login.
-    pub fn require_login(&self, user: &str, password: &str) {
-        *lock(&self.0.login) = Some((user.to_string(), password.to_string()));
+    /// From now on `check`, manifest HEADs and blob checks need one of the logins accepted
+    /// so; `within` limits this one to a namespace (`team` reads `team/...`).
+    pub fn accept_login(&self, user: &str, password: &str, within: Option<&str>) {
+        lock(&self.0.logins).push((
+            user.to_string(),
+            password.to_string(),
+            within.map(str::to_string),
+        ));
+    }
+
+    /// Whether the presented login may read `repository` (None: the registry at all).
+    fn admits(&self, repository: Option<&str>) -> Result<(), RegistryError> {
+        let logins = lock(&self.0.logins);
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let Some((user, password)) = &self.1 else {
+            return Err(self.refused("GET", "/v2/", 401, "UNAUTHORIZED"));
+        };
+        let Some((_, _, within)) = logins.iter().find(|(u, p, _)| u == user && p == password)
+        else {
+            return Err(self.refused("GET", "/v2/", 401, "UNAUTHORIZED"));
+        };
+        match (within, repository) {
+            (Some(namespace), Some(repository))
+                if !repository.starts_with(&format!("{namespace}/")) =>
+            {
+                Err(self.refused("GET", repository, 403, "DENIED"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A client of the same registry presenting this login.
@@ -370,6 +399,7 @@ impl Manifests for MemoryRegistry {
         reference: &Reference,
     ) -> Result<Option<(Digest, String)>, RegistryError> {
         self.check("head_manifest", repository.as_str())?;
+        self.admits(Some(repository.as_str()))?;
         Ok(self
             .lookup(repository, reference)
             .map(|m| (m.digest, m.media_type)))
@@ -447,6 +477,7 @@ impl Blobs for MemoryRegistry {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         self.check("blob_exists", repository.as_str())?;
+        self.admits(Some(repository.as_str()))?;
         Ok(self.holds_blob(repository.as_str(), digest))
     }
 
@@ -660,12 +691,7 @@ impl RegistryClient for MemoryRegistry {
 
     async fn check(&self) -> Result<(), RegistryError> {
         MemoryRegistry::check(self, "check", "/v2/")?;
-        match &*lock(&self.0.login) {
-            Some(wanted) if self.1.as_ref() != Some(wanted) => {
-                Err(self.refused("GET", "/v2/", 401, "UNAUTHORIZED"))
-            }
-            _ => Ok(()),
-        }
+        self.admits(None)
     }
 
     async fn locate_blob(
