@@ -225,3 +225,74 @@ async fn a_pull_at_the_destination_syncs_the_tag_through_its_webhook_and_ferrys_
         .any(|e| e.trigger == TriggerType::EventBased));
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destination_on_s3_has_its_blob_redirects_passed_to_the_client() {
+    let source = TestRegistry::start();
+    let layers = [layer(921, 3000)];
+    source.http().push_image("team/app", "v1", &layers).await;
+    let (stack, api) = start("pulls3").await;
+    let bucket = format!("ferry-pull-{}", std::process::id());
+    ferry::adapters::aws::s3_client(&stack.adapters.sdk)
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let destination = TestRegistry::start_on_s3(&ferry_tests::emulator::endpoint(), &bucket);
+    let src = add_registry(&api, "upstream", &source.url()).await;
+    let dst = add_registry(&api, "home", &destination.url()).await;
+    create_policy(
+        &api,
+        "on-pull-s3",
+        src,
+        dst,
+        json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0,
+               "auto_sync": {"enabled": true, "public": true}}),
+    )
+    .await;
+    let endpoint = stack
+        .api
+        .trim_end_matches("/api/v2.0")
+        .trim_start_matches("http://")
+        .to_string();
+    let pulled = skopeo_pull(
+        &endpoint,
+        "mirror/team/app:v1",
+        &format!("admin:{ADMIN_PASSWORD}"),
+    )
+    .expect("pulled through the redirects");
+    let manifest = std::fs::read(pulled.path().join("manifest.json")).expect("manifest");
+    let document: Value = serde_json::from_slice(&manifest).expect("json");
+    let digest = document["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .to_string();
+    let hex = digest.trim_start_matches("sha256:");
+    assert_eq!(
+        std::fs::read(pulled.path().join(hex)).expect("layer bytes"),
+        layers[0]
+    );
+    // The blob itself: a redirect to the bucket, not bytes through Ferry (anonymous: public).
+    let unfollowed = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let answer = unfollowed
+        .get(format!(
+            "http://{endpoint}/v2/mirror/team/app/blobs/{digest}"
+        ))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status().as_u16(), 307);
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(location.contains(&bucket), "{location}");
+    assert!(answer.bytes().await.expect("body").is_empty());
+    stack.stop().await;
+}
