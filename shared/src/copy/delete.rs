@@ -92,5 +92,6 @@ fn deleted(
     CopyOutcome::Copied {
         digest,
         figures: TransferFigures::default(),
+        manifest: None,
     }
 }

@@ -97,8 +97,9 @@ pub(super) async fn copy_one(
         job.dst_reference
     ));
     Ok(CopyOutcome::Copied {
-        digest: source.digest,
+        digest: source.digest.clone(),
         figures: counters.figures(),
+        manifest: Some(source),
     })
 }
 

@@ -31,6 +31,9 @@ pub enum Decoration {
 pub struct Filter {
     #[serde(rename = "type")]
     pub kind: FilterType,
+    /// A pattern (`name`, `tag`), an artifact type (`resource`: image, chart, artifact or, as
+    /// Ferry's addition, cnab, wasm, sbom, signature, attestation, opa or a type
+    /// processors.yaml registers), or label names (`label`, an array).
     #[serde(default)]
     pub value: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,15 +134,8 @@ impl Selection {
                     }
                     let kind = match text()? {
                         "" => continue,
-                        "image" => ResourceType::Image,
-                        "chart" => ResourceType::Chart,
-                        "artifact" => ResourceType::Artifact,
-                        other => {
-                            return Err(ValidationError::new(
-                                &field,
-                                format!("must be one of image, chart, artifact, not {other:?}"),
-                            ))
-                        }
+                        name => ResourceType::named(name)
+                            .map_err(|e| ValidationError::new(&field, e.to_string()))?,
                     };
                     selection.resource = Some((kind, filter.decoration()));
                 }
@@ -178,10 +174,10 @@ impl Selection {
 
     /// The resource and label filters, on what the source said of an artifact: `matches` a
     /// label list keeps artifacts with all of them, `excludes` leaves out those with any.
-    pub fn artifact(&self, kind: ResourceType, labels: &[String]) -> bool {
-        let kind_ok = match self.resource {
-            Some((wanted, Decoration::Matches)) => kind == wanted,
-            Some((unwanted, Decoration::Excludes)) => kind != unwanted,
+    pub fn artifact(&self, kind: &ResourceType, labels: &[String]) -> bool {
+        let kind_ok = match &self.resource {
+            Some((wanted, Decoration::Matches)) => kind.selected_by(wanted),
+            Some((unwanted, Decoration::Excludes)) => !kind.selected_by(unwanted),
             None => true,
         };
         let has = |label: &String| labels.contains(label);
@@ -198,6 +194,11 @@ impl Selection {
     /// The kind of each artifact is needed (a resource filter).
     pub fn needs_kind(&self) -> bool {
         self.resource.is_some()
+    }
+
+    /// The type a resource filter names, to check it is one Ferry knows.
+    pub fn resource_type(&self) -> Option<&ResourceType> {
+        self.resource.as_ref().map(|(kind, _)| kind)
     }
 
     /// The labels of each artifact are needed (a label filter).
@@ -245,22 +246,34 @@ mod tests {
         .expect("filters");
         assert!(charts.needs_kind() && charts.needs_labels());
         assert!(charts.artifact(
-            ResourceType::Chart,
+            &ResourceType::CHART,
             &labels(&["team=payments", "team", "stable"])
         ));
-        assert!(!charts.artifact(ResourceType::Image, &labels(&["team=payments", "stable"])));
-        assert!(!charts.artifact(ResourceType::Chart, &labels(&["team=payments"])));
+        assert!(!charts.artifact(&ResourceType::IMAGE, &labels(&["team=payments", "stable"])));
+        assert!(!charts.artifact(&ResourceType::CHART, &labels(&["team=payments"])));
         assert!(!charts.artifact(
-            ResourceType::Chart,
+            &ResourceType::CHART,
             &labels(&["team=payments", "stable", "deprecated"])
         ));
         let no_images = selection(serde_json::json!([
             {"type": "resource", "value": "image", "decoration": "excludes"},
         ]))
         .expect("filters");
-        assert!(!no_images.artifact(ResourceType::Image, &[]));
-        assert!(no_images.artifact(ResourceType::Artifact, &[]));
+        assert!(!no_images.artifact(&ResourceType::IMAGE, &[]));
+        assert!(no_images.artifact(&ResourceType::ARTIFACT, &[]));
         assert!(!no_images.needs_labels());
+        let others = selection(serde_json::json!([{"type": "resource", "value": "artifact"}]))
+            .expect("filters");
+        assert!(others.artifact(&ResourceType::CNAB, &[]));
+        assert!(!others.artifact(&ResourceType::IMAGE, &[]));
+        let model = ResourceType::named("model").expect("a name");
+        let models = selection(serde_json::json!([{"type": "resource", "value": "MODEL"}]))
+            .expect("filters");
+        assert!(models.artifact(&model, &[]));
+        assert!(!models.artifact(&ResourceType::ARTIFACT, &[]));
+        let error = selection(serde_json::json!([{"type": "resource", "value": "no such"}]))
+            .expect_err("not a name");
+        assert_eq!(error.field, "filters[0].value");
     }
 
     #[test]
@@ -322,7 +335,7 @@ mod tests {
         );
         assert_eq!(
             field(
-                serde_json::json!([{"type": "tag", "value": "v*"}, {"type": "resource", "value": "vm"}])
+                serde_json::json!([{"type": "tag", "value": "v*"}, {"type": "resource", "value": "v m"}])
             ),
             "filters[1].value"
         );

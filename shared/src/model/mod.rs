@@ -2,6 +2,7 @@
 //! executions and tasks with the rules of their lifecycle, and how destination names are made.
 
 pub mod addresses;
+pub mod artifact_types;
 pub mod execution;
 pub mod filters;
 pub mod handler;
@@ -27,7 +28,7 @@ pub use registry::{
     Credential, CredentialType, Registry, RegistryOptions, RegistryStatus, RegistryType,
     RegistryUpdate, SECRET_MASK,
 };
-pub use resource::{ArtifactLocation, Resource, ResourceType};
+pub use resource::{ArtifactLocation, Resource, ResourceType, TypeNameError};
 pub use scope::PolicyScope;
 pub use task::{
     EndCounter, InlineLog, Operation, Take, Task, TaskChange, TaskLease, TaskStatus,

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use super::registry::RegistryError;
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::ResourceType;
 use crate::oci::{Digest, Repository};
 
@@ -42,9 +43,19 @@ pub struct ArtifactPage {
 
 /// What the policy's filters need beyond tag and digest; each costs requests on some kinds.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Wanted {
+pub struct Wanted<'a> {
     pub kind: bool,
     pub labels: bool,
+    /// The types kinds are told by; None: the built-in ones.
+    pub types: Option<&'a ArtifactTypes>,
+}
+
+static BUILT_IN_TYPES: ArtifactTypes = ArtifactTypes::built_in();
+
+impl Wanted<'_> {
+    pub fn types(&self) -> &ArtifactTypes {
+        self.types.unwrap_or(&BUILT_IN_TYPES)
+    }
 }
 
 #[async_trait]
@@ -73,7 +84,7 @@ pub trait SourceAdapter: Send + Sync {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError>;
 }
 
@@ -135,7 +146,7 @@ fn tagged_artifacts(tagged: Vec<(String, Option<Digest>)>) -> Vec<ListedArtifact
                 .is_some_and(|d| d.algorithm() == "sha256" && referred.contains(d.encoded())),
             tag,
             digest,
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             labels: Vec::new(),
         })
         .collect()

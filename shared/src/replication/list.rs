@@ -19,6 +19,7 @@ use super::fanout::{fan_out, TaskBatch};
 use super::prepare::{call_handlers, Preparation};
 use super::{Failure, HandleError};
 use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListResume};
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::{
     ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
     ResourceType, Selection,
@@ -56,6 +57,8 @@ pub struct ListWorker {
     /// At most this long per invocation, whatever the deadline (tests use it to force a
     /// continuation); None for no limit but the deadline.
     pub time_budget: Option<Duration>,
+    /// The artifact types the `resource` filter tells apart.
+    pub types: Arc<ArtifactTypes>,
 }
 
 /// What an invocation has written so far.
@@ -321,6 +324,7 @@ impl ListWorker {
         let wanted = Wanted {
             kind: cx.selection.needs_kind(),
             labels: cx.selection.needs_labels(),
+            types: Some(self.types.as_ref()),
         };
         let page = cx
             .source
@@ -332,7 +336,7 @@ impl ListWorker {
         let found = page
             .artifacts
             .into_iter()
-            .filter(|a| cx.selection.artifact(a.resource_type, &a.labels))
+            .filter(|a| cx.selection.artifact(&a.resource_type, &a.labels))
             .map(|artifact| Found {
                 // Referrers under tags may be new though the artifact is not: copy to see.
                 src_digest: artifact.digest.filter(|_| !artifact.referrer_tags),
@@ -583,7 +587,7 @@ async fn deleted_within_filters(
     Ok(vec![Found {
         src_digest: None,
         resource: Resource {
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             src: ArtifactLocation {
                 registry_id: cx.policy.src_registry_id(),
                 repository: repository.to_string(),

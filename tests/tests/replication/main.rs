@@ -13,6 +13,7 @@ mod names;
 mod notifications;
 mod prepare;
 mod triggers;
+mod types;
 
 use ferry::model::{ExecutionStatus, TriggerType};
 use ferry::ports::{ExecutionStore, PolicyStore, TaskLogSink};

@@ -37,7 +37,7 @@ impl SourceAdapter for MemorySource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let mut tags: Vec<String> = self
             .0
@@ -57,7 +57,7 @@ impl SourceAdapter for MemorySource {
                 listed.push(ListedArtifact {
                     tag,
                     digest: None,
-                    resource_type: ResourceType::Image,
+                    resource_type: ResourceType::IMAGE,
                     labels: Vec::new(),
                     referrer_tags: false,
                 });
@@ -71,9 +71,13 @@ impl SourceAdapter for MemorySource {
             listed.push(ListedArtifact {
                 tag,
                 resource_type: if wanted.kind {
-                    ResourceType::of_manifest(&manifest.bytes, &manifest.media_type)
+                    let facts = crate::model::artifact_types::ManifestFacts::read(
+                        &manifest.bytes,
+                        &manifest.media_type,
+                    );
+                    wanted.types().classify(&facts, None).resource_type
                 } else {
-                    ResourceType::Image
+                    ResourceType::IMAGE
                 },
                 labels: annotations
                     .as_object()

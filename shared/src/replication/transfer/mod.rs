@@ -10,8 +10,10 @@
 mod copying;
 mod ending;
 mod finishing;
+mod profile;
 mod recent;
 
+use ending::Ending;
 pub use finishing::FinishChecks;
 pub use recent::RecentReads;
 
@@ -24,9 +26,11 @@ use tracing::Instrument;
 use super::HandleError;
 use crate::copy::{CachedLocations, CopyError, CopyOutcome, RegistryPool};
 use crate::messages::{decode, InboundMessage, TransferMessage};
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::{time_format, Operation, Take, TaskStatus, TransferFigures};
 use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::{log_entry, TaskLogSink};
+use crate::ports::processor::ProcessorClient;
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Store, StoreError};
 
@@ -60,6 +64,10 @@ pub struct TransferWorker {
     pub keep_executions: usize,
     /// "Was it the last task?" asked once per batch and execution.
     pub finish_checks: FinishChecks,
+    /// The artifact types a copied artifact is told by, with their processors.
+    pub types: Arc<ArtifactTypes>,
+    /// Processor extenders, for the types `processors.yaml` gives one.
+    pub processors: Arc<dyn ProcessorClient>,
 }
 
 /// One delivery of a transfer message, as the steps of its handling need to know it.
@@ -255,12 +263,26 @@ impl TransferWorker {
             Err(failure) => return self.failed(d, failure, log).await,
         };
         match copied {
-            Ok(CopyOutcome::Copied { digest, figures }) => {
+            Ok(CopyOutcome::Copied {
+                digest,
+                figures,
+                manifest,
+            }) => {
                 log.push(format!(
                     "done: {digest}, {} blobs copied ({} bytes), {} already there",
                     figures.blobs_copied, figures.bytes_copied, figures.blobs_skipped
                 ));
-                self.end(d, running, TaskStatus::Succeed, "", Some(figures), log)
+                let profile = match &manifest {
+                    Some(manifest) if m.operation == Operation::Copy => {
+                        Some(self.profile(m, manifest, &mut log).await)
+                    }
+                    _ => None,
+                };
+                let ending = Ending {
+                    figures: Some(figures),
+                    artifact: profile,
+                };
+                self.end_with(d, running, TaskStatus::Succeed, "", ending, log)
                     .await
             }
             Ok(CopyOutcome::Skipped { digest, reason }) => {

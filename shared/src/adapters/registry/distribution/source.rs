@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt;
 
+use crate::model::artifact_types::ManifestFacts;
 use crate::model::ResourceType;
 use crate::oci::referrers::{is_referrer_tag, referred_hex};
 use crate::oci::{media, Digest, Reference, Repository, Tag};
@@ -29,7 +30,7 @@ impl DistributionSource {
         &self,
         repository: &Repository,
         listed: String,
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<Option<ListedArtifact>, RegistryError> {
         let artifact = |digest, resource_type, labels| ListedArtifact {
             tag: listed.clone(),
@@ -39,7 +40,7 @@ impl DistributionSource {
             referrer_tags: false,
         };
         let Ok(tag) = Tag::parse(&listed) else {
-            return Ok(Some(artifact(None, ResourceType::Image, Vec::new())));
+            return Ok(Some(artifact(None, ResourceType::IMAGE, Vec::new())));
         };
         let reference = Reference::Tag(tag);
         if !wanted.kind && !wanted.labels {
@@ -47,7 +48,7 @@ impl DistributionSource {
                 .client
                 .head_manifest(repository, &reference)
                 .await?
-                .map(|(digest, _)| artifact(Some(digest), ResourceType::Image, Vec::new())));
+                .map(|(digest, _)| artifact(Some(digest), ResourceType::IMAGE, Vec::new())));
         }
         let manifest = match self.client.get_manifest(repository, &reference).await {
             Ok(m) => m,
@@ -60,11 +61,40 @@ impl DistributionSource {
         } else {
             Vec::new()
         };
-        Ok(Some(artifact(
-            Some(manifest.digest),
-            ResourceType::of_manifest(&manifest.bytes, &manifest.media_type),
-            labels,
-        )))
+        let types = wanted.types();
+        let facts = ManifestFacts::read(&manifest.bytes, &manifest.media_type);
+        let config = match facts.config_digest.as_deref() {
+            Some(digest) if wanted.kind && types.needs_config(&facts) => {
+                Some(self.config(repository, digest).await?)
+            }
+            _ => None,
+        };
+        let kind = types.classify(&facts, config.as_ref()).resource_type;
+        Ok(Some(artifact(Some(manifest.digest), kind, labels)))
+    }
+
+    /// A config blob as JSON (null when it is not JSON), refused over [`MAX_CONFIG_BYTES`].
+    async fn config(
+        &self,
+        repository: &Repository,
+        digest: &str,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let digest = Digest::parse(digest).map_err(|e| RegistryError::Invalid {
+            registry: self.client.name().to_string(),
+            what: format!("{repository}: the manifest's config {e}"),
+        })?;
+        let mut stream = self.client.get_blob_from(repository, &digest, 0).await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = stream.next().await {
+            bytes.extend_from_slice(&piece?);
+            if bytes.len() > MAX_CONFIG_BYTES {
+                return Err(RegistryError::Invalid {
+                    registry: self.client.name().to_string(),
+                    what: format!("{repository}@{digest}: config over 1 MiB"),
+                });
+            }
+        }
+        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
     }
 
     /// The manifest's annotations and the image config's labels, as `key=value` and `key`.
@@ -86,22 +116,7 @@ impl DistributionSource {
         let config = &parsed["config"];
         let image_config = media::is_image_config(config["mediaType"].as_str().unwrap_or_default());
         if let (Some(digest), true) = (config["digest"].as_str(), image_config) {
-            let digest = Digest::parse(digest).map_err(|e| RegistryError::Invalid {
-                registry: self.client.name().to_string(),
-                what: format!("{repository}: the manifest's config {e}"),
-            })?;
-            let mut stream = self.client.get_blob_from(repository, &digest, 0).await?;
-            let mut bytes = Vec::new();
-            while let Some(piece) = stream.next().await {
-                bytes.extend_from_slice(&piece?);
-                if bytes.len() > MAX_CONFIG_BYTES {
-                    return Err(RegistryError::Invalid {
-                        registry: self.client.name().to_string(),
-                        what: format!("{repository}@{digest}: image config over 1 MiB"),
-                    });
-                }
-            }
-            let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let config = self.config(repository, digest).await?;
             take(&config["config"]["Labels"]);
         }
         let mut labels: Vec<String> = pairs
@@ -130,7 +145,7 @@ impl SourceAdapter for DistributionSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let (referrer_tags, mut tags): (Vec<String>, Vec<String>) = self
             .client

@@ -103,7 +103,7 @@ impl SourceAdapter for HubSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         if wanted.kind || wanted.labels {
             return self

@@ -93,7 +93,7 @@ impl SourceAdapter for GhcrSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         if wanted.kind || wanted.labels {
             return self
