@@ -273,3 +273,62 @@ async fn registered_and_in_tree_types_are_filtered_and_profiled_and_a_hung_proce
     assert_eq!(hung.asked().len(), 1, "the hung extender was asked once");
     let _ = std::fs::remove_file(&file);
 }
+
+/// In AWS, processors.yaml is an object under `config/` in the stack's bucket that the
+/// `ProcessorsKey` parameter names: every function reads it at cold start, within its IAM
+/// policy (the local stack holds the functions to the template's policies). Until the object
+/// is there the functions cannot start; once it is, the next instance reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn processors_yaml_is_read_from_the_stack_bucket_the_template_names() {
+    let key = "config/processors.yaml";
+    let stack = LocalStack::start(
+        "types-s3",
+        LocalStackOptions {
+            parameters: &[("ProcessorsKey", key)],
+            ..LocalStackOptions::default()
+        },
+    )
+    .await;
+    let bucket = stack
+        .plane
+        .stack
+        .function("ferry-api")
+        .expect("the api function")
+        .environment["FERRY_LOG_BUCKET"]
+        .clone();
+    ferry::adapters::aws::s3_client(&stack.adapters.sdk)
+        .put_object()
+        .bucket(&bucket)
+        .key(key)
+        .body(
+            format!("processors:\n  - type: model\n    config_media_types: [{MODEL}]\n")
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .expect("processors.yaml uploaded");
+    let api = ApiClient::new(&stack.api, ADMIN_PASSWORD);
+    let source = TestRegistry::start();
+    push_kinds(&source.http()).await;
+    let destination = TestRegistry::start();
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+    let models = run(
+        &api,
+        "models",
+        src,
+        dst,
+        json!({"type": "resource", "value": "model"}),
+    )
+    .await;
+    assert_eq!(models["status"], "Succeed", "{models}");
+    assert_eq!(models["total"], 1, "{models}");
+    let id = models["id"].as_i64().expect("id");
+    let artifacts = api
+        .get(&format!("/replication/executions/{id}/artifacts"))
+        .await
+        .json();
+    assert_eq!(artifacts[0]["type"], "model", "{artifacts}");
+    assert_eq!(artifacts[0]["extra_attrs"]["framework"], "onnx");
+}
