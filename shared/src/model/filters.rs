@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::resource::ResourceType;
 use super::validation::ValidationError;
+use super::versions::VersionRange;
+
+/// The most tags a newest filter keeps per repository.
+pub const MAX_NEWEST: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -14,6 +18,10 @@ pub enum FilterType {
     Tag,
     Label,
     Resource,
+    /// Ferry's addition: tags that are versions in a range (`>=1.4 <2`, `^1.2`).
+    Semver,
+    /// Ferry's addition: the newest N tags of each repository, after the other filters.
+    Newest,
 }
 
 #[derive(
@@ -33,7 +41,9 @@ pub struct Filter {
     pub kind: FilterType,
     /// A pattern (`name`, `tag`), an artifact type (`resource`: image, chart, artifact or, as
     /// Ferry's addition, cnab, wasm, sbom, signature, attestation, opa or a type
-    /// processors.yaml registers), or label names (`label`, an array).
+    /// processors.yaml registers), label names (`label`, an array), and Ferry's additions: a
+    /// version range (`semver`: `">=1.4 <2"`, or `{"range": "^1.2", "prerelease": true}`) or
+    /// a number of tags (`newest`: 5).
     #[serde(default)]
     pub value: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +90,8 @@ pub struct Selection {
     /// The kind asked for, and whether it is kept (`matches`) or left out (`excludes`).
     resource: Option<(ResourceType, Decoration)>,
     labels: Vec<(Vec<String>, Decoration)>,
+    versions: Vec<(VersionRange, Decoration)>,
+    newest: Option<usize>,
     /// A `matches` name filter without wildcards: the one repository to look at.
     literal_name: Option<String>,
     /// The pattern of a `matches` name filter.
@@ -125,6 +137,54 @@ impl Selection {
                     selection.name = Some(compiled(pattern)?);
                 }
                 FilterType::Tag => selection.tags.push(compiled(text()?)?),
+                FilterType::Semver => {
+                    // A range, or `{"range": ..., "prerelease": true}` to weigh pre-releases.
+                    let (range, prerelease) = match &filter.value {
+                        serde_json::Value::Object(o) => (
+                            o.get("range").and_then(|r| r.as_str()).ok_or_else(|| {
+                                ValidationError::new(format!("{field}.range"), "must be a string")
+                            })?,
+                            o.get("prerelease")
+                                .and_then(|p| p.as_bool())
+                                .unwrap_or(false),
+                        ),
+                        _ => (text()?, false),
+                    };
+                    let compile = if prerelease {
+                        VersionRange::with_prereleases
+                    } else {
+                        VersionRange::parse
+                    };
+                    let range =
+                        compile(range).map_err(|reason| ValidationError::new(&field, reason))?;
+                    selection.versions.push((range, filter.decoration()));
+                }
+                FilterType::Newest => {
+                    if selection.newest.is_some() {
+                        return Err(ValidationError::new(
+                            "filters",
+                            "at most one newest filter is allowed",
+                        ));
+                    }
+                    if filter.decoration() == Decoration::Excludes {
+                        return Err(ValidationError::new(
+                            format!("filters[{i}].decoration"),
+                            "a newest filter keeps the newest tags; it has no excludes",
+                        ));
+                    }
+                    let count = filter
+                        .value
+                        .as_u64()
+                        .or_else(|| filter.value.as_str().and_then(|v| v.trim().parse().ok()))
+                        .filter(|n| (1..=MAX_NEWEST).contains(n))
+                        .ok_or_else(|| {
+                            ValidationError::new(
+                                &field,
+                                format!("must be a number of tags from 1 to {MAX_NEWEST}"),
+                            )
+                        })?;
+                    selection.newest = usize::try_from(count).ok();
+                }
                 FilterType::Resource => {
                     if selection.resource.is_some() {
                         return Err(ValidationError::new(
@@ -168,8 +228,17 @@ impl Selection {
         self.name.as_ref().is_none_or(|f| f.accepts(name))
     }
 
+    /// The tag and semver filters: every one must accept the tag.
     pub fn tag(&self, tag: &str) -> bool {
         self.tags.iter().all(|f| f.accepts(tag))
+            && self.versions.iter().all(|(range, decoration)| {
+                range.selects(tag) == (*decoration == Decoration::Matches)
+            })
+    }
+
+    /// How many of each repository's tags a newest filter keeps.
+    pub fn newest(&self) -> Option<usize> {
+        self.newest
     }
 
     /// The resource and label filters, on what the source said of an artifact: `matches` a
@@ -274,6 +343,63 @@ mod tests {
         let error = selection(serde_json::json!([{"type": "resource", "value": "no such"}]))
             .expect_err("not a name");
         assert_eq!(error.field, "filters[0].value");
+    }
+
+    #[test]
+    fn semver_and_newest_filters_compile_and_select() {
+        let releases = selection(serde_json::json!([
+            {"type": "semver", "value": ">=1.4 <2"},
+            {"type": "newest", "value": 3},
+        ]))
+        .expect("filters");
+        assert!(releases.tag("1.4.0") && releases.tag("v1.9"));
+        assert!(!releases.tag("1.4.0-rc1") && !releases.tag("2.0.0") && !releases.tag("latest"));
+        assert_eq!(releases.newest(), Some(3));
+        let candidates = selection(serde_json::json!([
+            {"type": "semver", "value": {"range": ">=1.4 <2", "prerelease": true}},
+        ]))
+        .expect("filters");
+        assert!(candidates.tag("1.4.0-rc1") && candidates.tag("1.4.0"));
+        assert_eq!(
+            selection(serde_json::json!([{"type": "semver", "value": {"prerelease": true}}]))
+                .expect_err("no range")
+                .field,
+            "filters[0].value.range"
+        );
+        let no_ones = selection(serde_json::json!([
+            {"type": "semver", "value": "^1", "decoration": "excludes"},
+        ]))
+        .expect("filters");
+        assert!(no_ones.tag("2.0.0") && no_ones.tag("latest") && !no_ones.tag("1.2.3"));
+        assert_eq!(
+            selection(serde_json::json!([{"type": "newest", "value": "5"}]))
+                .expect("a numeric string")
+                .newest(),
+            Some(5)
+        );
+        let field = |filters| selection(filters).expect_err("refused").field;
+        assert_eq!(
+            field(serde_json::json!([{"type": "semver", "value": ">=pear"}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "newest", "value": 0}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "newest", "value": "many"}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "newest", "value": 2, "decoration": "excludes"}])),
+            "filters[0].decoration"
+        );
+        assert_eq!(
+            field(
+                serde_json::json!([{"type": "newest", "value": 2}, {"type": "newest", "value": 3}])
+            ),
+            "filters"
+        );
     }
 
     #[test]

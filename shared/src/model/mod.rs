@@ -9,6 +9,7 @@ pub mod handler;
 pub mod kinds;
 pub mod login;
 pub mod naming;
+pub mod newest;
 pub mod notification;
 pub mod policy;
 pub mod registry;
@@ -19,6 +20,7 @@ pub mod task;
 pub mod time_format;
 pub mod transfer;
 pub mod validation;
+pub mod versions;
 
 pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};

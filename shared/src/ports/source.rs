@@ -25,6 +25,9 @@ pub struct ListedArtifact {
     /// Referrers of it live under tags (cosign's `.sig` and the like): they may have changed
     /// though the artifact did not.
     pub referrer_tags: bool,
+    /// When the image was created (its config's `created`, an annotation, or the source's
+    /// push time), when [`Wanted::created`] was asked for and the source knows.
+    pub created: Option<time::OffsetDateTime>,
 }
 
 /// A window of a repository's tags, in tag order: those after `after`, at most `limit` of them.
@@ -46,6 +49,8 @@ pub struct ArtifactPage {
 pub struct Wanted<'a> {
     pub kind: bool,
     pub labels: bool,
+    /// The creation time, for the newest filter.
+    pub created: bool,
     /// The types kinds are told by; None: the built-in ones.
     pub types: Option<&'a ArtifactTypes>,
 }
@@ -141,6 +146,7 @@ fn tagged_artifacts(tagged: Vec<(String, Option<Digest>)>) -> Vec<ListedArtifact
         .into_iter()
         .filter(|(tag, _)| !is_referrer_tag(tag))
         .map(|(tag, digest)| ListedArtifact {
+            created: None,
             referrer_tags: digest
                 .as_ref()
                 .is_some_and(|d| d.algorithm() == "sha256" && referred.contains(d.encoded())),

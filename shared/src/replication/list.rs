@@ -8,7 +8,7 @@
 //! repository and window, so a redelivered piece creates nothing twice; a piece that outlasts
 //! its invocation goes on in another from where it stopped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use super::prepare::{call_handlers, Preparation};
 use super::{Failure, HandleError};
 use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListResume};
 use crate::model::artifact_types::ArtifactTypes;
+use crate::model::newest::newest_tags;
 use crate::model::{
     ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
     ResourceType, Selection,
@@ -227,13 +228,18 @@ impl ListWorker {
                 .as_ref()
                 .filter(|r| r.repository == **name)
                 .and_then(|r| r.after_tag.clone());
+            let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
+            let newest = match cx.selection.newest() {
+                Some(count) if !deletion => Some(self.newest_of(&cx, &repository, count).await?),
+                _ => None,
+            };
             loop {
                 let window = TagWindow {
                     after: after.as_deref(),
                     limit: MAX_TASKS_PER_BATCH,
                 };
                 let (found, next_tag) = self
-                    .window(&cx, &repository, window, m.event.as_ref())
+                    .window(&cx, &repository, window, m.event.as_ref(), newest.as_ref())
                     .await?;
                 let batch = format!("{piece}|{name}|{}", after.as_deref().unwrap_or_default());
                 self.gather(&cx, m, batch, found, &mut written).await?;
@@ -310,6 +316,7 @@ impl ListWorker {
         repository: &Repository,
         window: TagWindow<'_>,
         event: Option<&ArtifactEvent>,
+        newest: Option<&HashSet<String>>,
     ) -> Result<(Vec<Found>, Option<String>), Failure> {
         let destination = cx
             .policy
@@ -320,12 +327,12 @@ impl ListWorker {
             return Ok((found, None));
         }
         let only = event.map(|e| e.reference.as_str());
-        let keep = |tag: &str| cx.selection.tag(tag) && only.is_none_or(|only| only == tag);
-        let wanted = Wanted {
-            kind: cx.selection.needs_kind(),
-            labels: cx.selection.needs_labels(),
-            types: Some(self.types.as_ref()),
+        let keep = |tag: &str| {
+            cx.selection.tag(tag)
+                && only.is_none_or(|only| only == tag)
+                && newest.is_none_or(|newest| newest.contains(tag))
         };
+        let wanted = self.wanted(cx, false);
         let page = cx
             .source
             .artifacts(repository, window, &keep, wanted)
@@ -356,6 +363,54 @@ impl ListWorker {
             })
             .collect();
         Ok((found, page.next))
+    }
+
+    /// What the filters need of each artifact beyond its tag and digest.
+    fn wanted(&self, cx: &Context, created: bool) -> Wanted<'_> {
+        Wanted {
+            kind: cx.selection.needs_kind(),
+            labels: cx.selection.needs_labels(),
+            created,
+            types: Some(self.types.as_ref()),
+        }
+    }
+
+    /// The newest `count` tags of a repository among those the other filters select (the
+    /// newest filter applies after them): the whole repository is read first, a window at a
+    /// time, with each image's creation time.
+    async fn newest_of(
+        &self,
+        cx: &Context,
+        repository: &Repository,
+        count: usize,
+    ) -> Result<HashSet<String>, Failure> {
+        let keep = |tag: &str| cx.selection.tag(tag);
+        let mut candidates = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let window = TagWindow {
+                after: after.as_deref(),
+                limit: MAX_TASKS_PER_BATCH,
+            };
+            let page = cx
+                .source
+                .artifacts(repository, window, &keep, self.wanted(cx, true))
+                .await
+                .map_err(|e| {
+                    Failure::from(e).context(format!("listing artifacts of {repository} failed"))
+                })?;
+            candidates.extend(
+                page.artifacts
+                    .into_iter()
+                    .filter(|a| cx.selection.artifact(&a.resource_type, &a.labels))
+                    .map(|a| (a.tag, a.created)),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(newest_tags(candidates, count))
     }
 
     /// Adds one window's artifacts to the batch, writing the batch first when they would

@@ -14,6 +14,7 @@ mod notifications;
 mod prepare;
 mod triggers;
 mod types;
+mod versions;
 
 use ferry::model::{ExecutionStatus, TriggerType};
 use ferry::ports::{ExecutionStore, PolicyStore, TaskLogSink};

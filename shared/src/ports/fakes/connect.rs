@@ -60,10 +60,16 @@ impl SourceAdapter for MemorySource {
                     resource_type: ResourceType::IMAGE,
                     labels: Vec::new(),
                     referrer_tags: false,
+                    created: None,
                 });
                 continue;
             };
             let manifest = self.0.get_manifest(repository, &reference).await?;
+            let created = serde_json::from_slice::<serde_json::Value>(&manifest.bytes)
+                .unwrap_or_default()["annotations"]["org.opencontainers.image.created"]
+                .as_str()
+                .and_then(crate::model::newest::created_at)
+                .filter(|_| wanted.created);
             let annotations: serde_json::Value =
                 serde_json::from_slice::<serde_json::Value>(&manifest.bytes).unwrap_or_default()
                     ["annotations"]
@@ -86,6 +92,7 @@ impl SourceAdapter for MemorySource {
                     .unwrap_or_default(),
                 digest: Some(manifest.digest),
                 referrer_tags: false,
+                created,
             });
         }
         Ok(ArtifactPage {

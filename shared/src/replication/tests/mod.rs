@@ -14,6 +14,7 @@ mod start;
 mod sweep;
 mod transfer;
 mod types;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::model::artifact_types::ManifestFacts;
+use crate::model::newest::created_at;
 use crate::model::ResourceType;
 use crate::oci::referrers::{is_referrer_tag, referred_hex};
 use crate::oci::{media, Digest, Reference, Repository, Tag};
@@ -38,12 +39,13 @@ impl DistributionSource {
             resource_type,
             labels,
             referrer_tags: false,
+            created: None,
         };
         let Ok(tag) = Tag::parse(&listed) else {
             return Ok(Some(artifact(None, ResourceType::IMAGE, Vec::new())));
         };
         let reference = Reference::Tag(tag);
-        if !wanted.kind && !wanted.labels {
+        if !wanted.kind && !wanted.labels && !wanted.created {
             return Ok(self
                 .client
                 .head_manifest(repository, &reference)
@@ -70,7 +72,72 @@ impl DistributionSource {
             _ => None,
         };
         let kind = types.classify(&facts, config.as_ref()).resource_type;
-        Ok(Some(artifact(Some(manifest.digest), kind, labels)))
+        let created = if wanted.created {
+            self.created(repository, &manifest.bytes, config.as_ref())
+                .await?
+        } else {
+            None
+        };
+        Ok(Some(ListedArtifact {
+            created,
+            ..artifact(Some(manifest.digest), kind, labels)
+        }))
+    }
+
+    /// When an artifact was made: the manifest's `org.opencontainers.image.created`
+    /// annotation, else an image config's `created`; an index's is its first child's.
+    async fn created(
+        &self,
+        repository: &Repository,
+        manifest: &[u8],
+        config: Option<&serde_json::Value>,
+    ) -> Result<Option<time::OffsetDateTime>, RegistryError> {
+        let parsed: serde_json::Value = serde_json::from_slice(manifest).unwrap_or_default();
+        if let Some(at) = parsed["annotations"]["org.opencontainers.image.created"]
+            .as_str()
+            .and_then(created_at)
+        {
+            return Ok(Some(at));
+        }
+        if let Some(child) = parsed["manifests"][0]["digest"]
+            .as_str()
+            .and_then(|d| Digest::parse(d).ok())
+        {
+            let child = match self
+                .client
+                .get_manifest(repository, &Reference::Digest(child))
+                .await
+            {
+                Ok(child) => child,
+                Err(RegistryError::Refused { status: 404, .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let child: serde_json::Value = serde_json::from_slice(&child.bytes).unwrap_or_default();
+            return self.image_created(repository, &child, None).await;
+        }
+        self.image_created(repository, &parsed, config).await
+    }
+
+    async fn image_created(
+        &self,
+        repository: &Repository,
+        manifest: &serde_json::Value,
+        config: Option<&serde_json::Value>,
+    ) -> Result<Option<time::OffsetDateTime>, RegistryError> {
+        let config_media_type = manifest["config"]["mediaType"].as_str().unwrap_or_default();
+        let Some(digest) = manifest["config"]["digest"].as_str() else {
+            return Ok(None);
+        };
+        let read;
+        let config = match config {
+            Some(config) => config,
+            None if media::is_image_config(config_media_type) => {
+                read = self.config(repository, digest).await?;
+                &read
+            }
+            None => return Ok(None),
+        };
+        Ok(config["created"].as_str().and_then(created_at))
     }
 
     /// A config blob as JSON (null when it is not JSON), refused over [`MAX_CONFIG_BYTES`].

@@ -107,6 +107,13 @@ impl SourceAdapter for EcrSource {
                     image.image_manifest_media_type(),
                     image.artifact_media_type(),
                 );
+                // ECR keeps when an image was pushed, not when it was made.
+                let pushed_at = image.image_pushed_at().and_then(|t| {
+                    time::OffsetDateTime::from_unix_timestamp_nanos(
+                        i128::from(t.secs()) * 1_000_000_000 + i128::from(t.subsec_nanos()),
+                    )
+                    .ok()
+                });
                 for tag in image.image_tags() {
                     if keep(tag) {
                         listed.push(ListedArtifact {
@@ -115,6 +122,7 @@ impl SourceAdapter for EcrSource {
                             resource_type: kind.clone(),
                             labels: Vec::new(),
                             referrer_tags: false,
+                            created: pushed_at,
                         });
                     }
                 }

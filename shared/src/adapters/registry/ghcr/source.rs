@@ -95,7 +95,7 @@ impl SourceAdapter for GhcrSource {
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
         wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
-        if wanted.kind || wanted.labels {
+        if wanted.kind || wanted.labels || wanted.created {
             return self
                 .registry
                 .artifacts(repository, window, keep, wanted)

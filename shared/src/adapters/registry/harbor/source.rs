@@ -37,6 +37,9 @@ struct Artifact {
     media_type: String,
     #[serde(default)]
     manifest_media_type: String,
+    /// When the artifact was pushed: Harbor's listing has no creation time.
+    #[serde(default)]
+    push_time: Option<String>,
     #[serde(default)]
     tags: Option<Vec<Named>>,
     #[serde(default)]
@@ -157,6 +160,10 @@ impl SourceAdapter for HarborSource {
                 .collect();
             let accessories = artifact.accessories.as_ref().is_some_and(|a| !a.is_empty());
             let kind = resource_type(wanted.types(), &artifact);
+            let created = artifact
+                .push_time
+                .as_deref()
+                .and_then(crate::model::newest::created_at);
             for tag in artifact.tags.unwrap_or_default() {
                 if keep(&tag.name) {
                     listed.push(ListedArtifact {
@@ -165,6 +172,7 @@ impl SourceAdapter for HarborSource {
                         resource_type: kind.clone(),
                         labels: labels.clone(),
                         referrer_tags: accessories,
+                        created,
                     });
                 }
             }
@@ -185,6 +193,7 @@ mod tests {
             kind: kind.into(),
             media_type: media_type.into(),
             manifest_media_type: crate::oci::media::OCI_MANIFEST.into(),
+            push_time: None,
             tags: None,
             labels: None,
             accessories: None,

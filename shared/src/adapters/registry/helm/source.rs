@@ -69,6 +69,7 @@ impl ChartRepository {
             resource_type: ResourceType::CHART,
             labels: Vec::new(),
             referrer_tags: false,
+            created: None,
         };
         if Tag::parse(&listed.tag).is_err() {
             return listed;
