@@ -35,11 +35,17 @@ pub async fn copy_artifact(
             digest,
             figures,
             manifest: None,
+            filtered_from: None,
         },
-        CopyOutcome::Copied { manifest, .. } => CopyOutcome::Copied {
+        CopyOutcome::Copied {
+            manifest,
+            filtered_from,
+            ..
+        } => CopyOutcome::Copied {
             digest,
             figures,
             manifest,
+            filtered_from,
         },
         skipped => skipped,
     })

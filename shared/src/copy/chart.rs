@@ -178,5 +178,6 @@ pub(super) async fn copy_chart(
         digest: source.digest,
         figures,
         manifest: None,
+        filtered_from: None,
     })
 }

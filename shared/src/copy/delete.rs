@@ -93,5 +93,6 @@ fn deleted(
         digest,
         figures: TransferFigures::default(),
         manifest: None,
+        filtered_from: None,
     }
 }

@@ -115,6 +115,8 @@ pub enum CopyOutcome {
         figures: TransferFigures,
         /// The manifest written, as read (none for a chart package or a deletion).
         manifest: Option<RawManifest>,
+        /// The source index `digest` was filtered from, when platforms were dropped.
+        filtered_from: Option<Digest>,
     },
     /// Nothing was written; `digest` is the artifact's where it is known.
     Skipped {

@@ -99,6 +99,7 @@ pub(super) async fn copy_one(
     Ok(CopyOutcome::Copied {
         digest: source.digest.clone(),
         figures: counters.figures(),
+        filtered_from: (source.digest != original).then_some(original),
         manifest: Some(source),
     })
 }

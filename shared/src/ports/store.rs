@@ -361,11 +361,21 @@ pub type PolicyChange<'c> =
 
 /// Everything the store holds, for the workers that touch several kinds of record.
 pub trait Store:
-    RegistryStore + PolicyStore + ExecutionStore + TaskStore + super::registry::BlobLocations
+    RegistryStore
+    + PolicyStore
+    + ExecutionStore
+    + TaskStore
+    + super::registry::BlobLocations
+    + super::registry::FilteredIndexes
 {
 }
 
 impl<T> Store for T where
-    T: RegistryStore + PolicyStore + ExecutionStore + TaskStore + super::registry::BlobLocations
+    T: RegistryStore
+        + PolicyStore
+        + ExecutionStore
+        + TaskStore
+        + super::registry::BlobLocations
+        + super::registry::FilteredIndexes
 {
 }

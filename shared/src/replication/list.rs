@@ -30,6 +30,7 @@ use crate::ports::connect::Connect;
 use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
+use crate::ports::registry::platforms_key;
 use crate::ports::registry::{RegistryClient, Visibility};
 use crate::ports::source::{SourceAdapter, TagWindow, Wanted};
 use crate::ports::store::{Store, StoreError, MAX_TASKS_PER_BATCH};
@@ -464,7 +465,10 @@ impl ListWorker {
         let unchanged = if deletion || !cx.compare_digests {
             HashMap::new()
         } else {
-            unchanged(cx.destination.as_ref(), &found).await
+            let platforms =
+                (!cx.policy.platforms.is_empty()).then(|| platforms_key(&cx.policy.platforms));
+            let filtered = platforms.as_deref().map(|key| (self.store.as_ref(), key));
+            unchanged(cx.destination.as_ref(), &found, filtered).await
         };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
         if !deletion && !cx.policy.bypass_namespace_management {
@@ -684,9 +688,15 @@ async fn tagged_within_filters(
 }
 
 /// Artifacts the destination holds already with the source's digest, by destination: each costs
-/// one HEAD there (the source's digest came with the listing). An answer that is not a clear
-/// "same digest" leaves the artifact to its transfer, which reports what went wrong.
-async fn unchanged(destination: &dyn RegistryClient, found: &[Found]) -> HashMap<String, Digest> {
+/// one HEAD there (the source's digest came with the listing). With platforms, the digest of
+/// the index Ferry made of the source's counts too (`filtered`: where it was recorded, and the
+/// platforms' key). An answer that is not a clear "same digest" leaves the artifact to its
+/// transfer, which reports what went wrong.
+async fn unchanged(
+    destination: &dyn RegistryClient,
+    found: &[Found],
+    filtered: Option<(&dyn Store, &str)>,
+) -> HashMap<String, Digest> {
     futures::stream::iter(found.iter().filter_map(|f| {
         let dst = &f.resource.dst;
         Some((
@@ -699,6 +709,11 @@ async fn unchanged(destination: &dyn RegistryClient, found: &[Found]) -> HashMap
     .map(|(src_digest, dst, repository, reference)| async move {
         match destination.head_manifest(&repository, &reference).await {
             Ok(Some((digest, _))) if &digest == src_digest => Some((dst.display(), digest)),
+            Ok(Some((digest, _))) => {
+                let (store, platforms) = filtered?;
+                let made = store.filtered_index(src_digest, platforms).await?;
+                (made == digest).then(|| (dst.display(), digest))
+            }
             _ => None,
         }
     })

@@ -11,6 +11,7 @@ mod kinds;
 mod listing;
 mod names;
 mod notifications;
+mod platforms;
 mod prepare;
 mod triggers;
 mod types;

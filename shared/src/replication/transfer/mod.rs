@@ -32,6 +32,7 @@ use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::{log_entry, TaskLogSink};
 use crate::ports::processor::ProcessorClient;
 use crate::ports::queue::MessageQueue;
+use crate::ports::registry::platforms_key;
 use crate::ports::store::{Store, StoreError};
 
 /// Invocations one copy may continue into before its task fails: a copy that makes no
@@ -267,11 +268,19 @@ impl TransferWorker {
                 digest,
                 figures,
                 manifest,
+                filtered_from,
             }) => {
                 log.push(format!(
                     "done: {digest}, {} blobs copied ({} bytes), {} already there",
                     figures.blobs_copied, figures.bytes_copied, figures.blobs_skipped
                 ));
+                if let Some(source) = &filtered_from {
+                    // A re-sync then finds this index unchanged by one HEAD.
+                    let platforms = platforms_key(&m.platforms);
+                    self.store
+                        .record_filtered_index(source, &platforms, &digest)
+                        .await;
+                }
                 let profile = match &manifest {
                     Some(manifest) if m.operation == Operation::Copy => {
                         Some(self.profile(m, manifest, &mut log).await)
