@@ -199,7 +199,7 @@ mod tests {
             execution_id: 1,
             task_id: 2,
             resource: Resource {
-                resource_type: ResourceType::Image,
+                resource_type: ResourceType::IMAGE,
                 src: location(1, "library/nginx"),
                 dst: location(2, "mirror/nginx"),
             },

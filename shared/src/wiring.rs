@@ -10,10 +10,12 @@ use crate::adapters::aws::kms::KmsSecretCipher;
 use crate::adapters::aws::s3::S3TaskLogs;
 use crate::adapters::aws::scheduler::EventBridgeSchedules;
 use crate::adapters::aws::sqs::{QueueUrls, SqsQueue};
+use crate::adapters::processor::HttpProcessorClient;
 use crate::adapters::registry::Registries;
 use crate::api::{AdminPassword, Api};
 use crate::copy::{CachedLocations, RegistryPool};
 use crate::model::addresses::AddressPolicy;
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::login::LoginThrottle;
 use crate::ports::registry::BlobLocations;
 use crate::replication::list::ListWorker;
@@ -86,6 +88,12 @@ pub const PULL_CLAIM_WINDOW_SECS: &str = "FERRY_PULL_CLAIM_WINDOW_SECS";
 /// The largest blob the pull endpoint passes through when the destination does not redirect.
 pub const PULL_MAX_STREAM_BYTES: &str = "FERRY_PULL_MAX_STREAM_BYTES";
 pub const ALLOW_PRIVATE_ADDRESSES: &str = "FERRY_ALLOW_PRIVATE_ADDRESSES";
+
+/// `processors.yaml` as a file (local runs, a Lambda layer), or as an object under `config/`
+/// in Ferry's bucket (`FERRY_LOG_BUCKET`), which the template names; unset, the built-in
+/// artifact types alone.
+pub const PROCESSORS_FILE: &str = "FERRY_PROCESSORS_FILE";
+pub const PROCESSORS_KEY: &str = "FERRY_PROCESSORS_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -187,13 +195,50 @@ pub struct Services {
     pub store: Arc<DynamoStore>,
     pub queue: Arc<SqsQueue>,
     pub logs: Arc<S3TaskLogs>,
+    /// The artifact types, with those `processors.yaml` registers.
+    pub types: Arc<ArtifactTypes>,
+}
+
+/// Reads `processors.yaml` from `FERRY_PROCESSORS_FILE`, else from `FERRY_PROCESSORS_KEY` in
+/// the bucket; a file that does not read stops the cold start, naming what is wrong.
+async fn artifact_types(config: &aws_config::SdkConfig) -> Result<ArtifactTypes, ConfigError> {
+    let invalid = |name, value: &str, reason: String| ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        reason,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let (name, value, text) = if let Ok(path) = required(PROCESSORS_FILE) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(PROCESSORS_FILE, &path, e.to_string()))?;
+        (PROCESSORS_FILE, path, text)
+    } else if let Ok(key) = required(PROCESSORS_KEY) {
+        if !key.starts_with("config/") || key.contains("..") {
+            let reason = "must be a key under config/ (the functions may read only there)";
+            return Err(invalid(PROCESSORS_KEY, &key, reason.into()));
+        }
+        let text = crate::adapters::aws::s3::read_text(
+            &crate::adapters::aws::s3_client(config),
+            &required(LOG_BUCKET)?,
+            &key,
+        )
+        .await
+        .map_err(|reason| invalid(PROCESSORS_KEY, &key, reason))?;
+        (PROCESSORS_KEY, key, text)
+    } else {
+        return Ok(ArtifactTypes::built_in());
+    };
+    ArtifactTypes::from_yaml(&text, &env).map_err(|e| invalid(name, &value, e.to_string()))
 }
 
 impl Services {
     /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL*`) and builds the
     /// store, the queues and the task logs from the variables above.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::with_config(&crate::adapters::aws::load_config().await)
+        let config = crate::adapters::aws::load_config().await;
+        let mut services = Self::with_config(&config)?;
+        services.types = Arc::new(artifact_types(&config).await?);
+        Ok(services)
     }
 
     pub fn with_config(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
@@ -216,6 +261,7 @@ impl Services {
                 crate::adapters::aws::s3_client(config),
                 required(LOG_BUCKET)?,
             )),
+            types: Arc::new(ArtifactTypes::built_in()),
         })
     }
 
@@ -254,6 +300,7 @@ impl Services {
             )?)),
             webhooks: self.store.clone(),
             addresses: address_policy()?,
+            types: self.types.clone(),
             pull: crate::api::pull_state::PullState::new(pull_settings()?),
         })
     }
@@ -291,6 +338,7 @@ impl Services {
             keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
             deadline_margin: Duration::from_secs(parsed_or(LIST_DEADLINE_MARGIN_SECS, 30)?),
             time_budget: millis(LIST_TIME_BUDGET_MS)?,
+            types: self.types.clone(),
         })
     }
 
@@ -355,6 +403,14 @@ impl Services {
             keep_executions: parsed_or(KEEP_EXECUTIONS, DEFAULT_KEEP)?,
             deadline_margin: Duration::from_secs(parsed_or(TRANSFER_DEADLINE_MARGIN_SECS, 30)?),
             time_budget: millis(TRANSFER_TIME_BUDGET_MS)?,
+            types: self.types.clone(),
+            processors: Arc::new(HttpProcessorClient::new(address_policy()?).map_err(|e| {
+                ConfigError::Invalid {
+                    name: ALLOW_PRIVATE_ADDRESSES,
+                    value: String::new(),
+                    reason: format!("the processor HTTP client: {e}"),
+                }
+            })?),
         })
     }
 }

@@ -282,6 +282,21 @@ impl<S: TaskStore> TaskStore for FaultyStore<S> {
     }
 }
 
+/// Filtered indexes are hints too: a lost one costs a transfer.
+#[async_trait]
+impl<S: ferry::ports::registry::FilteredIndexes> ferry::ports::registry::FilteredIndexes
+    for FaultyStore<S>
+{
+    async fn filtered_index(&self, source: &Digest, platforms: &str) -> Option<Digest> {
+        self.inner.filtered_index(source, platforms).await
+    }
+    async fn record_filtered_index(&self, source: &Digest, platforms: &str, filtered: &Digest) {
+        self.inner
+            .record_filtered_index(source, platforms, filtered)
+            .await
+    }
+}
+
 /// Blob locations are hints, never failed: a lost hint costs an upload, nothing else.
 #[async_trait]
 impl<S: BlobLocations> BlobLocations for FaultyStore<S> {

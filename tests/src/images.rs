@@ -176,6 +176,63 @@ impl RegistryHttp {
         .await
     }
 
+    /// Pushes a one-layer image whose config says it was `created` then (RFC 3339); its digest.
+    pub async fn push_dated_image(&self, repository: &str, tag: &str, created: &str) -> String {
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "created": created,
+            "rootfs": {"type": "layers", "diff_ids": []}});
+        let content = format!("the layer of {repository}:{tag}").into_bytes();
+        let layer_digest = self.push_blob(repository, &content).await;
+        let config = config.to_string().into_bytes();
+        let config_digest = self.push_blob(repository, &config).await;
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": content.len()}],
+        }))
+        .expect("json");
+        self.push_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+        .await
+    }
+
+    /// Pushes an artifact of one layer whose config is `config` of `config_media_type`, with an
+    /// OCI 1.1 `artifactType` when given; returns the manifest digest.
+    pub async fn push_artifact(
+        &self,
+        repository: &str,
+        tag: &str,
+        config_media_type: &str,
+        config: &serde_json::Value,
+        artifact_type: Option<&str>,
+    ) -> String {
+        let config = config.to_string().into_bytes();
+        let config_digest = self.push_blob(repository, &config).await;
+        let content = format!("the content of {repository}:{tag}").into_bytes();
+        let layer_digest = self.push_blob(repository, &content).await;
+        let mut manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": config_media_type, "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer_digest, "size": content.len()}],
+        });
+        if let Some(artifact_type) = artifact_type {
+            manifest["artifactType"] = serde_json::json!(artifact_type);
+        }
+        let bytes = serde_json::to_vec(&manifest).expect("json");
+        self.push_manifest(
+            repository,
+            tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &bytes,
+        )
+        .await
+    }
+
     /// Pushes an OCI index of one small image per architecture (children by digest, tagged
     /// `child-<arch>`); returns the index digest.
     pub async fn push_index(

@@ -16,6 +16,7 @@ pub mod faults;
 pub mod faulty;
 pub mod fleet;
 pub mod images;
+pub mod processor;
 pub mod receiver;
 pub mod registry;
 pub mod swagger;

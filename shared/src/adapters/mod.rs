@@ -2,5 +2,6 @@
 //! store) and `registry` (one folder per registry kind, over one HTTP transport).
 
 pub mod aws;
+pub mod processor;
 pub mod registry;
 pub mod webhook;

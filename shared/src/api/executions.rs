@@ -2,14 +2,15 @@
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::access::Caller;
 use super::confinement::visibility;
 use super::errors::ApiError;
 use super::listing::{read_page, ListRequest, ListSpec};
 use super::{created, json, parse_body, Api};
-use crate::model::{Execution, ExecutionStatus, TriggerType};
+use crate::model::artifact_types::ArtifactProfile;
+use crate::model::{Execution, ExecutionStatus, ResourceType, TriggerType};
 use crate::ports::logs::task_log_tail;
 use crate::ports::store::collect_pages;
 use crate::replication::retry::{retry_execution, RetryError};
@@ -28,6 +29,31 @@ const EXECUTIONS: ListSpec = ListSpec {
     sort: &["id", "start_time", "end_time", "status", "policy_id"],
     default_sort: "-id",
 };
+const ARTIFACTS: ListSpec = ListSpec {
+    query: None,
+    sort: &["task_id", "type", "digest"],
+    default_sort: "task_id",
+};
+
+/// A copied artifact of an execution, as its type sees it (Ferry's addition).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExecutionArtifact {
+    pub task_id: i64,
+    pub src_resource: String,
+    pub dst_resource: String,
+    #[serde(flatten)]
+    pub profile: ArtifactProfile,
+}
+
+/// An artifact type named by a query parameter, validated.
+fn type_param(request: &ListRequest, name: &str) -> Result<Option<ResourceType>, ApiError> {
+    request
+        .param(name)
+        .map(ResourceType::named)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+}
+
 const TASKS: ListSpec = ListSpec {
     query: None,
     sort: &["id", "start_time", "end_time", "status", "resource_type"],
@@ -231,7 +257,7 @@ impl Api {
             "status",
             &["Pending", "InProgress", "Succeed", "Failed", "Stopped"],
         )?;
-        let resource_type = request.one_of("resource_type", &["image", "artifact", "chart"])?;
+        let resource_type = type_param(&request, "resource_type")?;
         let execution = self.managed_execution(caller, id).await?;
         if request.in_key_order() && resource_type.is_none() {
             return self.tasks_page(&request, &execution, status, path).await;
@@ -244,7 +270,44 @@ impl Api {
             tasks
                 .into_iter()
                 .filter(|t| status.is_none_or(|s| t.status.as_str() == s))
-                .filter(|t| resource_type.is_none_or(|r| t.resource_type.as_str() == r)),
+                .filter(|t| {
+                    resource_type
+                        .as_ref()
+                        .is_none_or(|r| t.resource_type.selected_by(r))
+                }),
+            path,
+        ))
+    }
+
+    /// The artifacts an execution copied with what their types' processors read (Ferry's
+    /// addition): one per task that copied a manifest.
+    pub(super) async fn list_artifacts(
+        &self,
+        caller: &Caller,
+        id: i64,
+        query: Option<&str>,
+        path: &str,
+    ) -> Result<Response<Bytes>, ApiError> {
+        let request = ListRequest::parse(query, &ARTIFACTS)?;
+        let wanted = type_param(&request, "type")?;
+        self.managed_execution(caller, id).await?;
+        let tasks = collect_pages(|cursor| async move {
+            self.store.list_tasks(id, cursor.as_deref(), 1000).await
+        })
+        .await?;
+        Ok(request.answer(
+            tasks.into_iter().filter_map(|task| {
+                let profile = task.artifact?;
+                let selected = wanted
+                    .as_ref()
+                    .is_none_or(|w| profile.resource_type.selected_by(w));
+                selected.then_some(ExecutionArtifact {
+                    task_id: task.id,
+                    src_resource: task.src_resource,
+                    dst_resource: task.dst_resource,
+                    profile,
+                })
+            }),
             path,
         ))
     }

@@ -69,6 +69,8 @@ pub struct Api {
     pub webhooks: Arc<dyn crate::ports::notify::WebhookStore>,
     /// Where webhook receivers may be (the deployment's egress rule).
     pub addresses: crate::model::addresses::AddressPolicy,
+    /// The artifact types a `resource` filter may name.
+    pub types: Arc<crate::model::artifact_types::ArtifactTypes>,
     /// The pull endpoint's settings and what it keeps between requests (auto-sync on pull).
     pub pull: pull_state::PullState,
 }
@@ -242,6 +244,10 @@ impl Api {
             Endpoint::RetryExecution => self.retry_execution(caller, params.id()?).await,
             Endpoint::ListTasks => self.list_tasks(caller, params.id()?, query, trimmed).await,
             Endpoint::TaskLog => self.task_log(caller, params.id()?, params.task_id()?).await,
+            Endpoint::ListArtifacts => {
+                self.list_artifacts(caller, params.id()?, query, trimmed)
+                    .await
+            }
             Endpoint::ListRobots => self.list_robots(query, trimmed).await,
             Endpoint::CreateRobot => self.create_robot(body).await,
             Endpoint::GetRobot => self.get_robot(params.id()?).await,

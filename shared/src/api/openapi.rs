@@ -239,10 +239,22 @@ fn doc(endpoint: Endpoint) -> Doc {
             query: &[
                 SORT,
                 ("status", "Pending, InProgress, Succeed, Failed or Stopped"),
-                ("resource_type", "image, artifact or chart"),
+                (
+                    "resource_type",
+                    "an artifact type: image, chart, artifact (any but image and chart), or another built-in or registered type (Ferry's addition)",
+                ),
             ],
             errors: &["404"],
             ..plain("200", Answer::Json(list_of("Task")))
+        },
+        Endpoint::ListArtifacts => Doc {
+            paged: true,
+            query: &[
+                SORT,
+                ("type", "only artifacts of this type (artifact: any but image and chart)"),
+            ],
+            errors: &["404"],
+            ..plain("200", Answer::Json(list_of("ExecutionArtifact")))
         },
         Endpoint::TaskLog => Doc {
             errors: &["404"],
@@ -364,6 +376,7 @@ pub fn document() -> OpenApi {
     ReplicationPolicy::schemas(&mut schemas);
     Execution::schemas(&mut schemas);
     Task::schemas(&mut schemas);
+    crate::api::executions::ExecutionArtifact::schemas(&mut schemas);
     crate::model::robot::Robot::schemas(&mut schemas);
     WebhookPolicy::schemas(&mut schemas);
     WebhookDelivery::schemas(&mut schemas);
@@ -374,6 +387,10 @@ pub fn document() -> OpenApi {
         .schema(ReplicationPolicy::name(), policy_schema())
         .schema(Execution::name(), Execution::schema())
         .schema(Task::name(), Task::schema())
+        .schema(
+            crate::api::executions::ExecutionArtifact::name(),
+            crate::api::executions::ExecutionArtifact::schema(),
+        )
         .schema(
             "ReplicationHandler",
             crate::model::ReplicationHandler::schema(),

@@ -16,7 +16,7 @@ use crate::model::scope::refers_to_namespace;
 use crate::model::{PolicyScope, Registry, ReplicationPolicy};
 use crate::ports::store::{collect_pages, StoreError};
 use crate::replication::policies::{
-    create_policy, delete_policy, update_policy, with_home_registry,
+    check_filter_types, create_policy, delete_policy, update_policy, with_home_registry,
 };
 
 const POLICIES: ListSpec = ListSpec {
@@ -63,7 +63,9 @@ impl Api {
 
     /// The body as a policy, its empty sides filled with the home registry.
     fn policy_of(&self, body: &Bytes) -> Result<ReplicationPolicy, ApiError> {
-        Ok(with_home_registry(parse_body(body)?, self.home_registry)?)
+        let policy = with_home_registry(parse_body(body)?, self.home_registry)?;
+        check_filter_types(&policy, &self.types)?;
+        Ok(policy)
     }
 
     pub(super) async fn list_policies(

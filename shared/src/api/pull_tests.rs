@@ -97,6 +97,7 @@ async fn fixture(auto_sync: serde_json::Value) -> Fixture {
         check_limit: CheckLimit::default(),
         webhooks: Arc::new(crate::ports::fakes::MemoryWebhooks::default()),
         addresses: crate::model::addresses::AddressPolicy::default(),
+        types: Arc::default(),
         pull: PullState::new(PullSettings {
             wait: std::time::Duration::from_millis(50),
             first_poll: std::time::Duration::from_millis(5),

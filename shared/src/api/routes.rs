@@ -41,6 +41,7 @@ pub enum Endpoint {
     RetryExecution,
     ListTasks,
     TaskLog,
+    ListArtifacts,
     ListRobots,
     CreateRobot,
     GetRobot,
@@ -92,7 +93,7 @@ impl Endpoint {
             Self::CreateHandler | Self::UpdateHandler | Self::DeleteHandler => {
                 (ReplicationPolicy, Update)
             }
-            Self::ListExecutions | Self::ListTasks => (Replication, List),
+            Self::ListExecutions | Self::ListTasks | Self::ListArtifacts => (Replication, List),
             Self::GetExecution | Self::TaskLog => (Replication, Read),
             Self::StartExecution | Self::RetryExecution => (Replication, Create),
             Self::StopExecution => (Replication, Update),
@@ -365,6 +366,13 @@ pub const ROUTES: &[Route] = &[
         Endpoint::TaskLog,
         "getReplicationLog",
         "A task's log, as text",
+    ),
+    route(
+        "GET",
+        "/replication/executions/{id}/artifacts",
+        Endpoint::ListArtifacts,
+        "listReplicationArtifacts",
+        "Ferry's addition (seed 004): the artifacts an execution copied, each with its type, media types, digest and the extra_attrs and additions its type's processor read",
     ),
     route(
         "GET",

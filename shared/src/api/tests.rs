@@ -35,6 +35,7 @@ fn api_with(access: Arc<MemoryAccess>) -> Api {
         check_limit: CheckLimit::default(),
         webhooks: Arc::new(crate::ports::fakes::MemoryWebhooks::default()),
         addresses: crate::model::addresses::AddressPolicy::default(),
+        types: Arc::default(),
         pull: Default::default(),
     }
 }
@@ -157,4 +158,72 @@ async fn failed_logins_lock_the_user_until_the_window_ends_and_bad_ids_wait_for_
         .await,
         StatusCode::BAD_REQUEST
     );
+}
+
+/// The admin's POST of `body`; the status and the answer.
+async fn post_as_admin(api: &Api, path: &str, body: serde_json::Value) -> (StatusCode, String) {
+    use base64::Engine;
+    let credentials = base64::engine::general_purpose::STANDARD.encode("admin:admin-password");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/v2.0{path}"))
+        .header("authorization", format!("Basic {credentials}"))
+        .header("content-type", "application/json")
+        .body(Bytes::from(body.to_string()))
+        .expect("request");
+    let response = api.handle(request).await;
+    let status = response.status();
+    (
+        status,
+        String::from_utf8_lossy(response.body()).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_resource_filter_may_name_built_in_and_registered_types_only() {
+    let mut api = api_with(Arc::new(MemoryAccess::default()));
+    api.types = Arc::new(
+        crate::model::artifact_types::ArtifactTypes::from_yaml(
+            "processors:\n  - type: model\n    config_media_types: [application/x.model+json]\n",
+            &|_| None,
+        )
+        .expect("types"),
+    );
+    for (name, url) in [
+        ("source", "https://source.test"),
+        ("destination", "https://destination.test"),
+    ] {
+        api.store
+            .create_registry(&crate::model::Registry {
+                name: name.into(),
+                kind: Some(crate::model::RegistryType::DockerRegistry),
+                url: url.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("registry");
+    }
+    let policy = |name: &str, kind: &str| {
+        serde_json::json!({
+            "name": name, "src_registry": {"id": 1}, "dest_registry": {"id": 2},
+            "filters": [{"type": "name", "value": "team/**"}, {"type": "resource", "value": kind}],
+        })
+    };
+    let (status, answer) =
+        post_as_admin(&api, "/replication/policies", policy("typo", "helm")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer.contains("filters[1].value"), "{answer}");
+    assert!(
+        answer.contains("model"),
+        "the known types are listed: {answer}"
+    );
+    for (name, kind) in [
+        ("models", "model"),
+        ("bundles", "cnab"),
+        ("charts", "CHART"),
+    ] {
+        let (status, answer) =
+            post_as_admin(&api, "/replication/policies", policy(name, kind)).await;
+        assert_eq!(status, StatusCode::CREATED, "{kind}: {answer}");
+    }
 }

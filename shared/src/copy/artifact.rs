@@ -20,7 +20,9 @@ pub async fn copy_artifact(
     }
     let outcome = copy_one(job, log).await?;
     let (digest, mut figures) = match &outcome {
-        CopyOutcome::Copied { digest, figures } => (digest.clone(), *figures),
+        CopyOutcome::Copied {
+            digest, figures, ..
+        } => (digest.clone(), *figures),
         CopyOutcome::Skipped {
             digest: Some(digest),
             reason: SkipReason::SameDigest,
@@ -29,8 +31,22 @@ pub async fn copy_artifact(
     };
     let referrers_copied = copy_referrers(job, &digest, &mut figures, log, 0).await?;
     Ok(match outcome {
-        CopyOutcome::Skipped { .. } if referrers_copied => CopyOutcome::Copied { digest, figures },
-        CopyOutcome::Copied { .. } => CopyOutcome::Copied { digest, figures },
+        CopyOutcome::Skipped { .. } if referrers_copied => CopyOutcome::Copied {
+            digest,
+            figures,
+            manifest: None,
+            filtered_from: None,
+        },
+        CopyOutcome::Copied {
+            manifest,
+            filtered_from,
+            ..
+        } => CopyOutcome::Copied {
+            digest,
+            figures,
+            manifest,
+            filtered_from,
+        },
         skipped => skipped,
     })
 }

@@ -177,5 +177,7 @@ pub(super) async fn copy_chart(
     Ok(CopyOutcome::Copied {
         digest: source.digest,
         figures,
+        manifest: None,
+        filtered_from: None,
     })
 }

@@ -92,5 +92,7 @@ fn deleted(
     CopyOutcome::Copied {
         digest,
         figures: TransferFigures::default(),
+        manifest: None,
+        filtered_from: None,
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::pool::BlobSlots;
 use super::throttle::Throttle;
 use crate::model::{Checkpoint, CopyOptions, TransferFigures};
-use crate::oci::{Digest, NameError, Platform, PlatformError, Reference, Repository};
+use crate::oci::{Digest, NameError, Platform, PlatformError, RawManifest, Reference, Repository};
 use crate::ports::registry::{BlobLocations, RegistryClient, RegistryError};
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,10 @@ pub enum CopyOutcome {
     Copied {
         digest: Digest,
         figures: TransferFigures,
+        /// The manifest written, as read (none for a chart package or a deletion).
+        manifest: Option<RawManifest>,
+        /// The source index `digest` was filtered from, when platforms were dropped.
+        filtered_from: Option<Digest>,
     },
     /// Nothing was written; `digest` is the artifact's where it is known.
     Skipped {

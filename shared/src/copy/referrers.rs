@@ -115,6 +115,7 @@ async fn copy_referrer(
         CopyOutcome::Copied {
             digest,
             figures: more,
+            ..
         } => {
             log.push(format!("referrer {name} copied ({digest})"));
             *figures += more;

@@ -97,8 +97,10 @@ pub(super) async fn copy_one(
         job.dst_reference
     ));
     Ok(CopyOutcome::Copied {
-        digest: source.digest,
+        digest: source.digest.clone(),
         figures: counters.figures(),
+        filtered_from: (source.digest != original).then_some(original),
+        manifest: Some(source),
     })
 }
 

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::resource::ResourceType;
 use super::validation::ValidationError;
+use super::versions::VersionRange;
+
+/// The most tags a newest filter keeps per repository.
+pub const MAX_NEWEST: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -14,6 +18,10 @@ pub enum FilterType {
     Tag,
     Label,
     Resource,
+    /// Ferry's addition: tags that are versions in a range (`>=1.4 <2`, `^1.2`).
+    Semver,
+    /// Ferry's addition: the newest N tags of each repository, after the other filters.
+    Newest,
 }
 
 #[derive(
@@ -31,6 +39,11 @@ pub enum Decoration {
 pub struct Filter {
     #[serde(rename = "type")]
     pub kind: FilterType,
+    /// A pattern (`name`, `tag`), an artifact type (`resource`: image, chart, artifact or, as
+    /// Ferry's addition, cnab, wasm, sbom, signature, attestation, opa or a type
+    /// processors.yaml registers), label names (`label`, an array), and Ferry's additions: a
+    /// version range (`semver`: `">=1.4 <2"`, or `{"range": "^1.2", "prerelease": true}`) or
+    /// a number of tags (`newest`: 5).
     #[serde(default)]
     pub value: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +90,8 @@ pub struct Selection {
     /// The kind asked for, and whether it is kept (`matches`) or left out (`excludes`).
     resource: Option<(ResourceType, Decoration)>,
     labels: Vec<(Vec<String>, Decoration)>,
+    versions: Vec<(VersionRange, Decoration)>,
+    newest: Option<usize>,
     /// A `matches` name filter without wildcards: the one repository to look at.
     literal_name: Option<String>,
     /// The pattern of a `matches` name filter.
@@ -122,6 +137,54 @@ impl Selection {
                     selection.name = Some(compiled(pattern)?);
                 }
                 FilterType::Tag => selection.tags.push(compiled(text()?)?),
+                FilterType::Semver => {
+                    // A range, or `{"range": ..., "prerelease": true}` to weigh pre-releases.
+                    let (range, prerelease) = match &filter.value {
+                        serde_json::Value::Object(o) => (
+                            o.get("range").and_then(|r| r.as_str()).ok_or_else(|| {
+                                ValidationError::new(format!("{field}.range"), "must be a string")
+                            })?,
+                            o.get("prerelease")
+                                .and_then(|p| p.as_bool())
+                                .unwrap_or(false),
+                        ),
+                        _ => (text()?, false),
+                    };
+                    let compile = if prerelease {
+                        VersionRange::with_prereleases
+                    } else {
+                        VersionRange::parse
+                    };
+                    let range =
+                        compile(range).map_err(|reason| ValidationError::new(&field, reason))?;
+                    selection.versions.push((range, filter.decoration()));
+                }
+                FilterType::Newest => {
+                    if selection.newest.is_some() {
+                        return Err(ValidationError::new(
+                            "filters",
+                            "at most one newest filter is allowed",
+                        ));
+                    }
+                    if filter.decoration() == Decoration::Excludes {
+                        return Err(ValidationError::new(
+                            format!("filters[{i}].decoration"),
+                            "a newest filter keeps the newest tags; it has no excludes",
+                        ));
+                    }
+                    let count = filter
+                        .value
+                        .as_u64()
+                        .or_else(|| filter.value.as_str().and_then(|v| v.trim().parse().ok()))
+                        .filter(|n| (1..=MAX_NEWEST).contains(n))
+                        .ok_or_else(|| {
+                            ValidationError::new(
+                                &field,
+                                format!("must be a number of tags from 1 to {MAX_NEWEST}"),
+                            )
+                        })?;
+                    selection.newest = usize::try_from(count).ok();
+                }
                 FilterType::Resource => {
                     if selection.resource.is_some() {
                         return Err(ValidationError::new(
@@ -131,15 +194,8 @@ impl Selection {
                     }
                     let kind = match text()? {
                         "" => continue,
-                        "image" => ResourceType::Image,
-                        "chart" => ResourceType::Chart,
-                        "artifact" => ResourceType::Artifact,
-                        other => {
-                            return Err(ValidationError::new(
-                                &field,
-                                format!("must be one of image, chart, artifact, not {other:?}"),
-                            ))
-                        }
+                        name => ResourceType::named(name)
+                            .map_err(|e| ValidationError::new(&field, e.to_string()))?,
                     };
                     selection.resource = Some((kind, filter.decoration()));
                 }
@@ -172,16 +228,25 @@ impl Selection {
         self.name.as_ref().is_none_or(|f| f.accepts(name))
     }
 
+    /// The tag and semver filters: every one must accept the tag.
     pub fn tag(&self, tag: &str) -> bool {
         self.tags.iter().all(|f| f.accepts(tag))
+            && self.versions.iter().all(|(range, decoration)| {
+                range.selects(tag) == (*decoration == Decoration::Matches)
+            })
+    }
+
+    /// How many of each repository's tags a newest filter keeps.
+    pub fn newest(&self) -> Option<usize> {
+        self.newest
     }
 
     /// The resource and label filters, on what the source said of an artifact: `matches` a
     /// label list keeps artifacts with all of them, `excludes` leaves out those with any.
-    pub fn artifact(&self, kind: ResourceType, labels: &[String]) -> bool {
-        let kind_ok = match self.resource {
-            Some((wanted, Decoration::Matches)) => kind == wanted,
-            Some((unwanted, Decoration::Excludes)) => kind != unwanted,
+    pub fn artifact(&self, kind: &ResourceType, labels: &[String]) -> bool {
+        let kind_ok = match &self.resource {
+            Some((wanted, Decoration::Matches)) => kind.selected_by(wanted),
+            Some((unwanted, Decoration::Excludes)) => !kind.selected_by(unwanted),
             None => true,
         };
         let has = |label: &String| labels.contains(label);
@@ -198,6 +263,11 @@ impl Selection {
     /// The kind of each artifact is needed (a resource filter).
     pub fn needs_kind(&self) -> bool {
         self.resource.is_some()
+    }
+
+    /// The type a resource filter names, to check it is one Ferry knows.
+    pub fn resource_type(&self) -> Option<&ResourceType> {
+        self.resource.as_ref().map(|(kind, _)| kind)
     }
 
     /// The labels of each artifact are needed (a label filter).
@@ -245,22 +315,91 @@ mod tests {
         .expect("filters");
         assert!(charts.needs_kind() && charts.needs_labels());
         assert!(charts.artifact(
-            ResourceType::Chart,
+            &ResourceType::CHART,
             &labels(&["team=payments", "team", "stable"])
         ));
-        assert!(!charts.artifact(ResourceType::Image, &labels(&["team=payments", "stable"])));
-        assert!(!charts.artifact(ResourceType::Chart, &labels(&["team=payments"])));
+        assert!(!charts.artifact(&ResourceType::IMAGE, &labels(&["team=payments", "stable"])));
+        assert!(!charts.artifact(&ResourceType::CHART, &labels(&["team=payments"])));
         assert!(!charts.artifact(
-            ResourceType::Chart,
+            &ResourceType::CHART,
             &labels(&["team=payments", "stable", "deprecated"])
         ));
         let no_images = selection(serde_json::json!([
             {"type": "resource", "value": "image", "decoration": "excludes"},
         ]))
         .expect("filters");
-        assert!(!no_images.artifact(ResourceType::Image, &[]));
-        assert!(no_images.artifact(ResourceType::Artifact, &[]));
+        assert!(!no_images.artifact(&ResourceType::IMAGE, &[]));
+        assert!(no_images.artifact(&ResourceType::ARTIFACT, &[]));
         assert!(!no_images.needs_labels());
+        let others = selection(serde_json::json!([{"type": "resource", "value": "artifact"}]))
+            .expect("filters");
+        assert!(others.artifact(&ResourceType::CNAB, &[]));
+        assert!(!others.artifact(&ResourceType::IMAGE, &[]));
+        let model = ResourceType::named("model").expect("a name");
+        let models = selection(serde_json::json!([{"type": "resource", "value": "MODEL"}]))
+            .expect("filters");
+        assert!(models.artifact(&model, &[]));
+        assert!(!models.artifact(&ResourceType::ARTIFACT, &[]));
+        let error = selection(serde_json::json!([{"type": "resource", "value": "no such"}]))
+            .expect_err("not a name");
+        assert_eq!(error.field, "filters[0].value");
+    }
+
+    #[test]
+    fn semver_and_newest_filters_compile_and_select() {
+        let releases = selection(serde_json::json!([
+            {"type": "semver", "value": ">=1.4 <2"},
+            {"type": "newest", "value": 3},
+        ]))
+        .expect("filters");
+        assert!(releases.tag("1.4.0") && releases.tag("v1.9"));
+        assert!(!releases.tag("1.4.0-rc1") && !releases.tag("2.0.0") && !releases.tag("latest"));
+        assert_eq!(releases.newest(), Some(3));
+        let candidates = selection(serde_json::json!([
+            {"type": "semver", "value": {"range": ">=1.4 <2", "prerelease": true}},
+        ]))
+        .expect("filters");
+        assert!(candidates.tag("1.4.0-rc1") && candidates.tag("1.4.0"));
+        assert_eq!(
+            selection(serde_json::json!([{"type": "semver", "value": {"prerelease": true}}]))
+                .expect_err("no range")
+                .field,
+            "filters[0].value.range"
+        );
+        let no_ones = selection(serde_json::json!([
+            {"type": "semver", "value": "^1", "decoration": "excludes"},
+        ]))
+        .expect("filters");
+        assert!(no_ones.tag("2.0.0") && no_ones.tag("latest") && !no_ones.tag("1.2.3"));
+        assert_eq!(
+            selection(serde_json::json!([{"type": "newest", "value": "5"}]))
+                .expect("a numeric string")
+                .newest(),
+            Some(5)
+        );
+        let field = |filters| selection(filters).expect_err("refused").field;
+        assert_eq!(
+            field(serde_json::json!([{"type": "semver", "value": ">=pear"}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "newest", "value": 0}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "newest", "value": "many"}])),
+            "filters[0].value"
+        );
+        assert_eq!(
+            field(serde_json::json!([{"type": "newest", "value": 2, "decoration": "excludes"}])),
+            "filters[0].decoration"
+        );
+        assert_eq!(
+            field(
+                serde_json::json!([{"type": "newest", "value": 2}, {"type": "newest", "value": 3}])
+            ),
+            "filters"
+        );
     }
 
     #[test]
@@ -322,7 +461,7 @@ mod tests {
         );
         assert_eq!(
             field(
-                serde_json::json!([{"type": "tag", "value": "v*"}, {"type": "resource", "value": "vm"}])
+                serde_json::json!([{"type": "tag", "value": "v*"}, {"type": "resource", "value": "v m"}])
             ),
             "filters[1].value"
         );

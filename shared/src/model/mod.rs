@@ -2,6 +2,7 @@
 //! executions and tasks with the rules of their lifecycle, and how destination names are made.
 
 pub mod addresses;
+pub mod artifact_types;
 pub mod auto_sync;
 pub mod execution;
 pub mod filters;
@@ -9,6 +10,7 @@ pub mod handler;
 pub mod kinds;
 pub mod login;
 pub mod naming;
+pub mod newest;
 pub mod notification;
 pub mod policy;
 pub mod registry;
@@ -19,6 +21,7 @@ pub mod task;
 pub mod time_format;
 pub mod transfer;
 pub mod validation;
+pub mod versions;
 
 pub use auto_sync::AutoSync;
 pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
@@ -29,7 +32,7 @@ pub use registry::{
     Credential, CredentialType, Registry, RegistryOptions, RegistryStatus, RegistryType,
     RegistryUpdate, SECRET_MASK,
 };
-pub use resource::{ArtifactLocation, Resource, ResourceType};
+pub use resource::{ArtifactLocation, Resource, ResourceType, TypeNameError};
 pub use scope::PolicyScope;
 pub use task::{
     EndCounter, InlineLog, Operation, Take, Task, TaskChange, TaskLease, TaskStatus,

@@ -141,6 +141,15 @@ pub struct Task {
     #[serde(default, skip_serializing)]
     #[schema(ignore)]
     pub log: Option<InlineLog>,
+    /// The copied artifact as its type sees it, kept as JSON text; read through the
+    /// execution's artifacts route, never part of the task's answer.
+    #[serde(
+        default,
+        skip_serializing,
+        deserialize_with = "super::artifact_types::profile_from_text"
+    )]
+    #[schema(ignore)]
+    pub artifact: Option<super::artifact_types::ArtifactProfile>,
 }
 
 /// A task's last log entry, kept with the task: `entry` sorts it among the entries kept in

@@ -222,7 +222,7 @@ fn policy_validation_names_the_field() {
     for (i, (kind, value)) in [
         (FilterType::Name, json!("[a-")),
         (FilterType::Tag, json!(42)),
-        (FilterType::Resource, json!("helm")),
+        (FilterType::Resource, json!("not a type!")),
         (FilterType::Label, json!("prod")),
     ]
     .into_iter()
@@ -456,13 +456,13 @@ proptest! {
     ) {
         let t = Task {
             id, execution_id, job_id: format!("{execution_id}-{id}"), status: TaskStatus::Succeed,
-            status_text: String::new(), operation: Operation::Copy, resource_type: ResourceType::Image,
+            status_text: String::new(), operation: Operation::Copy, resource_type: ResourceType::IMAGE,
             src_resource: format!("{repo}:{tag}"), dst_resource: format!("mirror/{repo}:{tag}"),
             start_time: start, end_time: start,
             figures: TransferFigures { bytes_copied: bytes, blobs_copied: blobs, blobs_skipped: 1, blobs_mounted: 0 },
             resource: None,
             continuations: 0,
-            log: None,
+            log: None, artifact: None,
         };
         prop_assert_eq!(roundtrip(&t), t);
     }

@@ -166,7 +166,7 @@ mod tests {
         let logs = MemoryLogs::default();
         let mut task = NewTask {
             operation: crate::model::Operation::Copy,
-            resource_type: crate::model::ResourceType::Image,
+            resource_type: crate::model::ResourceType::IMAGE,
             src_resource: "app:1".into(),
             dst_resource: "app:1".into(),
             resource: None,

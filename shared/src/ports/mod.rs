@@ -9,6 +9,7 @@ pub mod connect;
 pub mod deadline;
 pub mod logs;
 pub mod notify;
+pub mod processor;
 pub mod queue;
 pub mod registry;
 pub mod schedules;

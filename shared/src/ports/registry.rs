@@ -389,6 +389,31 @@ impl Visibility {
     }
 }
 
+/// The index Ferry wrote for a source index filtered to some platforms (its digest is not the
+/// source's), so that a re-sync finds it unchanged by one HEAD. Best effort both ways: a miss
+/// only costs a transfer that finds the same bytes.
+#[async_trait]
+pub trait FilteredIndexes: Send + Sync {
+    /// `platforms` is the key [`platforms_key`] makes.
+    async fn filtered_index(&self, source: &Digest, platforms: &str) -> Option<Digest>;
+    async fn record_filtered_index(&self, source: &Digest, platforms: &str, filtered: &Digest);
+}
+
+/// One key for a set of platforms, however the policy lists them.
+pub fn platforms_key(platforms: &[String]) -> String {
+    let mut keys: Vec<String> = platforms
+        .iter()
+        .map(|p| {
+            crate::oci::Platform::parse(p)
+                .map(|p| p.to_string())
+                .unwrap_or_else(|_| p.clone())
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.join(",")
+}
+
 /// Where a registry already holds a blob, as Ferry recorded it: a repository to mount from.
 #[async_trait]
 pub trait BlobLocations: Send + Sync {

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use super::registry::RegistryError;
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::ResourceType;
 use crate::oci::{Digest, Repository};
 
@@ -24,6 +25,9 @@ pub struct ListedArtifact {
     /// Referrers of it live under tags (cosign's `.sig` and the like): they may have changed
     /// though the artifact did not.
     pub referrer_tags: bool,
+    /// When the image was created (its config's `created`, an annotation, or the source's
+    /// push time), when [`Wanted::created`] was asked for and the source knows.
+    pub created: Option<time::OffsetDateTime>,
 }
 
 /// A window of a repository's tags, in tag order: those after `after`, at most `limit` of them.
@@ -42,9 +46,21 @@ pub struct ArtifactPage {
 
 /// What the policy's filters need beyond tag and digest; each costs requests on some kinds.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Wanted {
+pub struct Wanted<'a> {
     pub kind: bool,
     pub labels: bool,
+    /// The creation time, for the newest filter.
+    pub created: bool,
+    /// The types kinds are told by; None: the built-in ones.
+    pub types: Option<&'a ArtifactTypes>,
+}
+
+static BUILT_IN_TYPES: ArtifactTypes = ArtifactTypes::built_in();
+
+impl Wanted<'_> {
+    pub fn types(&self) -> &ArtifactTypes {
+        self.types.unwrap_or(&BUILT_IN_TYPES)
+    }
 }
 
 #[async_trait]
@@ -73,7 +89,7 @@ pub trait SourceAdapter: Send + Sync {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError>;
 }
 
@@ -130,12 +146,13 @@ fn tagged_artifacts(tagged: Vec<(String, Option<Digest>)>) -> Vec<ListedArtifact
         .into_iter()
         .filter(|(tag, _)| !is_referrer_tag(tag))
         .map(|(tag, digest)| ListedArtifact {
+            created: None,
             referrer_tags: digest
                 .as_ref()
                 .is_some_and(|d| d.algorithm() == "sha256" && referred.contains(d.encoded())),
             tag,
             digest,
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             labels: Vec::new(),
         })
         .collect()

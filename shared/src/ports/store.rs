@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::messages::ArtifactEvent;
+use crate::model::artifact_types::ArtifactProfile;
 use crate::model::{
     Execution, ExecutionStatus, InlineLog, Operation, Registry, ReplicationPolicy, ResourceType,
     Take, Task, TaskLease, TaskStatus, TransferFigures, TriggerType, ValidationError,
@@ -160,7 +161,7 @@ impl NewTask {
             status: TaskStatus::Pending,
             status_text: String::new(),
             operation: self.operation,
-            resource_type: self.resource_type,
+            resource_type: self.resource_type.clone(),
             src_resource: self.src_resource.clone(),
             dst_resource: self.dst_resource.clone(),
             start_time: None,
@@ -169,6 +170,7 @@ impl NewTask {
             continuations: 0,
             resource: self.resource.clone(),
             log: None,
+            artifact: None,
         }
     }
 }
@@ -184,6 +186,8 @@ pub struct TaskTransition {
     pub figures: Option<TransferFigures>,
     /// The ending delivery's log entry, written with the status instead of to the log store.
     pub log: Option<InlineLog>,
+    /// The copied artifact's type and attributes: the task's `resource_type` becomes its type.
+    pub artifact: Option<ArtifactProfile>,
 }
 
 /// What an execution was started to do, kept with it so its first step can be taken again
@@ -363,11 +367,21 @@ pub type PolicyChange<'c> =
 
 /// Everything the store holds, for the workers that touch several kinds of record.
 pub trait Store:
-    RegistryStore + PolicyStore + ExecutionStore + TaskStore + super::registry::BlobLocations
+    RegistryStore
+    + PolicyStore
+    + ExecutionStore
+    + TaskStore
+    + super::registry::BlobLocations
+    + super::registry::FilteredIndexes
 {
 }
 
 impl<T> Store for T where
-    T: RegistryStore + PolicyStore + ExecutionStore + TaskStore + super::registry::BlobLocations
+    T: RegistryStore
+        + PolicyStore
+        + ExecutionStore
+        + TaskStore
+        + super::registry::BlobLocations
+        + super::registry::FilteredIndexes
 {
 }

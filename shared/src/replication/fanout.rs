@@ -48,7 +48,7 @@ pub async fn fan_out(
             .iter()
             .map(|r| NewTask {
                 operation,
-                resource_type: r.resource_type,
+                resource_type: r.resource_type.clone(),
                 src_resource: r.src.display(),
                 dst_resource: r.dst.display(),
                 resource: Some(r.clone()),
@@ -72,6 +72,7 @@ pub async fn fan_out(
                 Some(digest) => skipped.push(TaskTransition {
                     execution_id,
                     task_id: task.id,
+                    artifact: None,
                     from: task.status,
                     to: TaskStatus::Succeed,
                     status_text: Some(format!("skipped: unchanged, the destination has {digest}")),

@@ -8,7 +8,7 @@
 //! repository and window, so a redelivered piece creates nothing twice; a piece that outlasts
 //! its invocation goes on in another from where it stopped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,8 @@ use super::fanout::{fan_out, TaskBatch};
 use super::prepare::{call_handlers, Preparation};
 use super::{Failure, HandleError};
 use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListResume};
+use crate::model::artifact_types::ArtifactTypes;
+use crate::model::newest::newest_tags;
 use crate::model::{
     ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
     ResourceType, Selection,
@@ -28,6 +30,7 @@ use crate::ports::connect::Connect;
 use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::TaskLogSink;
 use crate::ports::queue::MessageQueue;
+use crate::ports::registry::platforms_key;
 use crate::ports::registry::{RegistryClient, Visibility};
 use crate::ports::source::{SourceAdapter, TagWindow, Wanted};
 use crate::ports::store::{Store, StoreError, MAX_TASKS_PER_BATCH};
@@ -56,6 +59,8 @@ pub struct ListWorker {
     /// At most this long per invocation, whatever the deadline (tests use it to force a
     /// continuation); None for no limit but the deadline.
     pub time_budget: Option<Duration>,
+    /// The artifact types the `resource` filter tells apart.
+    pub types: Arc<ArtifactTypes>,
 }
 
 /// What an invocation has written so far.
@@ -224,13 +229,18 @@ impl ListWorker {
                 .as_ref()
                 .filter(|r| r.repository == **name)
                 .and_then(|r| r.after_tag.clone());
+            let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
+            let newest = match cx.selection.newest() {
+                Some(count) if !deletion => Some(self.newest_of(&cx, &repository, count).await?),
+                _ => None,
+            };
             loop {
                 let window = TagWindow {
                     after: after.as_deref(),
                     limit: MAX_TASKS_PER_BATCH,
                 };
                 let (found, next_tag) = self
-                    .window(&cx, &repository, window, m.event.as_ref())
+                    .window(&cx, &repository, window, m.event.as_ref(), newest.as_ref())
                     .await?;
                 let batch = format!("{piece}|{name}|{}", after.as_deref().unwrap_or_default());
                 self.gather(&cx, m, batch, found, &mut written).await?;
@@ -307,6 +317,7 @@ impl ListWorker {
         repository: &Repository,
         window: TagWindow<'_>,
         event: Option<&ArtifactEvent>,
+        newest: Option<&HashSet<String>>,
     ) -> Result<(Vec<Found>, Option<String>), Failure> {
         let destination = cx
             .policy
@@ -317,11 +328,12 @@ impl ListWorker {
             return Ok((found, None));
         }
         let only = event.map(|e| e.reference.as_str());
-        let keep = |tag: &str| cx.selection.tag(tag) && only.is_none_or(|only| only == tag);
-        let wanted = Wanted {
-            kind: cx.selection.needs_kind(),
-            labels: cx.selection.needs_labels(),
+        let keep = |tag: &str| {
+            cx.selection.tag(tag)
+                && only.is_none_or(|only| only == tag)
+                && newest.is_none_or(|newest| newest.contains(tag))
         };
+        let wanted = self.wanted(cx, false);
         let page = cx
             .source
             .artifacts(repository, window, &keep, wanted)
@@ -332,7 +344,7 @@ impl ListWorker {
         let found = page
             .artifacts
             .into_iter()
-            .filter(|a| cx.selection.artifact(a.resource_type, &a.labels))
+            .filter(|a| cx.selection.artifact(&a.resource_type, &a.labels))
             .map(|artifact| Found {
                 // Referrers under tags may be new though the artifact is not: copy to see.
                 src_digest: artifact.digest.filter(|_| !artifact.referrer_tags),
@@ -352,6 +364,54 @@ impl ListWorker {
             })
             .collect();
         Ok((found, page.next))
+    }
+
+    /// What the filters need of each artifact beyond its tag and digest.
+    fn wanted(&self, cx: &Context, created: bool) -> Wanted<'_> {
+        Wanted {
+            kind: cx.selection.needs_kind(),
+            labels: cx.selection.needs_labels(),
+            created,
+            types: Some(self.types.as_ref()),
+        }
+    }
+
+    /// The newest `count` tags of a repository among those the other filters select (the
+    /// newest filter applies after them): the whole repository is read first, a window at a
+    /// time, with each image's creation time.
+    async fn newest_of(
+        &self,
+        cx: &Context,
+        repository: &Repository,
+        count: usize,
+    ) -> Result<HashSet<String>, Failure> {
+        let keep = |tag: &str| cx.selection.tag(tag);
+        let mut candidates = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let window = TagWindow {
+                after: after.as_deref(),
+                limit: MAX_TASKS_PER_BATCH,
+            };
+            let page = cx
+                .source
+                .artifacts(repository, window, &keep, self.wanted(cx, true))
+                .await
+                .map_err(|e| {
+                    Failure::from(e).context(format!("listing artifacts of {repository} failed"))
+                })?;
+            candidates.extend(
+                page.artifacts
+                    .into_iter()
+                    .filter(|a| cx.selection.artifact(&a.resource_type, &a.labels))
+                    .map(|a| (a.tag, a.created)),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok(newest_tags(candidates, count))
     }
 
     /// Adds one window's artifacts to the batch, writing the batch first when they would
@@ -405,7 +465,10 @@ impl ListWorker {
         let unchanged = if deletion || !cx.compare_digests {
             HashMap::new()
         } else {
-            unchanged(cx.destination.as_ref(), &found).await
+            let platforms =
+                (!cx.policy.platforms.is_empty()).then(|| platforms_key(&cx.policy.platforms));
+            let filtered = platforms.as_deref().map(|key| (self.store.as_ref(), key));
+            unchanged(cx.destination.as_ref(), &found, filtered).await
         };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
         if !deletion && !cx.policy.bypass_namespace_management {
@@ -583,7 +646,7 @@ async fn deleted_within_filters(
     Ok(vec![Found {
         src_digest: None,
         resource: Resource {
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             src: ArtifactLocation {
                 registry_id: cx.policy.src_registry_id(),
                 repository: repository.to_string(),
@@ -625,9 +688,15 @@ async fn tagged_within_filters(
 }
 
 /// Artifacts the destination holds already with the source's digest, by destination: each costs
-/// one HEAD there (the source's digest came with the listing). An answer that is not a clear
-/// "same digest" leaves the artifact to its transfer, which reports what went wrong.
-async fn unchanged(destination: &dyn RegistryClient, found: &[Found]) -> HashMap<String, Digest> {
+/// one HEAD there (the source's digest came with the listing). With platforms, the digest of
+/// the index Ferry made of the source's counts too (`filtered`: where it was recorded, and the
+/// platforms' key). An answer that is not a clear "same digest" leaves the artifact to its
+/// transfer, which reports what went wrong.
+async fn unchanged(
+    destination: &dyn RegistryClient,
+    found: &[Found],
+    filtered: Option<(&dyn Store, &str)>,
+) -> HashMap<String, Digest> {
     futures::stream::iter(found.iter().filter_map(|f| {
         let dst = &f.resource.dst;
         Some((
@@ -640,6 +709,11 @@ async fn unchanged(destination: &dyn RegistryClient, found: &[Found]) -> HashMap
     .map(|(src_digest, dst, repository, reference)| async move {
         match destination.head_manifest(&repository, &reference).await {
             Ok(Some((digest, _))) if &digest == src_digest => Some((dst.display(), digest)),
+            Ok(Some((digest, _))) => {
+                let (store, platforms) = filtered?;
+                let made = store.filtered_index(src_digest, platforms).await?;
+                (made == digest).then(|| (dst.display(), digest))
+            }
             _ => None,
         }
     })

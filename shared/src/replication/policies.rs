@@ -2,6 +2,7 @@
 //! policy is never left without its schedule: a create whose schedule fails is undone.
 
 use super::schedule::{schedule_of, sync_schedule};
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::scope::overlapping_system_policy;
 use crate::model::{ExecutionStatus, Registry, ReplicationPolicy, ValidationError};
 use crate::ports::schedules::{PolicySchedules, ScheduleError};
@@ -58,6 +59,23 @@ pub fn with_home_registry(
         }
     }
     Ok(policy)
+}
+
+/// A resource filter names a type Ferry knows: built in, or registered in processors.yaml.
+pub fn check_filter_types(
+    policy: &ReplicationPolicy,
+    types: &ArtifactTypes,
+) -> Result<(), ValidationError> {
+    let selection = crate::model::Selection::of(&policy.filters)?;
+    if let Some(kind) = selection.resource_type() {
+        let index = policy
+            .filters
+            .iter()
+            .position(|f| f.kind == crate::model::FilterType::Resource)
+            .unwrap_or_default();
+        types.check_filter(&format!("filters[{index}].value"), kind)?;
+    }
+    Ok(())
 }
 
 /// The policy checked on its own, including that its cron is one the scheduler can express.

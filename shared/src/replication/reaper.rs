@@ -194,6 +194,7 @@ impl Reaper {
                 .transition_task(&TaskTransition {
                     execution_id,
                     task_id: task.id,
+                    artifact: None,
                     from: task.status,
                     to: TaskStatus::Failed,
                     status_text: Some(reason.clone()),

@@ -114,7 +114,7 @@ async fn executions_tasks_and_logs() {
     );
     assert_eq!(
         api.get(&format!(
-            "/replication/executions/{execution}/tasks?resource_type=vm"
+            "/replication/executions/{execution}/tasks?resource_type=not%20a%20type"
         ))
         .await
         .status,

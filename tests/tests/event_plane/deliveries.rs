@@ -214,6 +214,7 @@ async fn what_dies_in_a_dead_letter_queue_ends_failed_with_the_reason() {
         .transition_task(&ferry::ports::TaskTransition {
             execution_id: execution.id,
             task_id: task.id,
+            artifact: None,
             from: TaskStatus::Pending,
             to: TaskStatus::InProgress,
             status_text: None,

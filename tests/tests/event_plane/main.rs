@@ -56,7 +56,7 @@ async fn one_task(
             "only",
             &[NewTask {
                 operation: Operation::Copy,
-                resource_type: ResourceType::Image,
+                resource_type: ResourceType::IMAGE,
                 src_resource: src.display(),
                 dst_resource: dst.display(),
                 resource: None,
@@ -70,7 +70,7 @@ async fn one_task(
         execution_id: execution.id,
         task_id: task.id,
         resource: Resource {
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             src,
             dst,
         },

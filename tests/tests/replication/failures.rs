@@ -150,6 +150,7 @@ impl Rig {
             keep_executions: 50,
             deadline_margin: Duration::ZERO,
             time_budget: None,
+            types: Arc::default(),
         };
         let transfer = TransferWorker {
             store: store.clone(),
@@ -163,6 +164,13 @@ impl Rig {
             finish_checks: Default::default(),
             max_receives: 5,
             keep_executions: 50,
+            types: Arc::default(),
+            processors: Arc::new(
+                ferry::adapters::processor::HttpProcessorClient::new(
+                    ferry::model::addresses::AddressPolicy::allowing_private(true),
+                )
+                .expect("a client"),
+            ),
         };
         let reaper = Reaper {
             store: store.clone(),
@@ -328,13 +336,13 @@ impl Rig {
             reference: "1.1".into(),
         };
         let resource = Resource {
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             src: at(&policy.src_registry, "team/app".into()),
             dst: at(&policy.dest_registry, format!("{namespace}/team/app")),
         };
         let task = NewTask {
             operation: Operation::Copy,
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             src_resource: resource.src.display(),
             dst_resource: resource.dst.display(),
             resource: Some(resource),
@@ -348,6 +356,7 @@ impl Rig {
             .transition_task(&TaskTransition {
                 execution_id: execution.id,
                 task_id: created[0].id,
+                artifact: None,
                 from: TaskStatus::Pending,
                 to: TaskStatus::Failed,
                 status_text: Some("refused".into()),

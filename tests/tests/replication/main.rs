@@ -11,9 +11,12 @@ mod kinds;
 mod listing;
 mod names;
 mod notifications;
+mod platforms;
 mod prepare;
 mod pull;
 mod triggers;
+mod types;
+mod versions;
 
 use ferry::model::{ExecutionStatus, TriggerType};
 use ferry::ports::{ExecutionStore, PolicyStore, TaskLogSink};

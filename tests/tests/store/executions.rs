@@ -45,6 +45,7 @@ async fn fifty_concurrent_counter_updates_add_up_exactly_and_duplicates_change_n
         let transition = TaskTransition {
             execution_id: execution.id,
             task_id: task.id,
+            artifact: None,
             from: TaskStatus::Pending,
             to,
             status_text: Some(format!("ended {i}")),
@@ -476,6 +477,7 @@ async fn skipped_tasks_end_together_and_a_task_that_moved_on_is_left_alone() {
     let skip = |task: &ferry::model::Task| TaskTransition {
         execution_id: execution.id,
         task_id: task.id,
+        artifact: None,
         from: TaskStatus::Pending,
         to: TaskStatus::Succeed,
         status_text: Some("skipped: unchanged".into()),

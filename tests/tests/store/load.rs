@@ -49,6 +49,7 @@ async fn task_ends_from_many_workers_at_once_lose_no_count() {
         .map(|(i, task)| TaskTransition {
             execution_id: execution.id,
             task_id: task.id,
+            artifact: None,
             from: TaskStatus::Pending,
             to: ending(i),
             status_text: None,

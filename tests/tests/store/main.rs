@@ -52,7 +52,7 @@ fn new_tasks(count: usize) -> Vec<NewTask> {
     (0..count)
         .map(|i| NewTask {
             operation: Operation::Copy,
-            resource_type: ResourceType::Image,
+            resource_type: ResourceType::IMAGE,
             src_resource: format!("library/app:{i}"),
             dst_resource: format!("mirror/app:{i}"),
             resource: None,

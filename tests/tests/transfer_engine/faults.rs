@@ -45,7 +45,9 @@ async fn resets_5xx_and_429_slow_a_copy_down_but_it_ends_byte_exact() {
     let dst = client(&destination_proxy.url(), None);
     let (outcome, log) = copy(&src, &dst, "app", "v1", CopyOptions::default()).await;
     match outcome.expect("the copy survives the faults") {
-        CopyOutcome::Copied { digest, figures } => {
+        CopyOutcome::Copied {
+            digest, figures, ..
+        } => {
             assert_eq!(digest, manifest);
             assert_eq!(figures.blobs_copied, 3);
         }

@@ -170,3 +170,30 @@ impl TaskLogSink for S3TaskLogs {
         Ok(())
     }
 }
+
+/// A small text object (a configuration file), whole.
+pub async fn read_text(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<String, String> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("s3://{bucket}/{key}: {e}"))?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|e| format!("s3://{bucket}/{key}: {e}"))
+}

@@ -152,7 +152,7 @@ fn facts_fixture() -> (Execution, ReplicationPolicy, Task) {
         status: TaskStatus::Failed,
         status_text: "manifest unknown: nope".into(),
         operation: Operation::Copy,
-        resource_type: ResourceType::Image,
+        resource_type: ResourceType::IMAGE,
         src_resource: "library/alpine:nope".into(),
         dst_resource: "mirror/alpine:nope".into(),
         start_time: None,
@@ -161,6 +161,7 @@ fn facts_fixture() -> (Execution, ReplicationPolicy, Task) {
         continuations: 0,
         resource: None,
         log: None,
+        artifact: None,
     };
     (execution, policy, task)
 }

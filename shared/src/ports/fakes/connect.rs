@@ -37,7 +37,7 @@ impl SourceAdapter for MemorySource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let mut tags: Vec<String> = self
             .0
@@ -57,13 +57,19 @@ impl SourceAdapter for MemorySource {
                 listed.push(ListedArtifact {
                     tag,
                     digest: None,
-                    resource_type: ResourceType::Image,
+                    resource_type: ResourceType::IMAGE,
                     labels: Vec::new(),
                     referrer_tags: false,
+                    created: None,
                 });
                 continue;
             };
             let manifest = self.0.get_manifest(repository, &reference).await?;
+            let created = serde_json::from_slice::<serde_json::Value>(&manifest.bytes)
+                .unwrap_or_default()["annotations"]["org.opencontainers.image.created"]
+                .as_str()
+                .and_then(crate::model::newest::created_at)
+                .filter(|_| wanted.created);
             let annotations: serde_json::Value =
                 serde_json::from_slice::<serde_json::Value>(&manifest.bytes).unwrap_or_default()
                     ["annotations"]
@@ -71,9 +77,13 @@ impl SourceAdapter for MemorySource {
             listed.push(ListedArtifact {
                 tag,
                 resource_type: if wanted.kind {
-                    ResourceType::of_manifest(&manifest.bytes, &manifest.media_type)
+                    let facts = crate::model::artifact_types::ManifestFacts::read(
+                        &manifest.bytes,
+                        &manifest.media_type,
+                    );
+                    wanted.types().classify(&facts, None).resource_type
                 } else {
-                    ResourceType::Image
+                    ResourceType::IMAGE
                 },
                 labels: annotations
                     .as_object()
@@ -82,6 +92,7 @@ impl SourceAdapter for MemorySource {
                     .unwrap_or_default(),
                 digest: Some(manifest.digest),
                 referrer_tags: false,
+                created,
             });
         }
         Ok(ArtifactPage {

@@ -6,6 +6,7 @@
 mod access;
 mod connect;
 mod notify;
+mod processor;
 mod queue;
 mod registry;
 mod store;
@@ -16,6 +17,7 @@ use std::sync::{Mutex, PoisonError};
 pub use access::MemoryAccess;
 pub use connect::{FakeRegistries, MemoryNamespaces};
 pub use notify::{MemoryBus, MemoryWebhooks, Received, RecordingSender};
+pub use processor::RecordingProcessors;
 pub use queue::{MemoryLogs, MemoryQueue, MemorySchedules};
 pub use registry::MemoryRegistry;
 pub use store::MemoryStore;

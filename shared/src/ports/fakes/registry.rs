@@ -189,6 +189,30 @@ impl MemoryRegistry {
         self.push_manifest(repository, tag, media::OCI_MANIFEST, &manifest)
     }
 
+    /// Pushes an artifact of one layer whose config is `config` of `config_media_type`, with
+    /// an OCI 1.1 `artifactType` when given; its digest.
+    pub fn push_artifact(
+        &self,
+        repository: &str,
+        tag: &str,
+        config_media_type: &str,
+        config: &serde_json::Value,
+        artifact_type: Option<&str>,
+    ) -> Digest {
+        let layer = self.put_blob_bytes(repository, Bytes::from(format!("content of {tag}")));
+        let config = self.put_blob_bytes(repository, Bytes::from(config.to_string()));
+        let mut manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": {"mediaType": config_media_type, "digest": config.0, "size": config.1},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer.0, "size": layer.1}],
+        });
+        if let Some(artifact_type) = artifact_type {
+            manifest["artifactType"] = serde_json::json!(artifact_type);
+        }
+        self.push_manifest(repository, tag, media::OCI_MANIFEST, &manifest)
+    }
+
     /// Stores a manifest document as given and tags it.
     pub fn push_manifest(
         &self,

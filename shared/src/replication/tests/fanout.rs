@@ -15,7 +15,7 @@ fn resources(count: usize) -> Vec<Resource> {
                 reference: "1.0".into(),
             };
             Resource {
-                resource_type: ResourceType::Image,
+                resource_type: ResourceType::IMAGE,
                 src: location(1),
                 dst: location(2),
             }

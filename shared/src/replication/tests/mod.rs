@@ -14,6 +14,8 @@ mod retry;
 mod start;
 mod sweep;
 mod transfer;
+mod types;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ struct World {
     registries: Arc<FakeRegistries>,
     source: MemoryRegistry,
     destination: MemoryRegistry,
+    types: Arc<crate::model::artifact_types::ArtifactTypes>,
+    processors: Arc<crate::ports::fakes::RecordingProcessors>,
 }
 
 impl World {
@@ -52,6 +56,8 @@ impl World {
             registries: Arc::default(),
             source: MemoryRegistry::new("source.test"),
             destination: MemoryRegistry::new("destination.test"),
+            types: Arc::default(),
+            processors: Arc::default(),
         };
         for (name, registry) in [
             ("source", &world.source),
@@ -98,6 +104,7 @@ impl World {
             keep_executions: 50,
             deadline_margin: Duration::ZERO,
             time_budget: None,
+            types: self.types.clone(),
         }
     }
 
@@ -114,6 +121,8 @@ impl World {
             finish_checks: Default::default(),
             max_receives: MAX_RECEIVES,
             keep_executions: 50,
+            types: self.types.clone(),
+            processors: self.processors.clone(),
         }
     }
 

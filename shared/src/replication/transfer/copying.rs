@@ -68,7 +68,10 @@ impl TransferWorker {
         Ok(copy_artifact(&job, log).await)
     }
 
-    async fn client(&self, registry_id: i64) -> Result<Arc<dyn RegistryClient>, Failure> {
+    pub(super) async fn client(
+        &self,
+        registry_id: i64,
+    ) -> Result<Arc<dyn RegistryClient>, Failure> {
         let registry = self
             .recent
             .registry(self.store.as_ref(), registry_id)

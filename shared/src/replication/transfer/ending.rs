@@ -4,10 +4,18 @@
 
 use super::{Delivery, TransferWorker, MAX_CONTINUATIONS};
 use crate::messages::TransferMessage;
+use crate::model::artifact_types::ArtifactProfile;
 use crate::model::{time_format, Checkpoint, InlineLog, Take, TaskStatus, TransferFigures};
 use crate::ports::logs::{entry_text, DEAD_LETTER_ENTRY};
 use crate::ports::store::{StoreError, TaskTransition};
 use crate::replication::{Failure, HandleError};
+
+/// What an ending task records besides its status: the copy's figures, the artifact's type.
+#[derive(Debug, Default)]
+pub(super) struct Ending {
+    pub figures: Option<TransferFigures>,
+    pub artifact: Option<ArtifactProfile>,
+}
 
 /// How long the dead-letter consumer holds a task while it fails it.
 const DEAD_LETTER_LEASE_MS: i64 = 60_000;
@@ -119,7 +127,7 @@ impl TransferWorker {
                 TaskStatus::InProgress,
                 TaskStatus::Failed,
                 reason,
-                None,
+                Ending::default(),
                 None,
             )
             .await?;
@@ -140,6 +148,23 @@ impl TransferWorker {
         figures: Option<TransferFigures>,
         log: Vec<String>,
     ) -> Result<(), HandleError> {
+        let ending = Ending {
+            figures,
+            artifact: None,
+        };
+        self.end_with(d, from, to, status_text, ending, log).await
+    }
+
+    /// [`Self::end`] with what a copy found of its artifact.
+    pub(super) async fn end_with(
+        &self,
+        d: &Delivery<'_>,
+        from: TaskStatus,
+        to: TaskStatus,
+        status_text: &str,
+        ending: Ending,
+        log: Vec<String>,
+    ) -> Result<(), HandleError> {
         let text = entry_text(&log);
         let kept = (text.len() <= INLINE_LOG_MAX).then(|| InlineLog {
             entry: d.log_entry(),
@@ -151,7 +176,7 @@ impl TransferWorker {
         d.end_tried
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let ended = self
-            .transition(d.m, from, to, status_text, figures, kept.clone())
+            .transition(d.m, from, to, status_text, ending, kept.clone())
             .await;
         if kept.is_some() && !matches!(ended, Ok(true)) {
             // Not written with a status: the log store keeps what this delivery did.
@@ -172,7 +197,7 @@ impl TransferWorker {
         from: TaskStatus,
         to: TaskStatus,
         status_text: &str,
-        figures: Option<TransferFigures>,
+        ending: Ending,
         log: Option<InlineLog>,
     ) -> Result<bool, HandleError> {
         let changed = self
@@ -183,8 +208,9 @@ impl TransferWorker {
                 from,
                 to,
                 status_text: Some(status_text.to_string()),
-                figures,
+                figures: ending.figures,
                 log,
+                artifact: ending.artifact,
             })
             .await?;
         if changed {

@@ -10,8 +10,10 @@
 mod copying;
 mod ending;
 mod finishing;
+mod profile;
 mod recent;
 
+use ending::Ending;
 pub use finishing::FinishChecks;
 pub use recent::RecentReads;
 
@@ -24,10 +26,13 @@ use tracing::Instrument;
 use super::HandleError;
 use crate::copy::{CachedLocations, CopyError, CopyOutcome, RegistryPool};
 use crate::messages::{decode, InboundMessage, TransferMessage};
+use crate::model::artifact_types::ArtifactTypes;
 use crate::model::{time_format, Operation, Take, TaskStatus, TransferFigures};
 use crate::ports::deadline::{self, Invocation};
 use crate::ports::logs::{log_entry, TaskLogSink};
+use crate::ports::processor::ProcessorClient;
 use crate::ports::queue::MessageQueue;
+use crate::ports::registry::platforms_key;
 use crate::ports::store::{Store, StoreError};
 
 /// Invocations one copy may continue into before its task fails: a copy that makes no
@@ -60,6 +65,10 @@ pub struct TransferWorker {
     pub keep_executions: usize,
     /// "Was it the last task?" asked once per batch and execution.
     pub finish_checks: FinishChecks,
+    /// The artifact types a copied artifact is told by, with their processors.
+    pub types: Arc<ArtifactTypes>,
+    /// Processor extenders, for the types `processors.yaml` gives one.
+    pub processors: Arc<dyn ProcessorClient>,
 }
 
 /// One delivery of a transfer message, as the steps of its handling need to know it.
@@ -255,12 +264,34 @@ impl TransferWorker {
             Err(failure) => return self.failed(d, failure, log).await,
         };
         match copied {
-            Ok(CopyOutcome::Copied { digest, figures }) => {
+            Ok(CopyOutcome::Copied {
+                digest,
+                figures,
+                manifest,
+                filtered_from,
+            }) => {
                 log.push(format!(
                     "done: {digest}, {} blobs copied ({} bytes), {} already there",
                     figures.blobs_copied, figures.bytes_copied, figures.blobs_skipped
                 ));
-                self.end(d, running, TaskStatus::Succeed, "", Some(figures), log)
+                if let Some(source) = &filtered_from {
+                    // A re-sync then finds this index unchanged by one HEAD.
+                    let platforms = platforms_key(&m.platforms);
+                    self.store
+                        .record_filtered_index(source, &platforms, &digest)
+                        .await;
+                }
+                let profile = match &manifest {
+                    Some(manifest) if m.operation == Operation::Copy => {
+                        Some(self.profile(m, manifest, &mut log).await)
+                    }
+                    _ => None,
+                };
+                let ending = Ending {
+                    figures: Some(figures),
+                    artifact: profile,
+                };
+                self.end_with(d, running, TaskStatus::Succeed, "", ending, log)
                     .await
             }
             Ok(CopyOutcome::Skipped { digest, reason }) => {

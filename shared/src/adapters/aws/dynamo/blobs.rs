@@ -8,7 +8,42 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 use super::{key_pk, s, DynamoStore};
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::BlobLocations;
+use crate::ports::registry::{BlobLocations, FilteredIndexes};
+
+fn filtered_key(source: &Digest, platforms: &str) -> String {
+    format!("filtered#{platforms}#{source}")
+}
+
+/// One meta item per (source index, platforms) naming the index Ferry made of it.
+#[async_trait]
+impl FilteredIndexes for DynamoStore {
+    async fn filtered_index(&self, source: &Digest, platforms: &str) -> Option<Digest> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.tables.meta)
+            .set_key(Some(key_pk(&filtered_key(source, platforms))))
+            .send()
+            .await
+            .ok()?
+            .item?;
+        Digest::parse(item.get("filtered")?.as_s().ok()?).ok()
+    }
+
+    async fn record_filtered_index(&self, source: &Digest, platforms: &str, filtered: &Digest) {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.tables.meta)
+            .item("pk", s(filtered_key(source, platforms)))
+            .item("filtered", s(filtered.to_string()))
+            .send()
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "filtered index not recorded");
+        }
+    }
+}
 
 fn blob_key(registry_id: i64, digest: &Digest) -> String {
     format!("blob#{registry_id}#{digest}")

@@ -421,6 +421,11 @@ impl DynamoStore {
                 ])),
             ));
         }
+        if let Some(artifact) = &t.artifact {
+            set.push("resource_type = :kind, artifact = :artifact");
+            values.push((":kind", s(artifact.resource_type.as_str())));
+            values.push((":artifact", s(profile_text(artifact))));
+        }
         let mut task_update = Update::builder()
             .key("execution_id", n(t.execution_id))
             .key("id", n(t.task_id))
@@ -437,6 +442,25 @@ impl DynamoStore {
     }
 }
 
+/// Largest profile kept with a task: an item holds 400 KB, a task shares it with its log.
+const MAX_PROFILE_BYTES: usize = 64 * 1024;
+
+/// A profile as the JSON text kept; one too large for the item keeps all but its
+/// `extra_attrs` and says why.
+fn profile_text(profile: &crate::model::artifact_types::ArtifactProfile) -> String {
+    let text = serde_json::to_string(profile).unwrap_or_default();
+    if text.len() <= MAX_PROFILE_BYTES {
+        return text;
+    }
+    let mut smaller = profile.clone();
+    smaller.extra_attrs.clear();
+    smaller.processor_error = Some(format!(
+        "extra_attrs of {} bytes not kept: over {MAX_PROFILE_BYTES}",
+        text.len()
+    ));
+    serde_json::to_string(&smaller).unwrap_or_default()
+}
+
 const FIGURES: &str = "bytes_copied = :bytes, blobs_copied = :copied, \
                        blobs_skipped = :skipped, blobs_mounted = :mounted";
 
@@ -449,4 +473,37 @@ fn figure_values(
         (":skipped", n(f.blobs_skipped)),
         (":mounted", n(f.blobs_mounted)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::artifact_types::ArtifactProfile;
+    use crate::model::ResourceType;
+
+    #[test]
+    fn a_profile_too_large_for_the_item_keeps_all_but_its_attributes() {
+        let mut profile = ArtifactProfile {
+            resource_type: ResourceType::CHART,
+            digest: format!("sha256:{}", "a".repeat(64)),
+            manifest_media_type: crate::oci::media::OCI_MANIFEST.into(),
+            media_type: crate::oci::media::HELM_CONFIG.into(),
+            extra_attrs: serde_json::from_value(serde_json::json!({"name": "small"})).expect("map"),
+            additions: Vec::new(),
+            processor: Some("general".into()),
+            processor_error: None,
+        };
+        let kept: ArtifactProfile =
+            serde_json::from_str(&profile_text(&profile)).expect("kept whole");
+        assert_eq!(kept, profile);
+        profile.extra_attrs.insert(
+            "readme".into(),
+            serde_json::json!("x".repeat(MAX_PROFILE_BYTES)),
+        );
+        let kept: ArtifactProfile =
+            serde_json::from_str(&profile_text(&profile)).expect("kept smaller");
+        assert!(kept.extra_attrs.is_empty());
+        assert_eq!(kept.resource_type, ResourceType::CHART);
+        assert!(kept.processor_error.is_some_and(|e| e.contains("not kept")));
+    }
 }

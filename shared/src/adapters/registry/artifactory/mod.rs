@@ -71,7 +71,7 @@ impl SourceAdapter for ArtifactoryApi {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         self.registry
             .artifacts(repository, window, keep, wanted)

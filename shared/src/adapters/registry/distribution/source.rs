@@ -7,6 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::StreamExt;
 
+use crate::model::artifact_types::ManifestFacts;
+use crate::model::newest::created_at;
 use crate::model::ResourceType;
 use crate::oci::referrers::{is_referrer_tag, referred_hex};
 use crate::oci::{media, Digest, Reference, Repository, Tag};
@@ -29,7 +31,7 @@ impl DistributionSource {
         &self,
         repository: &Repository,
         listed: String,
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<Option<ListedArtifact>, RegistryError> {
         let artifact = |digest, resource_type, labels| ListedArtifact {
             tag: listed.clone(),
@@ -37,17 +39,18 @@ impl DistributionSource {
             resource_type,
             labels,
             referrer_tags: false,
+            created: None,
         };
         let Ok(tag) = Tag::parse(&listed) else {
-            return Ok(Some(artifact(None, ResourceType::Image, Vec::new())));
+            return Ok(Some(artifact(None, ResourceType::IMAGE, Vec::new())));
         };
         let reference = Reference::Tag(tag);
-        if !wanted.kind && !wanted.labels {
+        if !wanted.kind && !wanted.labels && !wanted.created {
             return Ok(self
                 .client
                 .head_manifest(repository, &reference)
                 .await?
-                .map(|(digest, _)| artifact(Some(digest), ResourceType::Image, Vec::new())));
+                .map(|(digest, _)| artifact(Some(digest), ResourceType::IMAGE, Vec::new())));
         }
         let manifest = match self.client.get_manifest(repository, &reference).await {
             Ok(m) => m,
@@ -60,11 +63,105 @@ impl DistributionSource {
         } else {
             Vec::new()
         };
-        Ok(Some(artifact(
-            Some(manifest.digest),
-            ResourceType::of_manifest(&manifest.bytes, &manifest.media_type),
-            labels,
-        )))
+        let types = wanted.types();
+        let facts = ManifestFacts::read(&manifest.bytes, &manifest.media_type);
+        let config = match facts.config_digest.as_deref() {
+            Some(digest) if wanted.kind && types.needs_config(&facts) => {
+                Some(self.config(repository, digest).await?)
+            }
+            _ => None,
+        };
+        let kind = types.classify(&facts, config.as_ref()).resource_type;
+        let created = if wanted.created {
+            self.created(repository, &manifest.bytes, config.as_ref())
+                .await?
+        } else {
+            None
+        };
+        Ok(Some(ListedArtifact {
+            created,
+            ..artifact(Some(manifest.digest), kind, labels)
+        }))
+    }
+
+    /// When an artifact was made: the manifest's `org.opencontainers.image.created`
+    /// annotation, else an image config's `created`; an index's is its first child's.
+    async fn created(
+        &self,
+        repository: &Repository,
+        manifest: &[u8],
+        config: Option<&serde_json::Value>,
+    ) -> Result<Option<time::OffsetDateTime>, RegistryError> {
+        let parsed: serde_json::Value = serde_json::from_slice(manifest).unwrap_or_default();
+        if let Some(at) = parsed["annotations"]["org.opencontainers.image.created"]
+            .as_str()
+            .and_then(created_at)
+        {
+            return Ok(Some(at));
+        }
+        if let Some(child) = parsed["manifests"][0]["digest"]
+            .as_str()
+            .and_then(|d| Digest::parse(d).ok())
+        {
+            let child = match self
+                .client
+                .get_manifest(repository, &Reference::Digest(child))
+                .await
+            {
+                Ok(child) => child,
+                Err(RegistryError::Refused { status: 404, .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let child: serde_json::Value = serde_json::from_slice(&child.bytes).unwrap_or_default();
+            return self.image_created(repository, &child, None).await;
+        }
+        self.image_created(repository, &parsed, config).await
+    }
+
+    async fn image_created(
+        &self,
+        repository: &Repository,
+        manifest: &serde_json::Value,
+        config: Option<&serde_json::Value>,
+    ) -> Result<Option<time::OffsetDateTime>, RegistryError> {
+        let config_media_type = manifest["config"]["mediaType"].as_str().unwrap_or_default();
+        let Some(digest) = manifest["config"]["digest"].as_str() else {
+            return Ok(None);
+        };
+        let read;
+        let config = match config {
+            Some(config) => config,
+            None if media::is_image_config(config_media_type) => {
+                read = self.config(repository, digest).await?;
+                &read
+            }
+            None => return Ok(None),
+        };
+        Ok(config["created"].as_str().and_then(created_at))
+    }
+
+    /// A config blob as JSON (null when it is not JSON), refused over [`MAX_CONFIG_BYTES`].
+    async fn config(
+        &self,
+        repository: &Repository,
+        digest: &str,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let digest = Digest::parse(digest).map_err(|e| RegistryError::Invalid {
+            registry: self.client.name().to_string(),
+            what: format!("{repository}: the manifest's config {e}"),
+        })?;
+        let mut stream = self.client.get_blob_from(repository, &digest, 0).await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = stream.next().await {
+            bytes.extend_from_slice(&piece?);
+            if bytes.len() > MAX_CONFIG_BYTES {
+                return Err(RegistryError::Invalid {
+                    registry: self.client.name().to_string(),
+                    what: format!("{repository}@{digest}: config over 1 MiB"),
+                });
+            }
+        }
+        Ok(serde_json::from_slice(&bytes).unwrap_or_default())
     }
 
     /// The manifest's annotations and the image config's labels, as `key=value` and `key`.
@@ -86,22 +183,7 @@ impl DistributionSource {
         let config = &parsed["config"];
         let image_config = media::is_image_config(config["mediaType"].as_str().unwrap_or_default());
         if let (Some(digest), true) = (config["digest"].as_str(), image_config) {
-            let digest = Digest::parse(digest).map_err(|e| RegistryError::Invalid {
-                registry: self.client.name().to_string(),
-                what: format!("{repository}: the manifest's config {e}"),
-            })?;
-            let mut stream = self.client.get_blob_from(repository, &digest, 0).await?;
-            let mut bytes = Vec::new();
-            while let Some(piece) = stream.next().await {
-                bytes.extend_from_slice(&piece?);
-                if bytes.len() > MAX_CONFIG_BYTES {
-                    return Err(RegistryError::Invalid {
-                        registry: self.client.name().to_string(),
-                        what: format!("{repository}@{digest}: image config over 1 MiB"),
-                    });
-                }
-            }
-            let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let config = self.config(repository, digest).await?;
             take(&config["config"]["Labels"]);
         }
         let mut labels: Vec<String> = pairs
@@ -130,7 +212,7 @@ impl SourceAdapter for DistributionSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let (referrer_tags, mut tags): (Vec<String>, Vec<String>) = self
             .client

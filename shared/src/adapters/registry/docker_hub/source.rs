@@ -103,9 +103,9 @@ impl SourceAdapter for HubSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
-        if wanted.kind || wanted.labels {
+        if wanted.kind || wanted.labels || wanted.created {
             return self
                 .registry
                 .artifacts(repository, window, keep, wanted)

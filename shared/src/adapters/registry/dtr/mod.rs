@@ -82,7 +82,7 @@ impl SourceAdapter for DtrApi {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        _wanted: Wanted,
+        _wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let path = format!("/api/v0/repositories/{repository}/tags");
         let Some(tags) = self

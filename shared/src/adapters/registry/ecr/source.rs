@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_ecr::types::{DescribeImagesFilter, TagStatus};
 
 use super::{code_of, EcrApi};
+use crate::model::artifact_types::{ArtifactTypes, ManifestFacts};
 use crate::model::ResourceType;
 use crate::oci::{media, Digest, Repository};
 use crate::ports::registry::RegistryError;
@@ -22,13 +23,24 @@ pub struct EcrSource {
     pub(crate) api: Arc<EcrApi>,
 }
 
-/// ECR's `artifactMediaType` (the config's) as a resource kind.
-fn resource_type(config_media_type: Option<&str>) -> ResourceType {
-    match config_media_type {
-        Some(media::HELM_CONFIG) => ResourceType::Chart,
-        Some(t) if !media::is_image_config(t) => ResourceType::Artifact,
-        _ => ResourceType::Image,
-    }
+/// An image's type from what `DescribeImages` tells of it: its manifest's media type and its
+/// `artifactMediaType` (the config's). An image without a config media type is an image.
+fn resource_type(
+    types: &ArtifactTypes,
+    manifest_media_type: Option<&str>,
+    config_media_type: Option<&str>,
+) -> ResourceType {
+    let Some(config) = config_media_type.filter(|c| !c.is_empty()) else {
+        return ResourceType::IMAGE;
+    };
+    let facts = ManifestFacts {
+        media_type: manifest_media_type
+            .unwrap_or(media::OCI_MANIFEST)
+            .to_string(),
+        config_media_type: Some(config.to_string()),
+        ..ManifestFacts::default()
+    };
+    types.classify(&facts, None).resource_type
 }
 
 #[async_trait]
@@ -65,7 +77,7 @@ impl SourceAdapter for EcrSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        _wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let client = self.api.client().await;
         let mut pages = client
@@ -90,15 +102,27 @@ impl SourceAdapter for EcrSource {
             };
             for image in page.image_details() {
                 let digest = image.image_digest().and_then(|d| Digest::parse(d).ok());
-                let kind = resource_type(image.artifact_media_type());
+                let kind = resource_type(
+                    wanted.types(),
+                    image.image_manifest_media_type(),
+                    image.artifact_media_type(),
+                );
+                // ECR keeps when an image was pushed, not when it was made.
+                let pushed_at = image.image_pushed_at().and_then(|t| {
+                    time::OffsetDateTime::from_unix_timestamp_nanos(
+                        i128::from(t.secs()) * 1_000_000_000 + i128::from(t.subsec_nanos()),
+                    )
+                    .ok()
+                });
                 for tag in image.image_tags() {
                     if keep(tag) {
                         listed.push(ListedArtifact {
                             tag: tag.clone(),
                             digest: digest.clone(),
-                            resource_type: kind,
+                            resource_type: kind.clone(),
                             labels: Vec::new(),
                             referrer_tags: false,
+                            created: pushed_at,
                         });
                     }
                 }

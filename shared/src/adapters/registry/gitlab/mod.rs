@@ -111,7 +111,7 @@ impl SourceAdapter for GitlabApi {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         self.registry
             .artifacts(repository, window, keep, wanted)

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::adapters::registry::json_api::{JsonApi, Page};
+use crate::model::artifact_types::{ArtifactTypes, ManifestFacts, TypedBy};
 use crate::model::ResourceType;
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::RegistryError;
@@ -21,7 +22,7 @@ pub struct HarborSource {
     pub(crate) api: JsonApi,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Named {
     name: String,
 }
@@ -31,6 +32,14 @@ struct Artifact {
     digest: String,
     #[serde(rename = "type", default)]
     kind: String,
+    /// The config's media type.
+    #[serde(default)]
+    media_type: String,
+    #[serde(default)]
+    manifest_media_type: String,
+    /// When the artifact was pushed: Harbor's listing has no creation time.
+    #[serde(default)]
+    push_time: Option<String>,
     #[serde(default)]
     tags: Option<Vec<Named>>,
     #[serde(default)]
@@ -39,12 +48,22 @@ struct Artifact {
     accessories: Option<Vec<serde_json::Value>>,
 }
 
-/// Harbor's artifact types as Ferry's resource filter knows them.
-fn resource_type(kind: &str) -> ResourceType {
-    match kind {
-        "IMAGE" => ResourceType::Image,
-        "CHART" => ResourceType::Chart,
-        _ => ResourceType::Artifact,
+/// An artifact's type: one registered here for its config media type, else the type Harbor
+/// gave it (its own processors and extenders know types Ferry may not), `UNKNOWN` being
+/// Harbor's `artifact`.
+fn resource_type(types: &ArtifactTypes, artifact: &Artifact) -> ResourceType {
+    let facts = ManifestFacts {
+        media_type: artifact.manifest_media_type.clone(),
+        config_media_type: Some(artifact.media_type.clone()).filter(|m| !m.is_empty()),
+        ..ManifestFacts::default()
+    };
+    let classified = types.classify(&facts, None);
+    if classified.by == TypedBy::Registered || artifact.kind.is_empty() {
+        return classified.resource_type;
+    }
+    match artifact.kind.as_str() {
+        "UNKNOWN" => ResourceType::ARTIFACT,
+        kind => ResourceType::named(kind).unwrap_or(ResourceType::ARTIFACT),
     }
 }
 
@@ -112,7 +131,7 @@ impl SourceAdapter for HarborSource {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        _wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let name = repository.to_string();
         let Some((project, rest)) = name.split_once('/') else {
@@ -134,19 +153,26 @@ impl SourceAdapter for HarborSource {
             })?;
             let labels: Vec<String> = artifact
                 .labels
+                .clone()
                 .unwrap_or_default()
                 .into_iter()
                 .map(|l| l.name)
                 .collect();
-            let accessories = artifact.accessories.is_some_and(|a| !a.is_empty());
+            let accessories = artifact.accessories.as_ref().is_some_and(|a| !a.is_empty());
+            let kind = resource_type(wanted.types(), &artifact);
+            let created = artifact
+                .push_time
+                .as_deref()
+                .and_then(crate::model::newest::created_at);
             for tag in artifact.tags.unwrap_or_default() {
                 if keep(&tag.name) {
                     listed.push(ListedArtifact {
                         tag: tag.name,
                         digest: Some(digest.clone()),
-                        resource_type: resource_type(&artifact.kind),
+                        resource_type: kind.clone(),
                         labels: labels.clone(),
                         referrer_tags: accessories,
+                        created,
                     });
                 }
             }
@@ -162,8 +188,28 @@ mod tests {
     #[test]
     fn harbor_names_map_to_ferry_names() {
         assert_eq!(encoded_twice("a/b/c"), "a%252Fb%252Fc");
-        assert_eq!(resource_type("CHART"), ResourceType::Chart);
-        assert_eq!(resource_type("IMAGE"), ResourceType::Image);
-        assert_eq!(resource_type("CNAB"), ResourceType::Artifact);
+        let artifact = |kind: &str, media_type: &str| Artifact {
+            digest: String::new(),
+            kind: kind.into(),
+            media_type: media_type.into(),
+            manifest_media_type: crate::oci::media::OCI_MANIFEST.into(),
+            push_time: None,
+            tags: None,
+            labels: None,
+            accessories: None,
+        };
+        let types = ArtifactTypes::built_in();
+        let kind = |a: &Artifact| resource_type(&types, a);
+        assert_eq!(kind(&artifact("CHART", "")), ResourceType::CHART);
+        assert_eq!(kind(&artifact("IMAGE", "")), ResourceType::IMAGE);
+        assert_eq!(kind(&artifact("CNAB", "")), ResourceType::CNAB);
+        assert_eq!(kind(&artifact("UNKNOWN", "")), ResourceType::ARTIFACT);
+        let registered = ArtifactTypes::from_yaml(
+            "processors:\n  - type: model\n    config_media_types: [application/x.model+json]\n",
+            &|_| None,
+        )
+        .expect("types");
+        let model = artifact("MODEL_BY_HARBOR", "application/x.model+json");
+        assert_eq!(resource_type(&registered, &model).as_str(), "model");
     }
 }

@@ -32,7 +32,7 @@ impl SourceAdapter for ChartRepository {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        wanted: Wanted,
+        wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let read = self.index().await?;
         let mut entries: Vec<Entry> = (read.index.versions(repository.as_str()).iter())
@@ -57,13 +57,19 @@ impl ChartRepository {
     /// One version as listed: with the digest of the artifact it builds to, and its annotations
     /// as labels when asked. A version that is no tag, or whose package cannot be read or built,
     /// is listed without a digest: its task fails with the reason, the other versions go on.
-    async fn describe(&self, entry: &Entry, read: &IndexRead, wanted: Wanted) -> ListedArtifact {
+    async fn describe(
+        &self,
+        entry: &Entry,
+        read: &IndexRead,
+        wanted: Wanted<'_>,
+    ) -> ListedArtifact {
         let mut listed = ListedArtifact {
             tag: entry.tag(),
             digest: None,
-            resource_type: ResourceType::Chart,
+            resource_type: ResourceType::CHART,
             labels: Vec::new(),
             referrer_tags: false,
+            created: None,
         };
         if Tag::parse(&listed.tag).is_err() {
             return listed;

@@ -141,7 +141,7 @@ impl SourceAdapter for QuayApi {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        _wanted: Wanted,
+        _wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let path = format!("/api/v1/repository/{repository}/tag/");
         let Some(tags) = self

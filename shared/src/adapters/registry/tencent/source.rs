@@ -120,7 +120,7 @@ impl SourceAdapter for TcrApi {
         repository: &Repository,
         window: TagWindow<'_>,
         keep: &(dyn for<'t> Fn(&'t str) -> bool + Send + Sync),
-        _wanted: Wanted,
+        _wanted: Wanted<'_>,
     ) -> Result<ArtifactPage, RegistryError> {
         let Some((namespace, name)) = repository.as_str().split_once('/') else {
             return Ok(ArtifactPage::default());

@@ -48,6 +48,7 @@ struct State {
     /// Task batches: the ids they got.
     batches: HashMap<String, Vec<i64>>,
     blobs: HashMap<(i64, Digest), Repository>,
+    filtered: HashMap<(Digest, String), Digest>,
     /// Who holds each task, beside it as in the DynamoDB item.
     leases: HashMap<(i64, i64), TaskLease>,
 }
@@ -382,6 +383,22 @@ impl PolicyStore for MemoryStore {
         self.check("list_policies")?;
         let all = lock(&self.state).policies.values().cloned().collect();
         page_of(all, cursor, limit)
+    }
+}
+
+#[async_trait]
+impl crate::ports::registry::FilteredIndexes for MemoryStore {
+    async fn filtered_index(&self, source: &Digest, platforms: &str) -> Option<Digest> {
+        lock(&self.state)
+            .filtered
+            .get(&(source.clone(), platforms.to_string()))
+            .cloned()
+    }
+
+    async fn record_filtered_index(&self, source: &Digest, platforms: &str, filtered: &Digest) {
+        lock(&self.state)
+            .filtered
+            .insert((source.clone(), platforms.to_string()), filtered.clone());
     }
 }
 

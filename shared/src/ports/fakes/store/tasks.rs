@@ -173,6 +173,10 @@ impl TaskStore for MemoryStore {
         if let Some(log) = &t.log {
             task.log = Some(log.clone());
         }
+        if let Some(artifact) = &t.artifact {
+            task.resource_type = artifact.resource_type.clone();
+            task.artifact = Some(artifact.clone());
+        }
         state.execution(t.execution_id)?.0.count(change);
         if change.ends.is_some() {
             state.touch(t.execution_id);
