@@ -78,6 +78,13 @@ pub const REAPER_STALE_SECS: &str = "FERRY_REAPER_STALE_SECS";
 /// The same two for the lister.
 pub const LIST_DEADLINE_MARGIN_SECS: &str = "FERRY_LIST_DEADLINE_MARGIN_SECS";
 pub const LIST_TIME_BUDGET_MS: &str = "FERRY_LIST_TIME_BUDGET_MS";
+/// How long a pull through the auto-sync endpoint waits for its replication (seconds,
+/// default 20; keep it under API Gateway's 29 s).
+pub const PULL_WAIT_SECS: &str = "FERRY_PULL_WAIT_SECS";
+/// Pulls of one artifact within a window this long share one replication (seconds, default 60).
+pub const PULL_CLAIM_WINDOW_SECS: &str = "FERRY_PULL_CLAIM_WINDOW_SECS";
+/// The largest blob the pull endpoint passes through when the destination does not redirect.
+pub const PULL_MAX_STREAM_BYTES: &str = "FERRY_PULL_MAX_STREAM_BYTES";
 /// `true` lets registries sit on loopback and private addresses (the local stack, the tests, a
 /// registry inside the VPC); link-local and metadata addresses are refused whatever it says.
 pub const ALLOW_PRIVATE_ADDRESSES: &str = "FERRY_ALLOW_PRIVATE_ADDRESSES";
@@ -119,6 +126,27 @@ where
         }),
         _ => Ok(default),
     }
+}
+
+/// The pull endpoint's settings from `FERRY_PULL_*`.
+fn pull_settings() -> Result<crate::replication::pull::PullSettings, ConfigError> {
+    let defaults = crate::replication::pull::PullSettings::default();
+    let wait: u64 = parsed_or(PULL_WAIT_SECS, defaults.wait.as_secs())?;
+    if wait > 28 {
+        return Err(ConfigError::Invalid {
+            name: PULL_WAIT_SECS,
+            value: wait.to_string(),
+            reason: "must be at most 28: API Gateway answers 503 itself after 29 s".into(),
+        });
+    }
+    Ok(crate::replication::pull::PullSettings {
+        wait: Duration::from_secs(wait),
+        claim_window: Duration::from_secs(
+            parsed_or(PULL_CLAIM_WINDOW_SECS, defaults.claim_window.as_secs())?.max(1),
+        ),
+        max_stream_bytes: parsed_or(PULL_MAX_STREAM_BYTES, defaults.max_stream_bytes)?,
+        ..defaults
+    })
 }
 
 /// Where registry clients may connect, from `FERRY_ALLOW_PRIVATE_ADDRESSES`.
@@ -273,6 +301,7 @@ impl Services {
             webhooks: self.store.clone(),
             addresses: address_policy()?,
             types: self.types.clone(),
+            pull: crate::api::pull_state::PullState::new(pull_settings()?),
         })
     }
 

@@ -50,7 +50,7 @@ enum Denied {
 }
 
 /// User and password of an `Authorization: Basic` header.
-fn basic_of(headers: &HeaderMap) -> Option<(String, String)> {
+pub(super) fn basic_of(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value
         .strip_prefix("Basic ")

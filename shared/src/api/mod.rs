@@ -10,6 +10,11 @@ mod handlers;
 pub mod listing;
 pub mod openapi;
 mod policies;
+mod pull;
+mod pull_auth;
+pub mod pull_state;
+#[cfg(test)]
+mod pull_tests;
 pub mod registries;
 mod robots;
 mod routes;
@@ -66,6 +71,8 @@ pub struct Api {
     pub addresses: crate::model::addresses::AddressPolicy,
     /// The artifact types a `resource` filter may name.
     pub types: Arc<crate::model::artifact_types::ArtifactTypes>,
+    /// The pull endpoint's settings and what it keeps between requests (auto-sync on pull).
+    pub pull: pull_state::PullState,
 }
 
 /// Parses a JSON body, naming the field that does not fit; unknown fields are ignored.
@@ -136,6 +143,10 @@ impl Api {
             ));
         }
         let full_path = request.uri().path();
+        // The distribution pull API of auto-sync policies, before Harbor's routes.
+        if let Some(path) = pull::PullPath::of(full_path) {
+            return Ok(self.answer_pull(request, path).await);
+        }
         let trimmed = full_path.trim_end_matches('/');
         let Some(route) = trimmed.strip_prefix(BASE_PATH) else {
             return Err(ApiError::not_found(format!(

@@ -582,7 +582,7 @@ mod tests {
         );
         let policy = &json["components"]["schemas"]["ReplicationPolicy"]["properties"];
         assert!(policy.get("override").is_some());
-        for ferrys in ["scope", "namespace", "read_only"] {
+        for ferrys in ["scope", "namespace", "read_only", "auto_sync"] {
             // A `$ref` (scope) carries its description inside `oneOf`.
             assert!(
                 policy[ferrys].to_string().contains("Ferry's addition"),
@@ -590,6 +590,13 @@ mod tests {
             );
         }
         assert!(json["components"]["schemas"].get("PolicyScope").is_some());
+        let auto_sync = &json["components"]["schemas"]["AutoSync"]["properties"];
+        for flag in ["enabled", "public", "on_pull_event"] {
+            assert!(
+                auto_sync.get(flag).is_some(),
+                "auto_sync.{flag}: {auto_sync}"
+            );
+        }
     }
 
     #[test]

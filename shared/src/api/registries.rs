@@ -191,7 +191,11 @@ impl Api {
             self.store.list_policies(cursor.as_deref(), 1000).await
         })
         .await?;
-        let started = crate::replication::events::start_for_events(
+        let start_refused = |e| match e {
+            crate::replication::start::StartError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(other.to_string()),
+        };
+        let mut started = crate::replication::events::start_for_events(
             self.store.as_ref(),
             self.queue.as_ref(),
             &policies,
@@ -199,10 +203,23 @@ impl Api {
             &events,
         )
         .await
-        .map_err(|e| match e {
-            crate::replication::start::StartError::Store(e) => ApiError::from(e),
-            other => ApiError::internal(other.to_string()),
-        })?;
+        .map_err(start_refused)?;
+        // Pulls at this registry as a destination: auto-sync policies with `on_pull_event`.
+        let pulls = crate::replication::pull::events::parse_pulls(body);
+        if !pulls.is_empty() {
+            started.extend(
+                crate::replication::pull::events::start_for_pulls(
+                    self.store.as_ref(),
+                    self.queue.as_ref(),
+                    &policies,
+                    id,
+                    &pulls,
+                    self.pull.settings.claim_window,
+                )
+                .await
+                .map_err(start_refused)?,
+            );
+        }
         Ok(json(
             StatusCode::OK,
             &serde_json::json!({ "executions": started }),

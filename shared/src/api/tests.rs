@@ -36,6 +36,7 @@ fn api_with(access: Arc<MemoryAccess>) -> Api {
         webhooks: Arc::new(crate::ports::fakes::MemoryWebhooks::default()),
         addresses: crate::model::addresses::AddressPolicy::default(),
         types: Arc::default(),
+        pull: Default::default(),
     }
 }
 

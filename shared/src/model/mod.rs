@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod artifact_types;
+pub mod auto_sync;
 pub mod execution;
 pub mod filters;
 pub mod handler;
@@ -22,6 +23,7 @@ pub mod transfer;
 pub mod validation;
 pub mod versions;
 
+pub use auto_sync::AutoSync;
 pub use execution::{EndedTasks, Execution, ExecutionStatus, Reaping, Silence};
 pub use filters::{Decoration, Filter, FilterType, Selection};
 pub use handler::ReplicationHandler;

@@ -148,6 +148,14 @@ pub struct ReplicationPolicy {
     /// required with that scope, refused with `system`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
+    /// Ferry's addition: auto-sync on pull. With `enabled`, Ferry serves the distribution pull
+    /// API (`GET /v2/<name>/manifests/<reference>`, `/blobs/<digest>`) for the destination
+    /// namespace and replicates, from the source, what a pull asks for and the destination
+    /// lacks (one execution per artifact, trigger `event_based`); `public` answers anonymous
+    /// pulls, `on_pull_event` syncs a tag again when the destination registry's webhook tells
+    /// of its pull. Left out while all off.
+    #[serde(default, skip_serializing_if = "super::auto_sync::AutoSync::is_off")]
+    pub auto_sync: super::auto_sync::AutoSync,
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
@@ -181,6 +189,7 @@ impl Default for ReplicationPolicy {
             handlers: Vec::new(),
             scope: PolicyScope::System,
             namespace: String::new(),
+            auto_sync: super::auto_sync::AutoSync::default(),
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
         }
@@ -308,6 +317,7 @@ impl ReplicationPolicy {
             crate::oci::Platform::parse(platform)
                 .map_err(|reason| ValidationError::new(format!("platforms[{i}]"), reason))?;
         }
+        super::auto_sync::validate_auto_sync(self)?;
         if self.speed < -1 {
             return Err(ValidationError::new(
                 "speed",

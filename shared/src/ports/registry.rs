@@ -240,6 +240,25 @@ pub trait RegistryClient: Manifests + Blobs + Uploads + Catalog + Referrers {
     fn name(&self) -> &str;
     /// `GET /v2/` with the configured credential: Ok when the API answers and accepts it.
     async fn check(&self) -> Result<(), RegistryError>;
+    /// Where a client may read a blob from, asked with the registry's credential and without
+    /// following a redirect: the registry's redirect (to its storage: S3, GCS, ...) when it
+    /// answers one, else its bytes (none for `head`). Kinds without redirects stream.
+    async fn locate_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        head: bool,
+    ) -> Result<BlobAt, RegistryError> {
+        if !self.blob_exists(repository, digest).await? {
+            return Ok(BlobAt::Missing);
+        }
+        let body = if head {
+            None
+        } else {
+            Some(self.get_blob_from(repository, digest, 0).await?)
+        };
+        Ok(BlobAt::Here { size: None, body })
+    }
     /// Where a destination keeps Helm charts as packages, not as manifests (ChartMuseum): a
     /// copy to it uploads the chart's package instead of pushing blobs and a manifest.
     fn charts(&self) -> Option<&dyn ChartUploads> {
@@ -255,6 +274,38 @@ pub trait RegistryClient: Manifests + Blobs + Uploads + Catalog + Referrers {
             registry: self.name().to_string(),
             what: format!("cannot call the handler {url}: this kind of registry speaks no HTTP API of its own"),
         })
+    }
+}
+
+/// Where a blob is, for a client to read it.
+pub enum BlobAt {
+    Missing,
+    /// The registry sent its reader elsewhere (a `3xx` with this `Location`, usually a signed
+    /// URL of its storage): the bytes need not pass through Ferry.
+    Elsewhere {
+        location: String,
+    },
+    /// The registry answers the bytes itself: their size when it said, and the stream (none
+    /// when only asked whether it is there).
+    Here {
+        size: Option<u64>,
+        body: Option<BlobStream>,
+    },
+}
+
+impl std::fmt::Debug for BlobAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing => f.write_str("Missing"),
+            Self::Elsewhere { location } => {
+                // A signed URL is a credential: only its origin is shown.
+                let origin = url::Url::parse(location)
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_default();
+                write!(f, "Elsewhere({origin}/...)")
+            }
+            Self::Here { size, body } => write!(f, "Here({size:?}, streams: {})", body.is_some()),
+        }
     }
 }
 

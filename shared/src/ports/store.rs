@@ -241,6 +241,12 @@ pub trait ExecutionStore: Send + Sync {
     /// Records `key` (a schedule firing, a webhook event) as handled: true the first time only,
     /// so a start delivered twice starts once.
     async fn claim_once(&self, key: &str) -> Result<bool, StoreError>;
+    /// [`Self::claim_once`] for a key that names its own time window (a pull's replication):
+    /// the store may forget the claim after `expires_at` (Unix seconds; DynamoDB's TTL).
+    async fn claim_once_until(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let _ = expires_at;
+        self.claim_once(key).await
+    }
     /// Forgets a claim whose start failed, so a redelivery may try again.
     async fn release_claim(&self, key: &str) -> Result<(), StoreError>;
     /// Counts one more list piece outstanding, once per `piece` however often it is called.

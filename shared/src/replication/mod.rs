@@ -10,6 +10,7 @@ pub mod list;
 pub mod notify;
 pub mod policies;
 pub mod prepare;
+pub mod pull;
 pub mod reaper;
 pub mod registries;
 pub mod retry;

@@ -13,6 +13,7 @@ mod names;
 mod notifications;
 mod platforms;
 mod prepare;
+mod pull;
 mod triggers;
 mod types;
 mod versions;

@@ -2,6 +2,7 @@
 
 mod executions;
 mod load;
+mod pull;
 mod records;
 
 use std::collections::HashSet;

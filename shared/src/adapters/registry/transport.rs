@@ -36,6 +36,10 @@ const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 pub(crate) struct Transport {
     http: reqwest::Client,
+    /// The same client without following redirects, made when first needed: a redirect
+    /// handed on to a client (a blob's signed storage URL).
+    direct: std::sync::OnceLock<reqwest::Client>,
+    tls: Tls,
     base: url::Url,
     name: String,
     auth: Auth,
@@ -43,6 +47,30 @@ pub(crate) struct Transport {
     backoff: backon::ExponentialBuilder,
     /// The registry's request budget, shared in the process; None: unbounded.
     budget: Option<super::budget::Budget>,
+}
+
+/// How the registry's TLS is checked, for each client made for it.
+struct Tls {
+    insecure: bool,
+    ca_certificate: Option<reqwest::Certificate>,
+}
+
+impl Tls {
+    fn client(&self, addresses: AddressPolicy, follow: bool) -> reqwest::Result<reqwest::Client> {
+        let builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(self.insecure);
+        let mut builder = egress::guarded(builder, addresses);
+        if !follow {
+            builder = builder.redirect(reqwest::redirect::Policy::none());
+        }
+        if let Some(cert) = &self.ca_certificate {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        builder.build()
+    }
 }
 
 /// One request, as it is built again for a retry or after a challenge.
@@ -170,21 +198,23 @@ impl Transport {
         addresses
             .check_url(&base)
             .map_err(|reason| invalid(format!("url {}: {reason}", registry.url)))?;
-        let builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(registry.insecure);
-        let mut builder = egress::guarded(builder, addresses);
-        if let Some(pem) = registry.ca_certificate.as_deref().filter(|p| !p.is_empty()) {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes())
-                .map_err(|e| invalid(format!("ca_certificate: {e}")))?;
-            builder = builder.add_root_certificate(cert);
-        }
+        let ca_certificate = match registry.ca_certificate.as_deref().filter(|p| !p.is_empty()) {
+            Some(pem) => Some(
+                reqwest::Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| invalid(format!("ca_certificate: {e}")))?,
+            ),
+            None => None,
+        };
+        let tls = Tls {
+            insecure: registry.insecure,
+            ca_certificate,
+        };
         Ok(Self {
-            http: builder
-                .build()
+            http: tls
+                .client(addresses, true)
                 .map_err(|e| invalid(format!("http client: {e}")))?,
+            direct: std::sync::OnceLock::new(),
+            tls,
             name: registry.host().unwrap_or_else(|| registry.url.clone()),
             base,
             auth: Auth::new(registry),
@@ -389,10 +419,50 @@ impl Transport {
     /// One attempt as [`Self::attempt`] makes it, with whatever answer comes back: a caller
     /// that decides by the status itself (a handler's abort codes may be 5xx).
     pub async fn exchange(&self, call: &Call<'_>) -> Result<Response, RegistryError> {
+        self.exchange_with(&self.http, call).await
+    }
+
+    /// [`Self::send`] without following a redirect: a `3xx` is the answer, for the caller to
+    /// hand on (the credential never goes where it points).
+    pub async fn send_unredirected<T, F, Fut>(
+        &self,
+        call: &Call<'_>,
+        read: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: Fn(Response) -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        let direct = match self.direct.get() {
+            Some(client) => client,
+            None => {
+                let client = self
+                    .tls
+                    .client(self.addresses, false)
+                    .map_err(|e| self.invalid(format!("http client: {e}")))?;
+                self.direct.get_or_init(|| client)
+            }
+        };
+        self.retrying(|| async {
+            let response = self.exchange_with(direct, call).await?;
+            if may_heal(response.status(), response.headers()) {
+                let method = method_name(&call.method);
+                return Err(self.unexpected(method, call.path, response).await);
+            }
+            read(response).await
+        })
+        .await
+    }
+
+    async fn exchange_with(
+        &self,
+        http: &reqwest::Client,
+        call: &Call<'_>,
+    ) -> Result<Response, RegistryError> {
         let method = method_name(&call.method);
         self.check_address(&call.url)?;
         let home = self.is_home(&call.url);
-        let request = call.build(&self.http);
+        let request = call.build(http);
         let sent = std::time::Instant::now();
         let cached = if home {
             self.auth.cached(call.scope).await
@@ -429,7 +499,7 @@ impl Transport {
                 self.spend().await;
                 response = self
                     .auth
-                    .authorize(call.build(&self.http), token.as_deref())
+                    .authorize(call.build(http), token.as_deref())
                     .await?
                     .send()
                     .await

@@ -189,7 +189,13 @@ impl FakeRegistries {
 
 impl Connect for FakeRegistries {
     fn client(&self, registry: &Registry) -> Result<Box<dyn RegistryClient>, RegistryError> {
-        Ok(Box::new(self.registry(registry)?))
+        let login = registry.credential.as_ref().map(|c| {
+            (
+                c.access_key.clone(),
+                c.access_secret.clone().unwrap_or_default(),
+            )
+        });
+        Ok(Box::new(self.registry(registry)?.presenting(login)))
     }
 
     fn source(&self, registry: &Registry) -> Result<Box<dyn SourceAdapter>, RegistryError> {

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use super::{lock, Faults, Injected};
 use crate::oci::{media, Digest, RawManifest, Reference, Referrer, Repository, UploadSession};
 use crate::ports::registry::{
-    BlobStream, Blobs, Catalog, ErrorCode, HandlerAnswer, Manifests, Mount, Referrers,
+    BlobAt, BlobStream, Blobs, Catalog, ErrorCode, HandlerAnswer, Manifests, Mount, Referrers,
     RegistryClient, RegistryError, Uploads,
 };
 
@@ -52,11 +52,17 @@ struct Inner {
     /// none is set), and the calls made: URL and body.
     handler_answers: Mutex<Vec<u16>>,
     handler_calls: Mutex<Vec<(String, Bytes)>>,
+    /// The logins reads need, when any are set (otherwise none is needed): user, password and
+    /// the namespace it may read (None: all).
+    logins: Mutex<Vec<(String, String, Option<String>)>>,
+    /// Blob reads are redirected under this URL (as an S3-backed registry redirects them).
+    redirects_blobs: Mutex<Option<String>>,
 }
 
-/// A registry in memory; clones share it.
+/// A registry in memory; clones share it. The second field is the login a client of it
+/// presents (what `check` judges).
 #[derive(Clone)]
-pub struct MemoryRegistry(Arc<Inner>);
+pub struct MemoryRegistry(Arc<Inner>, Option<(String, String)>);
 
 impl MemoryRegistry {
     pub fn new(name: &str) -> Self {
@@ -69,17 +75,65 @@ impl MemoryRegistry {
     }
 
     fn build(name: &str, referrers_api: bool) -> Self {
-        Self(Arc::new(Inner {
-            name: name.to_string(),
-            state: Mutex::default(),
-            faults: Faults::default(),
-            referrers_api,
-            lies_on_mounts: Default::default(),
-            trusts_uploads: Default::default(),
-            mounts: Default::default(),
-            handler_answers: Mutex::default(),
-            handler_calls: Mutex::default(),
-        }))
+        Self(
+            Arc::new(Inner {
+                name: name.to_string(),
+                state: Mutex::default(),
+                faults: Faults::default(),
+                referrers_api,
+                lies_on_mounts: Default::default(),
+                trusts_uploads: Default::default(),
+                mounts: Default::default(),
+                handler_answers: Mutex::default(),
+                handler_calls: Mutex::default(),
+                logins: Mutex::default(),
+                redirects_blobs: Mutex::default(),
+            }),
+            None,
+        )
+    }
+
+    /// From now on `check`, manifest HEADs and blob checks need one of the logins accepted
+    /// so; `within` limits this one to a namespace (`team` reads `team/...`).
+    pub fn accept_login(&self, user: &str, password: &str, within: Option<&str>) {
+        lock(&self.0.logins).push((
+            user.to_string(),
+            password.to_string(),
+            within.map(str::to_string),
+        ));
+    }
+
+    /// Whether the presented login may read `repository` (None: the registry at all).
+    fn admits(&self, repository: Option<&str>) -> Result<(), RegistryError> {
+        let logins = lock(&self.0.logins);
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let Some((user, password)) = &self.1 else {
+            return Err(self.refused("GET", "/v2/", 401, "UNAUTHORIZED"));
+        };
+        let Some((_, _, within)) = logins.iter().find(|(u, p, _)| u == user && p == password)
+        else {
+            return Err(self.refused("GET", "/v2/", 401, "UNAUTHORIZED"));
+        };
+        match (within, repository) {
+            (Some(namespace), Some(repository))
+                if !repository.starts_with(&format!("{namespace}/")) =>
+            {
+                Err(self.refused("GET", repository, 403, "DENIED"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A client of the same registry presenting this login.
+    pub fn presenting(&self, login: Option<(String, String)>) -> Self {
+        Self(Arc::clone(&self.0), login)
+    }
+
+    /// From now on blob reads answer a redirect under `base` instead of the bytes.
+    pub fn redirect_blobs(&self, base: &str) {
+        *lock(&self.0.redirects_blobs) = Some(base.to_string());
     }
 
     /// Handler calls answer these statuses in turn, then the last one.
@@ -369,6 +423,7 @@ impl Manifests for MemoryRegistry {
         reference: &Reference,
     ) -> Result<Option<(Digest, String)>, RegistryError> {
         self.check("head_manifest", repository.as_str())?;
+        self.admits(Some(repository.as_str()))?;
         Ok(self
             .lookup(repository, reference)
             .map(|m| (m.digest, m.media_type)))
@@ -446,6 +501,7 @@ impl Blobs for MemoryRegistry {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         self.check("blob_exists", repository.as_str())?;
+        self.admits(Some(repository.as_str()))?;
         Ok(self.holds_blob(repository.as_str(), digest))
     }
 
@@ -658,7 +714,35 @@ impl RegistryClient for MemoryRegistry {
     }
 
     async fn check(&self) -> Result<(), RegistryError> {
-        MemoryRegistry::check(self, "check", "/v2/")
+        MemoryRegistry::check(self, "check", "/v2/")?;
+        self.admits(None)
+    }
+
+    async fn locate_blob(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        head: bool,
+    ) -> Result<BlobAt, RegistryError> {
+        if !self.blob_exists(repository, digest).await? {
+            return Ok(BlobAt::Missing);
+        }
+        let redirect = lock(&self.0.redirects_blobs).clone();
+        if let Some(base) = redirect {
+            return Ok(BlobAt::Elsewhere {
+                location: format!("{base}/{digest}?signature=fake"),
+            });
+        }
+        let size = lock(&self.0.state)
+            .blobs
+            .get(digest)
+            .map(|b| b.len() as u64);
+        let body = if head {
+            None
+        } else {
+            Some(self.get_blob_from(repository, digest, 0).await?)
+        };
+        Ok(BlobAt::Here { size, body })
     }
 
     async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {

@@ -8,6 +8,7 @@ mod handlers;
 mod list;
 mod notify;
 mod policies;
+mod pull;
 mod reaper;
 mod retry;
 mod start;

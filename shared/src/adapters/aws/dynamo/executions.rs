@@ -207,6 +207,24 @@ impl ExecutionStore for DynamoStore {
         }
     }
 
+    async fn claim_once_until(&self, key: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let table = &self.tables.meta;
+        match self
+            .client
+            .put_item()
+            .table_name(table)
+            .item("pk", s(format!("claim#{key}")))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(backend(table, "PutItem", e)),
+        }
+    }
+
     async fn release_claim(&self, key: &str) -> Result<(), StoreError> {
         let table = &self.tables.meta;
         self.client

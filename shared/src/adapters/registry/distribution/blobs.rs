@@ -3,13 +3,13 @@
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::{CONTENT_RANGE, RANGE};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE};
 use reqwest::{Method, StatusCode};
 
 use super::{pull, HttpRegistryClient};
 use crate::adapters::registry::transport::Call;
 use crate::oci::{Digest, Repository};
-use crate::ports::registry::{BlobStream, Blobs, RegistryError};
+use crate::ports::registry::{BlobAt, BlobStream, Blobs, RegistryError};
 
 fn blob_path(repository: &Repository, digest: &Digest) -> String {
     format!("/v2/{repository}/blobs/{digest}")
@@ -101,5 +101,71 @@ impl Blobs for HttpRegistryClient {
                 futures::future::ready(Ok((!rest.is_empty()).then_some(rest)))
             })
             .boxed())
+    }
+}
+
+impl HttpRegistryClient {
+    /// A blob as a client would read it: a `3xx` redirect is handed back (a relative
+    /// `Location` made absolute on the registry), never followed; else the bytes stream.
+    pub(super) async fn locate(
+        &self,
+        repository: &Repository,
+        digest: &Digest,
+        head: bool,
+    ) -> Result<BlobAt, RegistryError> {
+        let path = blob_path(repository, digest);
+        let scope = pull(repository);
+        let method = if head { Method::HEAD } else { Method::GET };
+        let name = if head { "HEAD" } else { "GET" };
+        let call = Call::new(method, self.t.url(&path)?, &path, &scope).streaming();
+        self.t
+            .send_unredirected(&call, |response| async {
+                let status = response.status();
+                if status.is_redirection() {
+                    let location = response
+                        .headers()
+                        .get(LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .ok_or_else(|| {
+                            self.t
+                                .invalid(format!("{name} {path}: {status} without a Location"))
+                        })?;
+                    let location = self.t.url(location)?;
+                    return Ok(BlobAt::Elsewhere {
+                        location: location.to_string(),
+                    });
+                }
+                if status == StatusCode::NOT_FOUND {
+                    return Ok(BlobAt::Missing);
+                }
+                if !status.is_success() {
+                    return Err(self.t.unexpected(name, &path, response).await);
+                }
+                let size = response
+                    .headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if head {
+                    return Ok(BlobAt::Here { size, body: None });
+                }
+                let registry = self.t.name().to_string();
+                let failed_path = path.clone();
+                let body = response
+                    .bytes_stream()
+                    .map_err(move |e| RegistryError::Transient {
+                        registry: registry.clone(),
+                        method: "GET",
+                        path: failed_path.clone(),
+                        message: e.to_string(),
+                        retry_after: None,
+                    })
+                    .boxed();
+                Ok(BlobAt::Here {
+                    size,
+                    body: Some(body),
+                })
+            })
+            .await
     }
 }

@@ -114,6 +114,15 @@ impl RegistryClient for HttpRegistryClient {
             .await
     }
 
+    async fn locate_blob(
+        &self,
+        repository: &Repository,
+        digest: &crate::oci::Digest,
+        head: bool,
+    ) -> Result<crate::ports::registry::BlobAt, RegistryError> {
+        self.locate(repository, digest, head).await
+    }
+
     async fn call_handler(&self, url: &str, body: Bytes) -> Result<HandlerAnswer, RegistryError> {
         let target = if url.starts_with('/') {
             self.t.home_url(url)?
