@@ -78,8 +78,6 @@ pub const REAPER_STALE_SECS: &str = "FERRY_REAPER_STALE_SECS";
 /// The same two for the lister.
 pub const LIST_DEADLINE_MARGIN_SECS: &str = "FERRY_LIST_DEADLINE_MARGIN_SECS";
 pub const LIST_TIME_BUDGET_MS: &str = "FERRY_LIST_TIME_BUDGET_MS";
-/// `true` lets registries sit on loopback and private addresses (the local stack, the tests, a
-/// registry inside the VPC); link-local and metadata addresses are refused whatever it says.
 /// How long a pull through the auto-sync endpoint waits for its replication (seconds,
 /// default 20; keep it under API Gateway's 29 s).
 pub const PULL_WAIT_SECS: &str = "FERRY_PULL_WAIT_SECS";
@@ -87,6 +85,8 @@ pub const PULL_WAIT_SECS: &str = "FERRY_PULL_WAIT_SECS";
 pub const PULL_CLAIM_WINDOW_SECS: &str = "FERRY_PULL_CLAIM_WINDOW_SECS";
 /// The largest blob the pull endpoint passes through when the destination does not redirect.
 pub const PULL_MAX_STREAM_BYTES: &str = "FERRY_PULL_MAX_STREAM_BYTES";
+/// `true` lets registries sit on loopback and private addresses (the local stack, the tests, a
+/// registry inside the VPC); link-local and metadata addresses are refused whatever it says.
 pub const ALLOW_PRIVATE_ADDRESSES: &str = "FERRY_ALLOW_PRIVATE_ADDRESSES";
 
 /// `processors.yaml` as a file (local runs, a Lambda layer), or as an object under `config/`

@@ -14,7 +14,7 @@ use crate::model::{Execution, ExecutionStatus, ResourceType, TriggerType};
 use crate::ports::logs::task_log_tail;
 use crate::ports::store::collect_pages;
 use crate::replication::retry::{retry_execution, RetryError};
-use crate::replication::start::{start_execution, StartError, Started};
+use crate::replication::start::{start_execution, start_plan, StartError, Started};
 
 /// The most of a task log one answer carries: Lambda's responses stop at 6 MB, and the text
 /// may grow when the gateway escapes it. A longer log is answered with its tail.
@@ -64,6 +64,9 @@ const TASKS: ListSpec = ListSpec {
 struct StartReplicationExecution {
     #[serde(default)]
     policy_id: Option<i64>,
+    /// Ferry's addition: a plan, listed and filtered as the real execution, nothing written.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 impl Api {
@@ -79,16 +82,13 @@ impl Api {
         if caller.namespace().is_some() {
             self.managed_policy(caller, policy_id).await?;
         }
-        match start_execution(
-            self.store.as_ref(),
-            self.queue.as_ref(),
-            policy_id,
-            TriggerType::Manual,
-            None,
-            None,
-        )
-        .await
-        {
+        let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
+        let started = if request.dry_run {
+            start_plan(store, queue, policy_id).await
+        } else {
+            start_execution(store, queue, policy_id, TriggerType::Manual, None, None).await
+        };
+        match started {
             Ok(Started::Running(execution) | Started::Skipped(execution)) => Ok(created(&format!(
                 "/replication/executions/{}",
                 execution.id

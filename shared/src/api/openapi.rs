@@ -218,7 +218,7 @@ fn doc(endpoint: Endpoint) -> Doc {
             ..plain("200", Answer::Json(list_of("Execution")))
         },
         Endpoint::StartExecution => Doc {
-            request: Some(object_with(&[("policy_id", Type::Integer)])),
+            request: Some(object_with(&[("policy_id", Type::Integer), ("dry_run", Type::Boolean)])),
             errors: &["400", "404", "412"],
             ..plain("201", Answer::Empty)
         },

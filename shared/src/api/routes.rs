@@ -330,7 +330,7 @@ pub const ROUTES: &[Route] = &[
         "/replication/executions",
         Endpoint::StartExecution,
         "startReplication",
-        "Start an execution of a policy",
+        "Start an execution of a policy; `\"dry_run\": true` (Ferry's addition) starts a plan: listed and filtered as the real execution, its tasks saying what each artifact would come to (plan: copy, overwrite, skip unchanged, skip held, delete), nothing written to the destination",
     ),
     route(
         "GET",

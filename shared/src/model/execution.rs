@@ -66,6 +66,10 @@ pub struct Execution {
     pub succeed: i64,
     pub in_progress: i64,
     pub stopped: i64,
+    /// A plan (Ferry's addition): listed and filtered as a real execution, its tasks say what
+    /// would happen; nothing is written to the destination.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl Execution {
@@ -84,6 +88,7 @@ impl Execution {
             succeed: 0,
             in_progress: 0,
             stopped: 0,
+            dry_run: false,
         }
     }
 

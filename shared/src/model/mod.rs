@@ -12,6 +12,7 @@ pub mod login;
 pub mod naming;
 pub mod newest;
 pub mod notification;
+pub mod plan;
 pub mod policy;
 pub mod registry;
 pub mod resource;

@@ -317,6 +317,7 @@ fn a_task_goes_pending_running_then_ends_once_and_counts_once() {
         succeed: 0,
         in_progress: 0,
         stopped: 0,
+        dry_run: false,
     };
     assert_eq!(execution.final_status(1), None, "a list piece is open");
     assert_eq!(
@@ -444,6 +445,7 @@ proptest! {
         let e = Execution {
             id, policy_id, status, trigger, start_time: start, end_time: end, status_text: text,
             total: counts[0], failed: counts[1], succeed: counts[2], in_progress: counts[3], stopped: counts[4],
+            dry_run: id % 2 == 0,
         };
         prop_assert_eq!(roundtrip(&e), e);
     }

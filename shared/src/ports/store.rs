@@ -202,6 +202,24 @@ pub enum Launch {
     Event(ArtifactEvent),
     /// Run the failed tasks of this execution again.
     RetryOf(i64),
+    /// List the policy's source as [`Self::Listing`] does, for a plan (a dry run).
+    Plan,
+}
+
+impl Launch {
+    /// The record of a new execution launched so.
+    pub fn execution(
+        &self,
+        id: i64,
+        policy_id: i64,
+        trigger: TriggerType,
+        now: time::OffsetDateTime,
+    ) -> Execution {
+        Execution {
+            dry_run: *self == Self::Plan,
+            ..Execution::new(id, policy_id, trigger, now)
+        }
+    }
 }
 
 /// An execution still in progress as the reaper sees it: its record, the list pieces still

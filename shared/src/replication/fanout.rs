@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use crate::messages::TransferMessage;
 use crate::model::{Operation, ReplicationPolicy, Resource, TaskStatus, TransferFigures};
-use crate::oci::Digest;
 use crate::ports::queue::{MessageQueue, QueueError};
 use crate::ports::store::{NewTask, Store, StoreError, TaskTransition, MAX_TASKS_PER_BATCH};
 
@@ -27,15 +26,15 @@ pub struct TaskBatch<'a> {
 }
 
 /// Writes one task per resource and sends their transfer messages. A resource whose
-/// destination is in `unchanged` (destination -> the digest it holds) ends Succeed as skipped
-/// at once, with no message.
+/// destination is in `ended` (destination -> why: unchanged, or what a plan would do) ends
+/// Succeed at once with that text, and no message.
 pub async fn fan_out(
     store: &dyn Store,
     queue: &dyn MessageQueue,
     batch: TaskBatch<'_>,
     policy: &ReplicationPolicy,
     resources: &[Resource],
-    unchanged: &HashMap<String, Digest>,
+    ended: &HashMap<String, String>,
 ) -> Result<(), FanOutError> {
     let TaskBatch {
         execution_id,
@@ -68,14 +67,14 @@ pub async fn fan_out(
             let Some(resource) = task.resource.clone() else {
                 continue;
             };
-            match unchanged.get(&resource.dst.display()) {
-                Some(digest) => skipped.push(TaskTransition {
+            match ended.get(&resource.dst.display()) {
+                Some(text) => skipped.push(TaskTransition {
                     execution_id,
                     task_id: task.id,
                     artifact: None,
                     from: task.status,
                     to: TaskStatus::Succeed,
-                    status_text: Some(format!("skipped: unchanged, the destination has {digest}")),
+                    status_text: Some(text.clone()),
                     figures: Some(TransferFigures::default()),
                     log: None,
                 }),

@@ -21,6 +21,7 @@ use super::{Failure, HandleError};
 use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListResume};
 use crate::model::artifact_types::ArtifactTypes;
 use crate::model::newest::newest_tags;
+use crate::model::plan::{planned, Held};
 use crate::model::{
     ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
     ResourceType, Selection,
@@ -100,6 +101,8 @@ struct Context {
     /// keeps Helm packages (ChartMuseum) and the source is no chart repository, whose listing
     /// builds the same artifact (a HEAD there reads a package and could never match).
     compare_digests: bool,
+    /// The execution is a plan: nothing is prepared or written at the destination.
+    dry_run: bool,
 }
 
 impl ListWorker {
@@ -160,11 +163,13 @@ impl ListWorker {
         if execution.status.is_final() {
             return Ok(());
         }
-        let cx = self.context(m.policy_id).await?;
+        let mut cx = self.context(m.policy_id).await?;
+        cx.dry_run = execution.dry_run;
         // The first piece's first delivery, before anything is listed or written. A redelivery
         // after tasks were written (the first delivery got past the handlers, then died) does
         // not ask them again; one before that does: at least once, as SQS delivers.
-        if m.start_after.is_none() && m.resume.is_none() && execution.total == 0 {
+        // A plan prepares nothing: its handlers would.
+        if m.start_after.is_none() && m.resume.is_none() && execution.total == 0 && !cx.dry_run {
             let literal = cx
                 .selection
                 .literal_name()
@@ -462,16 +467,39 @@ impl ListWorker {
         written: &mut Written,
     ) -> Result<(), Failure> {
         let deletion = m.event.as_ref().is_some_and(|e| e.deleted);
-        let unchanged = if deletion || !cx.compare_digests {
+        let held = if deletion || !cx.compare_digests {
             HashMap::new()
         } else {
             let platforms =
                 (!cx.policy.platforms.is_empty()).then(|| platforms_key(&cx.policy.platforms));
             let filtered = platforms.as_deref().map(|key| (self.store.as_ref(), key));
-            unchanged(cx.destination.as_ref(), &found, filtered).await
+            held(cx.destination.as_ref(), &found, filtered).await
+        };
+        let unchanged = held.values().filter(|h| matches!(h, Held::Same(_))).count();
+        // What ends at the listing: the unchanged, or in a plan every task, saying what it
+        // would come to.
+        let ended: HashMap<String, String> = if cx.dry_run {
+            found
+                .iter()
+                .map(|f| {
+                    let dst = f.resource.dst.display();
+                    let text = planned(held.get(&dst), cx.policy.override_, deletion);
+                    (dst, text)
+                })
+                .collect()
+        } else {
+            held.into_iter()
+                .filter_map(|(dst, h)| match h {
+                    Held::Same(digest) => Some((
+                        dst,
+                        format!("skipped: unchanged, the destination has {digest}"),
+                    )),
+                    _ => None,
+                })
+                .collect()
         };
         let resources: Vec<Resource> = found.into_iter().map(|f| f.resource).collect();
-        if !deletion && !cx.policy.bypass_namespace_management {
+        if !deletion && !cx.policy.bypass_namespace_management && !cx.dry_run {
             let visibility = Visibility::of_public(cx.policy.target_project_public);
             self.prepare(
                 &cx.destination_registry,
@@ -497,12 +525,12 @@ impl ListWorker {
             tasks,
             &cx.policy,
             &resources,
-            &unchanged,
+            &ended,
         )
         .await
         .map_err(|e| Failure::Retry(e.to_string()))?;
         written.artifacts += resources.len();
-        written.unchanged += unchanged.len();
+        written.unchanged += unchanged;
         Ok(())
     }
 
@@ -525,6 +553,7 @@ impl ListWorker {
         let charts_from_charts = source.kind == destination_registry.kind;
         Ok(Context {
             compare_digests: destination.charts().is_none() || charts_from_charts,
+            dry_run: false,
             destination,
             source: self
                 .connect
@@ -687,16 +716,16 @@ async fn tagged_within_filters(
     Ok(tagged)
 }
 
-/// Artifacts the destination holds already with the source's digest, by destination: each costs
-/// one HEAD there (the source's digest came with the listing). With platforms, the digest of
-/// the index Ferry made of the source's counts too (`filtered`: where it was recorded, and the
-/// platforms' key). An answer that is not a clear "same digest" leaves the artifact to its
-/// transfer, which reports what went wrong.
-async fn unchanged(
+/// What the destination holds of each artifact that has a source digest, by destination: each
+/// costs one HEAD there (the source's digest came with the listing). With platforms, the digest
+/// of the index Ferry made of the source's counts as the same (`filtered`: where it was
+/// recorded, and the platforms' key). An answer that is no clear answer is left out: the
+/// artifact goes to its transfer, which reports what went wrong.
+async fn held(
     destination: &dyn RegistryClient,
     found: &[Found],
     filtered: Option<(&dyn Store, &str)>,
-) -> HashMap<String, Digest> {
+) -> HashMap<String, Held> {
     futures::stream::iter(found.iter().filter_map(|f| {
         let dst = &f.resource.dst;
         Some((
@@ -707,15 +736,21 @@ async fn unchanged(
         ))
     }))
     .map(|(src_digest, dst, repository, reference)| async move {
-        match destination.head_manifest(&repository, &reference).await {
-            Ok(Some((digest, _))) if &digest == src_digest => Some((dst.display(), digest)),
-            Ok(Some((digest, _))) => {
-                let (store, platforms) = filtered?;
-                let made = store.filtered_index(src_digest, platforms).await?;
-                (made == digest).then(|| (dst.display(), digest))
-            }
-            _ => None,
-        }
+        let held = match destination.head_manifest(&repository, &reference).await {
+            Ok(None) => Held::Absent,
+            Ok(Some((digest, _))) if &digest == src_digest => Held::Same(digest),
+            Ok(Some((digest, _))) => match filtered {
+                Some((store, platforms))
+                    if store.filtered_index(src_digest, platforms).await.as_ref()
+                        == Some(&digest) =>
+                {
+                    Held::Same(digest)
+                }
+                _ => Held::Other(digest),
+            },
+            Err(_) => return None,
+        };
+        Some((dst.display(), held))
     })
     .buffer_unordered(UNCHANGED_PARALLELISM)
     .filter_map(|held| async move { held })

@@ -156,7 +156,9 @@ impl Reaper {
         tracing::warn!(launch = ?running.launch, "execution still with its listing open: launched again");
         let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
         match &running.launch {
-            Launch::Listing => send_first_listing(store, queue, execution, None).await?,
+            Launch::Listing | Launch::Plan => {
+                send_first_listing(store, queue, execution, None).await?
+            }
             Launch::Event(event) => {
                 send_first_listing(store, queue, execution, Some(event)).await?
             }

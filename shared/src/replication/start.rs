@@ -48,7 +48,8 @@ pub async fn start_execution(
             return Ok(Started::Duplicate);
         }
     }
-    let started = start_claimed(store, queue, &policy, trigger, event).await;
+    let launch = event.map_or(Launch::Listing, |e| Launch::Event(e.clone()));
+    let started = start_claimed(store, queue, &policy, trigger, &launch).await;
     if let (Err(_), Some(key)) = (&started, once) {
         // Let a redelivery of the firing try again.
         if let Err(e) = store.release_claim(key).await {
@@ -58,19 +59,34 @@ pub async fn start_execution(
     started
 }
 
+/// Starts a plan of `policy_id` (a dry run, Ferry's addition): an execution that lists and
+/// filters exactly as a manual one would and records what each artifact would come to, writing
+/// nothing to the destination. A plan holds no place of `single_active_replication`.
+pub async fn start_plan(
+    store: &dyn Store,
+    queue: &dyn MessageQueue,
+    policy_id: i64,
+) -> Result<Started, StartError> {
+    let policy = store.get_policy(policy_id).await?;
+    start_claimed(store, queue, &policy, TriggerType::Manual, &Launch::Plan).await
+}
+
 async fn start_claimed(
     store: &dyn Store,
     queue: &dyn MessageQueue,
     policy: &crate::model::ReplicationPolicy,
     trigger: TriggerType,
-    event: Option<&ArtifactEvent>,
+    launch: &Launch,
 ) -> Result<Started, StartError> {
     let policy_id = policy.id;
-    let launch = event.map_or(Launch::Listing, |e| Launch::Event(e.clone()));
+    let event = match launch {
+        Launch::Event(event) => Some(event),
+        _ => None,
+    };
     let execution = store
-        .create_execution(policy_id, trigger, 1, &launch)
+        .create_execution(policy_id, trigger, 1, launch)
         .await?;
-    if policy.single_active_replication {
+    if policy.single_active_replication && !execution.dry_run {
         // Claimed after the record exists, so of two starts at once exactly one runs.
         if let Some(running) = store.claim_active(policy_id, execution.id).await? {
             let reason = format!(

@@ -11,6 +11,7 @@ mod kinds;
 mod listing;
 mod names;
 mod notifications;
+mod plan;
 mod platforms;
 mod prepare;
 mod pull;

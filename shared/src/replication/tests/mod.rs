@@ -7,6 +7,7 @@ mod fanout;
 mod handlers;
 mod list;
 mod notify;
+mod plan;
 mod policies;
 mod pull;
 mod reaper;

@@ -131,7 +131,7 @@ impl ExecutionStore for DynamoStore {
     ) -> Result<Execution, StoreError> {
         let id = self.allocate_ids("execution", 1).await?;
         let item = ExecutionItem {
-            execution: Execution::new(id, policy_id, trigger, time_format::now()),
+            execution: launch.execution(id, policy_id, trigger, time_format::now()),
             list_key: LIST_KEY.into(),
             listings_pending: listings,
             updated_ms: time_format::now_millis(),

@@ -18,7 +18,7 @@ impl ExecutionStore for MemoryStore {
     ) -> Result<Execution, StoreError> {
         self.check("create_execution")?;
         let mut state = lock(&self.state);
-        let execution = Execution::new(state.id(), policy_id, trigger, time_format::now());
+        let execution = launch.execution(state.id(), policy_id, trigger, time_format::now());
         state
             .executions
             .insert(execution.id, (execution.clone(), listings));
