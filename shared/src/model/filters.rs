@@ -136,6 +136,9 @@ impl Selection {
                     }
                     selection.name = Some(compiled(pattern)?);
                 }
+                // `matches ""` accepts every tag (Harbor's UI sends it): nothing to judge.
+                FilterType::Tag
+                    if text()?.is_empty() && filter.decoration() == Decoration::Matches => {}
                 FilterType::Tag => selection.tags.push(compiled(text()?)?),
                 FilterType::Semver => {
                     // A range, or `{"range": ..., "prerelease": true}` to weigh pre-releases.
@@ -234,6 +237,17 @@ impl Selection {
             && self.versions.iter().all(|(range, decoration)| {
                 range.selects(tag) == (*decoration == Decoration::Matches)
             })
+    }
+
+    /// Whether an artifact named by digest alone can be within the filters: only when none of
+    /// them judges a tag, a kind or labels (a digest has no tag, and its kind and labels are
+    /// read from a tag's listing).
+    pub fn selects_digests(&self) -> bool {
+        self.tags.is_empty()
+            && self.versions.is_empty()
+            && self.newest.is_none()
+            && self.resource.is_none()
+            && self.labels.is_empty()
     }
 
     /// How many of each repository's tags a newest filter keeps.
@@ -355,6 +369,12 @@ mod tests {
         assert!(releases.tag("1.4.0") && releases.tag("v1.9"));
         assert!(!releases.tag("1.4.0-rc1") && !releases.tag("2.0.0") && !releases.tag("latest"));
         assert_eq!(releases.newest(), Some(3));
+        assert!(!releases.selects_digests());
+        let any_tag = selection(serde_json::json!([
+            {"type": "name", "value": "team/**"}, {"type": "tag", "value": ""},
+        ]))
+        .expect("filters");
+        assert!(any_tag.selects_digests() && any_tag.tag("anything"));
         let candidates = selection(serde_json::json!([
             {"type": "semver", "value": {"range": ">=1.4 <2", "prerelease": true}},
         ]))

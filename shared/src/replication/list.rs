@@ -332,6 +332,27 @@ impl ListWorker {
             let found = deleted_within_filters(cx, repository, &destination, deleted).await?;
             return Ok((found, None));
         }
+        if let Some(pinned) = event.and_then(|e| Digest::parse(&e.reference).ok()) {
+            // An artifact named by its digest alone (a pull through Ferry's endpoint): within
+            // the filters only when none judges a tag, a kind or labels.
+            let found = cx.selection.selects_digests().then(|| Found {
+                src_digest: Some(pinned.clone()),
+                resource: Resource {
+                    resource_type: ResourceType::IMAGE,
+                    src: ArtifactLocation {
+                        registry_id: cx.policy.src_registry_id(),
+                        repository: repository.to_string(),
+                        reference: pinned.to_string(),
+                    },
+                    dst: ArtifactLocation {
+                        registry_id: cx.policy.dest_registry_id(),
+                        repository: destination.to_string(),
+                        reference: pinned.to_string(),
+                    },
+                },
+            });
+            return Ok((found.into_iter().collect(), None));
+        }
         let only = event.map(|e| e.reference.as_str());
         let keep = |tag: &str| {
             cx.selection.tag(tag)

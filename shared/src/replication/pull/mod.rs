@@ -148,11 +148,13 @@ impl Pull<'_> {
         }
         let policy = owner.policy;
         let artifact = format!("{}:{reference}", owner.source);
-        if reference.digest().is_some() {
-            // The lister narrows an execution to a tag; a digest comes with its tag.
+        let by_digest_alone = reference.digest().is_some()
+            && !crate::model::Selection::of(&policy.filters).is_ok_and(|s| s.selects_digests());
+        if by_digest_alone {
+            // A digest has no tag for the policy's tag filters (or kind, labels) to judge.
             return Err(PullError::ManifestUnknown(format!(
-                "{destination}@{reference} is not at the destination; Ferry replicates on pull by tag (pull a tag of {} first, its digests follow)",
-                owner.source
+                "{destination}@{reference} is not at the destination, and policy {} selects by tag (its filters judge tags, kinds or labels): pull a tag of {} first, its digests follow",
+                policy.id, owner.source
             )));
         }
         if !policy.syncs_reference(reference) {

@@ -390,3 +390,40 @@ async fn with_on_pull_event_a_pull_of_a_held_tag_syncs_it_once_per_window() {
         "the sync brought the source's v1"
     );
 }
+
+#[tokio::test]
+async fn a_pinned_digest_the_destination_lacks_is_replicated_by_digest_where_no_filter_judges_tags()
+{
+    let world = World::new().await;
+    let digest = world.source.push_image("team/app", "v1", &[b"pinned"]);
+    let policy = auto_sync_policy(
+        &world,
+        serde_json::json!({"filters": [{"type": "name", "value": "team/**"}, {"type": "tag", "value": ""}]}),
+    )
+    .await;
+    let policies = vec![policy.clone()];
+    let pulled = repo("mirror/team/app");
+    let owner = owner_of(&policies, &pulled).expect("owned");
+    let settings = quick();
+    let pull = world.pull(&settings);
+    let pinned = reference(digest.as_str());
+    let (served, ()) = tokio::join!(pull.manifest(&owner, &pulled, &pinned), world.pump(40));
+    let served = served.expect("replicated by digest");
+    assert_eq!(served.manifest.digest, digest);
+    let upstream = world
+        .source
+        .get_manifest(&repo("team/app"), &pinned)
+        .await
+        .expect("upstream");
+    assert_eq!(served.manifest.bytes, upstream.bytes, "byte-exact");
+    let executions = world.executions_of(policy.id).await;
+    assert_eq!(executions.len(), 1);
+    let tasks = world.tasks(executions[0].id);
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].dst_resource, format!("mirror/team/app@{digest}"));
+    assert_eq!(
+        world.destination.tagged("mirror/team/app", "v1"),
+        None,
+        "a digest alone writes no tag"
+    );
+}
