@@ -528,7 +528,13 @@ pub fn document() -> OpenApi {
             InfoBuilder::new()
                 .title("Ferry")
                 .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("Harbor v2.0 compatible registry and replication API")),
+                .description(Some(
+                    "Harbor v2.0 compatible registry and replication API. Besides these routes, \
+                     Ferry serves the distribution pull API (`GET`/`HEAD` `/v2/`, \
+                     `/v2/<name>/manifests/<tag or digest>`, `/v2/<name>/blobs/<digest>`) for \
+                     the destination namespaces of policies with `auto_sync` on: what the \
+                     destination lacks is replicated from the policy's source on the pull.",
+                )),
         )
         .paths(paths.build())
         .components(Some(components))

@@ -296,3 +296,75 @@ async fn a_destination_on_s3_has_its_blob_redirects_passed_to_the_client() {
     assert!(answer.bytes().await.expect("body").is_empty());
     stack.stop().await;
 }
+
+/// A pinned digest (`image@sha256:...`, as Kubernetes pulls) the destination lacks, under a
+/// policy whose filters judge no tag: replicated by digest alone, byte-exact, no tag written.
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_pulls_a_pinned_digest_only_the_upstream_has() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start_with_auth("dev", "dev-pass");
+    let digest = source
+        .http()
+        .push_image("team/pinned", "v1", &[layer(905, 2500)])
+        .await;
+    let (stack, api) = start("pull-digest").await;
+    let src = add_registry(&api, "upstream", &source.url()).await;
+    let dst = api
+        .post(
+            "/registries",
+            &json!({"name": "home", "type": "docker-registry", "url": destination.url(),
+                    "credential": {"type": "basic", "access_key": "dev", "access_secret": "dev-pass"}}),
+        )
+        .await
+        .created_id();
+    let policy = create_policy(
+        &api,
+        "pinned",
+        src,
+        dst,
+        json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0,
+               "filters": [{"type": "name", "value": "team/**"}, {"type": "tag", "value": ""}],
+               "auto_sync": {"enabled": true}}),
+    )
+    .await;
+    let endpoint = stack
+        .api
+        .trim_end_matches("/api/v2.0")
+        .trim_start_matches("http://")
+        .to_string();
+    let pulled = skopeo_pull(
+        &endpoint,
+        &format!("mirror/team/pinned@{digest}"),
+        "dev:dev-pass",
+    )
+    .expect("pulled by digest");
+    let manifest = std::fs::read(pulled.path().join("manifest.json")).expect("manifest");
+    let upstream = source
+        .http()
+        .manifest("team/pinned", "v1")
+        .await
+        .expect("upstream manifest");
+    assert_eq!(manifest, upstream, "byte-exact");
+    let held = destination
+        .http()
+        .manifest_digest("mirror/team/pinned", &digest)
+        .await;
+    assert_eq!(
+        held.as_deref(),
+        Some(digest.as_str()),
+        "at the destination by digest"
+    );
+    assert!(
+        destination
+            .http()
+            .manifest_digest("mirror/team/pinned", "v1")
+            .await
+            .is_none(),
+        "no tag written"
+    );
+    let executions = api
+        .get(&format!("/replication/executions?policy_id={policy}"))
+        .await
+        .json();
+    assert_eq!(executions.as_array().map(Vec::len), Some(1), "{executions}");
+}
