@@ -2,14 +2,13 @@
 //! webhook payloads, read into pushes and deletes of tagged artifacts, and the executions of the
 //! event-based policies they concern.
 
-use serde::Deserialize;
-
 use crate::messages::ArtifactEvent;
 use crate::model::{ReplicationPolicy, Selection, TriggerType};
 use crate::oci::{media, Reference, Repository};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::Store;
 
+use super::payloads::{Envelope, HarborPayload};
 use super::start::{start_execution, StartError, Started};
 
 /// Events one webhook request may carry: distribution sends a few per request, Harbor one.
@@ -29,62 +28,6 @@ pub enum WebhookError {
 pub struct SourceEvent {
     pub id: String,
     pub event: ArtifactEvent,
-}
-
-#[derive(Deserialize)]
-struct Envelope {
-    events: Vec<DistributionEvent>,
-}
-
-#[derive(Deserialize)]
-struct DistributionEvent {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    timestamp: String,
-    action: String,
-    target: Target,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    #[serde(default)]
-    media_type: String,
-    #[serde(default)]
-    digest: String,
-    repository: String,
-    #[serde(default)]
-    tag: String,
-}
-
-#[derive(Deserialize)]
-struct HarborPayload {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    occur_at: i64,
-    event_data: HarborData,
-}
-
-#[derive(Deserialize)]
-struct HarborData {
-    #[serde(default)]
-    resources: Vec<HarborResource>,
-    repository: HarborRepository,
-}
-
-#[derive(Deserialize)]
-struct HarborResource {
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    tag: String,
-}
-
-#[derive(Deserialize)]
-struct HarborRepository {
-    repo_full_name: String,
 }
 
 /// The pushes of tags and the deletes a webhook body tells of; other events (pulls, blob

@@ -8,6 +8,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod list;
 pub mod notify;
+mod payloads;
 pub mod policies;
 pub mod prepare;
 pub mod pull;

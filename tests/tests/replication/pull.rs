@@ -27,17 +27,15 @@ fn skopeo_pull(endpoint: &str, image: &str, login: &str) -> Result<tempfile::Tem
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn skopeo_pulls_an_upstream_only_image_through_ferry_which_replicates_it_once() {
-    let source = TestRegistry::start();
-    let destination = TestRegistry::start_with_auth("dev", "dev-pass");
-    let layers = [layer(901, 2000), layer(902, 3000)];
-    source.http().push_image("team/app", "v1", &layers).await;
-    source
-        .http()
-        .push_image("team/app", "latest", &[layer(903, 100)])
-        .await;
-    let (stack, api) = start("pull").await;
+/// The stack with `source` as upstream and `destination` (login `dev:dev-pass`) as home, and
+/// an auto-sync policy into `mirror/` with these filters: the stack, its API, the policy's id.
+async fn auto_sync_stack(
+    name: &str,
+    source: &TestRegistry,
+    destination: &TestRegistry,
+    filters: Value,
+) -> (LocalStack, ApiClient, i64) {
+    let (stack, api) = start(name).await;
     let src = add_registry(&api, "upstream", &source.url()).await;
     let dst = api
         .post(
@@ -49,12 +47,40 @@ async fn skopeo_pulls_an_upstream_only_image_through_ferry_which_replicates_it_o
         .created_id();
     let policy = create_policy(
         &api,
-        "on-pull",
+        name,
         src,
         dst,
         json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0,
-               "filters": [{"type": "tag", "value": "v*"}],
-               "auto_sync": {"enabled": true}}),
+               "filters": filters, "auto_sync": {"enabled": true}}),
+    )
+    .await;
+    (stack, api, policy)
+}
+
+/// Where clients pull from Ferry: the API's host and port.
+fn endpoint_of(stack: &LocalStack) -> String {
+    stack
+        .api
+        .trim_end_matches("/api/v2.0")
+        .trim_start_matches("http://")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_pulls_an_upstream_only_image_through_ferry_which_replicates_it_once() {
+    let source = TestRegistry::start();
+    let destination = TestRegistry::start_with_auth("dev", "dev-pass");
+    let layers = [layer(901, 2000), layer(902, 3000)];
+    source.http().push_image("team/app", "v1", &layers).await;
+    source
+        .http()
+        .push_image("team/app", "latest", &[layer(903, 100)])
+        .await;
+    let (stack, api, policy) = auto_sync_stack(
+        "pull",
+        &source,
+        &destination,
+        json!([{"type": "tag", "value": "v*"}]),
     )
     .await;
     let shown = api
@@ -62,11 +88,7 @@ async fn skopeo_pulls_an_upstream_only_image_through_ferry_which_replicates_it_o
         .await
         .json();
     assert_eq!(shown["auto_sync"]["enabled"], true, "{shown}");
-    let endpoint = stack
-        .api
-        .trim_end_matches("/api/v2.0")
-        .trim_start_matches("http://")
-        .to_string();
+    let endpoint = endpoint_of(&stack);
 
     // The destination's own login pulls; the image is replicated on the way.
     let pulled = skopeo_pull(&endpoint, "mirror/team/app:v1", "dev:dev-pass").expect("pulled");
@@ -251,11 +273,7 @@ async fn a_destination_on_s3_has_its_blob_redirects_passed_to_the_client() {
                "auto_sync": {"enabled": true, "public": true}}),
     )
     .await;
-    let endpoint = stack
-        .api
-        .trim_end_matches("/api/v2.0")
-        .trim_start_matches("http://")
-        .to_string();
+    let endpoint = endpoint_of(&stack);
     let pulled = skopeo_pull(
         &endpoint,
         "mirror/team/app:v1",
@@ -307,31 +325,14 @@ async fn skopeo_pulls_a_pinned_digest_only_the_upstream_has() {
         .http()
         .push_image("team/pinned", "v1", &[layer(905, 2500)])
         .await;
-    let (stack, api) = start("pull-digest").await;
-    let src = add_registry(&api, "upstream", &source.url()).await;
-    let dst = api
-        .post(
-            "/registries",
-            &json!({"name": "home", "type": "docker-registry", "url": destination.url(),
-                    "credential": {"type": "basic", "access_key": "dev", "access_secret": "dev-pass"}}),
-        )
-        .await
-        .created_id();
-    let policy = create_policy(
-        &api,
-        "pinned",
-        src,
-        dst,
-        json!({"dest_namespace": "mirror", "dest_namespace_replace_count": 0,
-               "filters": [{"type": "name", "value": "team/**"}, {"type": "tag", "value": ""}],
-               "auto_sync": {"enabled": true}}),
+    let (stack, api, policy) = auto_sync_stack(
+        "pull-digest",
+        &source,
+        &destination,
+        json!([{"type": "name", "value": "team/**"}, {"type": "tag", "value": ""}]),
     )
     .await;
-    let endpoint = stack
-        .api
-        .trim_end_matches("/api/v2.0")
-        .trim_start_matches("http://")
-        .to_string();
+    let endpoint = endpoint_of(&stack);
     let pulled = skopeo_pull(
         &endpoint,
         &format!("mirror/team/pinned@{digest}"),

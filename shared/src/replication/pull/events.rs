@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::claim_key;
 use crate::messages::ArtifactEvent;
 use crate::model::auto_sync::{owner_of, Owner};
@@ -16,6 +14,7 @@ use crate::oci::{media, Reference, Repository, Tag};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::Store;
 use crate::replication::events::MAX_EVENTS;
+use crate::replication::payloads::{Envelope, HarborPayload};
 use crate::replication::start::{start_execution, StartError, Started};
 
 /// A tag pulled at the destination: the event's id, the destination repository and tag.
@@ -26,70 +25,10 @@ pub struct Pulled {
     pub tag: Tag,
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    events: Vec<DistributionEvent>,
-}
-
-#[derive(Deserialize)]
-struct DistributionEvent {
-    #[serde(default)]
-    id: String,
-    action: String,
-    target: Target,
-    #[serde(default)]
-    request: Requester,
-}
-
-#[derive(Deserialize, Default)]
-struct Requester {
-    #[serde(default)]
-    useragent: String,
-}
-
 /// Ferry's own reads of the destination (a transfer's checks, the pull endpoint's reads) say
 /// so in their user agent; their notifications start nothing (the pull endpoint syncs itself).
 fn by_ferry(user_agent: &str) -> bool {
     user_agent.starts_with("ferry/")
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    #[serde(default)]
-    media_type: String,
-    repository: String,
-    #[serde(default)]
-    tag: String,
-}
-
-#[derive(Deserialize)]
-struct HarborPayload {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    occur_at: i64,
-    event_data: HarborData,
-}
-
-#[derive(Deserialize)]
-struct HarborData {
-    #[serde(default)]
-    resources: Vec<HarborResource>,
-    repository: HarborRepository,
-}
-
-#[derive(Deserialize)]
-struct HarborResource {
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    tag: String,
-}
-
-#[derive(Deserialize)]
-struct HarborRepository {
-    repo_full_name: String,
 }
 
 /// The tag pulls a webhook body tells of; pulls by digest (an index's children, blobs), Ferry's
