@@ -201,6 +201,9 @@ impl<S: ExecutionStore> ExecutionStore for FaultyStore<S> {
     async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError> {
         step!(self.close_listing(id, piece))
     }
+    async fn listings_pending(&self, id: i64) -> Result<i64, StoreError> {
+        step!(self.listings_pending(id))
+    }
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
         step!(self.finish_if_done(id))
     }

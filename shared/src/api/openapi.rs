@@ -588,7 +588,7 @@ mod tests {
         );
         let policy = &json["components"]["schemas"]["ReplicationPolicy"]["properties"];
         assert!(policy.get("override").is_some());
-        for ferrys in ["scope", "namespace", "read_only", "auto_sync"] {
+        for ferrys in ["scope", "namespace", "read_only", "auto_sync", "prune"] {
             // A `$ref` (scope) carries its description inside `oneOf`.
             assert!(
                 policy[ferrys].to_string().contains("Ferry's addition"),

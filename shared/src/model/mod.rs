@@ -14,6 +14,7 @@ pub mod newest;
 pub mod notification;
 pub mod plan;
 pub mod policy;
+pub mod prune;
 pub mod registry;
 pub mod resource;
 pub mod robot;

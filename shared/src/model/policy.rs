@@ -156,6 +156,13 @@ pub struct ReplicationPolicy {
     /// of its pull. Left out while all off.
     #[serde(default, skip_serializing_if = "super::auto_sync::AutoSync::is_off")]
     pub auto_sync: super::auto_sync::AutoSync,
+    /// Ferry's addition: mirror mode. With `enabled`, after a complete listing the destination's
+    /// tags within the policy's scope that the source no longer has, or that the filters no
+    /// longer select, are deleted (tasks of operation `deletion`), unless they are more than
+    /// `max_percent` (default 10) of the tags held there and `unlimited` is off. Left out while
+    /// off.
+    #[serde(default, skip_serializing_if = "super::prune::Prune::is_off")]
+    pub prune: super::prune::Prune,
     #[serde(with = "time_format::rfc3339")]
     #[schema(value_type = String, format = DateTime, default = "1970-01-01T00:00:00Z")]
     pub creation_time: OffsetDateTime,
@@ -190,6 +197,7 @@ impl Default for ReplicationPolicy {
             scope: PolicyScope::System,
             namespace: String::new(),
             auto_sync: super::auto_sync::AutoSync::default(),
+            prune: super::prune::Prune::default(),
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
         }
@@ -318,6 +326,7 @@ impl ReplicationPolicy {
                 .map_err(|reason| ValidationError::new(format!("platforms[{i}]"), reason))?;
         }
         super::auto_sync::validate_auto_sync(self)?;
+        self.prune.validate()?;
         if self.speed < -1 {
             return Err(ValidationError::new(
                 "speed",

@@ -272,6 +272,8 @@ pub trait ExecutionStore: Send + Sync {
     /// Counts a list piece done, once per `piece` however often it is called. The piece an
     /// execution is created with is `""`.
     async fn close_listing(&self, id: i64, piece: &str) -> Result<(), StoreError>;
+    /// The list pieces still open, read consistently (a prune waits for all but its own).
+    async fn listings_pending(&self, id: i64) -> Result<i64, StoreError>;
     /// Writes the final status once, when nothing is in progress and listing is complete.
     /// Returns the status written, or None when the execution is not done (or already final).
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError>;

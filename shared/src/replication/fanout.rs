@@ -26,15 +26,15 @@ pub struct TaskBatch<'a> {
 }
 
 /// Writes one task per resource and sends their transfer messages. A resource whose
-/// destination is in `ended` (destination -> why: unchanged, or what a plan would do) ends
-/// Succeed at once with that text, and no message.
+/// destination is in `ended` (destination -> how and why it ends: unchanged, what a plan would
+/// do, a prune refused) ends at once so, and has no message.
 pub async fn fan_out(
     store: &dyn Store,
     queue: &dyn MessageQueue,
     batch: TaskBatch<'_>,
     policy: &ReplicationPolicy,
     resources: &[Resource],
-    ended: &HashMap<String, String>,
+    ended: &HashMap<String, (TaskStatus, String)>,
 ) -> Result<(), FanOutError> {
     let TaskBatch {
         execution_id,
@@ -68,12 +68,12 @@ pub async fn fan_out(
                 continue;
             };
             match ended.get(&resource.dst.display()) {
-                Some(text) => skipped.push(TaskTransition {
+                Some((to, text)) => skipped.push(TaskTransition {
                     execution_id,
                     task_id: task.id,
                     artifact: None,
                     from: task.status,
-                    to: TaskStatus::Succeed,
+                    to: *to,
                     status_text: Some(text.clone()),
                     figures: Some(TransferFigures::default()),
                     log: None,

@@ -22,6 +22,7 @@ use crate::messages::{decode, ArtifactEvent, InboundMessage, ListMessage, ListRe
 use crate::model::artifact_types::ArtifactTypes;
 use crate::model::newest::newest_tags;
 use crate::model::plan::{planned, Held};
+use crate::model::TaskStatus;
 use crate::model::{
     ArtifactLocation, ExecutionStatus, Operation, Registry, ReplicationPolicy, Resource,
     ResourceType, Selection,
@@ -91,18 +92,18 @@ struct Found {
 }
 
 /// What a piece reads before it lists: the policy, its filters, and both ends.
-struct Context {
-    policy: ReplicationPolicy,
-    selection: Selection,
-    source: Box<dyn SourceAdapter>,
-    destination_registry: Registry,
-    destination: Box<dyn RegistryClient>,
+pub(super) struct Context {
+    pub(super) policy: ReplicationPolicy,
+    pub(super) selection: Selection,
+    pub(super) source: Box<dyn SourceAdapter>,
+    pub(super) destination_registry: Registry,
+    pub(super) destination: Box<dyn RegistryClient>,
     /// Whether a digest the destination holds may be the source's: not where the destination
     /// keeps Helm packages (ChartMuseum) and the source is no chart repository, whose listing
     /// builds the same artifact (a HEAD there reads a package and could never match).
     compare_digests: bool,
     /// The execution is a plan: nothing is prepared or written at the destination.
-    dry_run: bool,
+    pub(super) dry_run: bool,
 }
 
 impl ListWorker {
@@ -272,6 +273,7 @@ impl ListWorker {
             "listed"
         );
         self.store.close_listing(m.execution_id, &piece).await?;
+        self.prune_when_listed(&cx, m).await?;
         let (store, queue) = (self.store.as_ref(), self.queue.as_ref());
         if super::notify::finish_announced(store, queue, m.execution_id)
             .await?
@@ -403,15 +405,38 @@ impl ListWorker {
     }
 
     /// The newest `count` tags of a repository among those the other filters select (the
-    /// newest filter applies after them): the whole repository is read first, a window at a
-    /// time, with each image's creation time.
+    /// newest filter applies after them).
     async fn newest_of(
         &self,
         cx: &Context,
         repository: &Repository,
         count: usize,
     ) -> Result<HashSet<String>, Failure> {
+        Ok(newest_tags(self.candidates(cx, repository).await?, count))
+    }
+
+    /// Every tag of a repository the policy's filters select, the newest filter included.
+    pub(super) async fn selected_of(
+        &self,
+        cx: &Context,
+        repository: &Repository,
+    ) -> Result<HashSet<String>, Failure> {
+        let candidates = self.candidates(cx, repository).await?;
+        Ok(match cx.selection.newest() {
+            Some(count) => newest_tags(candidates, count),
+            None => candidates.into_iter().map(|(tag, _)| tag).collect(),
+        })
+    }
+
+    /// The tags the filters before the newest one select, with their creation times when the
+    /// newest filter needs them: the whole repository, a window at a time.
+    async fn candidates(
+        &self,
+        cx: &Context,
+        repository: &Repository,
+    ) -> Result<Vec<(String, Option<time::OffsetDateTime>)>, Failure> {
         let keep = |tag: &str| cx.selection.tag(tag);
+        let wanted = self.wanted(cx, cx.selection.newest().is_some());
         let mut candidates = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -421,7 +446,7 @@ impl ListWorker {
             };
             let page = cx
                 .source
-                .artifacts(repository, window, &keep, self.wanted(cx, true))
+                .artifacts(repository, window, &keep, wanted)
                 .await
                 .map_err(|e| {
                     Failure::from(e).context(format!("listing artifacts of {repository} failed"))
@@ -437,7 +462,7 @@ impl ListWorker {
                 None => break,
             }
         }
-        Ok(newest_tags(candidates, count))
+        Ok(candidates)
     }
 
     /// Adds one window's artifacts to the batch, writing the batch first when they would
@@ -499,13 +524,13 @@ impl ListWorker {
         let unchanged = held.values().filter(|h| matches!(h, Held::Same(_))).count();
         // What ends at the listing: the unchanged, or in a plan every task, saying what it
         // would come to.
-        let ended: HashMap<String, String> = if cx.dry_run {
+        let ended: HashMap<String, (TaskStatus, String)> = if cx.dry_run {
             found
                 .iter()
                 .map(|f| {
                     let dst = f.resource.dst.display();
                     let text = planned(held.get(&dst), cx.policy.override_, deletion);
-                    (dst, text)
+                    (dst, (TaskStatus::Succeed, text))
                 })
                 .collect()
         } else {
@@ -513,7 +538,10 @@ impl ListWorker {
                 .filter_map(|(dst, h)| match h {
                     Held::Same(digest) => Some((
                         dst,
-                        format!("skipped: unchanged, the destination has {digest}"),
+                        (
+                            TaskStatus::Succeed,
+                            format!("skipped: unchanged, the destination has {digest}"),
+                        ),
                     )),
                     _ => None,
                 })

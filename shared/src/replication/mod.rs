@@ -11,6 +11,7 @@ pub mod notify;
 mod payloads;
 pub mod policies;
 pub mod prepare;
+pub mod prune;
 pub mod pull;
 pub mod reaper;
 pub mod registries;

@@ -83,8 +83,11 @@ async fn start_claimed(
         Launch::Event(event) => Some(event),
         _ => None,
     };
+    // A pruning policy's execution has one piece more, closed when its prune is written: it
+    // cannot finish before the prune ran, which waits for every other piece.
+    let pieces = 1 + i64::from(super::prune::prunes(policy, event));
     let execution = store
-        .create_execution(policy_id, trigger, 1, launch)
+        .create_execution(policy_id, trigger, pieces, launch)
         .await?;
     if policy.single_active_replication && !execution.dry_run {
         // Claimed after the record exists, so of two starts at once exactly one runs.

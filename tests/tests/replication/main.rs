@@ -14,6 +14,7 @@ mod notifications;
 mod plan;
 mod platforms;
 mod prepare;
+mod prune;
 mod pull;
 mod triggers;
 mod types;

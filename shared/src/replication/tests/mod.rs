@@ -9,6 +9,7 @@ mod list;
 mod notify;
 mod plan;
 mod policies;
+mod prune;
 mod pull;
 mod reaper;
 mod retry;

@@ -247,6 +247,10 @@ impl ExecutionStore for DynamoStore {
             .await
     }
 
+    async fn listings_pending(&self, id: i64) -> Result<i64, StoreError> {
+        Ok(self.execution_item(id).await?.listings_pending)
+    }
+
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
         let table = &self.tables.executions;
         optimistic("execution", id, || async move {

@@ -101,6 +101,11 @@ impl ExecutionStore for MemoryStore {
         Ok(())
     }
 
+    async fn listings_pending(&self, id: i64) -> Result<i64, StoreError> {
+        self.check("listings_pending")?;
+        Ok(lock(&self.state).execution(id)?.1)
+    }
+
     async fn finish_if_done(&self, id: i64) -> Result<Option<ExecutionStatus>, StoreError> {
         self.check("finish_if_done")?;
         let mut state = lock(&self.state);
