@@ -157,6 +157,26 @@ impl World {
         execution.id
     }
 
+    /// Starts a plan (dry run) of `policy` and delivers its list messages; its id.
+    async fn planned(&self, policy: &ReplicationPolicy) -> i64 {
+        let started =
+            super::start::start_plan(self.store.as_ref(), self.queue.as_ref(), policy.id)
+                .await
+                .expect("a plan");
+        let super::start::Started::Running(plan) = started else {
+            panic!("not running: {started:?}");
+        };
+        assert!(plan.dry_run);
+        let lister = self.list_worker(100);
+        for message in self.queue.take_list() {
+            lister
+                .handle(&inbound(&message, 1), None)
+                .await
+                .expect("listed");
+        }
+        plan.id
+    }
+
     /// Delivers a list message once, as its first delivery.
     async fn list(&self, message: &crate::messages::ListMessage) {
         self.list_worker(100)

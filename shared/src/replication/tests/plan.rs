@@ -50,33 +50,16 @@ async fn a_plan_says_what_the_real_execution_then_does_and_writes_nothing() {
             {"type": "name", "value": "team/{new,same,held}"},
         ]}))
         .await;
-    let started = crate::replication::start::start_plan(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        policy.id,
-    )
-    .await
-    .expect("a plan");
-    let crate::replication::start::Started::Running(plan) = started else {
-        panic!("not running: {started:?}");
-    };
-    assert!(plan.dry_run);
-    let lister = world.list_worker(100);
-    for message in world.queue.take_list() {
-        lister
-            .handle(&super::inbound(&message, 1), None)
-            .await
-            .expect("listed");
-    }
+    let plan_id = world.planned(&policy).await;
     assert!(
         world.queue.take_transfer().is_empty(),
         "a plan copies nothing"
     );
-    let planned = world.store.get_execution(plan.id).await.expect("plan");
+    let planned = world.store.get_execution(plan_id).await.expect("plan");
     assert_eq!(planned.status, ExecutionStatus::Succeed);
     assert!(planned.dry_run);
     assert_eq!(
-        outcomes(&world, plan.id),
+        outcomes(&world, plan_id),
         vec![
             ("team/held:1.0".to_string(), "held"),
             ("team/new:1.0".to_string(), "copy"),
@@ -94,7 +77,7 @@ async fn a_plan_says_what_the_real_execution_then_does_and_writes_nothing() {
     assert!(!world.execution(real).await.dry_run);
     assert_eq!(
         outcomes(&world, real),
-        outcomes(&world, plan.id),
+        outcomes(&world, plan_id),
         "task by task"
     );
     assert!(world.destination.tagged("team/new", "1.0").is_some());

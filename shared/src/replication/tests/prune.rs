@@ -192,29 +192,13 @@ async fn a_push_under_newest_drops_the_tag_that_fell_out() {
 async fn a_plan_shows_the_prune_and_deletes_nothing() {
     let world = mirrored().await;
     let policy = world.policy(policy(70)).await;
-    let started = crate::replication::start::start_plan(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        policy.id,
-    )
-    .await
-    .expect("a plan");
-    let crate::replication::start::Started::Running(plan) = started else {
-        panic!("not running: {started:?}");
-    };
-    let lister = world.list_worker(100);
-    for message in world.queue.take_list() {
-        lister
-            .handle(&super::inbound(&message, 1), None)
-            .await
-            .expect("listed");
-    }
+    let plan_id = world.planned(&policy).await;
     assert!(
         world.queue.take_transfer().is_empty(),
         "a plan transfers nothing"
     );
     let planned: Vec<(String, String)> = world
-        .tasks(plan.id)
+        .tasks(plan_id)
         .into_iter()
         .filter(|t| t.operation == Operation::Deletion)
         .map(|t| (t.dst_resource, t.status_text))
@@ -224,7 +208,7 @@ async fn a_plan_shows_the_prune_and_deletes_nothing() {
         .iter()
         .all(|(_, text)| text.starts_with("plan: delete")));
     assert_eq!(
-        world.execution(plan.id).await.status,
+        world.execution(plan_id).await.status,
         ExecutionStatus::Succeed
     );
     assert!(world.destination.tagged("team/app", "0.9").is_some());
