@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help deps build up test lint ci clean bench bench-e2e bench-list load fuzz
+.PHONY: help deps build up test lint ci clean bench bench-e2e bench-list load fuzz package
 
 help:
 	@echo "make up     the whole system locally (emulator, registries, functions, event plane, API)"
@@ -13,6 +13,7 @@ help:
 	@echo "make bench-list  the lister over a generated source of 5,000 repositories x 20 tags"
 	@echo "make load   the full-size fleet, ten times over two transfer processes"
 	@echo "make fuzz   the API fuzzed from its OpenAPI description, 100 requests per route and phase"
+	@echo "make package  sam validate and sam build for AWS (arm64 release), zips and their sizes"
 
 deps:
 	@scripts/install-deps.sh
@@ -76,3 +77,9 @@ load: deps build
 # not, with many more requests than CI's few (reports in target/schemathesis/).
 fuzz: deps build
 	FERRY_FUZZ_EXAMPLES=100 cargo test -p ferry-tests --test api -- --nocapture fuzz
+
+# For AWS: `sam validate --lint`, then `sam build` of the four functions (release, arm64, with
+# cargo-lambda and zig), a zip of each and its size; `sam deploy --guided` next (README.md,
+# "Deploying to AWS"). aws-sam-cli goes into .venv-sam, apart from CI's .venv. Takes minutes.
+package: deps
+	@scripts/package.sh

@@ -101,6 +101,9 @@ CONFIG
 done
 
 target/$profile/ferry-local bootstrap --env-file "$state/functions.env" >/dev/null
+# The functions' metrics (CloudWatch embedded metric format) go to a file here, not stdout.
+: >"$state/metrics.jsonl"
+echo "FERRY_METRICS_FILE=$PWD/$state/metrics.jsonl" >>"$state/functions.env"
 if [ "$iam_guard" = off ]; then
   guard_flags=(--no-iam-guard)
   env | grep -E '^(AWS_|FERRY_ADMIN_PASSWORD=|RUST_LOG=)' >>"$state/functions.env"
@@ -112,7 +115,7 @@ else
 fi
 
 start functions .venv/bin/cargo-lambda lambda watch --quiet \
-  --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --concurrency 4 "${build_flags[@]}" \
+  --invoke-address 127.0.0.1 --invoke-port "$invoke_port" --concurrency 4 --timeout 900 "${build_flags[@]}" \
   --env-file "$state/functions.env"
 wait_for "cargo lambda watch" 120 curl -s -o /dev/null "http://127.0.0.1:$invoke_port/"
 
@@ -134,6 +137,7 @@ Ferry is up. What runs where:
   event plane         ferry-local: SQS -> lister/transfer, schedules -> trigger, HTTP -> api
   IAM guard           http://$iam_guard_address (FERRY_IAM_GUARD=$iam_guard): the functions' AWS calls, held to their template policies
   logs                $state/logs/
+  metrics             target/$profile/ferry-local metrics   (sums $state/metrics.jsonl, as CloudWatch would)
 Ready. Ctrl-C stops everything.
 READY
 wait

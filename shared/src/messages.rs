@@ -79,6 +79,9 @@ pub fn decode<T: Versioned>(body: &str) -> Result<T, MessageError> {
 pub struct ListMessage {
     pub execution_id: i64,
     pub policy_id: i64,
+    /// The request (or invocation) that started the execution, on every log line after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     /// Where this piece starts in the source's listing; None for the first piece.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_after: Option<String>,
@@ -117,6 +120,12 @@ impl Versioned for ListMessage {
 pub struct TransferMessage {
     pub execution_id: i64,
     pub task_id: i64,
+    /// The execution's policy, for the metrics by policy (0 in messages of older builds).
+    #[serde(default)]
+    pub policy_id: i64,
+    /// The request (or invocation) that started the execution, on every log line after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     pub resource: Resource,
     /// Copy, or delete at the destination (a replicated deletion).
     #[serde(default = "copy_operation")]
@@ -198,6 +207,8 @@ mod tests {
         TransferMessage {
             execution_id: 1,
             task_id: 2,
+            policy_id: 3,
+            correlation_id: Some("req-1".into()),
             resource: Resource {
                 resource_type: ResourceType::IMAGE,
                 src: location(1, "library/nginx"),

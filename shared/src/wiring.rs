@@ -267,12 +267,16 @@ impl Services {
 
     /// Registries of every kind, retrying what may heal as often as
     /// `FERRY_REGISTRY_MAX_RETRIES` says, else `default_retries`.
+    /// Registries whose shared budgets (`options.budget`) are kept in the store.
     fn registries(&self, default_retries: usize) -> Result<Arc<Registries>, ConfigError> {
-        Ok(Arc::new(Registries::new(
-            parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
-            address_policy()?,
-            Some(self.sdk.clone()),
-        )))
+        Ok(Arc::new(
+            Registries::new(
+                parsed_or(REGISTRY_MAX_RETRIES, default_retries)?,
+                address_policy()?,
+                Some(self.sdk.clone()),
+            )
+            .with_shared_budgets(self.store.clone()),
+        ))
     }
 
     /// The HTTP API. Its registry requests retry once: its caller is waiting.
@@ -379,6 +383,18 @@ impl Services {
         })
     }
 
+    /// The registry health monitor, checking as a create does, within the same time limit.
+    pub fn health_monitor(&self) -> Result<crate::replication::health::HealthMonitor, ConfigError> {
+        Ok(crate::replication::health::HealthMonitor {
+            store: self.store.clone(),
+            connect: self.registries(1)?,
+            limit: CheckLimit(Duration::from_secs(parsed_or(
+                REGISTRY_CHECK_SECS,
+                CheckLimit::default().0.as_secs(),
+            )?)),
+        })
+    }
+
     pub fn reaper(&self) -> Result<Reaper, ConfigError> {
         Ok(Reaper {
             store: self.store.clone(),
@@ -395,7 +411,8 @@ impl Services {
             locations: Arc::new(CachedLocations::new(Some(backing))),
             recent: Default::default(),
             finish_checks: Default::default(),
-            registries: RegistryPool::new(self.registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?),
+            registries: RegistryPool::new(self.registries(6)?, parsed_or(REGISTRY_MAX_BLOBS, 8)?)
+                .with_shared_budgets(self.store.clone()),
             store: self.store.clone(),
             queue: self.queue.clone(),
             logs: self.logs.clone(),

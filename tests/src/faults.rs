@@ -6,6 +6,7 @@
 //! gate as Docker Hub and Harbor have, and the OCI 1.1 Referrers API as Harbor 2.11, zot and
 //! distribution 3 have (manifests pushed through it with a `subject` are listed).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -62,6 +63,25 @@ struct Shared {
     harbor: Option<(String, String)>,
     projects: Arc<Mutex<Vec<String>>>,
     project_requests: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// Blob reads (`GET …/blobs/sha256:…`) under way, and the most there were at once.
+    blob_reads: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+/// One blob read under way, until its answer's body is sent or dropped.
+struct BlobRead(Arc<(AtomicUsize, AtomicUsize)>);
+
+impl BlobRead {
+    fn enter(gauge: &Arc<(AtomicUsize, AtomicUsize)>) -> Self {
+        let now = gauge.0.fetch_add(1, Ordering::SeqCst) + 1;
+        gauge.1.fetch_max(now, Ordering::SeqCst);
+        Self(Arc::clone(gauge))
+    }
+}
+
+impl Drop for BlobRead {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 type Referrers = std::collections::HashMap<(String, String), Vec<serde_json::Value>>;
@@ -144,6 +164,7 @@ impl FaultProxy {
             harbor,
             projects: Arc::new(Mutex::new(Vec::new())),
             project_requests: Arc::new(Mutex::new(Vec::new())),
+            blob_reads: Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -169,6 +190,12 @@ impl FaultProxy {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// The most blob reads (`GET …/blobs/sha256:…`) that were under way at once, each from
+    /// its request until its body was sent.
+    pub fn most_blob_reads_at_once(&self) -> usize {
+        self.shared.blob_reads.1.load(Ordering::SeqCst)
     }
 
     /// The faults injected so far, as `METHOD path -> what`.
@@ -335,6 +362,9 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    let reading_blob =
+        method == http::Method::GET && request.uri().path().contains("/blobs/sha256:");
+    let blob_read = reading_blob.then(|| BlobRead::enter(&shared.blob_reads));
     let action = take_fault(&shared, method.as_str(), request.uri().path());
     if let Some(Action::Status(status, retry_after)) = action {
         let mut response = Response::new(Body::from(
@@ -392,7 +422,11 @@ async fn forward(State(shared): State<Shared>, request: Request<Body>) -> Respon
             Some(Action::Garble) => Body::from_stream(stream.map(|piece| {
                 piece.map(|bytes| bytes.iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>())
             })),
-            _ => Body::from_stream(stream),
+            // A blob read lasts until its body is sent.
+            _ => Body::from_stream(stream.map(move |piece| {
+                let _reading = &blob_read;
+                piece
+            })),
         };
     response
         .body(body)

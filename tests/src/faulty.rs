@@ -119,6 +119,14 @@ impl<S: RegistryStore> RegistryStore for FaultyStore<S> {
     ) -> Result<Registry, StoreError> {
         step!(self.update_registry(id, change))
     }
+    async fn record_health(
+        &self,
+        id: i64,
+        status: ferry::model::RegistryStatus,
+        health: &ferry::model::RegistryHealth,
+    ) -> Result<(), StoreError> {
+        step!(self.record_health(id, status, health))
+    }
     async fn delete_registry(&self, id: i64) -> Result<(), StoreError> {
         step!(self.delete_registry(id))
     }

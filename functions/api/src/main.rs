@@ -43,6 +43,7 @@ async fn handle(api: &Api, request: Request) -> Result<Response<Body>, Error> {
         _ => bytes::Bytes::new(),
     };
     let response = api.handle(http::Request::from_parts(parts, body)).await;
+    ferry::telemetry::metrics::flush();
     let (parts, body) = response.into_parts();
     let body = match String::from_utf8(body.to_vec()) {
         Ok(text) if text.is_empty() => Body::Empty,

@@ -27,6 +27,7 @@ pub fn inbound(event: SqsEvent, dead_letters: Option<&str>) -> Vec<InboundMessag
                 .get("ApproximateReceiveCount")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
+            queue_age(&record.attributes);
             let from_dead_letters =
                 dead_letters.is_some_and(|arn| record.event_source_arn.as_deref() == Some(arn));
             let receipt = match (record.event_source_arn, record.receipt_handle) {
@@ -42,6 +43,21 @@ pub fn inbound(event: SqsEvent, dead_letters: Option<&str>) -> Vec<InboundMessag
             })
         })
         .collect()
+}
+
+/// How long a message waited in its queue (SQS's `SentTimestamp`, epoch milliseconds), in the
+/// metrics by function.
+fn queue_age(attributes: &std::collections::HashMap<String, String>) {
+    use ferry::telemetry::metrics::{self, On};
+    let Some(sent_ms) = attributes
+        .get("SentTimestamp")
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return;
+    };
+    let waited_ms = (ferry::model::time_format::now_millis() - sent_ms).max(0);
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    metrics::observe(metrics::QUEUE_AGE, On::Function(function), waited_ms as f64);
 }
 
 /// Handles every message of a batch concurrently and reports the ones to deliver again, each
@@ -74,17 +90,30 @@ where
         failure.item_identifier = message.message_id.clone();
         response.batch_item_failures.push(failure);
     }
+    ferry::telemetry::metrics::flush();
     response
 }
 
-/// When the invocation ends, as an `Instant` (the context gives epoch milliseconds).
-pub fn deadline(context: &lambda_runtime::Context) -> std::time::Instant {
+/// When the invocation ends, as an `Instant` (the context gives epoch milliseconds). None when
+/// the runtime gives no deadline in the future: Lambda always does, but a local runtime may not
+/// (`cargo lambda watch` sends a fixed 600000, 1970), and taken as given it would leave every
+/// invocation out of time before it began.
+pub fn deadline(context: &lambda_runtime::Context) -> Option<std::time::Instant> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    std::time::Instant::now()
-        + std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms))
+    let left = context
+        .deadline
+        .checked_sub(now_ms)
+        .filter(|left| *left > 0);
+    if left.is_none() {
+        tracing::warn!(
+            deadline_ms = context.deadline,
+            "the runtime's deadline is not in the future: running without one"
+        );
+    }
+    left.map(|left| std::time::Instant::now() + std::time::Duration::from_millis(left))
 }
 
 /// The function's own dead-letter queue, when it consumes it too (the template sets it).
@@ -101,7 +130,7 @@ pub async fn serve_sqs<F>(
 where
     F: Fn(
             InboundMessage,
-            std::time::Instant,
+            Option<std::time::Instant>,
         ) -> futures::future::LocalBoxFuture<'static, Result<(), HandleError>>
         + Clone
         + 'static,

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let worker = Arc::new(services.list_worker()?);
     ferry_lambda::serve_sqs(services.queue, move |message, deadline| {
         let worker = Arc::clone(&worker);
-        Box::pin(async move { worker.handle(&message, Some(deadline)).await })
+        Box::pin(async move { worker.handle(&message, deadline).await })
     })
     .await
 }

@@ -3,6 +3,8 @@
 //!   execution with trigger `scheduled`, once per firing however often it is delivered;
 //! - the reaper's schedule sends `{"reap": true}`, and it looks at every execution still in
 //!   progress so that none stays so forever (`ferry::replication::reaper`);
+//! - the health monitor's schedule sends `{"health": true}`, and it checks every registry and
+//!   records its status (`ferry::replication::health`);
 //! - an EventBridge rule sends ECR's "ECR Image Action" events, and it starts the event-based
 //!   policies whose source is that ECR registry (`ferry::replication::ecr_events`);
 //! - the notify queue sends SQS batches of notify messages, and it delivers each to the webhook
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use ferry::model::TriggerType;
 use ferry::replication::ecr_events::{start_for_ecr_event, EcrImageAction};
+use ferry::replication::health::{HealthMonitor, HealthRound};
 use ferry::replication::notify::NotifyWorker;
 use ferry::replication::reaper::{Reaped, Reaper};
 use ferry::replication::start::{start_execution, StartError, Started};
@@ -26,6 +29,9 @@ enum TriggerEvent {
     Ecr(EcrImageAction),
     Reap {
         reap: bool,
+    },
+    Health {
+        health: bool,
     },
     Schedule {
         policy_id: i64,
@@ -47,6 +53,7 @@ enum Outcome {
         status_text: String,
     },
     Reaped(Reaped),
+    Health(HealthRound),
     Events {
         executions: Vec<i64>,
     },
@@ -87,41 +94,56 @@ async fn main() -> Result<(), Error> {
     let services = Arc::new(Services::from_env().await?);
     let reaper = Arc::new(services.reaper()?);
     let notifier = Arc::new(services.notify_worker()?);
+    let monitor = Arc::new(services.health_monitor()?);
     run(service_fn(move |event: LambdaEvent<TriggerEvent>| {
         let (services, reaper): (Arc<Services>, Arc<Reaper>) =
             (Arc::clone(&services), Arc::clone(&reaper));
         let notifier: Arc<NotifyWorker> = Arc::clone(&notifier);
+        let monitor: Arc<HealthMonitor> = Arc::clone(&monitor);
         async move {
-            match event.payload {
-                TriggerEvent::Notify(batch) => Ok(Outcome::Batch(
-                    ferry_lambda::handle_batch(
-                        batch,
-                        None,
-                        Some(services.queue.as_ref()),
-                        |message| {
-                            let notifier = Arc::clone(&notifier);
-                            async move { notifier.handle(&message).await }
-                        },
-                    )
-                    .await,
-                )),
-                TriggerEvent::Ecr(action) => Ok(Outcome::Events {
-                    executions: start_for_ecr_event(
-                        services.store.as_ref(),
-                        services.queue.as_ref(),
-                        &action,
-                    )
-                    .await?,
-                }),
-                TriggerEvent::Reap { reap: true } => Ok(Outcome::Reaped(reaper.reap().await?)),
-                TriggerEvent::Reap { reap: false } => Err(Error::from(
-                    "{\"reap\": false} asks for nothing; send {\"reap\": true}",
-                )),
-                TriggerEvent::Schedule {
-                    policy_id,
-                    scheduled_time,
-                } => scheduled(&services, policy_id, scheduled_time).await,
-            }
+            // The invocation's id correlates what this start sets off.
+            let correlation = Some(event.context.request_id.clone());
+            let outcome = ferry::telemetry::correlated(correlation, async move {
+                match event.payload {
+                    TriggerEvent::Notify(batch) => Ok(Outcome::Batch(
+                        ferry_lambda::handle_batch(
+                            batch,
+                            None,
+                            Some(services.queue.as_ref()),
+                            |message| {
+                                let notifier = Arc::clone(&notifier);
+                                async move { notifier.handle(&message).await }
+                            },
+                        )
+                        .await,
+                    )),
+                    TriggerEvent::Ecr(action) => Ok(Outcome::Events {
+                        executions: start_for_ecr_event(
+                            services.store.as_ref(),
+                            services.queue.as_ref(),
+                            &action,
+                        )
+                        .await?,
+                    }),
+                    TriggerEvent::Reap { reap: true } => Ok(Outcome::Reaped(reaper.reap().await?)),
+                    TriggerEvent::Reap { reap: false } => Err(Error::from(
+                        "{\"reap\": false} asks for nothing; send {\"reap\": true}",
+                    )),
+                    TriggerEvent::Health { health: true } => {
+                        Ok(Outcome::Health(monitor.check_all().await?))
+                    }
+                    TriggerEvent::Health { health: false } => Err(Error::from(
+                        "{\"health\": false} asks for nothing; send {\"health\": true}",
+                    )),
+                    TriggerEvent::Schedule {
+                        policy_id,
+                        scheduled_time,
+                    } => scheduled(&services, policy_id, scheduled_time).await,
+                }
+            })
+            .await;
+            ferry::telemetry::metrics::flush();
+            outcome
         }
     }))
     .await

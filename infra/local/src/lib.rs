@@ -10,6 +10,7 @@ pub mod iam;
 pub mod iam_guard;
 pub mod iam_request;
 pub mod invoke;
+pub mod metrics;
 pub mod plane;
 pub mod scheduler;
 pub mod stack;

@@ -53,6 +53,12 @@ enum Command {
         #[arg(long, conflicts_with = "iam_guard")]
         no_iam_guard: bool,
     },
+    /// Print the metrics the functions wrote (embedded metric format documents in the file
+    /// their FERRY_METRICS_FILE names), summed per metric and dimensions.
+    Metrics {
+        #[arg(long, default_value = ".local/metrics.jsonl")]
+        file: PathBuf,
+    },
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -70,6 +76,15 @@ fn parse_count(text: &str) -> Result<(String, usize), String> {
 async fn main() -> anyhow::Result<()> {
     ferry::telemetry::init();
     let cli = Cli::parse();
+    if let Command::Metrics { file } = &cli.command {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("{}: {e} (is `make up` running?)", file.display()))?;
+        print!(
+            "{}",
+            ferry_local::metrics::render(&ferry_local::metrics::read(&text)?)
+        );
+        return Ok(());
+    }
     let sdk = ferry::adapters::aws::load_config().await;
     let template = Template::load(&cli.template)?;
     let mut parameters = template.parameter_defaults();
@@ -158,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
             {}
             plane.stop().await;
         }
+        Command::Metrics { .. } => {}
     }
     Ok(())
 }

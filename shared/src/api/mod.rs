@@ -114,7 +114,8 @@ impl Api {
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path());
-        let response = tracing::Instrument::instrument(self.answer(&request), span.clone()).await;
+        let answer = crate::telemetry::correlated(Some(request_id.clone()), self.answer(&request));
+        let response = tracing::Instrument::instrument(answer, span.clone()).await;
         let mut response = match response {
             Ok(response) => response,
             Err(error) => {

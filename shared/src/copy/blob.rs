@@ -66,10 +66,27 @@ pub(super) async fn copy_blob(
     }
     // One upload of this blob to the destination at a time in this process; then a slot at
     // each registry. Taken in that order, so a copy waiting for a blob holds no slot.
-    let (_flight, _slots) = match job.slots {
-        Some(slots) => (slots.one_upload(&blob.digest).await, slots.acquire().await),
-        None => (None, Vec::new()),
+    let (_flight, slots) = match job.slots {
+        Some(slots) => (
+            slots.one_upload(&blob.digest).await,
+            Some(slots.acquire(job.deadline).await?),
+        ),
+        None => (None, None),
     };
+    let done = copy_holding_slots(job, blob, headed, counters).await;
+    if let Some(slots) = slots {
+        slots.give_back().await;
+    }
+    done
+}
+
+/// [`copy_blob`] once its slots are held.
+async fn copy_holding_slots(
+    job: &CopyJob<'_>,
+    blob: &Descriptor,
+    headed: Option<bool>,
+    counters: &Counters,
+) -> Result<BlobDone, CopyError> {
     // A blob Ferry saw in another repository of the destination is mounted straight away: one
     // request whether or not the repository has it already. Otherwise a HEAD says whether to copy.
     let from = mount_source(job, blob).await;

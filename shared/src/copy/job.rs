@@ -25,11 +25,18 @@ pub enum CopyError {
     /// The invocation's time is nearly up; the copy goes on from `Checkpoint`.
     #[error("out of time in this invocation; {} uploads to resume", .0.uploads.len())]
     OutOfTime(Checkpoint),
+    /// A registry's shared budget could not be read (the store failed): may heal.
+    #[error("{0}")]
+    Budget(String),
 }
 
 impl CopyError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Registry(e) if e.is_transient())
+        match self {
+            Self::Registry(e) => e.is_transient(),
+            Self::Budget(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -7,9 +7,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use std::time::Instant;
+
 use super::flights::{Flight, UploadFlights};
+use super::job::CopyError;
+use super::shared_slots::{HeldSlot, SharedBlobSlots};
 use crate::model::Registry;
 use crate::oci::Digest;
+use crate::ports::budget::SharedBudgets;
 use crate::ports::connect::Connect;
 use crate::ports::registry::{RegistryClient, RegistryError};
 
@@ -25,6 +30,9 @@ pub struct RegistryPool {
     clients: Mutex<HashMap<i64, Pooled>>,
     slots: Mutex<HashMap<i64, Arc<Semaphore>>>,
     flights: Arc<UploadFlights>,
+    /// Where the budgets every process shares are kept; None: registries' shared budgets are
+    /// not kept (a test's in-process engine).
+    shared: Option<Arc<dyn SharedBudgets>>,
 }
 
 impl RegistryPool {
@@ -36,7 +44,15 @@ impl RegistryPool {
             clients: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
             flights: Arc::default(),
+            shared: None,
         }
+    }
+
+    /// Registries' budgets of concurrent blobs (`options.budget`) held in `budgets`, across
+    /// every process.
+    pub fn with_shared_budgets(mut self, budgets: Arc<dyn SharedBudgets>) -> Self {
+        self.shared = Some(budgets);
+        self
     }
 
     /// The client for `registry`, made once and remade when the registry changed.
@@ -72,25 +88,38 @@ impl RegistryPool {
 
     /// The bound on blob copies between two registries, and the uploads under way to the
     /// destination.
-    pub fn blob_slots(&self, source: i64, destination: i64) -> BlobSlots {
-        let mut ids = vec![source, destination];
+    pub fn blob_slots(&self, source: &Registry, destination: &Registry) -> BlobSlots {
+        let mut registries = vec![source, destination];
         // Always taken in the order of registry ids, once per registry, so two tasks going
         // opposite ways between two registries can never hold one slot each and wait.
-        ids.sort_unstable();
-        ids.dedup();
+        registries.sort_unstable_by_key(|r| r.id);
+        registries.dedup_by_key(|r| r.id);
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let ordered = registries
+            .iter()
+            .map(|r| {
+                Arc::clone(
+                    slots
+                        .entry(r.id)
+                        .or_insert_with(|| Arc::new(Semaphore::new(self.blobs_per_registry))),
+                )
+            })
+            .collect();
+        let shared = registries
+            .iter()
+            .filter_map(|r| {
+                Some(Arc::new(SharedBlobSlots {
+                    budgets: Arc::clone(self.shared.as_ref()?),
+                    registry_id: r.id,
+                    slots: r.options.budget?.concurrent_blobs?,
+                    label: r.host().unwrap_or_else(|| r.name.clone()),
+                }))
+            })
+            .collect();
         BlobSlots {
-            ordered: ids
-                .into_iter()
-                .map(|id| {
-                    Arc::clone(
-                        slots
-                            .entry(id)
-                            .or_insert_with(|| Arc::new(Semaphore::new(self.blobs_per_registry))),
-                    )
-                })
-                .collect(),
-            uploads: Some((Arc::clone(&self.flights), destination)),
+            ordered,
+            shared,
+            uploads: Some((Arc::clone(&self.flights), destination.id)),
         }
     }
 }
@@ -100,7 +129,29 @@ impl RegistryPool {
 #[derive(Clone, Default)]
 pub struct BlobSlots {
     ordered: Vec<Arc<Semaphore>>,
+    /// The registries' slots shared with every process, in the same order.
+    shared: Vec<Arc<SharedBlobSlots>>,
     uploads: Option<(Arc<UploadFlights>, i64)>,
+}
+
+/// The slots one blob copy holds, this process's and the shared ones.
+pub struct HeldSlots {
+    local: Vec<OwnedSemaphorePermit>,
+    shared: Vec<HeldSlot>,
+}
+
+impl HeldSlots {
+    /// Slots of this process held.
+    pub fn local(&self) -> usize {
+        self.local.len()
+    }
+
+    /// Gives the shared slots back (this process's go with the value).
+    pub async fn give_back(self) {
+        for slot in self.shared {
+            slot.give_back().await;
+        }
+    }
 }
 
 impl BlobSlots {
@@ -112,16 +163,27 @@ impl BlobSlots {
         Some(flights.enter(*destination, digest).await)
     }
 
-    /// Waits for a slot at every registry (none: returns at once).
-    pub async fn acquire(&self) -> Vec<OwnedSemaphorePermit> {
-        let mut permits = Vec::with_capacity(self.ordered.len());
+    /// Waits for a slot at every registry (none: returns at once): this process's, then the
+    /// shared ones, until `deadline`; past it the copy is out of time.
+    pub async fn acquire(&self, deadline: Option<Instant>) -> Result<HeldSlots, CopyError> {
+        let mut local = Vec::with_capacity(self.ordered.len());
         for semaphore in &self.ordered {
             // The semaphores are never closed, so acquiring cannot fail.
             if let Ok(permit) = Arc::clone(semaphore).acquire_owned().await {
-                permits.push(permit);
+                local.push(permit);
             }
         }
-        permits
+        let mut shared = Vec::with_capacity(self.shared.len());
+        for slots in &self.shared {
+            match slots.take(deadline).await {
+                Ok(slot) => shared.push(slot),
+                Err(e) => {
+                    HeldSlots { local, shared }.give_back().await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(HeldSlots { local, shared })
     }
 }
 
@@ -133,14 +195,21 @@ mod tests {
     #[tokio::test]
     async fn slots_bound_each_registry_and_taking_one_registry_twice_is_one_slot() {
         let pool = RegistryPool::new(Arc::new(FakeRegistries::default()), 1);
-        let same = pool.blob_slots(3, 3);
-        let held = same.acquire().await;
-        assert_eq!(held.len(), 1);
-        let other_way = pool.blob_slots(7, 3);
-        let waiting =
-            tokio::time::timeout(std::time::Duration::from_millis(50), other_way.acquire()).await;
+        let registry = |id| Registry {
+            id,
+            ..Registry::default()
+        };
+        let same = pool.blob_slots(&registry(3), &registry(3));
+        let held = same.acquire(None).await.expect("slots");
+        assert_eq!(held.local(), 1);
+        let other_way = pool.blob_slots(&registry(7), &registry(3));
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            other_way.acquire(None),
+        )
+        .await;
         assert!(waiting.is_err(), "registry 3 has one slot, held");
         drop(held);
-        assert_eq!(other_way.acquire().await.len(), 2);
+        assert_eq!(other_way.acquire(None).await.expect("slots").local(), 2);
     }
 }

@@ -31,8 +31,8 @@ pub use filters::{Decoration, Filter, FilterType, Selection};
 pub use handler::ReplicationHandler;
 pub use policy::{ReplicationPolicy, Trigger, TriggerSettings, TriggerType};
 pub use registry::{
-    Credential, CredentialType, Registry, RegistryOptions, RegistryStatus, RegistryType,
-    RegistryUpdate, SECRET_MASK,
+    Credential, CredentialType, Registry, RegistryBudget, RegistryHealth, RegistryOptions,
+    RegistryStatus, RegistryType, RegistryUpdate, SECRET_MASK,
 };
 pub use resource::{ArtifactLocation, Resource, ResourceType, TypeNameError};
 pub use scope::PolicyScope;

@@ -135,6 +135,37 @@ pub enum RegistryStatus {
     Unknown,
 }
 
+/// What the health monitor found when it last checked the registry (Ferry's addition to
+/// Harbor's `Registry`, whose `status` it sets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RegistryHealth {
+    /// Why the registry is unhealthy; absent when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it was checked.
+    #[serde(with = "time_format::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_time: OffsetDateTime,
+}
+
+impl RegistryHealth {
+    /// It answered, now.
+    pub fn answered() -> Self {
+        Self {
+            reason: None,
+            checked_time: time_format::now(),
+        }
+    }
+
+    /// It did not, now, for `reason`.
+    pub fn failed(reason: String) -> Self {
+        Self {
+            reason: Some(reason),
+            checked_time: time_format::now(),
+        }
+    }
+}
+
 /// Harbor's `Registry`. Every field defaults so that a partial body reaches validation, which
 /// names the missing field, rather than failing in the JSON parser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -167,6 +198,10 @@ pub struct Registry {
     /// credential (see [`RegistryOptions`]). Absent when empty.
     #[serde(skip_serializing_if = "RegistryOptions::is_empty")]
     pub options: RegistryOptions,
+    /// Ferry's addition: the health monitor's last check (see [`RegistryHealth`]); absent until
+    /// the first. Set only by the monitor: what a create or an update sends here is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<RegistryHealth>,
 }
 
 /// Settings some registry kinds need (Ferry's addition; Harbor keeps these in its adapters).
@@ -190,6 +225,9 @@ pub struct RegistryOptions {
     /// kind's API); unset: the kind's default (docker-hub 10, github-ghcr 20, others unbounded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<u32>,
+    /// Budgets held across every Ferry process at once (see [`RegistryBudget`]); unset: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<RegistryBudget>,
     /// The cloud registry instance, where the URL does not name it (a custom domain):
     /// tencent-tcr: its name or `tcr-` id; volcengine-cr: its registry name; ali-acr: the
     /// enterprise edition's name or `cri-` id.
@@ -199,6 +237,44 @@ pub struct RegistryOptions {
     /// the provider's public one (a regional, VPC or private endpoint; a test's stand-in).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+}
+
+/// What a registry takes from all of Ferry together, however many transfers run at once
+/// (`requests_per_second` above is each process's own): a quota such as Docker Hub's, or a
+/// registry that falls over under load. Held in the store (leases and one-second windows), so
+/// each costs a few store requests: per blob copied, and per batch of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryBudget {
+    /// Blobs copied from or to this registry at once, by every Ferry process together
+    /// (1-1000). A copy that finds them all taken waits, and gives its task back for later
+    /// when its invocation runs out of time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrent_blobs: Option<u32>,
+    /// Requests per second to this registry, by every Ferry process together (1-10000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+}
+
+impl RegistryBudget {
+    fn validate(&self) -> Validated {
+        if self.concurrent_blobs.is_some_and(|c| c == 0 || c > 1000) {
+            return Err(ValidationError::new(
+                "options.budget.concurrent_blobs",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self
+            .requests_per_second
+            .is_some_and(|r| r == 0 || r > 10_000)
+        {
+            return Err(ValidationError::new(
+                "options.budget.requests_per_second",
+                "must be between 1 and 10000",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl RegistryOptions {
@@ -258,6 +334,9 @@ impl RegistryOptions {
         if let Some(api_url) = &self.api_url {
             validate_endpoint_url("options.api_url", api_url)?;
         }
+        if let Some(budget) = &self.budget {
+            budget.validate()?;
+        }
         if let Some(mutability) = &self.tag_mutability {
             if mutability != "MUTABLE" && mutability != "IMMUTABLE" {
                 return Err(ValidationError::new(
@@ -301,6 +380,7 @@ impl Default for Registry {
             creation_time: OffsetDateTime::UNIX_EPOCH,
             update_time: OffsetDateTime::UNIX_EPOCH,
             options: RegistryOptions::default(),
+            health: None,
         }
     }
 }

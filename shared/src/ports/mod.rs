@@ -1,10 +1,12 @@
 //! One trait per external boundary: the store, the queues, task logs, secrets, schedules,
-//! notifications (webhook policies, the webhook sender, the event bus),
+//! notifications (webhook policies, the webhook sender, the event bus), budgets shared by all
+//! processes,
 //! and registries (the distribution API, source listing, namespaces, blob locations). The real
 //! implementations are under `crate::adapters`; `fakes` holds in-memory ones for unit tests of
 //! the use cases. Nothing here imports an adapter.
 
 pub mod access;
+pub mod budget;
 pub mod connect;
 pub mod deadline;
 pub mod logs;

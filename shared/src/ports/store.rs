@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::messages::ArtifactEvent;
 use crate::model::artifact_types::ArtifactProfile;
 use crate::model::{
-    Execution, ExecutionStatus, InlineLog, Operation, Registry, ReplicationPolicy, ResourceType,
-    Take, Task, TaskLease, TaskStatus, TransferFigures, TriggerType, ValidationError,
+    Execution, ExecutionStatus, InlineLog, Operation, Registry, RegistryHealth, RegistryStatus,
+    ReplicationPolicy, ResourceType, Take, Task, TaskLease, TaskStatus, TransferFigures,
+    TriggerType, ValidationError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,14 @@ pub trait RegistryStore: Send + Sync {
         id: i64,
         change: &RegistryChange<'_>,
     ) -> Result<Registry, StoreError>;
+    /// Records what the health monitor found: the status and its health, nothing else (no new
+    /// version, no new update time: an edit under way is not disturbed). NotFound when gone.
+    async fn record_health(
+        &self,
+        id: i64,
+        status: RegistryStatus,
+        health: &RegistryHealth,
+    ) -> Result<(), StoreError>;
     /// Deletes a registry no policy refers to.
     async fn delete_registry(&self, id: i64) -> Result<(), StoreError>;
     /// Registries in id order.

@@ -81,6 +81,8 @@ pub async fn fan_out(
                 None => messages.push(TransferMessage {
                     execution_id,
                     task_id: task.id,
+                    policy_id: policy.id,
+                    correlation_id: crate::telemetry::correlation_id(),
                     resource,
                     operation,
                     options,
@@ -91,7 +93,29 @@ pub async fn fan_out(
         }
         // The unchanged end together: one write for the batch, not one per artifact.
         store.transition_tasks(&skipped).await?;
+        count_ended_at_once(policy.id, &skipped);
         queue.send_transfer(&messages).await?;
     }
     Ok(())
+}
+
+/// Tasks that ended without a transfer (unchanged, a plan's, a refused prune) in the metrics.
+fn count_ended_at_once(policy_id: i64, ended: &[TaskTransition]) {
+    use crate::telemetry::metrics::{self, On};
+    let failed = ended.iter().filter(|t| t.to == TaskStatus::Failed).count();
+    let skipped = ended.len() - failed;
+    if skipped > 0 {
+        metrics::count(
+            metrics::ARTIFACTS_SKIPPED,
+            On::Policy(policy_id),
+            skipped as u64,
+        );
+    }
+    if failed > 0 {
+        metrics::count(
+            metrics::ARTIFACTS_FAILED,
+            On::Policy(policy_id),
+            failed as u64,
+        );
+    }
 }

@@ -36,6 +36,7 @@ use crate::ports::registry::platforms_key;
 use crate::ports::registry::{RegistryClient, Visibility};
 use crate::ports::source::{SourceAdapter, TagWindow, Wanted};
 use crate::ports::store::{Store, StoreError, MAX_TASKS_PER_BATCH};
+use crate::telemetry::metrics;
 
 /// Destination HEADs at once while listing.
 const UNCHANGED_PARALLELISM: usize = 8;
@@ -126,6 +127,7 @@ impl ListWorker {
             message_id = %message.message_id,
             execution_id = list.execution_id,
             policy_id = list.policy_id,
+            correlation_id = list.correlation_id.as_deref().unwrap_or_default(),
         );
         let Invocation { stop_at, waits_end } = Invocation::plan(
             Instant::now(),
@@ -134,7 +136,13 @@ impl ListWorker {
             self.time_budget,
             SETTLE,
         );
-        let listed = deadline::within(waits_end, self.run(&list, stop_at).instrument(span)).await;
+        let began = Instant::now();
+        let run = self.run(&list, stop_at).instrument(span);
+        let correlation = list.correlation_id.clone();
+        let listed =
+            deadline::within(waits_end, crate::telemetry::correlated(correlation, run)).await;
+        let on = metrics::On::Policy(list.policy_id);
+        metrics::duration(metrics::LISTING_DURATION, on, began.elapsed());
         match listed {
             Ok(()) => Ok(()),
             Err(Failure::Retry(reason)) if message.receive_count < self.max_receives => {
@@ -207,6 +215,7 @@ impl ListWorker {
         if let (Some(next), None) = (&next, &m.resume) {
             self.store.open_listing(m.execution_id, next).await?;
             let more = ListMessage {
+                correlation_id: m.correlation_id.clone(),
                 execution_id: m.execution_id,
                 policy_id: m.policy_id,
                 start_after: Some(next.clone()),
@@ -248,6 +257,8 @@ impl ListWorker {
                 let (found, next_tag) = self
                     .window(&cx, &repository, window, m.event.as_ref(), newest.as_ref())
                     .await?;
+                let on = metrics::On::Policy(m.policy_id);
+                metrics::count(metrics::LISTING_SIZE, on, found.len() as u64);
                 let batch = format!("{piece}|{name}|{}", after.as_deref().unwrap_or_default());
                 self.gather(&cx, m, batch, found, &mut written).await?;
                 let Some(tag) = next_tag else {
@@ -306,6 +317,7 @@ impl ListWorker {
             "out of time: the piece goes on in another invocation"
         );
         let rest = ListMessage {
+            correlation_id: m.correlation_id.clone(),
             resume: Some(ListResume {
                 repository: repository.to_string(),
                 after_tag,

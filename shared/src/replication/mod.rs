@@ -6,6 +6,7 @@ pub mod ecr_events;
 pub mod events;
 pub mod fanout;
 pub mod handlers;
+pub mod health;
 pub mod list;
 pub mod notify;
 mod payloads;

@@ -93,6 +93,13 @@ impl Reaper {
             }
         }
         tracing::info!(?reaped, "reaper looked");
+        // Each one the reaper had to move on was stuck: the alarm on them reads this.
+        let stuck = reaped.finished + reaped.relaunched + reaped.given_up;
+        crate::telemetry::metrics::count(
+            crate::telemetry::metrics::STUCK_EXECUTIONS,
+            crate::telemetry::metrics::On::All,
+            stuck as u64,
+        );
         Ok(reaped)
     }
 

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::model::{Registry, RegistryStatus, RegistryType, RegistryUpdate, ValidationError};
+use crate::model::{
+    Registry, RegistryHealth, RegistryStatus, RegistryType, RegistryUpdate, ValidationError,
+};
 use crate::ports::connect::Connect;
 use crate::ports::deadline;
 use crate::ports::store::{RegistryStore, StoreError};
@@ -93,6 +95,7 @@ pub async fn create_registry(
 ) -> Result<Registry, RegistryRefused> {
     check_registry(connect, &registry, limit).await?;
     registry.status = RegistryStatus::Healthy;
+    registry.health = Some(RegistryHealth::answered());
     Ok(store.create_registry(&registry).await?)
 }
 
@@ -111,6 +114,7 @@ pub async fn update_registry(
         .update_registry(id, &|registry: &mut Registry| {
             update.apply(registry);
             registry.status = RegistryStatus::Healthy;
+            registry.health = Some(RegistryHealth::answered());
             registry.validate()
         })
         .await?)

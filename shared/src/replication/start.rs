@@ -2,7 +2,7 @@
 
 use crate::messages::{ArtifactEvent, ListMessage};
 use crate::model::notification::ReplicationEventKind;
-use crate::model::{Execution, ExecutionStatus, TriggerType};
+use crate::model::{Execution, ExecutionStatus, RegistryStatus, TriggerType};
 use crate::ports::queue::MessageQueue;
 use crate::ports::store::{Launch, Store, StoreError};
 
@@ -20,7 +20,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub enum Started {
     Running(Execution),
-    /// `single_active_replication` and an execution still running: recorded, ended at once.
+    /// Recorded and ended at once: Stopped, for `single_active_replication` and an execution
+    /// still running; Failed, for a destination the health monitor found unhealthy.
     Skipped(Execution),
     /// This firing (or event) was handled before: a duplicate delivery.
     Duplicate,
@@ -113,6 +114,17 @@ async fn start_claimed(
             return Ok(Started::Skipped(skipped));
         }
     }
+    if let Some(reason) = unhealthy_destination(store, policy).await {
+        super::notify::end_announced(store, queue, execution.id, ExecutionStatus::Failed, &reason)
+            .await?;
+        tracing::warn!(
+            execution_id = execution.id,
+            policy_id,
+            reason,
+            "execution failed at once"
+        );
+        return Ok(Started::Skipped(store.get_execution(execution.id).await?));
+    }
     send_first_listing(store, queue, &execution, event).await?;
     super::notify::announce(
         queue,
@@ -130,6 +142,38 @@ async fn start_claimed(
     Ok(Started::Running(execution))
 }
 
+/// Why the policy's destination cannot take a replication now, when the health monitor found
+/// it unhealthy: an execution then fails at once with the reason rather than task by task. A
+/// registry that cannot be read is left to the lister, which says why.
+async fn unhealthy_destination(
+    store: &dyn Store,
+    policy: &crate::model::ReplicationPolicy,
+) -> Option<String> {
+    let id = policy.dest_registry_id();
+    if id <= 0 {
+        return None;
+    }
+    let registry = store.get_registry(id).await.ok()?;
+    if registry.status != RegistryStatus::Unhealthy {
+        return None;
+    }
+    let health = registry.health.as_ref();
+    let reason = health
+        .and_then(|h| h.reason.as_deref())
+        .unwrap_or("no reason recorded");
+    let since = health
+        .and_then(|h| {
+            h.checked_time
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "an earlier check".into());
+    Some(format!(
+        "the destination registry {} ({}) is unhealthy (checked at {since}): {reason}",
+        registry.name, registry.url
+    ))
+}
+
 /// Sends the message that lists an execution's source (or its one event's artifact); when it
 /// cannot be sent the execution ends Failed with the reason. The reaper sends it again for an
 /// execution whose starter died before sending it.
@@ -140,6 +184,7 @@ pub(crate) async fn send_first_listing(
     event: Option<&ArtifactEvent>,
 ) -> Result<(), StartError> {
     let message = ListMessage {
+        correlation_id: crate::telemetry::correlation_id(),
         execution_id: execution.id,
         policy_id: execution.policy_id,
         start_after: None,

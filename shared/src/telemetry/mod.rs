@@ -1,4 +1,5 @@
-//! Tracing: JSON lines inside Lambda (CloudWatch parses them), readable text elsewhere.
+//! Tracing: JSON lines inside Lambda (CloudWatch parses them), readable text elsewhere; and the
+//! metrics ([`metrics`]), as CloudWatch embedded metric documents.
 //! `RUST_LOG` sets the filter; the default is `info`.
 
 use tracing_subscriber::EnvFilter;
@@ -21,4 +22,24 @@ pub fn init() {
     } else {
         builder.try_init()
     };
+}
+
+pub mod metrics;
+
+tokio::task_local! {
+    static CORRELATION: String;
+}
+
+/// Runs `work` with `id` as its correlation id: the API request's (or the invocation's) id,
+/// which the messages it sends carry on to the lister and the transfers, and their spans log.
+pub async fn correlated<F: std::future::Future>(id: Option<String>, work: F) -> F::Output {
+    match id {
+        Some(id) => CORRELATION.scope(id, work).await,
+        None => work.await,
+    }
+}
+
+/// The correlation id of the work under way, if it has one.
+pub fn correlation_id() -> Option<String> {
+    CORRELATION.try_with(Clone::clone).ok()
 }

@@ -310,7 +310,16 @@ async fn main() {
         8,
     );
     let shared = Shared {
-        slots: pool.blob_slots(1, 2),
+        slots: pool.blob_slots(
+            &Registry {
+                id: 1,
+                ..Registry::default()
+            },
+            &Registry {
+                id: 2,
+                ..Registry::default()
+            },
+        ),
         locations: CachedLocations::new(None),
     };
     let cpu_before = self_cpu();

@@ -257,6 +257,7 @@ async fn what_dies_in_a_dead_letter_queue_ends_failed_with_the_reason() {
         .await
         .expect("execution");
     let list = ferry::messages::ListMessage {
+        correlation_id: None,
         execution_id: listing.id,
         policy_id: 1,
         start_after: None,

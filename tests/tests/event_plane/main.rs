@@ -69,6 +69,8 @@ async fn one_task(
         operation: Operation::Copy,
         execution_id: execution.id,
         task_id: task.id,
+        policy_id: execution.policy_id,
+        correlation_id: None,
         resource: Resource {
             resource_type: ResourceType::IMAGE,
             src,

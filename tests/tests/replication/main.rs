@@ -2,6 +2,7 @@
 //! an exact final status, schedules live on the emulator and fire the trigger, starts are once
 //! per firing, `single_active_replication` skips.
 
+mod budgets;
 mod concurrency;
 mod destinations;
 mod failures;
@@ -9,6 +10,7 @@ mod fleets;
 mod kinds;
 
 mod listing;
+mod metrics;
 mod names;
 mod notifications;
 mod plan;

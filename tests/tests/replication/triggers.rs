@@ -344,10 +344,16 @@ async fn the_reaper_is_scheduled_by_the_template_and_relaunches_an_execution_nev
         .collect();
     assert_eq!(
         schedules,
-        vec![(
-            "rate(5 minutes)".to_string(),
-            r#"{"reap": true}"#.to_string()
-        )]
+        vec![
+            (
+                "rate(5 minutes)".to_string(),
+                r#"{"reap": true}"#.to_string()
+            ),
+            (
+                "rate(5 minutes)".to_string(),
+                r#"{"health": true}"#.to_string()
+            )
+        ]
     );
 
     let src = add_registry(&api, "src", &source.url()).await;
@@ -500,5 +506,83 @@ async fn a_pull_based_policy_runs_on_the_remote_harbors_webhook() {
     assert_eq!(executions[0].trigger, TriggerType::EventBased);
     assert_eq!(executions[0].succeed, 1);
     assert_eq!(home.http().manifest_digest("other/app", "1.0").await, None);
+    stack.stop().await;
+}
+
+/// The health monitor's round (the trigger's `{"health": true}`, on its schedule): a stopped
+/// registry is marked unhealthy with the reason and the time, its policies' new executions
+/// fail at once saying so, and once it runs again it is marked healthy and they run.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_monitor_marks_a_stopped_registry_unhealthy_and_a_restarted_one_healthy() {
+    let source = TestRegistry::start();
+    let mut destination = TestRegistry::start();
+    source
+        .http()
+        .push_image("health/app", "1.0", &[layer(7301, 2000)])
+        .await;
+    let (stack, api) = start("health").await;
+    let trigger = stack
+        .plane
+        .stack
+        .function("ferry-trigger")
+        .expect("trigger function");
+    let round = || async {
+        let answer = stack
+            .plane
+            .invoker
+            .invoke(trigger, json!({"health": true}).to_string().into())
+            .await
+            .expect("trigger answers");
+        serde_json::from_slice::<Value>(&answer).expect("json")
+    };
+    let src = add_registry(&api, "src", &source.url()).await;
+    let dst = add_registry(&api, "dst", &destination.url()).await;
+    let policy = create_policy(&api, "health", src, dst, json!({})).await;
+    assert_eq!(round().await["healthy"], 2);
+
+    destination.kill();
+    let found = round().await;
+    assert_eq!(
+        (found["unhealthy"].as_u64(), found["changed"].as_u64()),
+        (Some(1), Some(1)),
+        "{found}"
+    );
+    let registry: Value = api.get(&format!("/registries/{dst}")).await.json();
+    assert_eq!(registry["status"], "unhealthy", "{registry}");
+    let reason = registry["health"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains(&destination.url()), "{registry}");
+    assert!(registry["health"]["checked_time"].is_string(), "{registry}");
+    // The list shows it too, as Harbor's does.
+    let listed: Value = api.get("/registries").await.json();
+    assert!(
+        listed.as_array().is_some_and(|all| all
+            .iter()
+            .any(|r| r["id"] == dst && r["status"] == "unhealthy")),
+        "{listed}"
+    );
+    let failed = run(&api, policy).await;
+    assert_eq!(failed["status"], "Failed", "{failed}");
+    let text = failed["status_text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("destination registry dst") && text.contains("unhealthy"),
+        "{text}"
+    );
+    assert_eq!(failed["total"], 0, "failed before any task: {failed}");
+
+    destination.restart();
+    let found = round().await;
+    assert_eq!(
+        (found["healthy"].as_u64(), found["changed"].as_u64()),
+        (Some(2), Some(1)),
+        "{found}"
+    );
+    let registry: Value = api.get(&format!("/registries/{dst}")).await.json();
+    assert_eq!(registry["status"], "healthy", "{registry}");
+    assert!(registry["health"].get("reason").is_none(), "{registry}");
+    let ran = run(&api, policy).await;
+    assert_eq!(ran["status"], "Succeed", "{ran}");
     stack.stop().await;
 }

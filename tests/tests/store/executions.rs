@@ -188,6 +188,7 @@ async fn list_messages_go_out_in_batches_and_come_back_typed() {
     let (stack, a) = resources_only("queue").await;
     let messages: Vec<ListMessage> = (0..23)
         .map(|i| ListMessage {
+            correlation_id: None,
             event: None,
             execution_id: i,
             policy_id: 1,
@@ -357,6 +358,7 @@ async fn the_reaper_sees_what_runs_how_it_was_launched_and_when_its_tasks_last_m
 
     a.queue
         .send_list(&[ListMessage {
+            correlation_id: None,
             execution_id: execution.id,
             policy_id: 4,
             start_after: None,

@@ -1,5 +1,6 @@
 //! The DynamoDB store, the SQS queue and the S3 task logs against the emulator.
 
+mod budgets;
 mod executions;
 mod load;
 mod pull;

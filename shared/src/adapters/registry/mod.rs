@@ -37,6 +37,7 @@ use std::sync::Arc;
 use crate::model::addresses::AddressPolicy;
 use crate::model::kinds::{self, gar_location, is_google, request_budget};
 use crate::model::{CredentialType, Registry, RegistryType};
+use crate::ports::budget::SharedBudgets;
 use crate::ports::connect::Connect;
 use crate::ports::registry::{Namespaces, RegistryClient, RegistryError};
 use crate::ports::source::SourceAdapter;
@@ -58,6 +59,8 @@ pub struct Registries {
     pub aws: Option<aws_config::SdkConfig>,
     /// Each registry's request budget, shared by every client of this process.
     budgets: budget::Budgets,
+    /// Where the budgets every process shares are kept; None: not kept (tests' engines).
+    shared: Option<Arc<dyn SharedBudgets>>,
 }
 
 fn credential_kind(registry: &Registry) -> Option<CredentialType> {
@@ -79,14 +82,27 @@ impl Registries {
             addresses,
             aws,
             budgets: budget::Budgets::default(),
+            shared: None,
         }
     }
 
-    /// `transport` spending `registry`'s budget (the one of its origin).
+    /// Registries' request budgets across every process (`options.budget`) kept in `store`.
+    pub fn with_shared_budgets(mut self, store: Arc<dyn SharedBudgets>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
+    /// `transport` spending `registry`'s budgets (the ones of its origin).
     fn budgeted(&self, registry: &Registry, transport: Transport) -> Transport {
-        let budget =
-            request_budget(registry).and_then(|rate| self.budgets.of(&transport.origin(), rate));
-        transport.with_budget(budget)
+        let origin = transport.origin();
+        let budget = request_budget(registry).and_then(|rate| self.budgets.of(&origin, rate));
+        let shared = registry
+            .options
+            .budget
+            .and_then(|b| b.requests_per_second)
+            .zip(self.shared.as_ref())
+            .map(|(rate, store)| self.budgets.shared(&origin, rate, store));
+        transport.with_budget(budget).with_shared_rate(shared)
     }
 
     fn transport(&self, registry: &Registry) -> Result<Transport, RegistryError> {

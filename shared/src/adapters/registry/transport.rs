@@ -18,6 +18,7 @@ use crate::model::addresses::AddressPolicy;
 use crate::model::Registry;
 use crate::ports::deadline;
 use crate::ports::registry::{ErrorCode, RegistryError};
+use crate::telemetry::metrics::{self, On};
 
 /// Bytes of an error answer's body read (for its error code), and characters kept for the message.
 const ERROR_BODY_BYTES: usize = 4 * 1024;
@@ -47,6 +48,8 @@ pub(crate) struct Transport {
     backoff: backon::ExponentialBuilder,
     /// The registry's request budget, shared in the process; None: unbounded.
     budget: Option<super::budget::Budget>,
+    /// The registry's budget across every process (`options.budget.requests_per_second`).
+    shared_rate: Option<std::sync::Arc<super::budget::SharedRate>>,
 }
 
 /// How the registry's TLS is checked, for each client made for it.
@@ -225,6 +228,7 @@ impl Transport {
                 .with_max_times(DEFAULT_RETRIES)
                 .with_jitter(),
             budget: None,
+            shared_rate: None,
         })
     }
 
@@ -234,10 +238,22 @@ impl Transport {
         self
     }
 
-    /// Waits until the budget allows one more request.
+    /// Every request waits for its grant of the budget every process shares too.
+    pub fn with_shared_rate(
+        mut self,
+        rate: Option<std::sync::Arc<super::budget::SharedRate>>,
+    ) -> Self {
+        self.shared_rate = rate;
+        self
+    }
+
+    /// Waits until the budgets allow one more request: this process's, then every process's.
     async fn spend(&self) {
         if let Some(budget) = &self.budget {
             budget.until_ready().await;
+        }
+        if let Some(rate) = &self.shared_rate {
+            rate.spend().await;
         }
     }
 
@@ -370,9 +386,28 @@ impl Transport {
                     .filter(|wait| deadline::allows(*wait, RETRY_NEEDS))
             })
             .notify(|error: &RegistryError, delay: Duration| {
+                metrics::count(
+                    metrics::REGISTRY_RETRIES,
+                    On::Registry(self.name.clone()),
+                    1,
+                );
                 tracing::warn!(error = %error, ?delay, "retrying");
             })
             .await
+    }
+
+    /// A request in the metrics, by the class of its answer (none: it could not be sent).
+    fn counted(&self, status: Option<StatusCode>) {
+        let class = status.map_or("error", |s| metrics::status_class(s.as_u16()));
+        let answer = On::RegistryAnswer(self.name.clone(), class);
+        metrics::count(metrics::REGISTRY_REQUESTS, answer, 1);
+        if status == Some(StatusCode::TOO_MANY_REQUESTS) {
+            metrics::count(
+                metrics::REGISTRY_THROTTLED,
+                On::Registry(self.name.clone()),
+                1,
+            );
+        }
     }
 
     /// Whether `url` is on the registry's own origin (scheme, host and port): only there do
@@ -475,10 +510,10 @@ impl Transport {
             request
         };
         self.spend().await;
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| self.send_failed(method, call.path, e))?;
+        let mut response = request.send().await.map_err(|e| {
+            self.counted(None);
+            self.send_failed(method, call.path, e)
+        })?;
         // A challenge is answered only from the registry's own origin: a redirect elsewhere
         // that answers 401 must not get the registry's credential sent to a realm it names.
         if home && self.is_home(response.url()) && response.status() == StatusCode::UNAUTHORIZED {
@@ -496,6 +531,7 @@ impl Transport {
                 None => None,
             };
             if let Some(token) = retry {
+                self.counted(Some(response.status()));
                 self.spend().await;
                 response = self
                     .auth
@@ -503,9 +539,13 @@ impl Transport {
                     .await?
                     .send()
                     .await
-                    .map_err(|e| self.send_failed(method, call.path, e))?;
+                    .map_err(|e| {
+                        self.counted(None);
+                        self.send_failed(method, call.path, e)
+                    })?;
             }
         }
+        self.counted(Some(response.status()));
         // Where a task's time goes, request by request (RUST_LOG=ferry::adapters::registry=debug).
         tracing::debug!(
             registry = %self.name,

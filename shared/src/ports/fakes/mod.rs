@@ -4,6 +4,7 @@
 //! be told to fail a named operation a number of times, as a real backend might.
 
 mod access;
+mod budget;
 mod connect;
 mod notify;
 mod processor;
@@ -15,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 pub use access::MemoryAccess;
+pub use budget::MemoryBudgets;
 pub use connect::{FakeRegistries, MemoryNamespaces};
 pub use notify::{MemoryBus, MemoryWebhooks, Received, RecordingSender};
 pub use processor::RecordingProcessors;

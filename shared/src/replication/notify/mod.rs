@@ -41,7 +41,8 @@ pub async fn finish_announced(
     execution_id: i64,
 ) -> Result<Option<ExecutionStatus>, StoreError> {
     let finished = store.finish_if_done(execution_id).await?;
-    if finished.is_some() {
+    if let Some(status) = finished {
+        count_ended(status);
         announce(
             queue,
             ReplicationEventKind::ExecutionEnded,
@@ -51,6 +52,17 @@ pub async fn finish_announced(
         .await;
     }
     Ok(finished)
+}
+
+/// An execution's end in the metrics (in total: the alarm on failed executions reads it).
+fn count_ended(status: ExecutionStatus) {
+    use crate::telemetry::metrics::{self, On};
+    let metric = match status {
+        ExecutionStatus::Succeed => metrics::EXECUTIONS_SUCCEEDED,
+        ExecutionStatus::Failed => metrics::EXECUTIONS_FAILED,
+        ExecutionStatus::InProgress | ExecutionStatus::Stopped => return,
+    };
+    metrics::count(metric, On::All, 1);
 }
 
 /// `end_execution`, announcing the end when this call made it.
@@ -65,6 +77,7 @@ pub async fn end_announced(
         .end_execution(execution_id, status, status_text)
         .await?;
     if ended {
+        count_ended(status);
         announce(
             queue,
             ReplicationEventKind::ExecutionEnded,

@@ -27,6 +27,7 @@ pub(super) async fn started(world: &World, policy_id: i64) -> ListMessage {
         .await
         .expect("execution");
     ListMessage {
+        correlation_id: None,
         execution_id: execution.id,
         policy_id,
         start_after: None,
@@ -400,6 +401,7 @@ async fn a_deletion_by_digest_reaches_only_a_manifest_a_destination_tag_names() 
     };
     for (digest, expected) in [(&child, 0), (&tagged, 1)] {
         let message = ListMessage {
+            correlation_id: None,
             event: Some(deletion(digest)),
             ..started(&world, policy.id).await
         };

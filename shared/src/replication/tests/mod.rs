@@ -5,6 +5,7 @@
 mod events;
 mod fanout;
 mod handlers;
+mod health;
 mod list;
 mod notify;
 mod plan;
@@ -159,10 +160,9 @@ impl World {
 
     /// Starts a plan (dry run) of `policy` and delivers its list messages; its id.
     async fn planned(&self, policy: &ReplicationPolicy) -> i64 {
-        let started =
-            super::start::start_plan(self.store.as_ref(), self.queue.as_ref(), policy.id)
-                .await
-                .expect("a plan");
+        let started = super::start::start_plan(self.store.as_ref(), self.queue.as_ref(), policy.id)
+            .await
+            .expect("a plan");
         let super::start::Started::Running(plan) = started else {
             panic!("not running: {started:?}");
         };

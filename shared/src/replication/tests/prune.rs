@@ -165,6 +165,7 @@ async fn a_push_under_newest_drops_the_tag_that_fell_out() {
         .await
         .expect("execution");
     let pushed = ListMessage {
+        correlation_id: None,
         execution_id: execution.id,
         event: Some(ArtifactEvent {
             repository: "team/app".into(),

@@ -130,6 +130,7 @@ async fn a_pushed_tag_under_newest_is_replicated_only_while_it_is_among_the_newe
         deleted: false,
     };
     let pushed = ListMessage {
+        correlation_id: None,
         event: Some(event("1.4.2")),
         ..started(&world, policy.id).await
     };
@@ -137,6 +138,7 @@ async fn a_pushed_tag_under_newest_is_replicated_only_while_it_is_among_the_newe
     assert_eq!(tags_of(&world, pushed.execution_id), ["1.4.2"]);
     // 1.0 is no longer among the newest three (1.4.2, 2.0.0, 1.4.0): its event copies nothing.
     let old = ListMessage {
+        correlation_id: None,
         event: Some(event("1.0")),
         ..started(&world, policy.id).await
     };

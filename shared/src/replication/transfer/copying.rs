@@ -41,7 +41,11 @@ impl TransferWorker {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| Failure::Fail(format!("the task's platforms: {reason}")))?;
         let src_client = self.client(src.registry_id).await?;
-        let slots = self.registries.blob_slots(src.registry_id, dst.registry_id);
+        let (store, recent) = (self.store.as_ref(), &self.recent);
+        let slots = self.registries.blob_slots(
+            &recent.registry(store, src.registry_id).await?,
+            &recent.registry(store, dst.registry_id).await?,
+        );
         let (store, recent) = (Arc::clone(&self.store), Arc::clone(&self.recent));
         let execution_id = m.execution_id;
         let stop = move || -> futures::future::BoxFuture<'static, bool> {

@@ -215,6 +215,7 @@ impl TransferWorker {
             .await?;
         if changed {
             tracing::info!(status = to.as_str(), status_text, "task ended");
+            count_ended(m, to, ending.figures.as_ref());
         }
         Ok(changed)
     }
@@ -258,6 +259,33 @@ impl TransferWorker {
             .await
         {
             tracing::warn!(error = %e, "task log not written");
+        }
+    }
+}
+
+/// A task's end in the metrics, by its policy: the artifact's outcome and what its copy moved.
+fn count_ended(m: &TransferMessage, to: TaskStatus, figures: Option<&TransferFigures>) {
+    use crate::model::Operation;
+    use crate::telemetry::metrics::{self, On};
+    let on = || On::Policy(m.policy_id);
+    let outcome = match (to, m.operation) {
+        (TaskStatus::Succeed, Operation::Copy) => metrics::ARTIFACTS_COPIED,
+        (TaskStatus::Succeed, Operation::Deletion) => metrics::ARTIFACTS_DELETED,
+        (TaskStatus::Failed, _) => metrics::ARTIFACTS_FAILED,
+        _ => return,
+    };
+    metrics::count(outcome, on(), 1);
+    if let Some(f) = figures {
+        let figures = [
+            (metrics::BYTES_COPIED, f.bytes_copied),
+            (metrics::BLOBS_COPIED, f.blobs_copied),
+            (metrics::BLOBS_MOUNTED, f.blobs_mounted),
+            (metrics::BLOBS_SKIPPED, f.blobs_skipped),
+        ];
+        for (metric, n) in figures {
+            if let Ok(n @ 1..) = u64::try_from(n) {
+                metrics::count(metric, on(), n);
+            }
         }
     }
 }

@@ -110,6 +110,7 @@ impl TransferWorker {
             execution_id = transfer.execution_id,
             task_id = transfer.task_id,
             receive = message.receive_count,
+            correlation_id = transfer.correlation_id.as_deref().unwrap_or_default(),
         );
         let started = Instant::now();
         // No wait below (a retry, a registry's Retry-After, a request) outlasts `waits_end`:
@@ -130,11 +131,17 @@ impl TransferWorker {
             end_tried: AtomicBool::new(false),
         };
         let lease_ends = deadline.unwrap_or(started + LEASE_WITHOUT_DEADLINE);
-        deadline::within(
+        let handled = deadline::within(
             waits_end,
             self.run(&delivery, stop_at, lease_ends).instrument(span),
         )
-        .await
+        .await;
+        if delivery.ended.load(Ordering::Relaxed) {
+            use crate::telemetry::metrics::{self, On};
+            let on = On::Policy(transfer.policy_id);
+            metrics::duration(metrics::TASK_DURATION, on, started.elapsed());
+        }
+        handled
     }
 
     /// Takes the task, runs it, lets it go.

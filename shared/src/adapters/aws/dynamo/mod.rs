@@ -15,6 +15,7 @@
 
 mod batch_read;
 mod blobs;
+mod budgets;
 mod counters;
 mod executions;
 mod paging;

@@ -7,8 +7,11 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::paging::PageQuery;
-use super::{delete, key_id, n, optimistic, put, s, to_item, update, DynamoStore, LIST_KEY};
-use crate::model::{time_format, Registry, SECRET_MASK};
+use super::{
+    backend, delete, is_condition_failure, key_id, n, optimistic, put, s, to_item, update,
+    DynamoStore, LIST_KEY,
+};
+use crate::model::{time_format, Registry, RegistryHealth, RegistryStatus, SECRET_MASK};
 use crate::ports::store::{Page, RegistryChange, RegistryStore, StoreError};
 
 #[derive(Serialize, Deserialize)]
@@ -221,6 +224,39 @@ impl RegistryStore for DynamoStore {
             }
         })
         .await
+    }
+
+    async fn record_health(
+        &self,
+        id: i64,
+        status: RegistryStatus,
+        health: &RegistryHealth,
+    ) -> Result<(), StoreError> {
+        let table = &self.tables.registries;
+        let health = serde_dynamo::to_attribute_value(health)
+            .map_err(|e| backend(table, "UpdateItem", e))?;
+        let status = serde_dynamo::to_attribute_value(status)
+            .map_err(|e| backend(table, "UpdateItem", e))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key_id(id)))
+            .update_expression("SET #status = :status, health = :health")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", status)
+            .expression_attribute_values(":health", health)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::NotFound {
+                entity: "registry",
+                id,
+            }),
+            Err(err) => Err(backend(table, "UpdateItem", err)),
+        }
     }
 
     async fn delete_registry(&self, id: i64) -> Result<(), StoreError> {

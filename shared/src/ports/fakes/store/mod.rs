@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::{lock, page_of, Faults, Injected};
 use crate::model::{
-    time_format, Execution, Registry, ReplicationPolicy, Task, TaskLease, ValidationError,
-    SECRET_MASK,
+    time_format, Execution, Registry, RegistryHealth, RegistryStatus, ReplicationPolicy, Task,
+    TaskLease, ValidationError, SECRET_MASK,
 };
 use crate::oci::{Digest, Repository};
 use crate::ports::registry::BlobLocations;
@@ -190,6 +190,23 @@ impl RegistryStore for MemoryStore {
 
     async fn get_registry(&self, id: i64) -> Result<Registry, StoreError> {
         self.get_registry_with_secret(id).await.map(|r| masked(&r))
+    }
+
+    async fn record_health(
+        &self,
+        id: i64,
+        status: RegistryStatus,
+        health: &RegistryHealth,
+    ) -> Result<(), StoreError> {
+        self.check("record_health")?;
+        let mut state = lock(&self.state);
+        let (registry, _) = state.registries.get_mut(&id).ok_or(StoreError::NotFound {
+            entity: "registry",
+            id,
+        })?;
+        registry.status = status;
+        registry.health = Some(health.clone());
+        Ok(())
     }
 
     async fn get_registry_with_secret(&self, id: i64) -> Result<Registry, StoreError> {
