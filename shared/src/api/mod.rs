@@ -4,6 +4,7 @@
 pub mod access;
 pub mod auth;
 mod confinement;
+mod console;
 pub mod errors;
 mod executions;
 mod handlers;
@@ -144,6 +145,10 @@ impl Api {
             ));
         }
         let full_path = request.uri().path();
+        // The web console's static files, public: the page authenticates its own API calls.
+        if let Some(asset) = console::asset(request.method(), full_path) {
+            return Ok(asset);
+        }
         // The distribution pull API of auto-sync policies, before Harbor's routes.
         if let Some(path) = pull::PullPath::of(full_path) {
             return Ok(self.answer_pull(request, path).await);

@@ -112,6 +112,27 @@ async fn executions_tasks_and_logs() {
         .header("x-total-count"),
         "0"
     );
+    // `q` finds a repository's tasks; a field it does not know is a 400 naming `q`.
+    for (q, count) in [
+        ("src_resource=~library/app", "1"),
+        ("src_resource=~nginx", "0"),
+    ] {
+        let found = api
+            .get(&format!("/replication/executions/{execution}/tasks?q={q}"))
+            .await;
+        assert_eq!(found.header("x-total-count"), count, "{q}: {}", found.text);
+    }
+    let unknown = api
+        .get(&format!(
+            "/replication/executions/{execution}/tasks?q=digest=x"
+        ))
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.error().contains("q")),
+        (400, true),
+        "{}",
+        unknown.text
+    );
     assert_eq!(
         api.get(&format!(
             "/replication/executions/{execution}/tasks?resource_type=not%20a%20type"

@@ -2,6 +2,7 @@
 //! every route, the status codes Harbor's clients rely on, pagination, `q`, `sort`, auth, bad
 //! input, and Harbor's swagger shapes in both directions.
 
+mod console;
 mod executions;
 mod fuzz;
 mod policies;

@@ -3,6 +3,7 @@
 //! per firing, `single_active_replication` skips.
 
 mod budgets;
+mod cli;
 mod concurrency;
 mod destinations;
 mod failures;
