@@ -40,6 +40,15 @@ impl CopyError {
     }
 }
 
+impl From<super::shared_slots::SlotError> for CopyError {
+    fn from(e: super::shared_slots::SlotError) -> Self {
+        match e {
+            super::shared_slots::SlotError::OutOfTime => Self::OutOfTime(Checkpoint::default()),
+            super::shared_slots::SlotError::Unreadable(reason) => Self::Budget(reason),
+        }
+    }
+}
+
 impl From<PlatformError> for CopyError {
     fn from(e: PlatformError) -> Self {
         Self::Unsupported(e.to_string())

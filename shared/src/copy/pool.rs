@@ -10,8 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use std::time::Instant;
 
 use super::flights::{Flight, UploadFlights};
-use super::job::CopyError;
-use super::shared_slots::{HeldSlot, SharedBlobSlots};
+use super::shared_slots::{HeldSlot, SharedBlobSlots, SlotError};
 use crate::model::Registry;
 use crate::oci::Digest;
 use crate::ports::budget::SharedBudgets;
@@ -165,7 +164,7 @@ impl BlobSlots {
 
     /// Waits for a slot at every registry (none: returns at once): this process's, then the
     /// shared ones, until `deadline`; past it the copy is out of time.
-    pub async fn acquire(&self, deadline: Option<Instant>) -> Result<HeldSlots, CopyError> {
+    pub async fn acquire(&self, deadline: Option<Instant>) -> Result<HeldSlots, SlotError> {
         let mut local = Vec::with_capacity(self.ordered.len());
         for semaphore in &self.ordered {
             // The semaphores are never closed, so acquiring cannot fail.

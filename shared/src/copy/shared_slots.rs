@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::job::CopyError;
-use crate::model::{time_format, Checkpoint};
+use crate::model::time_format;
 use crate::ports::budget::SharedBudgets;
 use crate::ports::deadline;
 use crate::telemetry::metrics::{self, On};
@@ -19,6 +18,17 @@ const LEASE_WITHOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// Waits between tries, doubling from the first to the last.
 const FIRST_WAIT: Duration = Duration::from_millis(50);
 const LONGEST_WAIT: Duration = Duration::from_secs(1);
+
+/// Why no slot was taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    /// Every slot stayed held until the copy's time was up: it goes on in the next invocation.
+    #[error("every blob slot of the registry stayed taken until the time was up")]
+    OutOfTime,
+    /// The store could not be asked (may heal).
+    #[error("{0}")]
+    Unreadable(String),
+}
 
 /// One registry's shared slots.
 pub struct SharedBlobSlots {
@@ -59,7 +69,7 @@ impl SharedBlobSlots {
     }
 
     /// Waits for a slot until `deadline` (the copy's); past it, the copy is out of time.
-    pub async fn take(&self, deadline: Option<Instant>) -> Result<HeldSlot, CopyError> {
+    pub async fn take(&self, deadline: Option<Instant>) -> Result<HeldSlot, SlotError> {
         let (key, holder) = (self.key(), holder());
         let give_up_at = deadline.unwrap_or_else(|| Instant::now() + LEASE_WITHOUT_DEADLINE);
         let mut wait = FIRST_WAIT;
@@ -70,7 +80,7 @@ impl SharedBlobSlots {
                 .take_slot(&key, self.slots, &holder, lease_end_ms())
                 .await
                 .map_err(|e| {
-                    CopyError::Budget(format!(
+                    SlotError::Unreadable(format!(
                         "the budget of {} concurrent blobs of {} could not be read: {e}",
                         self.slots, self.label
                     ))
@@ -96,7 +106,7 @@ impl SharedBlobSlots {
             let jitter = Duration::from_millis((uuid::Uuid::new_v4().as_u128() % 50) as u64);
             if Instant::now() + wait + jitter >= give_up_at {
                 tracing::warn!(registry = %self.label, "no blob slot before the time ran out");
-                return Err(CopyError::OutOfTime(Checkpoint::default()));
+                return Err(SlotError::OutOfTime);
             }
             tokio::time::sleep(wait + jitter).await;
             wait = (wait * 2).min(LONGEST_WAIT);
