@@ -60,38 +60,11 @@ mod tests {
     use bytes::Bytes;
     use http::{Method, Request, StatusCode};
 
-    use super::super::{AdminPassword, Api, ClientAddress};
+    use super::super::{Api, ClientAddress};
     use super::CONTENT_SECURITY_POLICY;
-    use crate::model::login::LoginThrottle;
-    use crate::ports::fakes::{
-        FakeRegistries, MemoryAccess, MemoryLogs, MemoryQueue, MemorySchedules, MemoryStore,
-        MemoryWebhooks,
-    };
-    use crate::replication::registries::CheckLimit;
 
     fn api() -> Api {
-        let access = Arc::new(MemoryAccess::default());
-        Api {
-            admin: AdminPassword::new(Some("admin-password".into())),
-            robots: access.clone(),
-            logins: access,
-            throttle: LoginThrottle {
-                window_secs: 300,
-                per_user: 3,
-                per_address: 5,
-            },
-            store: Arc::new(MemoryStore::default()),
-            queue: Arc::new(MemoryQueue::default()),
-            logs: Arc::new(MemoryLogs::default()),
-            connect: Arc::new(FakeRegistries::default()),
-            schedules: Arc::new(MemorySchedules::default()),
-            home_registry: None,
-            check_limit: CheckLimit::default(),
-            webhooks: Arc::new(MemoryWebhooks::default()),
-            addresses: crate::model::addresses::AddressPolicy::default(),
-            types: Arc::default(),
-            pull: Default::default(),
-        }
+        crate::api::tests::api_with(Arc::default())
     }
 
     /// A request without credentials.

@@ -16,7 +16,8 @@ use crate::ports::fakes::{
 };
 use crate::replication::registries::CheckLimit;
 
-fn api_with(access: Arc<MemoryAccess>) -> Api {
+/// An API over in-memory fakes, with `access`'s robots (the console's tests use it too).
+pub(super) fn api_with(access: Arc<MemoryAccess>) -> Api {
     Api {
         admin: AdminPassword::new(Some("admin-password".into())),
         robots: access.clone(),

@@ -7,7 +7,7 @@ use crate::model::{ExecutionStatus, RegistryStatus};
 use crate::ports::fakes::Injected;
 use crate::replication::health::{HealthMonitor, HealthRound};
 use crate::replication::registries::CheckLimit;
-use crate::replication::start::{start_execution, Started};
+use crate::replication::start::Started;
 
 fn monitor(world: &World) -> HealthMonitor {
     HealthMonitor {
@@ -50,16 +50,7 @@ async fn an_unhealthy_destination_fails_new_executions_at_once_until_it_answers_
         .expect("the reason");
     assert!(reason.contains("503"), "{reason}");
 
-    let started = start_execution(
-        world.store.as_ref(),
-        world.queue.as_ref(),
-        policy.id,
-        crate::model::TriggerType::Manual,
-        None,
-        None,
-    )
-    .await
-    .expect("started");
+    let started = world.start_manual(policy.id).await;
     let Started::Skipped(execution) = started else {
         panic!("not failed at once: {started:?}");
     };

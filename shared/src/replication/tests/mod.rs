@@ -133,18 +133,23 @@ impl World {
         self.store.get_execution(id).await.expect("execution")
     }
 
-    /// Starts a manual execution of `policy` and delivers its list message; its id.
-    async fn listed(&self, policy: &ReplicationPolicy) -> i64 {
-        let started = super::start::start_execution(
+    /// Starts a manual execution of the policy, as the API does.
+    async fn start_manual(&self, policy_id: i64) -> super::start::Started {
+        super::start::start_execution(
             self.store.as_ref(),
             self.queue.as_ref(),
-            policy.id,
+            policy_id,
             crate::model::TriggerType::Manual,
             None,
             None,
         )
         .await
-        .expect("started");
+        .expect("started")
+    }
+
+    /// Starts a manual execution of `policy` and delivers its list message; its id.
+    async fn listed(&self, policy: &ReplicationPolicy) -> i64 {
+        let started = self.start_manual(policy.id).await;
         let super::start::Started::Running(execution) = started else {
             panic!("not running: {started:?}");
         };
