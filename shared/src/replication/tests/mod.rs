@@ -153,6 +153,12 @@ impl World {
         let super::start::Started::Running(execution) = started else {
             panic!("not running: {started:?}");
         };
+        self.deliver_lists().await;
+        execution.id
+    }
+
+    /// Delivers every list message sent so far once, as its first delivery.
+    async fn deliver_lists(&self) {
         let lister = self.list_worker(100);
         for message in self.queue.take_list() {
             lister
@@ -160,7 +166,6 @@ impl World {
                 .await
                 .expect("listed");
         }
-        execution.id
     }
 
     /// Starts a plan (dry run) of `policy` and delivers its list messages; its id.
@@ -172,13 +177,7 @@ impl World {
             panic!("not running: {started:?}");
         };
         assert!(plan.dry_run);
-        let lister = self.list_worker(100);
-        for message in self.queue.take_list() {
-            lister
-                .handle(&inbound(&message, 1), None)
-                .await
-                .expect("listed");
-        }
+        self.deliver_lists().await;
         plan.id
     }
 

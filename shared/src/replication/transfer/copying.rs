@@ -26,7 +26,9 @@ impl TransferWorker {
         let (src, dst) = (&m.resource.src, &m.resource.dst);
         let dst_repository = dst.repository().map_err(invalid)?;
         let dst_reference = dst.reference().map_err(invalid)?;
-        let dst_client = self.client(dst.registry_id).await?;
+        let (store, recent) = (self.store.as_ref(), &self.recent);
+        let dst_registry = recent.registry(store, dst.registry_id).await?;
+        let dst_client = self.registries.client(&dst_registry)?;
         if m.operation == Operation::Deletion {
             return Ok(
                 delete_artifact(dst_client.as_ref(), &dst_repository, &dst_reference, log).await,
@@ -40,12 +42,10 @@ impl TransferWorker {
             .map(|p| Platform::parse(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| Failure::Fail(format!("the task's platforms: {reason}")))?;
-        let src_client = self.client(src.registry_id).await?;
-        let (store, recent) = (self.store.as_ref(), &self.recent);
-        let slots = self.registries.blob_slots(
-            &recent.registry(store, src.registry_id).await?,
-            &recent.registry(store, dst.registry_id).await?,
-        );
+        // Each registry read once: its client and its blob slots (budgets) come from it.
+        let src_registry = recent.registry(store, src.registry_id).await?;
+        let src_client = self.registries.client(&src_registry)?;
+        let slots = self.registries.blob_slots(&src_registry, &dst_registry);
         let (store, recent) = (Arc::clone(&self.store), Arc::clone(&self.recent));
         let execution_id = m.execution_id;
         let stop = move || -> futures::future::BoxFuture<'static, bool> {
